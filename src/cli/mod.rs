@@ -1,0 +1,88 @@
+//! The command line: clap types for every command live here and nowhere else. Each command's raw
+//! flags are validated into that command's config before any work starts, so the rest of the
+//! crate never sees clap. Called by `main.rs`.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::Outcome;
+
+mod sim;
+
+/// Bulk changes to users' authentication methods (MFA) in Microsoft Entra ID.
+#[derive(Debug, Parser)]
+#[command(name = "authbulk", version, about)]
+pub struct Cli {
+    /// Logging flags shared by every command.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Logging flags.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log output (errors only).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// Format of log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands of DESIGN.md.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a simulated tenant (Microsoft Graph and its token endpoint) until Ctrl-C.
+    Sim(sim::SimArgs),
+}
+
+/// Set up `tracing` on stderr from the logging flags (`RUST_LOG` overrides the level).
+pub fn init_logging(args: &LogArgs) {
+    let level = if args.quiet {
+        "error"
+    } else {
+        match args.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("authbulk={level},warn")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Run a parsed command line to its outcome. Fatal errors are printed here, on stderr.
+pub fn execute(cli: Cli) -> Outcome {
+    let result = match cli.command {
+        Command::Sim(args) => sim::execute(args),
+    };
+    match result {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            Outcome::Fatal
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! authbulk: bulk changes to users' authentication methods (MFA) in Microsoft Entra ID through
+//! Microsoft Graph.
+//!
+//! Map of the crate (each module's own doc says what it owns and who calls it):
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`cli`] | clap flags of every command, their validation into configs, exit codes |
+//! | [`job`] | job files (CSV, JSON, JSON Lines): reading, header aliases, values, validation, the operation model |
+//! | [`auth`] | credentials and access tokens (secret, certificate, workload and managed identity, Azure CLI) |
+//! | [`graph`] | the Graph wire: requests, `$batch` envelopes, wire types, error classification, path encoding |
+//! | [`throttle`] | client-side budgets and the adaptive rate controller |
+//! | [`exec`] | the executor: per-user requests packed into `$batch` calls, retries, shutdown |
+//! | [`plan`] | actions as desired state: read, compare, plan steps, apply |
+//! | [`report`] | report records, the report file, the journal for `--resume`, the summary |
+//! | [`sim`] | the simulated tenant (Graph + token endpoint) used by `--simulate`, tests and benchmarks |
+
+pub mod auth;
+pub mod cli;
+pub mod exec;
+pub mod graph;
+pub mod job;
+pub mod plan;
+pub mod report;
+pub mod sim;
+pub mod throttle;
+
+/// How a command ended; the binary turns it into the process exit code of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every row ok, unchanged or planned (exit 0).
+    Success,
+    /// Some rows failed; the report says which (exit 1).
+    RowsFailed,
+    /// Usage, job-file, credential or permission error before work began (exit 2).
+    Fatal,
+    /// Interrupted by the user (exit 130).
+    Interrupted,
+}
+
+impl Outcome {
+    /// The process exit code for this outcome.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::RowsFailed => 1,
+            Outcome::Fatal => 2,
+            Outcome::Interrupted => 130,
+        }
+    }
+}
