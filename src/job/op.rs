@@ -1,0 +1,397 @@
+//! The operation model: one valid job row as a typed, per-user action with its parameters. No
+//! HTTP in here; the job readers produce [`Operation`]s and the planner consumes them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// One valid job row: an action for one user, with the row's own extra columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    /// Index of the data row in its file, from 1 (the report's `row`).
+    pub row: u64,
+    /// Line of the row in its file as a spreadsheet program shows it (the header is line 1).
+    pub line: u64,
+    /// The user as the file names them: a UPN or an object id.
+    pub user: String,
+    /// What to do, with its parameters.
+    pub action: Action,
+    /// Columns the job file has beyond the known ones, echoed into the report: (header, value).
+    pub extra: Vec<(Arc<str>, String)>,
+}
+
+/// An action of DESIGN.md with its validated parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Report the user's methods (read-only).
+    List,
+    /// The user has `number` (normalised `+CC NATIONAL[xEXT]`) for `phone_type`.
+    SetPhone {
+        /// Which phone.
+        phone_type: PhoneType,
+        /// Graph's form of the number, e.g. `+46 701234567`.
+        number: String,
+    },
+    /// The user has no phone of this type (`All`: none, alternateMobile before mobile).
+    RemovePhone(PhoneSelector),
+    /// The user's email method has this address.
+    SetEmail {
+        /// The address, trimmed.
+        address: String,
+    },
+    /// The user has no email method.
+    RemoveEmail,
+    /// Remove the Microsoft Authenticator registrations chosen by the selector.
+    RemoveAuthenticator(Selector),
+    /// Remove the methods of this type chosen by the selector.
+    RemoveMethod {
+        /// The type of method.
+        method_type: MethodType,
+        /// Which of them.
+        select: Selector,
+    },
+    /// Remove every method but the password, the default method last; then optionally revoke
+    /// sessions and issue a temporary access pass.
+    ResetMfa {
+        /// Revoke the user's sessions after the removals.
+        revoke_sessions: bool,
+        /// Issue a temporary access pass after the removals, with these parameters.
+        issue_tap: Option<TapParams>,
+    },
+    /// Create a temporary access pass (exactly once per row).
+    IssueTap(TapParams),
+    /// Set the default MFA method and/or the system-preferred flag (beta `signInPreferences`).
+    SetDefault {
+        /// The new default method, when given.
+        method: Option<DefaultMethod>,
+        /// The new system-preferred flag, when given.
+        system_preferred: Option<bool>,
+    },
+    /// Enable SMS sign-in on the mobile phone.
+    EnableSmsSignIn,
+    /// Disable SMS sign-in on the mobile phone.
+    DisableSmsSignIn,
+    /// Invalidate the user's refresh tokens.
+    RevokeSessions,
+}
+
+impl Action {
+    /// The action's name as job files spell it (`set-phone`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::List => "list",
+            Action::SetPhone { .. } => "set-phone",
+            Action::RemovePhone(_) => "remove-phone",
+            Action::SetEmail { .. } => "set-email",
+            Action::RemoveEmail => "remove-email",
+            Action::RemoveAuthenticator(_) => "remove-authenticator",
+            Action::RemoveMethod { .. } => "remove-method",
+            Action::ResetMfa { .. } => "reset-mfa",
+            Action::IssueTap(_) => "issue-tap",
+            Action::SetDefault { .. } => "set-default",
+            Action::EnableSmsSignIn => "enable-sms-signin",
+            Action::DisableSmsSignIn => "disable-sms-signin",
+            Action::RevokeSessions => "revoke-sessions",
+        }
+    }
+
+    /// Every action name, in the order of DESIGN.md.
+    pub const NAMES: [&'static str; 13] = [
+        "list",
+        "set-phone",
+        "remove-phone",
+        "set-email",
+        "remove-email",
+        "remove-authenticator",
+        "remove-method",
+        "reset-mfa",
+        "issue-tap",
+        "set-default",
+        "enable-sms-signin",
+        "disable-sms-signin",
+        "revoke-sessions",
+    ];
+}
+
+/// The type of a phone method. Graph gives each a fixed method id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PhoneType {
+    /// `mobile`
+    Mobile,
+    /// `alternateMobile` (needs a mobile)
+    AlternateMobile,
+    /// `office`
+    Office,
+}
+
+impl PhoneType {
+    /// Graph's `phoneType` value.
+    pub fn as_graph(self) -> &'static str {
+        match self {
+            PhoneType::Mobile => "mobile",
+            PhoneType::AlternateMobile => "alternateMobile",
+            PhoneType::Office => "office",
+        }
+    }
+
+    /// The fixed method id Graph gives phones of this type (graph-contract.md, "Fixed ids").
+    pub fn method_id(self) -> &'static str {
+        match self {
+            PhoneType::Mobile => "3179e48a-750b-4051-897c-87b9720928f7",
+            PhoneType::AlternateMobile => "b6332ec1-7057-4abe-9331-3d72feddfe41",
+            PhoneType::Office => "e37fc753-ff3b-4958-9484-eaa9425c82bc",
+        }
+    }
+
+    /// Parse Graph's `phoneType` value (case-insensitive).
+    pub fn from_graph(value: &str) -> Option<PhoneType> {
+        [
+            PhoneType::Mobile,
+            PhoneType::AlternateMobile,
+            PhoneType::Office,
+        ]
+        .into_iter()
+        .find(|t| t.as_graph().eq_ignore_ascii_case(value))
+    }
+}
+
+impl fmt::Display for PhoneType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_graph())
+    }
+}
+
+/// Which phones `remove-phone` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneSelector {
+    /// The phone of this type.
+    One(PhoneType),
+    /// Every phone, alternateMobile before mobile.
+    All,
+}
+
+/// A type of authentication method that can be removed, with its typed Graph collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MethodType {
+    /// FIDO2 security keys and passkeys.
+    Fido2,
+    /// Software OATH tokens.
+    SoftwareOath,
+    /// Windows Hello for Business.
+    WindowsHelloForBusiness,
+    /// Platform credentials (macOS).
+    PlatformCredential,
+    /// Temporary access passes.
+    TemporaryAccessPass,
+    /// Microsoft Authenticator registrations.
+    MicrosoftAuthenticator,
+    /// Hardware OATH tokens (beta only).
+    HardwareOath,
+    /// The email method.
+    Email,
+    /// Phone methods.
+    Phone,
+}
+
+impl MethodType {
+    /// Every removable type.
+    pub const ALL: [MethodType; 9] = [
+        MethodType::Fido2,
+        MethodType::SoftwareOath,
+        MethodType::WindowsHelloForBusiness,
+        MethodType::PlatformCredential,
+        MethodType::TemporaryAccessPass,
+        MethodType::MicrosoftAuthenticator,
+        MethodType::HardwareOath,
+        MethodType::Email,
+        MethodType::Phone,
+    ];
+
+    /// The name job files use (`fido2`, `softwareOath`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            MethodType::Fido2 => "fido2",
+            MethodType::SoftwareOath => "softwareOath",
+            MethodType::WindowsHelloForBusiness => "windowsHelloForBusiness",
+            MethodType::PlatformCredential => "platformCredential",
+            MethodType::TemporaryAccessPass => "temporaryAccessPass",
+            MethodType::MicrosoftAuthenticator => "microsoftAuthenticator",
+            MethodType::HardwareOath => "hardwareOath",
+            MethodType::Email => "email",
+            MethodType::Phone => "phone",
+        }
+    }
+
+    /// The `@odata.type` of methods of this type, e.g. `#microsoft.graph.fido2AuthenticationMethod`.
+    pub fn odata_type(self) -> String {
+        format!("#microsoft.graph.{}AuthenticationMethod", self.name())
+    }
+
+    /// The typed collection under `/users/{u}/authentication/` that lists and deletes them.
+    pub fn collection(self) -> &'static str {
+        match self {
+            MethodType::Fido2 => "fido2Methods",
+            MethodType::SoftwareOath => "softwareOathMethods",
+            MethodType::WindowsHelloForBusiness => "windowsHelloForBusinessMethods",
+            MethodType::PlatformCredential => "platformCredentialMethods",
+            MethodType::TemporaryAccessPass => "temporaryAccessPassMethods",
+            MethodType::MicrosoftAuthenticator => "microsoftAuthenticatorMethods",
+            MethodType::HardwareOath => "hardwareOathMethods",
+            MethodType::Email => "emailMethods",
+            MethodType::Phone => "phoneMethods",
+        }
+    }
+
+    /// True when the collection exists only in the beta API.
+    pub fn beta_only(self) -> bool {
+        matches!(self, MethodType::HardwareOath)
+    }
+
+    /// The type of an `@odata.type` value, `None` for the password and for unknown types.
+    pub fn from_odata_type(odata_type: &str) -> Option<MethodType> {
+        MethodType::ALL
+            .into_iter()
+            .find(|t| t.odata_type().eq_ignore_ascii_case(odata_type))
+    }
+
+    /// Parse a job file's `method_type` (case-insensitive, `-`/`_` ignored).
+    pub fn from_name(value: &str) -> Option<MethodType> {
+        let wanted: String = value
+            .chars()
+            .filter(|c| !matches!(c, '-' | '_' | ' '))
+            .collect();
+        MethodType::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(&wanted))
+    }
+}
+
+impl fmt::Display for MethodType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which methods of a type a removal chooses. All fields empty: every method of the type.
+/// Fields combine with AND; `keep_newest` applies last, to what the others chose.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selector {
+    /// Exactly this method id.
+    pub method_id: Option<String>,
+    /// Glob on the method's display name (`iPhone*`), case-insensitive.
+    pub device: Option<String>,
+    /// Created before now minus this. Methods with no creation date are never chosen by age.
+    pub older_than: Option<Duration>,
+    /// Last used (beta `lastUsedDateTime`) before now minus this; never-used methods count by
+    /// their creation date, and methods with neither date are not chosen.
+    pub unused_for: Option<Duration>,
+    /// Keep the N newest (by creation date) and choose the rest.
+    pub keep_newest: Option<u32>,
+}
+
+impl Selector {
+    /// True when no selector field is set (the removal takes every method of the type).
+    pub fn is_all(&self) -> bool {
+        *self == Selector::default()
+    }
+}
+
+/// Parameters of a temporary access pass; `None` leaves the tenant policy's default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TapParams {
+    /// Lifetime in minutes, 10 to 43200.
+    pub lifetime_minutes: Option<u32>,
+    /// One sign-in only.
+    pub usable_once: Option<bool>,
+    /// When the pass becomes usable.
+    pub start_time: Option<DateTime<Utc>>,
+}
+
+/// A default MFA method (beta `userPreferredMethodForSecondaryAuthentication`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultMethod {
+    /// Authenticator push notification.
+    Push,
+    /// An OATH code.
+    Oath,
+    /// A text message.
+    Sms,
+    /// A call to the mobile phone.
+    VoiceMobile,
+    /// A call to the alternate mobile phone.
+    VoiceAlternateMobile,
+    /// A call to the office phone.
+    VoiceOffice,
+}
+
+impl DefaultMethod {
+    /// Every default method.
+    pub const ALL: [DefaultMethod; 6] = [
+        DefaultMethod::Push,
+        DefaultMethod::Oath,
+        DefaultMethod::Sms,
+        DefaultMethod::VoiceMobile,
+        DefaultMethod::VoiceAlternateMobile,
+        DefaultMethod::VoiceOffice,
+    ];
+
+    /// Graph's value, as job files spell it too.
+    pub fn as_graph(self) -> &'static str {
+        match self {
+            DefaultMethod::Push => "push",
+            DefaultMethod::Oath => "oath",
+            DefaultMethod::Sms => "sms",
+            DefaultMethod::VoiceMobile => "voiceMobile",
+            DefaultMethod::VoiceAlternateMobile => "voiceAlternateMobile",
+            DefaultMethod::VoiceOffice => "voiceOffice",
+        }
+    }
+
+    /// Parse Graph's value (case-insensitive).
+    pub fn from_graph(value: &str) -> Option<DefaultMethod> {
+        DefaultMethod::ALL
+            .into_iter()
+            .find(|m| m.as_graph().eq_ignore_ascii_case(value))
+    }
+}
+
+impl fmt::Display for DefaultMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_graph())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_types_round_trip_through_names_and_odata_types() {
+        for t in MethodType::ALL {
+            assert_eq!(MethodType::from_name(t.name()), Some(t));
+            assert_eq!(MethodType::from_odata_type(&t.odata_type()), Some(t));
+        }
+        assert_eq!(
+            MethodType::from_name("Windows_Hello-For Business"),
+            Some(MethodType::WindowsHelloForBusiness)
+        );
+        assert_eq!(
+            MethodType::from_odata_type("#microsoft.graph.passwordAuthenticationMethod"),
+            None
+        );
+    }
+
+    #[test]
+    fn phone_types_have_the_fixed_ids_of_graph() {
+        assert_eq!(
+            PhoneType::from_graph("ALTERNATEMOBILE"),
+            Some(PhoneType::AlternateMobile)
+        );
+        assert_eq!(
+            PhoneType::Mobile.method_id(),
+            "3179e48a-750b-4051-897c-87b9720928f7"
+        );
+    }
+}
