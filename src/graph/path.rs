@@ -1,0 +1,50 @@
+//! Path encoding: every value put into a Graph URL is percent-encoded as exactly one path
+//! segment, so a guest UPN's `#EXT#` stays in the path and a job value such as
+//! `a/../../groups/x` can never reach another endpoint (graph-contract.md, "Service roots").
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Characters left as they are: RFC 3986 unreserved, plus `@` and `'` which Graph accepts in
+/// UPNs. `.` is encoded when the whole value is `.` or `..` (see [`segment`]).
+const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'@')
+    .remove(b'\'');
+
+/// `value` percent-encoded as one path segment.
+pub fn segment(value: &str) -> String {
+    match value {
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        _ => utf8_percent_encode(value, KEEP).to_string(),
+    }
+}
+
+/// `/users/{user}` with the user encoded.
+pub fn user(user: &str) -> String {
+    format!("/users/{}", segment(user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_upns_keep_their_hashes_inside_the_segment() {
+        assert_eq!(
+            user("jo_fabrikam.com#EXT#@contoso.onmicrosoft.com"),
+            "/users/jo_fabrikam.com%23EXT%23@contoso.onmicrosoft.com"
+        );
+    }
+
+    #[test]
+    fn traversal_and_query_characters_cannot_escape_the_segment() {
+        assert_eq!(segment("a/../../groups/x"), "a%2F..%2F..%2Fgroups%2Fx");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("x?$select=id"), "x%3F%24select%3Did");
+        assert_eq!(segment("o'neil@contoso.com"), "o'neil@contoso.com");
+    }
+}
