@@ -1,14 +1,48 @@
-//! Credentials and access tokens. Owns the credential chain of DESIGN.md and the token cache the
-//! Graph client asks before every call ([`TokenProvider::token`]) and after a 401
-//! ([`TokenProvider::invalidate`]). Secrets never leave this module in logs or `Debug` output.
+//! Credentials and access tokens. Owns the credential chain of DESIGN.md (an access token from
+//! an environment variable, client secret, certificate, workload identity, managed identity,
+//! Azure CLI), the clouds and endpoint overrides, and the token cache the Graph client asks
+//! before every call ([`TokenProvider::token`]) and after a 401 ([`TokenProvider::invalidate`]).
+//! The command line builds an [`AuthConfig`] (in `cli::auth_flags`); the command calls
+//! [`TokenProvider::from_config`] and [`TokenProvider::check`] before any work, so a bad
+//! credential is one fatal error (exit 2) naming the AADSTS code.
+//!
+//! Secrets and tokens never leave this module in logs, errors or `Debug` output: they travel as
+//! [`Secret`], whose `Debug` and `Display` print `***`.
+//!
+//! Why not the `azure_identity` crate: its certificate credential needs OpenSSL, it refuses an
+//! authority host that is not HTTPS (the simulator on 127.0.0.1 is plain HTTP), its IMDS
+//! endpoint cannot be moved for tests, and it brings reqwest 0.13 beside our 0.12: a second
+//! HTTP and TLS stack. What we need of it is a few small token requests, written here on the
+//! shared reqwest client.
 
 use std::sync::Arc;
 
 use thiserror::Error;
 
+mod assertion;
+mod azure_cli;
+mod cache;
+mod certificate;
+mod cloud;
+mod config;
+mod credential;
+mod managed;
+mod secret;
+mod workload;
+
+pub use cloud::Cloud;
+pub use config::{
+    AuthConfig, CredentialSource, IMDS_HOST, IMDS_TOKEN_PATH, ManagedIdentityEndpoint,
+    check_endpoint, check_tenant,
+};
+pub use credential::Secret;
+
+use cache::TokenCache;
+use credential::{Credential, EntraApp};
+
 /// Why no token could be had. Always fatal for the run (exit 2), named with the AADSTS code when
 /// the token endpoint gave one.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum AuthError {
     /// The token endpoint refused the credential.
     #[error("the token endpoint refused the credential: {0}")]
@@ -27,6 +61,8 @@ pub struct TokenProvider {
 enum Inner {
     /// A token handed over as is (`--access-token-env`): never refreshed.
     Fixed(String),
+    /// A credential with its cache.
+    Cached(TokenCache),
 }
 
 impl std::fmt::Debug for TokenProvider {
@@ -43,16 +79,95 @@ impl TokenProvider {
         }
     }
 
+    /// The provider for a validated config. Loads what can be loaded now (the certificate and
+    /// its key, checked for a wrong password or a key that does not match), so those mistakes
+    /// surface before any network call; the first token is fetched by [`check`](Self::check)
+    /// or the first [`token`](Self::token). `http` is the client Graph calls use too.
+    pub fn from_config(config: &AuthConfig, http: reqwest::Client) -> Result<Self, AuthError> {
+        let app = |tenant: &str, client_id: &str| EntraApp {
+            tenant: tenant.to_string(),
+            client_id: client_id.to_string(),
+            token_url: config.token_url(tenant),
+            scope: config.scope(),
+        };
+        let resource = config.cloud().graph_root().to_string();
+        let credential: Box<dyn Credential> = match config.credential() {
+            CredentialSource::AccessToken { token, .. } => {
+                return Ok(Self::fixed(token.expose()));
+            }
+            CredentialSource::ClientSecret {
+                tenant,
+                client_id,
+                secret,
+            } => Box::new(secret::ClientSecretCredential {
+                app: app(tenant, client_id),
+                secret: secret.clone(),
+                http,
+            }),
+            CredentialSource::Certificate {
+                tenant,
+                client_id,
+                path,
+                password,
+            } => Box::new(certificate::ClientCertificateCredential {
+                app: app(tenant, client_id),
+                certificate: certificate::load(path, password.as_ref())?,
+                http,
+            }),
+            CredentialSource::WorkloadIdentity {
+                tenant,
+                client_id,
+                token_file,
+            } => Box::new(workload::WorkloadIdentityCredential {
+                app: app(tenant, client_id),
+                token_file: token_file.clone(),
+                http,
+            }),
+            CredentialSource::ManagedIdentity {
+                client_id,
+                endpoint,
+            } => Box::new(managed::ManagedIdentityCredential {
+                endpoint: endpoint.clone(),
+                client_id: client_id.clone(),
+                resource,
+                http,
+            }),
+            CredentialSource::AzureCli { program, tenant } => {
+                Box::new(azure_cli::AzureCliCredential {
+                    program: program.clone(),
+                    resource,
+                    tenant: tenant.clone(),
+                })
+            }
+        };
+        tracing::info!("authenticating with the {}", config.describe());
+        Ok(TokenProvider {
+            inner: Arc::new(Inner::Cached(TokenCache::new(credential))),
+        })
+    }
+
+    /// Fetch the first token now, so a bad secret or certificate stops the command before any
+    /// work with one error naming the AADSTS code.
+    pub async fn check(&self) -> Result<(), AuthError> {
+        self.token().await.map(drop)
+    }
+
     /// A valid access token, fetched or refreshed when the cached one is near its expiry.
+    /// Many tasks may call this at once: at most one fetch is in flight, and callers keep using
+    /// the current token while one of them refreshes it ahead of expiry.
     pub async fn token(&self) -> Result<String, AuthError> {
         match &*self.inner {
             Inner::Fixed(token) => Ok(token.clone()),
+            Inner::Cached(cache) => cache.token().await,
         }
     }
 
     /// Forget `used` after Graph answered 401 to it, so the next [`token`](Self::token) call
     /// fetches a fresh one (once: a token fetched after `used` is kept).
     pub fn invalidate(&self, used: &str) {
-        let _ = used;
+        match &*self.inner {
+            Inner::Fixed(_) => {}
+            Inner::Cached(cache) => cache.invalidate(used),
+        }
     }
 }

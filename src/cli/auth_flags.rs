@@ -1,0 +1,247 @@
+//! The auth flags of `run` and `export` (flattened into both) and their validation, with the
+//! Azure Identity environment variables, into one [`AuthConfig`]: the credential chain of
+//! DESIGN.md picks the first configured source. Flags beat environment variables, so an
+//! explicit `--certificate` wins over an `AZURE_CLIENT_SECRET` left in the environment.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+
+use crate::auth::{
+    AuthConfig, Cloud, CredentialSource, IMDS_HOST, IMDS_TOKEN_PATH, ManagedIdentityEndpoint,
+    Secret, check_endpoint, check_tenant,
+};
+
+/// Authentication flags. Secrets are never flags: they come from files or environment variables.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AuthArgs {
+    /// Use the access token in this environment variable as is (no refresh).
+    #[arg(
+        long,
+        value_name = "VAR",
+        group = "credential",
+        help_heading = "Authentication"
+    )]
+    pub access_token_env: Option<String>,
+    /// Directory (tenant) id or domain [default: $AZURE_TENANT_ID].
+    #[arg(long, value_name = "TENANT", help_heading = "Authentication")]
+    pub tenant: Option<String>,
+    /// Application (client) id of the app registration, or of a user-assigned managed identity
+    /// [default: $AZURE_CLIENT_ID].
+    #[arg(long, value_name = "ID", help_heading = "Authentication")]
+    pub client_id: Option<String>,
+    /// Read the client secret from this file (or set AZURE_CLIENT_SECRET).
+    #[arg(
+        long,
+        value_name = "FILE",
+        group = "credential",
+        help_heading = "Authentication"
+    )]
+    pub client_secret_file: Option<PathBuf>,
+    /// Certificate of the app registration: PEM (certificate + key) or PFX/PKCS#12
+    /// [or $AZURE_CLIENT_CERTIFICATE_PATH].
+    #[arg(
+        long,
+        value_name = "PATH",
+        group = "credential",
+        help_heading = "Authentication"
+    )]
+    pub certificate: Option<PathBuf>,
+    /// Read the PFX or encrypted-key password from this file
+    /// [or $AZURE_CLIENT_CERTIFICATE_PASSWORD].
+    #[arg(long, value_name = "FILE", help_heading = "Authentication")]
+    pub certificate_password_file: Option<PathBuf>,
+    /// Use the managed identity of the Azure resource authbulk runs on (user-assigned with
+    /// --client-id or AZURE_CLIENT_ID).
+    #[arg(long, group = "credential", help_heading = "Authentication")]
+    pub managed_identity: bool,
+    /// The Microsoft cloud.
+    #[arg(long, value_enum, default_value_t = CloudArg::Global, help_heading = "Authentication")]
+    pub cloud: CloudArg,
+    /// Send Graph requests to this root instead of the cloud's (a proxy, the simulator).
+    #[arg(long, value_name = "URL", help_heading = "Authentication")]
+    pub graph_url: Option<String>,
+}
+
+/// `--cloud` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum CloudArg {
+    /// Global (commercial) cloud.
+    #[default]
+    Global,
+    /// US Government (GCC High).
+    Usgov,
+    /// US Government, Department of Defense.
+    Usgovdod,
+    /// China (21Vianet).
+    China,
+}
+
+impl From<CloudArg> for Cloud {
+    fn from(arg: CloudArg) -> Self {
+        match arg {
+            CloudArg::Global => Cloud::Global,
+            CloudArg::Usgov => Cloud::UsGov,
+            CloudArg::Usgovdod => Cloud::UsGovDod,
+            CloudArg::China => Cloud::China,
+        }
+    }
+}
+
+impl AuthArgs {
+    /// Validate against the process environment.
+    pub fn to_config(&self) -> anyhow::Result<AuthConfig> {
+        self.to_config_with_env(|name| std::env::var(name).ok())
+    }
+
+    /// Validate with `env` answering for environment variables (tests pass their own).
+    pub fn to_config_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<AuthConfig> {
+        let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let tenant = match self.tenant.clone().or_else(|| env("AZURE_TENANT_ID")) {
+            Some(tenant) => Some(check_tenant(&tenant).context("--tenant or AZURE_TENANT_ID")?),
+            None => None,
+        };
+        let client_id = self
+            .client_id
+            .clone()
+            .or_else(|| env("AZURE_CLIENT_ID"))
+            .map(|id| id.trim().to_string());
+        let app = |what: &str| -> anyhow::Result<(String, String)> {
+            match (&tenant, &client_id) {
+                (Some(tenant), Some(client_id)) => Ok((tenant.clone(), client_id.clone())),
+                _ => bail!(
+                    "{what} needs the tenant (--tenant or AZURE_TENANT_ID) and the app's client id (--client-id or AZURE_CLIENT_ID)"
+                ),
+            }
+        };
+        let password = || -> anyhow::Result<Option<Secret>> {
+            match &self.certificate_password_file {
+                Some(file) => read_secret(file, "--certificate-password-file").map(Some),
+                None => Ok(env("AZURE_CLIENT_CERTIFICATE_PASSWORD").map(Secret::new)),
+            }
+        };
+        let certificate = |path: PathBuf| -> anyhow::Result<CredentialSource> {
+            let (tenant, client_id) = app("a certificate")?;
+            Ok(CredentialSource::Certificate {
+                tenant,
+                client_id,
+                path,
+                password: password()?,
+            })
+        };
+
+        let credential = if let Some(variable) = &self.access_token_env {
+            let token = env(variable).with_context(|| {
+                format!(
+                    "--access-token-env {variable}: that environment variable is not set or empty"
+                )
+            })?;
+            CredentialSource::AccessToken {
+                variable: variable.clone(),
+                token: Secret::new(token.trim()),
+            }
+        } else if let Some(file) = &self.client_secret_file {
+            let (tenant, client_id) = app("a client secret")?;
+            let secret = read_secret(file, "--client-secret-file")?;
+            CredentialSource::ClientSecret {
+                tenant,
+                client_id,
+                secret,
+            }
+        } else if let Some(path) = &self.certificate {
+            certificate(path.clone())?
+        } else if self.managed_identity {
+            CredentialSource::ManagedIdentity {
+                client_id: client_id.clone(),
+                endpoint: managed_identity_endpoint(&env)?,
+            }
+        } else if let Some(secret) = env("AZURE_CLIENT_SECRET") {
+            let (tenant, client_id) = app("AZURE_CLIENT_SECRET")?;
+            CredentialSource::ClientSecret {
+                tenant,
+                client_id,
+                secret: Secret::new(secret),
+            }
+        } else if let Some(path) = env("AZURE_CLIENT_CERTIFICATE_PATH") {
+            certificate(PathBuf::from(path))?
+        } else if let Some(file) = env("AZURE_FEDERATED_TOKEN_FILE") {
+            let (tenant, client_id) = app("AZURE_FEDERATED_TOKEN_FILE")?;
+            CredentialSource::WorkloadIdentity {
+                tenant,
+                client_id,
+                token_file: PathBuf::from(file),
+            }
+        } else {
+            let Some(program) = find_on_path("az", env("PATH").as_deref()) else {
+                bail!(
+                    "no credential configured. Use one of: AZURE_CLIENT_SECRET or --client-secret-file; \
+                     --certificate or AZURE_CLIENT_CERTIFICATE_PATH; AZURE_FEDERATED_TOKEN_FILE; \
+                     --managed-identity; --access-token-env VAR; or install the Azure CLI and run `az login`. \
+                     The app's ids come from --tenant/--client-id or AZURE_TENANT_ID/AZURE_CLIENT_ID"
+                );
+            };
+            CredentialSource::AzureCli {
+                program,
+                tenant: tenant.clone(),
+            }
+        };
+
+        let mut config = AuthConfig::new(self.cloud.into(), credential);
+        if let Some(url) = &self.graph_url {
+            config = config.with_graph_root(url)?;
+        }
+        if let Some(host) = env("AZURE_AUTHORITY_HOST") {
+            config = config.with_authority(&host)?;
+        }
+        Ok(config)
+    }
+}
+
+/// A secret from a file, without the line break an editor adds.
+fn read_secret(path: &Path, flag: &str) -> anyhow::Result<Secret> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("{flag} {}", path.display()))?;
+    let secret = text.trim_end_matches(['\r', '\n']);
+    if secret.trim().is_empty() {
+        bail!("{flag} {}: the file is empty", path.display());
+    }
+    Ok(Secret::new(secret))
+}
+
+/// App Service and Container Apps announce their endpoint; elsewhere it is IMDS, whose host
+/// `AZURE_POD_IDENTITY_AUTHORITY_HOST` moves (the Azure Identity convention).
+fn managed_identity_endpoint(
+    env: &impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<ManagedIdentityEndpoint> {
+    if let (Some(url), Some(header)) = (env("IDENTITY_ENDPOINT"), env("IDENTITY_HEADER")) {
+        let url = check_endpoint(&url).context("IDENTITY_ENDPOINT")?;
+        return Ok(ManagedIdentityEndpoint::AppService {
+            url,
+            header: Secret::new(header),
+        });
+    }
+    let host = match env("AZURE_POD_IDENTITY_AUTHORITY_HOST") {
+        Some(host) => host.trim().trim_end_matches('/').to_string(),
+        None => IMDS_HOST.to_string(),
+    };
+    let url = format!("{host}{IMDS_TOKEN_PATH}");
+    reqwest::Url::parse(&url)
+        .with_context(|| format!("AZURE_POD_IDENTITY_AUTHORITY_HOST {host:?}"))?;
+    Ok(ManagedIdentityEndpoint::Imds { url })
+}
+
+/// The first executable `name` in the directories of `path`.
+fn find_on_path(name: &str, path: Option<&str>) -> Option<PathBuf> {
+    let names: &[&str] = if cfg!(windows) {
+        &["az.cmd", "az.exe"]
+    } else {
+        &[name]
+    };
+    std::env::split_paths(path?)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|candidate| candidate.is_file())
+}
