@@ -75,7 +75,10 @@ fn environment_sources_are_taken_in_chain_order() {
 
 #[test]
 fn an_explicit_flag_beats_a_secret_left_in_the_environment() {
-    let env = [("AZURE_CLIENT_SECRET", "s"), ("MY_TOKEN", "eyJ.token")];
+    let env = [
+        ("AZURE_CLIENT_SECRET", "s"),
+        ("MY_TOKEN", "Bearer eyJ.token\n"),
+    ];
     assert_eq!(
         kind(&config(&["--certificate", "/c.pfx"], &env).expect("config")),
         "certificate"

@@ -92,7 +92,10 @@ impl TokenProvider {
         };
         let resource = config.cloud().graph_root().to_string();
         let credential: Box<dyn Credential> = match config.credential() {
-            CredentialSource::AccessToken { token, .. } => {
+            CredentialSource::AccessToken { variable, token } => {
+                check_not_expired(token.expose(), credential::unix_now() as i64).map_err(
+                    |why| AuthError::Unavailable(format!("the access token in ${variable} {why}")),
+                )?;
                 return Ok(Self::fixed(token.expose()));
             }
             CredentialSource::ClientSecret {
@@ -169,5 +172,54 @@ impl TokenProvider {
             Inner::Fixed(_) => {}
             Inner::Cached(cache) => cache.invalidate(used),
         }
+    }
+}
+
+/// A token handed over as is cannot be refreshed: refuse one whose `exp` claim (read without
+/// verifying the signature, only to fail early) has passed. Tokens that are not JWTs pass.
+fn check_not_expired(token: &str, now: i64) -> Result<(), String> {
+    use base64::Engine;
+    let Some(payload) = token.split('.').nth(1) else {
+        return Ok(());
+    };
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
+    else {
+        return Ok(());
+    };
+    let exp = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|claims| claims.get("exp").and_then(serde_json::Value::as_i64));
+    match exp {
+        Some(exp) if exp <= now => {
+            let when = chrono::DateTime::from_timestamp(exp, 0)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| exp.to_string());
+            Err(format!("expired at {when}; get a new one"))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+
+    fn jwt(claims: &str) -> String {
+        format!("eyJhbGciOiJub25lIn0.{}.sig", URL_SAFE_NO_PAD.encode(claims))
+    }
+
+    #[test]
+    fn a_handed_over_token_that_expired_is_refused_before_use() {
+        let now = 1_700_000_000;
+        assert!(check_not_expired(&jwt(r#"{"exp":1700003600}"#), now).is_ok());
+        let err = check_not_expired(&jwt(r#"{"exp":1699999999}"#), now).expect_err("expired");
+        assert!(err.contains("expired at 2023-11-14T22:13:19"), "{err}");
+        // Opaque tokens and tokens without exp are passed on for Graph to judge.
+        assert!(check_not_expired("opaque-token", now).is_ok());
+        assert!(check_not_expired(&jwt(r#"{"aud":"x"}"#), now).is_ok());
     }
 }

@@ -140,9 +140,12 @@ impl AuthArgs {
                     "--access-token-env {variable}: that environment variable is not set or empty"
                 )
             })?;
+            // Accept a pasted "Bearer eyJ..." header value too.
+            let token = token.trim();
+            let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
             CredentialSource::AccessToken {
                 variable: variable.clone(),
-                token: Secret::new(token.trim()),
+                token: Secret::new(token),
             }
         } else if let Some(file) = &self.client_secret_file {
             let (tenant, client_id) = app("a client secret")?;
