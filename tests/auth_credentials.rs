@@ -394,3 +394,26 @@ async fn unreachable_token_endpoint_is_unavailable_not_refused() {
     assert!(matches!(err, AuthError::Unavailable(_)), "{err:?}");
     assert!(err.to_string().contains("could not be reached"), "{err}");
 }
+
+#[tokio::test]
+async fn a_busy_token_endpoint_is_retried_and_a_persistently_busy_one_is_unavailable() {
+    let entra = serve(Entra::new(3600, None)).await;
+    let env = env_for(&entra, &[("AZURE_CLIENT_SECRET", "right~secret")]);
+    entra.fail_next.store(2, Ordering::SeqCst);
+    provider(&AuthArgs::default(), &env)
+        .expect("provider")
+        .check()
+        .await
+        .expect("third attempt succeeds");
+    assert_eq!(entra.token_requests.load(Ordering::SeqCst), 3);
+
+    entra.fail_next.store(3, Ordering::SeqCst);
+    let err = provider(&AuthArgs::default(), &env)
+        .expect("provider")
+        .check()
+        .await
+        .expect_err("three 503s");
+    assert!(matches!(err, AuthError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("kept failing: HTTP 503"), "{err}");
+    assert_eq!(entra.token_requests.load(Ordering::SeqCst), 6);
+}

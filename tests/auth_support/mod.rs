@@ -93,6 +93,8 @@ pub struct Entra {
     jtis: Mutex<HashSet<String>>,
     /// Managed identity header expected on the App Service path.
     pub identity_header: String,
+    /// Answer this many token requests 503 (with `Retry-After: 0`) before serving.
+    pub fail_next: AtomicUsize,
 }
 
 impl Entra {
@@ -114,6 +116,7 @@ impl Entra {
             issued: Mutex::new(HashMap::new()),
             jtis: Mutex::new(HashSet::new()),
             identity_header: "app-service-header".into(),
+            fail_next: AtomicUsize::new(0),
         })
     }
 
@@ -245,7 +248,20 @@ async fn token(
     entra.max_in_flight.fetch_max(now_in, Ordering::SeqCst);
     // Let concurrent requests overlap, if a client sent any.
     tokio::task::yield_now().await;
-    let response = answer(&entra, &tenant, &form);
+    let busy = entra
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    let response = if busy {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "0")],
+            "busy",
+        )
+            .into_response()
+    } else {
+        answer(&entra, &tenant, &form)
+    };
     entra.in_flight.fetch_sub(1, Ordering::SeqCst);
     response
 }
