@@ -83,9 +83,9 @@ pub enum ManagedIdentityEndpoint {
 }
 
 /// The default IMDS host.
-pub const IMDS_HOST: &str = "http://169.254.169.254";
+pub(crate) const IMDS_HOST: &str = "http://169.254.169.254";
 /// The IMDS token path, appended to the IMDS host.
-pub const IMDS_TOKEN_PATH: &str = "/metadata/identity/oauth2/token";
+pub(crate) const IMDS_TOKEN_PATH: &str = "/metadata/identity/oauth2/token";
 
 /// Validated authentication settings.
 #[derive(Debug, Clone)]
@@ -187,7 +187,7 @@ impl AuthConfig {
 
 /// An endpoint URL that may receive secrets or tokens: HTTPS, or plain HTTP to this machine
 /// only (the simulator, a local proxy). Returned without trailing slash.
-pub fn check_endpoint(url: &str) -> anyhow::Result<String> {
+pub(crate) fn check_endpoint(url: &str) -> anyhow::Result<String> {
     let trimmed = url.trim().trim_end_matches('/');
     let parsed = reqwest::Url::parse(trimmed).with_context(|| format!("{url:?} is not a URL"))?;
     if parsed.query().is_some() || parsed.fragment().is_some() {
@@ -217,7 +217,7 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 
 /// A tenant id or domain: it goes into the token endpoint's path, so only the characters of a
 /// GUID or a DNS name are accepted.
-pub fn check_tenant(tenant: &str) -> anyhow::Result<String> {
+pub(crate) fn check_tenant(tenant: &str) -> anyhow::Result<String> {
     let tenant = tenant.trim();
     let ok = !tenant.is_empty()
         && tenant

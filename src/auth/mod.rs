@@ -31,10 +31,8 @@ mod secret;
 mod workload;
 
 pub use cloud::Cloud;
-pub use config::{
-    AuthConfig, CredentialSource, IMDS_HOST, IMDS_TOKEN_PATH, ManagedIdentityEndpoint,
-    check_endpoint, check_tenant,
-};
+pub use config::{AuthConfig, CredentialSource, ManagedIdentityEndpoint};
+pub(crate) use config::{IMDS_HOST, IMDS_TOKEN_PATH, check_endpoint, check_tenant};
 pub use credential::Secret;
 
 use cache::TokenCache;
