@@ -324,16 +324,8 @@ fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {
     };
     let params = query_params(call.query);
     let fields = param(&params, "$select");
-    if !users_only && !transitive {
-        for &sub in &group.groups {
-            let sub = &sim.tenant.groups[sub];
-            members.push(select_with(
-                &json!({"@odata.type": "#microsoft.graph.group", "id": sub.id, "displayName": sub.name}),
-                fields,
-            ));
-        }
-    }
-    if !users_only && transitive {
+    if !users_only {
+        // Nested groups are members too: direct ones, or every level for transitiveMembers.
         let mut stack = group.groups.clone();
         while let Some(sub) = stack.pop() {
             let sub = &sim.tenant.groups[sub];
@@ -341,7 +333,9 @@ fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {
                 &json!({"@odata.type": "#microsoft.graph.group", "id": sub.id, "displayName": sub.name}),
                 fields,
             ));
-            stack.extend_from_slice(&sub.groups);
+            if transitive {
+                stack.extend_from_slice(&sub.groups);
+            }
         }
     }
     for i in users {
@@ -406,6 +400,9 @@ fn registration_report(sim: &Sim, call: &Call) -> Reply {
     paged(value, next)
 }
 
+/// The header that tells a client how close it is to throttling (sent above 80% usage).
+pub(crate) const LIMIT_PERCENTAGE: &str = "x-ms-throttle-limit-percentage";
+
 /// One Graph request through the per-request pipeline: throttle check (a 429 with its headers),
 /// the read/write counters, a 503/504 fault for `$batch` items, then the route. Adds
 /// `x-ms-throttle-limit-percentage` once a bucket is more than 80% used.
@@ -430,7 +427,7 @@ pub(crate) fn answer(sim: &Sim, call: &Call, batch_item: bool) -> Reply {
     }
     let reply = dispatch(sim, call);
     match usage {
-        Some(u) => reply.with_header("x-ms-throttle-limit-percentage", format!("{u:.2}")),
+        Some(u) => reply.with_header(LIMIT_PERCENTAGE, format!("{u:.2}")),
         None => reply,
     }
 }

@@ -621,6 +621,19 @@ impl Tenant {
         mobiles.get(number).copied().unwrap_or(0) <= 1
     }
 
+    /// A method as Graph shows it, with a mobile's `smsSignInState` from the tenant's numbers.
+    pub fn method_json(&self, m: &Method, beta: bool, now: DateTime<Utc>) -> Value {
+        let unique = match &m.kind {
+            Kind::Phone {
+                phone_type: PhoneType::Mobile,
+                number,
+                ..
+            } => self.mobile_unique(number),
+            _ => true,
+        };
+        m.json(beta, now, unique)
+    }
+
     /// Record that a mobile number was added (`+1`) or removed (`-1`).
     pub fn count_mobile(&self, number: &str, added: bool) {
         let mut mobiles = self
@@ -666,13 +679,7 @@ impl Tenant {
         let methods: Vec<Value> = state
             .methods
             .iter()
-            .map(|m| {
-                let unique = match &m.kind {
-                    Kind::Phone { number, .. } => self.mobile_unique(number),
-                    _ => true,
-                };
-                m.json(true, now, unique)
-            })
+            .map(|m| self.method_json(m, true, now))
             .collect();
         let issued: Vec<Value> = state
             .issued
