@@ -345,7 +345,7 @@ pub(crate) struct Tenant {
     pub identities: Vec<Identity>,
     /// Mutable state by index, one lock per user.
     pub states: Vec<Mutex<UserState>>,
-    /// Index by object id.
+    /// Index by object id (lower case).
     by_id: HashMap<String, usize>,
     /// Index by lower-cased UPN.
     by_upn: HashMap<String, usize>,
@@ -598,9 +598,11 @@ impl Tenant {
 
     /// The index of the user addressed by object id or UPN (case-insensitive).
     pub fn find(&self, user: &str) -> Option<usize> {
+        // Object ids and UPNs are both case-insensitive in Graph.
+        let key = user.to_lowercase();
         self.by_id
-            .get(user)
-            .or_else(|| self.by_upn.get(&user.to_lowercase()))
+            .get(&key)
+            .or_else(|| self.by_upn.get(&key))
             .copied()
     }
 
