@@ -316,7 +316,19 @@ fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {
         ["transitiveMembers", "microsoft.graph.user"] => (true, true),
         [.., other] => return Reply::unknown_segment(other),
     };
-    let mut members: Vec<Value> = Vec::new();
+    // Members by index first (nested groups, then users), so only the page asked for is
+    // rendered.
+    let mut groups = Vec::new();
+    if !users_only {
+        // Direct nested groups, or every level of them for transitiveMembers.
+        let mut stack = group.groups.clone();
+        while let Some(sub) = stack.pop() {
+            groups.push(sub);
+            if transitive {
+                stack.extend_from_slice(&sim.tenant.groups[sub].groups);
+            }
+        }
+    }
     let users = if transitive {
         sim.tenant.transitive_users(g)
     } else {
@@ -324,30 +336,26 @@ fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {
     };
     let params = query_params(call.query);
     let fields = param(&params, "$select");
-    if !users_only {
-        // Nested groups are members too: direct ones, or every level for transitiveMembers.
-        let mut stack = group.groups.clone();
-        while let Some(sub) = stack.pop() {
-            let sub = &sim.tenant.groups[sub];
-            members.push(select_with(
-                &json!({"@odata.type": "#microsoft.graph.group", "id": sub.id, "displayName": sub.name}),
-                fields,
-            ));
-            if transitive {
-                stack.extend_from_slice(&sub.groups);
-            }
-        }
-    }
-    for i in users {
-        let mut user = sim.tenant.identities[i].json();
-        user["@odata.type"] = json!("#microsoft.graph.user");
-        members.push(select_with(&user, fields));
-    }
-    let (range, next) = match page(sim, call, &params, members.len(), 100, 999) {
+    let (range, next) = match page(sim, call, &params, groups.len() + users.len(), 100, 999) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    paged(members.drain(range).collect(), next)
+    let value = range
+        .map(|k| {
+            let mut member = match groups.get(k) {
+                Some(&sub) => {
+                    let sub = &sim.tenant.groups[sub];
+                    json!({"@odata.type": "#microsoft.graph.group", "id": sub.id, "displayName": sub.name})
+                }
+                None => sim.tenant.identities[users[k - groups.len()]].json(),
+            };
+            if member.get("@odata.type").is_none() {
+                member["@odata.type"] = json!("#microsoft.graph.user");
+            }
+            select_with(&member, fields)
+        })
+        .collect();
+    paged(value, next)
 }
 
 fn registration_report(sim: &Sim, call: &Call) -> Reply {
