@@ -362,3 +362,20 @@ async fn the_registration_report_lists_every_user_with_its_default() {
         default_of(&g.state(0)).unwrap_or("none")
     );
 }
+
+#[tokio::test]
+async fn the_registration_report_needs_a_premium_tenant() {
+    let g = Graph::start(SimConfig {
+        users: 10,
+        premium: false,
+        ..SimConfig::default()
+    })
+    .await;
+    let report = g
+        .get("/v1.0/reports/authenticationMethods/userRegistrationDetails")
+        .await;
+    assert_eq!(
+        (report.status, report.code()),
+        (403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
+    );
+}

@@ -359,6 +359,13 @@ fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {
 }
 
 fn registration_report(sim: &Sim, call: &Call) -> Reply {
+    if !sim.config.premium {
+        return Reply::error(
+            403,
+            "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+            "Tenant does not have a SKU required for this call.",
+        );
+    }
     let params = query_params(call.query);
     let users = match filtered_users(sim, param(&params, "$filter")) {
         Ok(u) => u,
