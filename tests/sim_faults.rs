@@ -118,3 +118,38 @@ async fn latency_is_added_to_every_call() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn batch_items_fail_on_their_own_at_the_fault_rate() {
+    let g = Graph::start(faulty(FaultRates {
+        unavailable: 0.5,
+        ..FaultRates::default()
+    }))
+    .await;
+    let items: Vec<serde_json::Value> = (0..20)
+        .map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{}", sim_support::enc(&upn(i)))}))
+        .collect();
+    let mut envelopes_ok = 0;
+    let mut item_statuses = Vec::new();
+    for _ in 0..20 {
+        let r = g.batch("v1.0", json!(items)).await;
+        if r.status == 200 {
+            envelopes_ok += 1;
+            item_statuses.extend(
+                r.body["responses"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x["status"].as_u64().unwrap()),
+            );
+        } else {
+            assert_eq!(r.status, 503);
+        }
+    }
+    assert!(envelopes_ok > 0);
+    assert!(item_statuses.contains(&503), "some items failed alone");
+    assert!(
+        item_statuses.contains(&200),
+        "and the others of the same batch succeeded"
+    );
+}

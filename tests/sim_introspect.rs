@@ -123,3 +123,72 @@ fn the_sim_command_refuses_bad_flags_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--background-load"));
 }
+
+#[tokio::test]
+async fn the_sim_command_prints_what_a_client_needs_and_serves_it() {
+    use std::io::{BufRead, BufReader};
+    /// Stops the simulator this test started, by its own handle, whatever happens.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Stop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_authbulk"))
+            .args(["sim", "--users", "30", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut printed = Vec::new();
+    for line in BufReader::new(child.0.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.starts_with("Press Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let field = |name: &str| {
+        printed
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("{name} printed: {printed:?}"))
+    };
+    let (url, token_url) = (field("graph root:"), field("token endpoint:"));
+    let (client, secret) = (field("client id:"), field("client secret:"));
+    assert!(token_url.contains(&field("tenant id:")));
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(&token_url)
+        .form(&[
+            ("client_id", client.as_str()),
+            ("client_secret", secret.as_str()),
+            ("grant_type", "client_credentials"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let users: Value = http
+        .get(format!("{url}/v1.0/users?$top=999"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["value"].as_array().unwrap().len(), 30);
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("Engineering Contractors")),
+        "groups listed"
+    );
+}

@@ -269,3 +269,23 @@ fn tenant_size_presets_and_overrides_give_the_published_budgets() {
         .is_none()
     );
 }
+
+#[tokio::test]
+async fn batch_envelopes_carry_the_app_limit_percentage_near_the_request_limit() {
+    let g = Graph::start(SimConfig {
+        users: 50,
+        app_requests_per_10s: Some(10.0),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut usage = Vec::new();
+    for _ in 0..9 {
+        let r = g.batch("v1.0", gets(1)).await;
+        assert_eq!(r.status, 200);
+        usage.push(r.header("x-ms-throttle-limit-percentage").is_some());
+    }
+    assert_eq!(
+        usage,
+        [false, false, false, false, false, false, false, false, true]
+    );
+}
