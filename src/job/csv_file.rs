@@ -77,16 +77,10 @@ fn detect_delimiter(line: &[u8]) -> u8 {
     }
 }
 
-/// Line breaks inside a record's cells (CRLF counts once), which a spreadsheet shows inside one
-/// row: the difference between file lines and spreadsheet lines.
+/// Line breaks inside a record's cells, which a spreadsheet shows inside one row: the
+/// difference between file lines and spreadsheet lines.
 fn embedded_breaks(bytes: &[u8]) -> u64 {
-    let mut n = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
-            n += 1;
-        }
-    }
-    n
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
 }
 
 /// A CSV job file being read.
@@ -141,6 +135,20 @@ impl CsvSource {
             }
             lines_before += 1;
         }
+        // A CR not followed by LF: classic Mac line endings, which would make the whole file
+        // one line (and one row).
+        if header_line
+            .windows(2)
+            .any(|w| w[0] == b'\r' && w[1] != b'\n')
+        {
+            return Err(JobError::Broken {
+                file: file.to_string(),
+                line: lines_before + 1,
+                why: "lines end with CR alone (classic Mac): save the file with Windows (CRLF) \
+                      or Unix (LF) line endings"
+                    .into(),
+            });
+        }
         let delimiter = detect_delimiter(&header_line);
         let record_start = Arc::new(AtomicU64::new(0));
         let stream: Box<dyn Read + Send> = Box::new(io::Cursor::new(header_line).chain(buffered));
@@ -153,6 +161,10 @@ impl CsvSource {
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
+            // Records end at LF only: with CRLF as a terminator the csv crate reports a record's
+            // line before consuming the LF of the previous one (one too low). The CR stays at
+            // the end of the last cell, where trimming removes it.
+            .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(guard);
         let mut header = ByteRecord::new();
         if !reader
@@ -369,8 +381,8 @@ mod tests {
     }
 
     #[test]
-    fn embedded_line_breaks_count_crlf_once() {
-        assert_eq!(embedded_breaks(b"a\r\nb\nc\rd"), 3);
+    fn embedded_line_breaks_count_each_lf() {
+        assert_eq!(embedded_breaks(b"a\r\nb\nc\rd"), 2);
         assert_eq!(embedded_breaks(b"plain"), 0);
     }
 
