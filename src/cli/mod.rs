@@ -51,7 +51,7 @@ pub enum Command {
     /// Serve a simulated tenant (Microsoft Graph and its token endpoint) until Ctrl-C.
     Sim(sim::SimArgs),
     /// Check job files offline: print every problem with its line, exit 2 if any.
-    Validate(validate::ValidateArgs),
+    Validate(Box<validate::ValidateArgs>),
 }
 
 /// Set up `tracing` on stderr from the logging flags (`RUST_LOG` overrides the level).
@@ -81,7 +81,7 @@ pub fn init_logging(args: &LogArgs) {
 pub fn execute(cli: Cli) -> Outcome {
     let result = match cli.command {
         Command::Sim(args) => sim::execute(args),
-        Command::Validate(args) => validate::execute(args),
+        Command::Validate(args) => validate::execute(*args),
     };
     match result {
         Ok(outcome) => outcome,
