@@ -25,20 +25,67 @@ pub fn trim(cell: &str) -> &str {
     cell.trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}' || c == '\u{200B}')
 }
 
-/// Fails a read once the current record has grown past [`MAX_RECORD`].
+/// The byte stream as the csv crate sees it. Two jobs:
+/// - it fails a read once the current record has grown past [`MAX_RECORD`];
+/// - it puts a space into each empty line outside quotes, because the csv crate skips empty
+///   lines without telling, and then its line numbers fall behind the file's. With the space,
+///   every line is a record that the reader counts (and skips when blank), so a row's
+///   spreadsheet line is simply the count of records before it.
 struct Guard<R> {
     inner: R,
     read: u64,
     record_start: Arc<AtomicU64>,
+    chunk: Vec<u8>,
+    out: Vec<u8>,
+    pos: usize,
+    previous: u8,
+    quoted: bool,
+}
+
+impl<R: Read> Guard<R> {
+    fn new(inner: R, record_start: Arc<AtomicU64>) -> Guard<R> {
+        Guard {
+            inner,
+            read: 0,
+            record_start,
+            chunk: vec![0; 32 * 1024],
+            out: Vec::with_capacity(33 * 1024),
+            pos: 0,
+            // The stream starts with the header line, never with an empty line.
+            previous: 0,
+            quoted: false,
+        }
+    }
 }
 
 impl<R: Read> Read for Guard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.read - self.record_start.load(Ordering::Relaxed) > MAX_RECORD {
-            return Err(io::Error::other(TooLong));
+        if self.pos == self.out.len() {
+            if self.read - self.record_start.load(Ordering::Relaxed) > MAX_RECORD {
+                return Err(io::Error::other(TooLong));
+            }
+            let n = loop {
+                match self.inner.read(&mut self.chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other?,
+                }
+            };
+            self.out.clear();
+            self.pos = 0;
+            for &b in &self.chunk[..n] {
+                if b == b'"' {
+                    self.quoted = !self.quoted;
+                } else if b == b'\n' && self.previous == b'\n' && !self.quoted {
+                    self.out.push(b' ');
+                }
+                self.out.push(b);
+                self.previous = b;
+            }
+            self.read += self.out.len() as u64;
         }
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }
@@ -77,12 +124,6 @@ fn detect_delimiter(line: &[u8]) -> u8 {
     }
 }
 
-/// Line breaks inside a record's cells, which a spreadsheet shows inside one row: the
-/// difference between file lines and spreadsheet lines.
-fn embedded_breaks(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|b| **b == b'\n').count() as u64
-}
-
 /// A CSV job file being read.
 pub struct CsvSource {
     file: Arc<str>,
@@ -90,10 +131,8 @@ pub struct CsvSource {
     record: ByteRecord,
     layout: Layout,
     defaults: Defaults,
-    /// Lines before the header (blank lines at the top of the file).
-    lines_before: u64,
-    /// Line breaks inside cells so far, which spreadsheets do not count as lines.
-    embedded: u64,
+    /// Spreadsheet line of the last record read (the header's at first).
+    line: u64,
     row: u64,
     record_start: Arc<AtomicU64>,
 }
@@ -152,11 +191,7 @@ impl CsvSource {
         let delimiter = detect_delimiter(&header_line);
         let record_start = Arc::new(AtomicU64::new(0));
         let stream: Box<dyn Read + Send> = Box::new(io::Cursor::new(header_line).chain(buffered));
-        let guard = Guard {
-            inner: stream,
-            read: 0,
-            record_start: record_start.clone(),
-        };
+        let guard = Guard::new(stream, record_start.clone());
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(false)
@@ -213,15 +248,13 @@ impl CsvSource {
             });
         }
         record_start.store(reader.position().byte(), Ordering::Relaxed);
-        let embedded = embedded_breaks(header.as_slice());
         Ok(CsvSource {
             file,
             reader,
             record: ByteRecord::new(),
             layout,
             defaults: defaults.clone(),
-            lines_before,
-            embedded,
+            line: lines_before + 1,
             row: 0,
             record_start,
         })
@@ -236,20 +269,16 @@ impl CsvSource {
             let more = self
                 .reader
                 .read_byte_record(&mut self.record)
-                .map_err(|e| {
-                    let line = (self.lines_before + self.reader.position().line())
-                        .saturating_sub(self.embedded);
-                    csv_error(&self.file, line, e)
-                })?;
+                // Where the record that failed began.
+                .map_err(|e| csv_error(&self.file, self.line + 1, e))?;
             if !more {
                 return Ok(false);
             }
+            // One record is one spreadsheet line, whatever line breaks its quoted cells hold.
+            self.line += 1;
             self.record_start
                 .store(self.reader.position().byte(), Ordering::Relaxed);
-            let file_line = self.record.position().map_or(0, |p| p.line());
-            let line = (self.lines_before + file_line).saturating_sub(self.embedded);
-            let breaks = embedded_breaks(self.record.as_slice());
-            self.embedded += breaks;
+            let line = self.line;
             if self.record.iter().all(|cell| trim_bytes(cell).is_empty()) {
                 continue;
             }
@@ -378,12 +407,6 @@ mod tests {
         assert_eq!(detect_delimiter(b"user\taction\n"), b'\t');
         assert_eq!(detect_delimiter(b"\"a;b;c\",action\n"), b',');
         assert_eq!(detect_delimiter(b"user\n"), b',');
-    }
-
-    #[test]
-    fn embedded_line_breaks_count_each_lf() {
-        assert_eq!(embedded_breaks(b"a\r\nb\nc\rd"), 2);
-        assert_eq!(embedded_breaks(b"plain"), 0);
     }
 
     #[test]

@@ -155,7 +155,10 @@ impl Rows {
             Ok(op) if problems.is_empty() => out.push_back(Ok(op)),
             Ok(_) => out.extend(problems.into_iter().map(Err)),
             Err(more) => {
-                problems.extend(more);
+                // A key already refused for holding a list is not also "missing".
+                let refused: Vec<Option<Arc<str>>> =
+                    problems.iter().map(|p| p.column.clone()).collect();
+                problems.extend(more.into_iter().filter(|p| !refused.contains(&p.column)));
                 out.extend(problems.into_iter().map(Err));
             }
         }

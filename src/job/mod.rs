@@ -399,7 +399,10 @@ pub fn open_reader(
                 },
             });
         }
-        Err(e) => return Err(e),
+        // Broken right at the start: the file is not a job at all.
+        Err(e) if reader.queue.is_empty() => return Err(e),
+        // Broken after its first row: that row is still reported, then the break.
+        Err(e) => reader.fail(e),
     }
     Ok(reader)
 }
@@ -439,6 +442,25 @@ impl JobReader {
         }
     }
 
+    /// Stop at a file-level failure: one last problem (row 0) after what is queued.
+    fn fail(&mut self, e: JobError) {
+        self.done = true;
+        let line = match &e {
+            JobError::Broken { line, .. } => *line,
+            _ => 0,
+        };
+        self.queue.push_back(Err(Problem {
+            file: self.name.clone(),
+            row: 0,
+            line,
+            column: None,
+            value: None,
+            why: format!("reading stopped: {e}"),
+            hint: None,
+        }));
+        self.failure = Some(e);
+    }
+
     fn count(&mut self, item: &Result<Operation, Problem>) {
         match item {
             Ok(_) => {
@@ -472,23 +494,7 @@ impl Iterator for JobReader {
             match self.source.next_row(&mut self.queue) {
                 Ok(true) => {}
                 Ok(false) => self.done = true,
-                Err(e) => {
-                    self.done = true;
-                    let line = match &e {
-                        JobError::Broken { line, .. } => *line,
-                        _ => 0,
-                    };
-                    self.queue.push_back(Err(Problem {
-                        file: self.name.clone(),
-                        row: 0,
-                        line,
-                        column: None,
-                        value: None,
-                        why: format!("reading stopped: {e}"),
-                        hint: None,
-                    }));
-                    self.failure = Some(e);
-                }
+                Err(e) => self.fail(e),
             }
         }
     }
