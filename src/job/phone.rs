@@ -6,8 +6,7 @@
 //! `4.67012E+10`, are refused with a hint: guessing a country would change someone's phone.
 //! Called by the row validation in [`crate::job`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 
 use phonenumber::metadata::DATABASE;
 use phonenumber::{Metadata, Type};
@@ -141,9 +140,6 @@ struct Region {
     prefix_for_parsing: Option<Regex>,
 }
 
-/// The regions of one country code.
-type Regions = Arc<Vec<Region>>;
-
 /// A pattern anchored at the start, as the crate matches them (`find` at index 0). The
 /// metadata's patterns are laid out over several lines: whitespace is insignificant (`x`).
 fn anchored(pattern: &str) -> Option<Regex> {
@@ -159,17 +155,19 @@ fn region_of(meta: &Metadata) -> Option<Region> {
     };
     let d = meta.descriptors();
     let mut types = Vec::new();
+    // Validity is "any type matches", so order does not change the answer; the common types
+    // go first so a typical number costs two or three regex runs, not ten.
     for kind in [
-        Type::PremiumRate,
+        Type::Mobile,
+        Type::FixedLine,
         Type::TollFree,
-        Type::SharedCost,
         Type::Voip,
+        Type::PremiumRate,
+        Type::SharedCost,
         Type::PersonalNumber,
         Type::Pager,
         Type::Uan,
         Type::Voicemail,
-        Type::FixedLine,
-        Type::Mobile,
     ] {
         if let Some(desc) = d.get(kind) {
             types.push(pattern(desc)?);
@@ -192,14 +190,12 @@ fn region_of(meta: &Metadata) -> Option<Region> {
 
 /// The regions of a country code, in the crate's order, with their patterns compiled once.
 /// `None` when the code is unknown or a pattern does not compile (the slow path decides then).
-/// At most one entry per country code (a few hundred), so the map is bounded.
-fn regions(code: u16) -> Option<Regions> {
-    static CACHE: OnceLock<Mutex<HashMap<u16, Option<Regions>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Mutex::default);
-    let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
-    cache
-        .entry(code)
-        .or_insert_with(|| {
+/// Country codes have at most three digits, so a fixed table holds them all, without locks.
+fn regions(code: u16) -> Option<&'static [Region]> {
+    static TABLE: [OnceLock<Option<Vec<Region>>>; 1000] = [const { OnceLock::new() }; 1000];
+    TABLE
+        .get(usize::from(code))?
+        .get_or_init(|| {
             let names = DATABASE.region(&code)?;
             let metas: Vec<&Metadata> = if names.len() == 1 && names[0] == "001" {
                 DATABASE.by_code(&code)?.into_iter().take(1).collect()
@@ -209,13 +205,9 @@ fn regions(code: u16) -> Option<Regions> {
                     .map(|n| DATABASE.by_id(*n))
                     .collect::<Option<_>>()?
             };
-            metas
-                .into_iter()
-                .map(region_of)
-                .collect::<Option<Vec<_>>>()
-                .map(Arc::new)
+            metas.into_iter().map(region_of).collect::<Option<Vec<_>>>()
         })
-        .clone()
+        .as_deref()
 }
 
 /// Graph's form of `+digits` when it is plainly valid, without the crate's parser.
@@ -233,11 +225,10 @@ fn fast_path(digits: &str) -> Option<String> {
     if digits.starts_with('0') {
         return None;
     }
-    let (code, national) = (1..=3).filter(|n| *n < digits.len()).find_map(|n| {
+    let (code, regions, national) = (1..=3).filter(|n| *n < digits.len()).find_map(|n| {
         let code: u16 = digits[..n].parse().ok()?;
-        DATABASE.region(&code).map(|_| (code, &digits[n..]))
+        regions(code).map(|r| (code, r, &digits[n..]))
     })?;
-    let regions = regions(code)?;
     let strippable = regions.iter().any(|r| {
         r.national_prefix
             .as_deref()
@@ -298,6 +289,13 @@ fn looks_decimal(value: &str) -> bool {
 /// Split `+1 425 555 0100 x123` (also `ext`, `ext.`, `extension`, `#`, `;ext=`) into the number
 /// and the extension digits.
 fn split_extension(value: &str) -> Result<(&str, Option<&str>), ValueError> {
+    // Every marker contains one of these bytes; most numbers have none of them.
+    if !value
+        .bytes()
+        .any(|b| matches!(b, b'x' | b'X' | b'#' | b';' | b'e' | b'E'))
+    {
+        return Ok((value, None));
+    }
     let lower = value.to_ascii_lowercase();
     let markers = [";ext=", "extension", "ext.", "ext", "x", "#"];
     let found = markers
