@@ -220,7 +220,9 @@ fn cells_beyond_the_header_are_a_problem_but_trailing_empty_ones_are_not() {
     );
     assert_eq!(got.len(), 1);
     assert!(
-        got[0].starts_with("jobs.csv:3: the row has 3 cells but the header has 2 columns"),
+        got[0].starts_with(
+            "jobs.csv:3: column 3 \"oops\": the row has 3 cells but the header has 2 columns"
+        ),
         "{}",
         got[0]
     );

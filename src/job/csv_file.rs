@@ -305,7 +305,8 @@ impl CsvSource {
                         file: self.file.clone(),
                         row: self.row,
                         line,
-                        column: None,
+                        // The cell has no header: name it by position, as a spreadsheet would.
+                        column: Some(Arc::from(format!("column {}", i + 1))),
                         value: Some(String::from_utf8_lossy(raw).into_owned()),
                         why: format!(
                             "the row has {} cells but the header has {width} columns",

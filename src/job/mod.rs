@@ -561,3 +561,37 @@ pub fn validate_files(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_follow_the_extension_and_format_overrides_it() {
+        let file = |p: &str, f| JobSource::File {
+            path: PathBuf::from(p),
+            format: f,
+        };
+        assert_eq!(file("Jobs.CSV", None).format().unwrap(), Format::Csv);
+        assert_eq!(file("excel.txt", None).format().unwrap(), Format::Csv);
+        assert_eq!(file("a.json", None).format().unwrap(), Format::Json);
+        assert_eq!(file("a.ndjson", None).format().unwrap(), Format::JsonLines);
+        assert!(matches!(
+            file("a.xlsx", None).format(),
+            Err(JobError::UnknownFormat { .. })
+        ));
+        assert_eq!(
+            file("a.xlsx", Some(Format::Csv)).format().unwrap(),
+            Format::Csv
+        );
+        assert_eq!("JSONL".parse::<Format>().unwrap(), Format::JsonLines);
+        assert!("xls".parse::<Format>().is_err());
+    }
+
+    #[test]
+    fn the_user_has_no_default() {
+        let mut d = Defaults::default();
+        assert!(d.set(Column::User, "ann@contoso.com").is_err());
+        assert_eq!(d, Defaults::default());
+    }
+}
