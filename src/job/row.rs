@@ -49,7 +49,17 @@ impl fmt::Display for Problem {
             (Some(column), Some(value)) => {
                 let shown: String = value.chars().take(80).collect();
                 let more = if shown.len() < value.len() { "..." } else { "" };
-                write!(f, "{column} \"{}{more}\": ", shown.escape_debug())?;
+                write!(f, "{column} \"")?;
+                // Quotes and control characters escaped so the line stays one line; apostrophes
+                // (o'neil@...) left alone.
+                for c in shown.chars() {
+                    match c {
+                        '"' => f.write_str("\\\"")?,
+                        c if c.is_control() => write!(f, "{}", c.escape_debug())?,
+                        c => write!(f, "{c}")?,
+                    }
+                }
+                write!(f, "{more}\": ")?;
             }
             (Some(column), None) => write!(f, "{column}: ")?,
             (None, _) => {}
@@ -512,5 +522,35 @@ pub fn build(
             extra,
         }),
         _ => Err(c.problems),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_display_on_one_line_with_apostrophes_intact() {
+        let p = Problem {
+            file: Arc::from("jobs.csv"),
+            row: 3,
+            line: 4,
+            column: Some(Arc::from("UPN")),
+            value: Some("o'neil \"x\"\nnext".into()),
+            why: "not a UPN or object id".into(),
+            hint: None,
+        };
+        assert_eq!(
+            p.to_string(),
+            "jobs.csv:4: UPN \"o'neil \\\"x\\\"\\nnext\": not a UPN or object id"
+        );
+        let long = Problem {
+            value: Some("x".repeat(100)),
+            ..p
+        };
+        assert!(
+            long.to_string()
+                .contains(&format!("{}...\"", "x".repeat(80)))
+        );
     }
 }
