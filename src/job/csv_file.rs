@@ -39,11 +39,23 @@ struct Guard<R> {
     out: Vec<u8>,
     pos: usize,
     previous: u8,
-    quoted: bool,
+    quotes: Quotes,
+    delimiter: u8,
+}
+
+/// Where the byte stream is with respect to quoted cells, as csv-core sees it: a quote opens a
+/// quoted cell only at the start of a cell (elsewhere it is a literal character), and `""`
+/// inside one is an escaped quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quotes {
+    Outside,
+    Inside,
+    /// Just after a quote inside a quoted cell: either its end or the first of `""`.
+    AfterQuote,
 }
 
 impl<R: Read> Guard<R> {
-    fn new(inner: R, record_start: Arc<AtomicU64>) -> Guard<R> {
+    fn new(inner: R, record_start: Arc<AtomicU64>, delimiter: u8) -> Guard<R> {
         Guard {
             inner,
             read: 0,
@@ -51,9 +63,11 @@ impl<R: Read> Guard<R> {
             chunk: vec![0; 32 * 1024],
             out: Vec::with_capacity(33 * 1024),
             pos: 0,
-            // The stream starts with the header line, never with an empty line.
-            previous: 0,
-            quoted: false,
+            // As if after a line break: the stream starts a cell, and it starts with the
+            // header line, never with an empty line (so no space is put first).
+            previous: b'\n',
+            quotes: Quotes::Outside,
+            delimiter,
         }
     }
 }
@@ -72,10 +86,20 @@ impl<R: Read> Read for Guard<R> {
             };
             self.out.clear();
             self.pos = 0;
-            for &b in &self.chunk[..n] {
-                if b == b'"' {
-                    self.quoted = !self.quoted;
-                } else if b == b'\n' && self.previous == b'\n' && !self.quoted {
+            for i in 0..n {
+                let b = self.chunk[i];
+                self.quotes = match (self.quotes, b) {
+                    (Quotes::Inside, b'"') => Quotes::AfterQuote,
+                    (Quotes::Inside, _) => Quotes::Inside,
+                    (Quotes::AfterQuote, b'"') => Quotes::Inside,
+                    (Quotes::Outside | Quotes::AfterQuote, b'"')
+                        if self.previous == self.delimiter || self.previous == b'\n' =>
+                    {
+                        Quotes::Inside
+                    }
+                    (Quotes::Outside | Quotes::AfterQuote, _) => Quotes::Outside,
+                };
+                if b == b'\n' && self.previous == b'\n' && self.quotes == Quotes::Outside {
                     self.out.push(b' ');
                 }
                 self.out.push(b);
@@ -191,7 +215,7 @@ impl CsvSource {
         let delimiter = detect_delimiter(&header_line);
         let record_start = Arc::new(AtomicU64::new(0));
         let stream: Box<dyn Read + Send> = Box::new(io::Cursor::new(header_line).chain(buffered));
-        let guard = Guard::new(stream, record_start.clone());
+        let guard = Guard::new(stream, record_start.clone(), delimiter);
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(false)
@@ -408,6 +432,22 @@ mod tests {
         assert_eq!(detect_delimiter(b"user\taction\n"), b'\t');
         assert_eq!(detect_delimiter(b"\"a;b;c\",action\n"), b',');
         assert_eq!(detect_delimiter(b"user\n"), b',');
+    }
+
+    fn spaced(input: &[u8]) -> Vec<u8> {
+        let mut guard = Guard::new(input, Arc::new(AtomicU64::new(0)), b',');
+        let mut out = Vec::new();
+        guard.read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn empty_lines_outside_quotes_get_a_space_so_they_are_counted() {
+        assert_eq!(spaced(b"h\n\nr\n"), b"h\n \nr\n");
+        // Inside a quoted cell, even after an escaped quote, the cell is left alone.
+        assert_eq!(spaced(b"h\n\"a\"\"\n\nb\"\n\n"), b"h\n\"a\"\"\n\nb\"\n \n");
+        // A quote in the middle of a cell is a literal character, not an opening quote.
+        assert_eq!(spaced(b"h\n5\" screen\n\nr\n"), b"h\n5\" screen\n \nr\n");
     }
 
     #[test]
