@@ -92,7 +92,7 @@ impl<R: Read> Read for Guard<R> {
                     (Quotes::Inside, b'"') => Quotes::AfterQuote,
                     (Quotes::Inside, _) => Quotes::Inside,
                     (Quotes::AfterQuote, b'"') => Quotes::Inside,
-                    (Quotes::Outside | Quotes::AfterQuote, b'"')
+                    (Quotes::Outside, b'"')
                         if self.previous == self.delimiter || self.previous == b'\n' =>
                     {
                         Quotes::Inside
