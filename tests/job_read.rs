@@ -487,3 +487,17 @@ fn the_fingerprint_is_the_sha256_of_the_bytes_and_needs_the_whole_file() {
     std::fs::write(&path, "user,action\nann@contoso.com,list\r\n").unwrap();
     assert_ne!(job::fingerprint_file(&path).unwrap(), streamed);
 }
+
+#[test]
+fn powershell_export_csv_with_type_line_and_quoted_cells_reads() {
+    let text = "#TYPE System.Management.Automation.PSCustomObject\r\n\"UserPrincipalName\",\"Action\",\"OlderThan\"\r\n\"ann@contoso.com\",\"remove-authenticator\",\"180d\"\r\n";
+    let got = ops(Format::Csv, text);
+    assert_eq!((got[0].line, got[0].user.as_str()), (3, "ann@contoso.com"));
+    assert_eq!(
+        got[0].action,
+        Action::RemoveAuthenticator(Selector {
+            older_than: Some(std::time::Duration::from_secs(180 * 86_400)),
+            ..Selector::default()
+        })
+    );
+}

@@ -1,4 +1,4 @@
-//! CSV job files as spreadsheets export them: the delimiter (`,`, `;` or tab) detected from the
+//! CSV job files as spreadsheets and PowerShell export them (its `#TYPE` line skipped): the delimiter (`,`, `;` or tab) detected from the
 //! header line, CRLF, quoted cells with embedded newlines, blank, whitespace-only and
 //! delimiter-only lines skipped, cells trimmed, trailing empty cells tolerated. Streams record
 //! by record through one reused buffer, so memory stays flat whatever the file's size; a record
@@ -193,7 +193,10 @@ impl CsvSource {
                     why: "the header line is longer than 1 MiB".into(),
                 });
             }
-            if header_line.iter().any(|b| !b.is_ascii_whitespace()) {
+            // Windows PowerShell's Export-Csv writes `#TYPE System.Management...` above the
+            // header unless given -NoTypeInformation: a line to skip, not the header.
+            let type_line = header_line.starts_with(b"#TYPE ");
+            if !type_line && header_line.iter().any(|b| !b.is_ascii_whitespace()) {
                 break;
             }
             lines_before += 1;
