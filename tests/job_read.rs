@@ -501,3 +501,24 @@ fn powershell_export_csv_with_type_line_and_quoted_cells_reads() {
         })
     );
 }
+
+#[test]
+fn excels_sep_line_names_the_delimiter() {
+    let got = ops(
+        Format::Csv,
+        "sep=|\r\nuser|action|note\r\nann@contoso.com|list|a;b,c\r\n",
+    );
+    assert_eq!((got[0].line, got[0].extra[0].1.as_str()), (3, "a;b,c"));
+}
+
+#[test]
+fn classic_mac_line_endings_are_refused_with_a_hint() {
+    let err = open(
+        "mac.csv",
+        Format::Csv,
+        b"user,action\rann@contoso.com,list\r".to_vec(),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("CR alone"), "{err}");
+}

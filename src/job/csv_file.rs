@@ -175,6 +175,7 @@ impl CsvSource {
         let mut buffered = BufReader::with_capacity(64 * 1024, text);
         let mut header_line = Vec::new();
         let mut lines_before = 0;
+        let mut declared = None;
         loop {
             header_line.clear();
             let n = (&mut buffered)
@@ -196,7 +197,15 @@ impl CsvSource {
             // Windows PowerShell's Export-Csv writes `#TYPE System.Management...` above the
             // header unless given -NoTypeInformation: a line to skip, not the header.
             let type_line = header_line.starts_with(b"#TYPE ");
-            if !type_line && header_line.iter().any(|b| !b.is_ascii_whitespace()) {
+            // `sep=;` on the first line tells Excel the delimiter; scripts that target Excel
+            // write it. It names the delimiter and is not the header.
+            let sep_line = lines_before == 0
+                && header_line.len() >= 5
+                && header_line[..4].eq_ignore_ascii_case(b"sep=")
+                && header_line[5..].iter().all(u8::is_ascii_whitespace);
+            if sep_line {
+                declared = Some(header_line[4]);
+            } else if !type_line && header_line.iter().any(|b| !b.is_ascii_whitespace()) {
                 break;
             }
             lines_before += 1;
@@ -215,7 +224,7 @@ impl CsvSource {
                     .into(),
             });
         }
-        let delimiter = detect_delimiter(&header_line);
+        let delimiter = declared.unwrap_or_else(|| detect_delimiter(&header_line));
         let record_start = Arc::new(AtomicU64::new(0));
         let stream: Box<dyn Read + Send> = Box::new(io::Cursor::new(header_line).chain(buffered));
         let guard = Guard::new(stream, record_start.clone(), delimiter);
