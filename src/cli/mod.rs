@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::Outcome;
 
 pub mod auth_flags;
+pub mod job_flags;
 mod sim;
+mod validate;
 
 /// Bulk changes to users' authentication methods (MFA) in Microsoft Entra ID.
 #[derive(Debug, Parser)]
@@ -49,6 +51,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve a simulated tenant (Microsoft Graph and its token endpoint) until Ctrl-C.
     Sim(sim::SimArgs),
+    /// Check job files offline: print every problem with its line, exit 2 if any.
+    Validate(Box<validate::ValidateArgs>),
 }
 
 /// Set up `tracing` on stderr from the logging flags (`RUST_LOG` overrides the level).
@@ -78,6 +82,7 @@ pub fn init_logging(args: &LogArgs) {
 pub fn execute(cli: Cli) -> Outcome {
     let result = match cli.command {
         Command::Sim(args) => sim::execute(args),
+        Command::Validate(args) => validate::execute(*args),
     };
     match result {
         Ok(outcome) => outcome,

@@ -22,6 +22,14 @@ pub struct Operation {
     pub extra: Vec<(Arc<str>, String)>,
 }
 
+impl Operation {
+    /// The key that identifies the user across rows: UPNs are case-insensitive in Entra ID, so
+    /// `Ann@Contoso.com` and `ann@contoso.com` are one user whose rows must run in file order.
+    pub fn user_key(&self) -> String {
+        self.user.to_lowercase()
+    }
+}
+
 /// An action of DESIGN.md with its validated parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -97,6 +105,25 @@ impl Action {
         }
     }
 
+    /// The action's name without its parameters.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::List => ActionKind::List,
+            Action::SetPhone { .. } => ActionKind::SetPhone,
+            Action::RemovePhone(_) => ActionKind::RemovePhone,
+            Action::SetEmail { .. } => ActionKind::SetEmail,
+            Action::RemoveEmail => ActionKind::RemoveEmail,
+            Action::RemoveAuthenticator(_) => ActionKind::RemoveAuthenticator,
+            Action::RemoveMethod { .. } => ActionKind::RemoveMethod,
+            Action::ResetMfa { .. } => ActionKind::ResetMfa,
+            Action::IssueTap(_) => ActionKind::IssueTap,
+            Action::SetDefault { .. } => ActionKind::SetDefault,
+            Action::EnableSmsSignIn => ActionKind::EnableSmsSignIn,
+            Action::DisableSmsSignIn => ActionKind::DisableSmsSignIn,
+            Action::RevokeSessions => ActionKind::RevokeSessions,
+        }
+    }
+
     /// Every action name, in the order of DESIGN.md.
     pub const NAMES: [&'static str; 13] = [
         "list",
@@ -113,6 +140,89 @@ impl Action {
         "disable-sms-signin",
         "revoke-sessions",
     ];
+}
+
+/// An action's name without its parameters: what a job row's `action` cell or `--action` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    /// `list`
+    List,
+    /// `set-phone`
+    SetPhone,
+    /// `remove-phone`
+    RemovePhone,
+    /// `set-email`
+    SetEmail,
+    /// `remove-email`
+    RemoveEmail,
+    /// `remove-authenticator`
+    RemoveAuthenticator,
+    /// `remove-method`
+    RemoveMethod,
+    /// `reset-mfa`
+    ResetMfa,
+    /// `issue-tap`
+    IssueTap,
+    /// `set-default`
+    SetDefault,
+    /// `enable-sms-signin`
+    EnableSmsSignIn,
+    /// `disable-sms-signin`
+    DisableSmsSignIn,
+    /// `revoke-sessions`
+    RevokeSessions,
+}
+
+impl ActionKind {
+    /// Every action, in the order of DESIGN.md (and of [`Action::NAMES`]).
+    pub const ALL: [ActionKind; 13] = [
+        ActionKind::List,
+        ActionKind::SetPhone,
+        ActionKind::RemovePhone,
+        ActionKind::SetEmail,
+        ActionKind::RemoveEmail,
+        ActionKind::RemoveAuthenticator,
+        ActionKind::RemoveMethod,
+        ActionKind::ResetMfa,
+        ActionKind::IssueTap,
+        ActionKind::SetDefault,
+        ActionKind::EnableSmsSignIn,
+        ActionKind::DisableSmsSignIn,
+        ActionKind::RevokeSessions,
+    ];
+
+    /// The name as job files spell it (`set-phone`, ...).
+    pub fn name(self) -> &'static str {
+        Action::NAMES[self as usize]
+    }
+
+    /// Parse an action name: case-insensitive, and `-`, `_` and spaces are ignored, so
+    /// `Set Phone`, `set_phone` and `SETPHONE` all mean `set-phone`.
+    pub fn from_name(value: &str) -> Option<ActionKind> {
+        let mut wanted = [0u8; 24];
+        let mut len = 0;
+        for b in value.bytes() {
+            if matches!(b, b'-' | b'_' | b' ') {
+                continue;
+            }
+            if len == wanted.len() {
+                return None;
+            }
+            wanted[len] = b.to_ascii_lowercase();
+            len += 1;
+        }
+        let wanted = &wanted[..len];
+        ActionKind::ALL.into_iter().find(|k| {
+            let mut name = k.name().bytes().filter(|b| *b != b'-');
+            wanted.iter().all(|w| name.next() == Some(*w)) && name.next().is_none()
+        })
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The type of a phone method. Graph gives each a fixed method id.
@@ -381,6 +491,24 @@ mod tests {
             MethodType::from_odata_type("#microsoft.graph.passwordAuthenticationMethod"),
             None
         );
+    }
+
+    #[test]
+    fn action_kinds_parse_from_names_ignoring_case_dashes_and_spaces() {
+        for k in ActionKind::ALL {
+            assert_eq!(ActionKind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(
+            ActionKind::from_name("Set Phone"),
+            Some(ActionKind::SetPhone)
+        );
+        assert_eq!(
+            ActionKind::from_name("RESET_MFA"),
+            Some(ActionKind::ResetMfa)
+        );
+        assert_eq!(ActionKind::from_name("setphones"), None);
+        assert_eq!(ActionKind::from_name("set"), None);
+        assert_eq!(ActionKind::from_name(""), None);
     }
 
     #[test]

@@ -1,0 +1,172 @@
+//! Job flags shared by `validate` and `run`: `--format` for stdin (or to override an extension)
+//! and one flag per job column (`--action`, `--phone-type`, `--older-than`, ...) giving the
+//! default for rows that leave that cell empty, and the parameters for `--all-users`/`--group`
+//! targets. Flattened into each command's arguments; [`JobFlags::defaults`] validates them into
+//! the [`Defaults`] the job readers use, with exactly the rules of a cell.
+
+use anyhow::anyhow;
+use clap::Args;
+
+use crate::job::{Column, Defaults, Format, JobError, JobSource};
+
+/// Per-row default flags (DESIGN.md, "Job files").
+#[derive(Debug, Clone, Default, Args)]
+pub struct JobFlags {
+    /// Job format: needed for `-` (stdin); overrides a file's extension.
+    #[arg(long, value_name = "csv|json|jsonl", value_parser = clap::builder::ValueParser::new(parse_format))]
+    pub format: Option<Format>,
+    /// Action for rows without one (and for --all-users/--group targets).
+    #[arg(long, value_name = "ACTION", help_heading = "Row defaults")]
+    pub action: Option<String>,
+    /// Phone type: mobile (default), alternateMobile, office, or all (remove-phone).
+    #[arg(long, value_name = "TYPE", help_heading = "Row defaults")]
+    pub phone_type: Option<String>,
+    /// Phone number for set-phone, with country code (+46 70 123 45 67).
+    #[arg(long, value_name = "NUMBER", help_heading = "Row defaults")]
+    pub phone_number: Option<String>,
+    /// Email address for set-email.
+    #[arg(long, value_name = "ADDRESS", help_heading = "Row defaults")]
+    pub email: Option<String>,
+    /// Method type for remove-method (fido2, softwareOath, ...).
+    #[arg(long, value_name = "TYPE", help_heading = "Row defaults")]
+    pub method_type: Option<String>,
+    /// Remove only the method with this id.
+    #[arg(long, value_name = "ID", help_heading = "Row defaults")]
+    pub method_id: Option<String>,
+    /// Select methods created longer ago than this (180d, 12w).
+    #[arg(long, value_name = "DURATION", help_heading = "Row defaults")]
+    pub older_than: Option<String>,
+    /// Select methods not used for this long (90d).
+    #[arg(long, value_name = "DURATION", help_heading = "Row defaults")]
+    pub unused_for: Option<String>,
+    /// Select methods whose device name matches this glob (iPhone*).
+    #[arg(long, value_name = "GLOB", help_heading = "Row defaults")]
+    pub device: Option<String>,
+    /// Keep the N newest methods of the type, select the rest.
+    #[arg(long, value_name = "N", help_heading = "Row defaults")]
+    pub keep_newest: Option<String>,
+    /// Temporary access pass lifetime, 10 to 43200 minutes.
+    #[arg(long, value_name = "MINUTES", help_heading = "Row defaults")]
+    pub lifetime_minutes: Option<String>,
+    /// Temporary access pass usable for one sign-in only (true/false).
+    #[arg(long, value_name = "BOOL", help_heading = "Row defaults")]
+    pub usable_once: Option<String>,
+    /// Temporary access pass start (2026-03-01T08:00:00Z).
+    #[arg(long, value_name = "TIME", help_heading = "Row defaults")]
+    pub start_time: Option<String>,
+    /// Default MFA method for set-default (push, oath, sms, voiceMobile, ...).
+    #[arg(long, value_name = "METHOD", help_heading = "Row defaults")]
+    pub default_method: Option<String>,
+    /// System-preferred MFA for set-default (true/false).
+    #[arg(long, value_name = "BOOL", help_heading = "Row defaults")]
+    pub system_preferred: Option<String>,
+    /// reset-mfa: also revoke the user's sessions (true/false).
+    #[arg(long, value_name = "BOOL", help_heading = "Row defaults")]
+    pub revoke_sessions: Option<String>,
+    /// reset-mfa: also issue a temporary access pass (true/false).
+    #[arg(long, value_name = "BOOL", help_heading = "Row defaults")]
+    pub issue_tap: Option<String>,
+}
+
+fn parse_format(value: &str) -> Result<Format, String> {
+    value.parse()
+}
+
+impl JobFlags {
+    /// The validated defaults; an error names the flag, its value, why and what to do.
+    pub fn defaults(&self) -> anyhow::Result<Defaults> {
+        let mut defaults = Defaults::default();
+        let flags = [
+            (Column::Action, &self.action),
+            (Column::PhoneType, &self.phone_type),
+            (Column::PhoneNumber, &self.phone_number),
+            (Column::Email, &self.email),
+            (Column::MethodType, &self.method_type),
+            (Column::MethodId, &self.method_id),
+            (Column::OlderThan, &self.older_than),
+            (Column::UnusedFor, &self.unused_for),
+            (Column::Device, &self.device),
+            (Column::KeepNewest, &self.keep_newest),
+            (Column::LifetimeMinutes, &self.lifetime_minutes),
+            (Column::UsableOnce, &self.usable_once),
+            (Column::StartTime, &self.start_time),
+            (Column::DefaultMethod, &self.default_method),
+            (Column::SystemPreferred, &self.system_preferred),
+            (Column::RevokeSessions, &self.revoke_sessions),
+            (Column::IssueTap, &self.issue_tap),
+        ];
+        for (column, value) in flags {
+            if let Some(value) = value {
+                defaults
+                    .set(column, value)
+                    .map_err(|e| anyhow!("{} {value:?}: {e}", column.flag()))?;
+            }
+        }
+        Ok(defaults)
+    }
+
+    /// The job sources the command-line arguments name (`-` is stdin).
+    pub fn sources(&self, args: &[String]) -> Result<Vec<JobSource>, JobError> {
+        args.iter()
+            .map(|arg| JobSource::from_arg(arg, self.format))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{ActionKind, PhoneSelector, PhoneType};
+
+    #[test]
+    fn flags_become_validated_defaults() {
+        let flags = JobFlags {
+            action: Some("Set Phone".into()),
+            phone_type: Some("office".into()),
+            phone_number: Some("+46 70-123 45 67".into()),
+            older_than: Some("90d".into()),
+            ..JobFlags::default()
+        };
+        let d = flags.defaults().unwrap();
+        assert_eq!(d.action, Some(ActionKind::SetPhone));
+        assert_eq!(d.phone_type, Some(PhoneSelector::One(PhoneType::Office)));
+        assert_eq!(d.phone_number.as_deref(), Some("+46 701234567"));
+        assert_eq!(
+            d.older_than,
+            Some(std::time::Duration::from_secs(90 * 86_400))
+        );
+    }
+
+    #[test]
+    fn a_bad_flag_names_itself_its_value_and_why() {
+        let flags = JobFlags {
+            phone_number: Some("4.67E+10".into()),
+            ..JobFlags::default()
+        };
+        let err = flags.defaults().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--phone-number \"4.67E+10\": a spreadsheet turned this number into scientific \
+             notation (hint: format the column as text and export again)"
+        );
+    }
+
+    #[test]
+    fn stdin_needs_a_format() {
+        let flags = JobFlags::default();
+        assert!(matches!(
+            flags.sources(&["-".into()]),
+            Err(JobError::StdinNeedsFormat)
+        ));
+        let flags = JobFlags {
+            format: Some(Format::JsonLines),
+            ..JobFlags::default()
+        };
+        assert_eq!(
+            flags.sources(&["-".into()]).unwrap(),
+            vec![JobSource::Stdin {
+                format: Format::JsonLines
+            }]
+        );
+    }
+}
