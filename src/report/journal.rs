@@ -33,7 +33,7 @@ enum Entry {
         at: DateTime<Utc>,
     },
     /// A step (or a row without steps) finished with this record.
-    Done { seq: u64, record: Record },
+    Done { seq: u64, record: Box<Record> },
     /// Row `seq` has nothing more to do.
     Row { seq: u64 },
 }
@@ -187,7 +187,7 @@ impl Journal {
             .lines()
             .map_while(|line| line.ok())
             .filter_map(|line| match serde_json::from_str::<Entry>(&line) {
-                Ok(Entry::Done { record, .. }) => Some(record),
+                Ok(Entry::Done { record, .. }) => Some(*record),
                 _ => None,
             }))
     }
@@ -205,7 +205,7 @@ impl Journal {
     pub fn done(&mut self, seq: u64, record: &Record) -> Result<()> {
         self.append(&Entry::Done {
             seq,
-            record: record.clone(),
+            record: Box::new(record.clone()),
         })
     }
 
