@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub mod collector;
 pub mod format;
 pub mod journal;
 pub mod summary;
 pub mod writer;
 
+pub use collector::{Event, collect};
 pub use journal::{Journal, Resume};
 pub use summary::Summary;
 pub use writer::ReportWriter;
