@@ -22,6 +22,7 @@ pub mod graph;
 pub mod job;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod sim;
 pub mod throttle;
 

@@ -5,8 +5,22 @@
 use std::fmt;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
+pub mod collector;
+pub mod format;
+pub mod journal;
+pub mod summary;
+pub mod writer;
+
+pub use collector::{Event, collect};
+pub use journal::{Journal, Resume};
+pub use summary::Summary;
+pub use writer::ReportWriter;
+
 /// The status of a step (DESIGN.md, "Statuses and the report").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Done.
     Ok,
@@ -43,7 +57,7 @@ impl fmt::Display for Status {
 }
 
 /// One line of the report.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Record {
     /// Data row of the job file (from 1), or the target's index.
     pub row: u64,

@@ -1,0 +1,80 @@
+//! CSV reports, safe to open in a spreadsheet program: a cell that starts with `=`, `+`, `-`, `@`,
+//! tab or carriage return would be read as a formula (CSV injection, OWASP), so it is prefixed with
+//! `'`, which spreadsheet programs hide. A phone number `+46 701234567` thus still reads as such.
+
+use std::io::{self, Write};
+
+use super::{COLUMNS, Format, cells};
+use crate::report::Record;
+
+/// CSV with a header line: the fixed columns, then the job's extra columns.
+pub struct Csv {
+    extra: Vec<String>,
+}
+
+impl Csv {
+    /// A CSV format with these extra columns.
+    pub fn new(extra: &[String]) -> Self {
+        Csv {
+            extra: extra.to_vec(),
+        }
+    }
+}
+
+/// `cell` made safe for spreadsheet programs.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+fn write_row<'a>(out: &mut dyn Write, row: impl IntoIterator<Item = &'a str>) -> io::Result<()> {
+    let mut writer = csv::WriterBuilder::new().from_writer(out);
+    writer.write_record(row.into_iter().map(|c| neutralise(c).into_owned()))?;
+    writer.flush()
+}
+
+impl Format for Csv {
+    fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        write_row(
+            out,
+            COLUMNS
+                .iter()
+                .copied()
+                .chain(self.extra.iter().map(String::as_str)),
+        )
+    }
+
+    fn record(&mut self, out: &mut dyn Write, record: &Record) -> io::Result<()> {
+        let fixed = cells(record);
+        let extra = self.extra.iter().map(|name| {
+            record
+                .extra
+                .iter()
+                .find(|(header, _)| &**header == name)
+                .map(|(_, value)| value.as_str())
+                .unwrap_or("")
+        });
+        write_row(out, fixed.iter().map(String::as_str).chain(extra))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_plain_ones_kept() {
+        assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise("+46 701234567"), "'+46 701234567");
+        assert_eq!(neutralise("-1"), "'-1");
+        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise("\tx"), "'\tx");
+        assert_eq!(
+            neutralise("user00001@contoso.onmicrosoft.com"),
+            "user00001@contoso.onmicrosoft.com"
+        );
+        assert_eq!(neutralise(""), "");
+    }
+}

@@ -1,0 +1,75 @@
+//! Report file formats, one file per format behind the small [`Format`] trait (chosen by the
+//! report path's extension). Called only by [`super::ReportWriter`].
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use super::Record;
+
+mod csv;
+mod jsonl;
+
+/// The fixed columns of every report, in order; the job's extra columns follow them.
+pub const COLUMNS: [&str; 14] = [
+    "row",
+    "user",
+    "user_id",
+    "action",
+    "step",
+    "status",
+    "before",
+    "after",
+    "http_status",
+    "error_code",
+    "error_message",
+    "request_id",
+    "attempts",
+    "elapsed_ms",
+];
+
+/// One report format: writes a header (when it has one) and records.
+pub trait Format: Send {
+    /// Write whatever opens a new file (the CSV header line).
+    fn begin(&mut self, out: &mut dyn Write) -> io::Result<()>;
+    /// Write one record.
+    fn record(&mut self, out: &mut dyn Write, record: &Record) -> io::Result<()>;
+}
+
+/// The format for `path` by its extension: `.jsonl`/`.ndjson` JSON Lines, `.csv` (or none) CSV.
+/// `extra` names the job's extra columns, in the order the report shows them.
+pub fn for_path(path: &Path, extra: &[String]) -> Result<Box<dyn Format>, String> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("csv") | None => Ok(Box::new(csv::Csv::new(extra))),
+        Some("jsonl") | Some("ndjson") => Ok(Box::new(jsonl::JsonLines)),
+        Some(other) => Err(format!(
+            "unknown report format .{other}: use a .csv or .jsonl file name"
+        )),
+    }
+}
+
+/// The report's cells for the fixed columns of `record`, in [`COLUMNS`] order.
+fn cells(record: &Record) -> [String; 14] {
+    fn opt<T: ToString>(value: &Option<T>) -> String {
+        value.as_ref().map(T::to_string).unwrap_or_default()
+    }
+    [
+        record.row.to_string(),
+        record.user.clone(),
+        opt(&record.user_id),
+        record.action.clone(),
+        record.step.clone(),
+        record.status.map(|s| s.as_str()).unwrap_or("").to_string(),
+        record.before.clone(),
+        record.after.clone(),
+        opt(&record.http_status),
+        opt(&record.error_code),
+        opt(&record.error_message),
+        opt(&record.request_id),
+        record.attempts.to_string(),
+        record.elapsed_ms.to_string(),
+    ]
+}

@@ -1,0 +1,338 @@
+//! The journal beside the report (`<report>.journal`, JSON Lines): write-ahead, so an
+//! interrupted or killed run can be continued with `--resume`. Before a write is sent its step is
+//! recorded as started; when its answer is known the full record is recorded as done; when a row
+//! has no more steps the row is recorded as done. Entries are group-committed (flushed and synced
+//! together) by the collector, and a writer waits for the sync before it sends a request.
+//!
+//! Why a separate journal and not the report itself: the report's format is the user's choice
+//! (CSV for a spreadsheet) and may be edited; the journal is ours, typed, and holds the starts.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Record;
+
+const VERSION: u32 = 1;
+
+/// One line of the journal.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+enum Entry {
+    /// First line: what run this journal belongs to.
+    Header { version: u32, job: String },
+    /// A step's request is about to be sent.
+    Start {
+        seq: u64,
+        step: String,
+        at: DateTime<Utc>,
+    },
+    /// A step (or a row without steps) finished with this record.
+    Done { seq: u64, record: Box<Record> },
+    /// Row `seq` has nothing more to do.
+    Row { seq: u64 },
+}
+
+/// The journal path that belongs to a report.
+pub fn path_for(report: &Path) -> PathBuf {
+    let mut name = report.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+/// An open journal, appended to by the collector.
+pub struct Journal {
+    path: PathBuf,
+    out: BufWriter<File>,
+    dirty: bool,
+}
+
+/// What an earlier run left: which rows are done, which have records, which steps were started
+/// with no known outcome. Rows are identified by their sequence number in the job (0-based, over
+/// all job files in order).
+#[derive(Debug, Default)]
+pub struct Resume {
+    rows_done: BitSet,
+    rows_touched: BitSet,
+    /// Started steps whose outcome is unknown, by row: (step, when it was started).
+    pub open_starts: HashMap<u64, Vec<(String, DateTime<Utc>)>>,
+    /// Finished records in the journal.
+    pub records: u64,
+}
+
+impl Resume {
+    /// Row `seq` finished in an earlier run: skip it entirely.
+    pub fn row_done(&self, seq: u64) -> bool {
+        self.rows_done.contains(seq)
+    }
+
+    /// Row `seq` has records from an earlier run (so an empty plan now adds no `unchanged`).
+    pub fn row_touched(&self, seq: u64) -> bool {
+        self.rows_touched.contains(seq)
+    }
+}
+
+impl Journal {
+    /// Start a new journal for a job with this content fingerprint.
+    pub fn create(path: &Path, job: &str) -> Result<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .with_context(|| format!("cannot create journal {}", path.display()))?;
+        let mut journal = Journal {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+            dirty: false,
+        };
+        journal.append(&Entry::Header {
+            version: VERSION,
+            job: job.to_string(),
+        })?;
+        journal.sync()?;
+        Ok(journal)
+    }
+
+    /// Reopen the journal of an earlier run of the same job: read what it holds, drop a line torn
+    /// by a crash, and continue appending. Refuses a journal of another job.
+    pub fn resume(path: &Path, job: &str) -> Result<(Self, Resume)> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .with_context(|| {
+                format!(
+                    "cannot resume: no journal {} (was the run started with this --report?)",
+                    path.display()
+                )
+            })?;
+        let mut resume = Resume::default();
+        let mut good_len = 0u64;
+        {
+            let mut reader = BufReader::new(&mut file);
+            let mut line = String::new();
+            let mut first = true;
+            loop {
+                line.clear();
+                let read = reader
+                    .read_line(&mut line)
+                    .with_context(|| format!("cannot read journal {}", path.display()))?;
+                if read == 0 || !line.ends_with('\n') {
+                    break; // end, or a line torn by a crash: dropped below
+                }
+                let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
+                    break;
+                };
+                match entry {
+                    Entry::Header { version, job: was } if first => {
+                        if version != VERSION {
+                            bail!("journal {} has version {version}", path.display());
+                        }
+                        if was != job {
+                            bail!(
+                                "cannot resume: the job files differ from the run that wrote {} \
+                                 (resume with the same job files, or start a new run with another --report)",
+                                path.display()
+                            );
+                        }
+                    }
+                    _ if first => bail!("{} is not an authbulk journal", path.display()),
+                    Entry::Header { .. } => bail!("journal {} is damaged", path.display()),
+                    Entry::Start { seq, step, at } => {
+                        resume.open_starts.entry(seq).or_default().push((step, at));
+                    }
+                    Entry::Done { seq, record } => {
+                        resume.rows_touched.insert(seq);
+                        resume.records += 1;
+                        if let Some(open) = resume.open_starts.get_mut(&seq) {
+                            open.retain(|(step, _)| *step != record.step);
+                            if open.is_empty() {
+                                resume.open_starts.remove(&seq);
+                            }
+                        }
+                    }
+                    Entry::Row { seq } => {
+                        resume.rows_done.insert(seq);
+                        resume.open_starts.remove(&seq);
+                    }
+                }
+                first = false;
+                good_len += read as u64;
+            }
+            if first {
+                bail!("{} is not an authbulk journal", path.display());
+            }
+        }
+        file.set_len(good_len)
+            .and_then(|()| file.seek(SeekFrom::End(0)).map(|_| ()))
+            .with_context(|| format!("cannot repair journal {}", path.display()))?;
+        let journal = Journal {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+            dirty: false,
+        };
+        Ok((journal, resume))
+    }
+
+    /// The finished records of the journal at `path`, in the order they finished (each once).
+    pub fn records(path: &Path) -> Result<impl Iterator<Item = Record>> {
+        let file =
+            File::open(path).with_context(|| format!("cannot read journal {}", path.display()))?;
+        Ok(BufReader::new(file)
+            .lines()
+            .map_while(|line| line.ok())
+            .filter_map(|line| match serde_json::from_str::<Entry>(&line) {
+                Ok(Entry::Done { record, .. }) => Some(*record),
+                _ => None,
+            }))
+    }
+
+    /// Record that a step of row `seq` is about to be sent.
+    pub fn started(&mut self, seq: u64, step: &str, at: DateTime<Utc>) -> Result<()> {
+        self.append(&Entry::Start {
+            seq,
+            step: step.to_string(),
+            at,
+        })
+    }
+
+    /// Record a finished step of row `seq`.
+    pub fn done(&mut self, seq: u64, record: &Record) -> Result<()> {
+        self.append(&Entry::Done {
+            seq,
+            record: Box::new(record.clone()),
+        })
+    }
+
+    /// Record that row `seq` has nothing more to do.
+    pub fn row_done(&mut self, seq: u64) -> Result<()> {
+        self.append(&Entry::Row { seq })
+    }
+
+    /// True when entries were appended since the last [`sync`](Self::sync).
+    pub fn dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Flush and sync everything appended so far to disk.
+    pub fn sync(&mut self) -> Result<()> {
+        self.out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_data())
+            .with_context(|| format!("cannot write journal {}", self.path.display()))?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn append(&mut self, entry: &Entry) -> Result<()> {
+        serde_json::to_writer(&mut self.out, entry)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"))
+            .with_context(|| format!("cannot write journal {}", self.path.display()))?;
+        self.dirty = true;
+        Ok(())
+    }
+}
+
+/// A set of row numbers as bits: 1,000,000 rows take 125 KB.
+#[derive(Debug, Default)]
+struct BitSet(Vec<u64>);
+
+impl BitSet {
+    fn insert(&mut self, n: u64) {
+        let (word, bit) = ((n / 64) as usize, n % 64);
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << bit;
+    }
+
+    fn contains(&self, n: u64) -> bool {
+        let (word, bit) = ((n / 64) as usize, n % 64);
+        self.0.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Status;
+
+    fn record(row: u64, step: &str) -> Record {
+        Record {
+            row,
+            step: step.into(),
+            status: Some(Status::Ok),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn resume_knows_done_rows_records_and_open_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv.journal");
+        let at = Utc::now();
+        let mut journal = Journal::create(&path, "job-a").unwrap();
+        journal.started(0, "delete fido2 k1", at).unwrap();
+        journal.done(0, &record(1, "delete fido2 k1")).unwrap();
+        journal.row_done(0).unwrap();
+        journal.started(1, "issue temporaryAccessPass", at).unwrap();
+        journal.started(2, "delete email", at).unwrap();
+        journal.done(2, &record(3, "delete email")).unwrap();
+        journal.sync().unwrap();
+        drop(journal);
+
+        let (_journal, resume) = Journal::resume(&path, "job-a").unwrap();
+        assert!(resume.row_done(0));
+        assert!(!resume.row_done(1) && !resume.row_done(2));
+        assert!(resume.row_touched(2) && !resume.row_touched(1));
+        assert_eq!(resume.records, 2);
+        assert_eq!(resume.open_starts.len(), 1);
+        assert_eq!(resume.open_starts[&1][0].0, "issue temporaryAccessPass");
+        let steps: Vec<_> = Journal::records(&path).unwrap().map(|r| r.step).collect();
+        assert_eq!(steps, ["delete fido2 k1", "delete email"]);
+    }
+
+    #[test]
+    fn a_line_torn_by_a_crash_is_dropped_and_appending_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut journal = Journal::create(&path, "job").unwrap();
+        journal.done(0, &record(1, "a")).unwrap();
+        journal.sync().unwrap();
+        drop(journal);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"t\":\"done\",\"seq\":1,\"rec").unwrap();
+        drop(file);
+
+        let (mut journal, resume) = Journal::resume(&path, "job").unwrap();
+        assert_eq!(resume.records, 1);
+        journal.done(1, &record(2, "b")).unwrap();
+        journal.sync().unwrap();
+        let steps: Vec<_> = Journal::records(&path).unwrap().map(|r| r.step).collect();
+        assert_eq!(steps, ["a", "b"]);
+    }
+
+    #[test]
+    fn resuming_with_another_job_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        Journal::create(&path, "job-a").unwrap();
+        let err = Journal::resume(&path, "job-b").err().unwrap();
+        assert!(format!("{err:#}").contains("job files differ"));
+    }
+
+    #[test]
+    fn bitset_holds_large_row_numbers() {
+        let mut set = BitSet::default();
+        set.insert(999_999);
+        set.insert(3);
+        assert!(set.contains(999_999) && set.contains(3) && !set.contains(4));
+        assert!(!set.contains(5_000_000));
+    }
+}

@@ -1,0 +1,172 @@
+//! The end-of-run summary: counts by status and by action, traffic (reads, writes, throttled
+//! answers, retries), duration and achieved rates. Printed to stderr and, with
+//! `--summary-json FILE`, written as JSON. Tallied by the collector from the records it writes.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{Record, Status};
+use crate::Outcome;
+
+/// Graph traffic of a run, from the executor's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Traffic {
+    /// GET requests answered.
+    pub reads: u64,
+    /// POST, PATCH and DELETE requests answered.
+    pub writes: u64,
+    /// 429 answers received (items and whole batches).
+    pub throttled: u64,
+    /// Requests sent again after a throttled or transient failure.
+    pub retries: u64,
+    /// `$batch` calls sent.
+    pub batches: u64,
+}
+
+/// Counts of a run's records and traffic.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Records by status.
+    pub by_status: BTreeMap<Status, u64>,
+    /// Records by action, then by status.
+    pub by_action: BTreeMap<String, BTreeMap<Status, u64>>,
+    /// Graph traffic.
+    pub traffic: Traffic,
+    /// Wall-clock duration of the run, in seconds.
+    pub duration_s: f64,
+    /// Achieved writes per second.
+    pub writes_per_s: f64,
+    /// Achieved reads per second.
+    pub reads_per_s: f64,
+    /// Where the report is.
+    pub report: Option<PathBuf>,
+}
+
+impl Summary {
+    /// Count one record.
+    pub fn add(&mut self, record: &Record) {
+        let Some(status) = record.status else { return };
+        *self.by_status.entry(status).or_default() += 1;
+        *self
+            .by_action
+            .entry(record.action.clone())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+    }
+
+    /// Records with this status.
+    pub fn count(&self, status: Status) -> u64 {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+
+    /// Set the traffic and duration once the run is over, deriving the rates.
+    pub fn finish(&mut self, traffic: Traffic, duration: Duration) {
+        self.traffic = traffic;
+        self.duration_s = duration.as_secs_f64();
+        let secs = self.duration_s.max(1e-3);
+        self.writes_per_s = traffic.writes as f64 / secs;
+        self.reads_per_s = traffic.reads as f64 / secs;
+    }
+
+    /// The exit outcome the records call for: failures give [`Outcome::RowsFailed`], cancelled
+    /// steps [`Outcome::Interrupted`].
+    pub fn outcome(&self) -> Outcome {
+        if self.count(Status::Cancelled) > 0 {
+            Outcome::Interrupted
+        } else if self.count(Status::Failed) > 0 {
+            Outcome::RowsFailed
+        } else {
+            Outcome::Success
+        }
+    }
+
+    /// Print the summary for a person (stderr at the end of a run).
+    pub fn print(&self, out: &mut dyn Write) -> io::Result<()> {
+        let statuses: Vec<String> = self
+            .by_status
+            .iter()
+            .map(|(status, n)| format!("{status} {n}"))
+            .collect();
+        writeln!(
+            out,
+            "summary: {}",
+            if statuses.is_empty() {
+                "no records".to_string()
+            } else {
+                statuses.join(", ")
+            }
+        )?;
+        for (action, counts) in &self.by_action {
+            let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            writeln!(out, "  {action}: {}", counts.join(", "))?;
+        }
+        let t = &self.traffic;
+        writeln!(
+            out,
+            "traffic: {} reads, {} writes in {} batches; {} throttled, {} retries",
+            t.reads, t.writes, t.batches, t.throttled, t.retries
+        )?;
+        writeln!(
+            out,
+            "duration: {:.1}s; {:.1} writes/s, {:.1} reads/s",
+            self.duration_s, self.writes_per_s, self.reads_per_s
+        )?;
+        if let Some(report) = &self.report {
+            writeln!(out, "report: {}", report.display())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(action: &str, status: Status) -> Record {
+        Record {
+            action: action.into(),
+            status: Some(status),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn counts_by_status_and_action_and_derives_the_exit_outcome() {
+        let mut summary = Summary::default();
+        summary.add(&record("set-phone", Status::Ok));
+        summary.add(&record("set-phone", Status::Unchanged));
+        summary.add(&record("reset-mfa", Status::Ok));
+        assert_eq!(summary.outcome(), Outcome::Success);
+        summary.add(&record("reset-mfa", Status::Failed));
+        assert_eq!(summary.outcome(), Outcome::RowsFailed);
+        summary.add(&record("reset-mfa", Status::Cancelled));
+        assert_eq!(summary.outcome(), Outcome::Interrupted);
+        assert_eq!(summary.count(Status::Ok), 2);
+        assert_eq!(summary.by_action["reset-mfa"][&Status::Failed], 1);
+
+        summary.finish(
+            Traffic {
+                reads: 100,
+                writes: 50,
+                ..Traffic::default()
+            },
+            Duration::from_secs(10),
+        );
+        let mut text = Vec::new();
+        summary.print(&mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains("summary: ok 2, unchanged 1, failed 1, cancelled 1"),
+            "{text}"
+        );
+        assert!(text.contains("5.0 writes/s, 10.0 reads/s"), "{text}");
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["by_status"]["failed"], 1);
+        assert_eq!(json["traffic"]["writes"], 50);
+    }
+}
