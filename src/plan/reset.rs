@@ -1,0 +1,118 @@
+//! `reset-mfa` planning: delete every method but the password, the default method last, then
+//! revoke sessions and issue a temporary access pass when the row asks. Graph refuses to delete
+//! the default method while other methods remain (400 `badRequest`, graph-contract.md, "Rules"),
+//! so the order matters. When `signInPreferences` were readable the default goes last; when
+//! not, the order follows the usual defaults (Authenticator last) and [`super::apply`] retries a
+//! delete refused as the default after the others. Called by [`super::desired`].
+
+use super::desired::{delete_step, issue_tap_step, preferences_step, revoke_step, serves_default};
+use super::state::{Method, MethodKind, UserState};
+use super::step::{Plan, Refusal, Step};
+use crate::job::{DefaultMethod, MethodType, PhoneType, TapParams};
+
+/// Position of a method in the heuristic order used when the default is not known: types that
+/// can never be the default first, then the phones (alternateMobile before mobile, which it
+/// needs), then OATH, then Authenticator, the most common default.
+fn heuristic_rank(method: &Method) -> u8 {
+    match method.method_type() {
+        Some(MethodType::Phone) => match method.phone_type() {
+            Some(PhoneType::Office) => 1,
+            Some(PhoneType::AlternateMobile) => 2,
+            _ => 4,
+        },
+        Some(MethodType::SoftwareOath | MethodType::HardwareOath) => 5,
+        Some(MethodType::MicrosoftAuthenticator) => 6,
+        _ => 0,
+    }
+}
+
+/// Plan `reset-mfa`.
+///
+/// With `issue_tap`, existing passes are not deleted (creating a pass replaces a valid one) and
+/// the reset counts as done when only the password and a usable pass remain, so a second run
+/// changes nothing. `revoke_sessions` and the pass follow only a reset that changed something.
+pub(super) fn plan_reset(
+    user: &str,
+    state: &UserState,
+    revoke_sessions: bool,
+    issue_tap: Option<&TapParams>,
+) -> Plan {
+    let keeps_taps = issue_tap.is_some();
+    let mut removable: Vec<&Method> = state
+        .methods
+        .iter()
+        .filter(|m| m.method_type().is_some())
+        .filter(|m| !(keeps_taps && m.method_type() == Some(MethodType::TemporaryAccessPass)))
+        .collect();
+    let blocked: Vec<Refusal> = state
+        .methods
+        .iter()
+        .filter_map(|m| match &m.kind {
+            MethodKind::Unknown { odata_type } => Some(Refusal {
+                step: format!("delete {odata_type} {}", m.id),
+                code: "unsupportedMethodType",
+                message: format!(
+                    "this version of authbulk knows no Graph collection that deletes `{odata_type}`: \
+                     remove it in the Entra admin center"
+                ),
+            }),
+            _ => None,
+        })
+        .collect();
+    let has_usable_tap = state.methods.iter().any(|m| {
+        matches!(
+            m.kind,
+            MethodKind::TemporaryAccessPass { usable, .. } if usable != Some(false)
+        )
+    });
+    let needs_tap = issue_tap.is_some() && (!removable.is_empty() || !has_usable_tap);
+    if removable.is_empty() && !needs_tap && blocked.is_empty() {
+        return Plan::Unchanged {
+            step: "reset mfa".into(),
+            state: if keeps_taps && has_usable_tap {
+                "only the password and a usable temporary access pass".into()
+            } else {
+                "only the password".into()
+            },
+        };
+    }
+
+    let mut steps: Vec<Step> = Vec::new();
+    let mut default = state.preferences.as_ref().and_then(|p| p.default_method);
+    let has = |t: PhoneType| removable.iter().any(|m| m.phone_type() == Some(t));
+    if default == Some(DefaultMethod::VoiceAlternateMobile)
+        && has(PhoneType::AlternateMobile)
+        && has(PhoneType::Mobile)
+    {
+        // The alternateMobile can't go last (the default) and also before the mobile (which
+        // it needs): make the mobile the default first, then it goes last.
+        let before = state
+            .preferences
+            .as_ref()
+            .map(|p| p.describe())
+            .unwrap_or_default();
+        steps.push(preferences_step(
+            user,
+            before,
+            Some(DefaultMethod::VoiceMobile),
+            None,
+            "voiceMobile, to delete the phones in order".into(),
+        ));
+        default = Some(DefaultMethod::VoiceMobile);
+    }
+    // Stable sort: Graph's order within a rank.
+    removable.sort_by_key(|m| match default {
+        Some(d) if serves_default(d, m) => 10,
+        _ => heuristic_rank(m),
+    });
+    steps.extend(removable.into_iter().filter_map(|m| delete_step(user, m)));
+    if revoke_sessions && (!steps.is_empty() || needs_tap) {
+        steps.push(revoke_step(user));
+    }
+    if let Some(params) = issue_tap
+        && needs_tap
+    {
+        steps.push(issue_tap_step(user, params));
+    }
+    Plan::Changes { steps, blocked }
+}
