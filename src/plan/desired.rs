@@ -486,3 +486,7 @@ fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
         effect: Effect::SmsSignIn(on),
     }])
 }
+
+#[cfg(test)]
+#[path = "desired_tests.rs"]
+mod tests;
