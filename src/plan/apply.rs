@@ -689,3 +689,7 @@ fn wire_failure(error: wire::WireError, response: &Response) -> GraphError {
         attempts: response.attempts,
     }
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;
