@@ -153,3 +153,102 @@ impl UserState {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::DefaultMethod;
+
+    fn mobile(sms: SmsSignInState) -> Method {
+        Method {
+            id: PhoneType::Mobile.method_id().into(),
+            kind: MethodKind::Phone {
+                phone_type: PhoneType::Mobile,
+                number: "+46 701234567".into(),
+                sms_sign_in: sms,
+            },
+            display_name: None,
+            created: None,
+            last_used: None,
+        }
+    }
+
+    #[test]
+    fn a_re_read_state_shows_phone_email_and_removal_effects() {
+        let state = UserState {
+            methods: vec![mobile(SmsSignInState::Ready)],
+            preferences: None,
+        };
+        let set = |n: &str| Effect::PhoneSet {
+            phone_type: PhoneType::Mobile,
+            number: n.into(),
+        };
+        assert_eq!(state.shows(&set("+46701234567")), Some(true));
+        assert_eq!(state.shows(&set("+46 709999999")), Some(false));
+        assert_eq!(
+            state.shows(&Effect::EmailSet {
+                address: "a@b.c".into()
+            }),
+            Some(false)
+        );
+        let removed = |id: &str| Effect::MethodRemoved {
+            method_type: MethodType::Phone,
+            id: id.into(),
+        };
+        assert_eq!(state.shows(&removed("other")), Some(true));
+        assert_eq!(
+            state.shows(&removed(PhoneType::Mobile.method_id())),
+            Some(false)
+        );
+        assert_eq!(state.shows(&Effect::SmsSignIn(true)), Some(true));
+        assert_eq!(state.shows(&Effect::SmsSignIn(false)), Some(false));
+        assert_eq!(state.shows(&Effect::SessionsRevoked), None);
+        assert_eq!(state.shows(&Effect::TapIssued), None);
+    }
+
+    #[test]
+    fn preference_effects_need_readable_preferences_to_be_shown() {
+        let effect = Effect::Preferences {
+            method: Some(DefaultMethod::Push),
+            system_preferred: None,
+        };
+        let mut state = UserState::default();
+        assert_eq!(state.shows(&effect), None);
+        state.apply(&effect);
+        assert_eq!(state.shows(&effect), Some(true));
+        assert_eq!(
+            state.preferences.as_ref().unwrap().system_preferred,
+            None,
+            "fields not in the effect stay as they were"
+        );
+    }
+
+    #[test]
+    fn applying_effects_creates_updates_and_removes_methods() {
+        let mut state = UserState::default();
+        state.apply(&Effect::PhoneSet {
+            phone_type: PhoneType::Mobile,
+            number: "+46 701234567".into(),
+        });
+        state.apply(&Effect::PhoneSet {
+            phone_type: PhoneType::Mobile,
+            number: "+46 709999999".into(),
+        });
+        assert_eq!(state.methods.len(), 1);
+        assert_eq!(
+            state.phone_details(PhoneType::Mobile).unwrap().1,
+            "+46 709999999"
+        );
+        state.apply(&Effect::EmailSet {
+            address: "a@b.c".into(),
+        });
+        assert_eq!(state.email().unwrap().0.id, EMAIL_METHOD_ID);
+        state.apply(&Effect::MethodRemoved {
+            method_type: MethodType::Phone,
+            id: PhoneType::Mobile.method_id().into(),
+        });
+        state.apply(&Effect::TapIssued);
+        assert_eq!(state.tap_ids().len(), 1);
+        assert!(state.phone(PhoneType::Mobile).is_none());
+    }
+}
