@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::Outcome;
 
+pub mod rate_flags;
 mod sim;
 
 /// Bulk changes to users' authentication methods (MFA) in Microsoft Entra ID.
