@@ -1,8 +1,9 @@
-//! Carrying plans out. [`Applier::apply_user`] takes one user's operations (in job order),
-//! resolves the user's object id, reads the state, plans each operation ([`super::desired`])
-//! and either reports the plan (dry run: GETs only) or runs the steps one by one through
-//! [`GraphCall`], emitting one [`Record`] per step to a [`Records`] sink as each step ends.
-//! The `run` command calls it once per user, users in parallel.
+//! Carrying plans out. [`Applier::apply_op`] takes one of a user's operations (in job order,
+//! with the user's [`UserContext`]), resolves the user's object id once, reads the state, plans
+//! the operation ([`super::desired`]) and either reports the plan (dry run: GETs only) or runs
+//! the steps one by one through [`GraphCall`], emitting one [`Record`] per step to a
+//! [`Records`] sink as each step ends. [`Applier::apply_user`] does the same for a slice of a
+//! user's operations. The `run` command calls them per row or per user, users in parallel.
 //!
 //! Rules it keeps (DESIGN.md, graph-contract.md): a failed step skips the rest of its row; a
 //! delete answered 404 has reached the desired state; a write whose answer was lost is checked
@@ -95,6 +96,7 @@ impl Needs {
 }
 
 /// A state read: the state, and why `signInPreferences` are missing when they are.
+#[derive(Default)]
 struct Read {
     state: UserState,
     preferences_error: Option<GraphError>,
@@ -112,6 +114,46 @@ struct Done {
 struct Failure {
     error: GraphError,
     attempts: u32,
+}
+
+/// What the applier keeps about one user between that user's rows: the resolved object id,
+/// the last state read (while no write changed it) and, in a dry run, the planned effects.
+/// Create one per user with [`UserContext::new`] and pass it to [`Applier::apply_op`] for each
+/// of the user's rows in order; drop it when the user's rows are done.
+#[derive(Default)]
+pub struct UserContext {
+    user: String,
+    user_id: Option<Result<String, GraphError>>,
+    cached: Option<(Read, Needs)>,
+    needs: Needs,
+    planned: Vec<Effect>,
+}
+
+impl UserContext {
+    /// The context of `user`, as the job names them (UPN or object id).
+    pub fn new(user: impl Into<String>) -> Self {
+        UserContext {
+            user: user.into(),
+            ..UserContext::default()
+        }
+    }
+
+    /// The user's object id, once resolved.
+    pub fn user_id(&self) -> Option<&str> {
+        match &self.user_id {
+            Some(Ok(id)) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for UserContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserContext")
+            .field("user", &self.user)
+            .field("user_id", &self.user_id())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Runs users' operations against Graph through a [`GraphCall`].
@@ -157,97 +199,114 @@ impl<'a, G: GraphCall> Applier<'a, G> {
     }
 
     /// Carry out (or, in a dry run, plan) `ops`, all for the user `user` (as the job names
-    /// them), in order; one record per step or per row without steps goes to `out`.
+    /// them), in order; one record per step or per row without steps goes to `out`. The same
+    /// as [`Applier::apply_op`] for each operation with one [`UserContext`].
     pub async fn apply_user<R: Records>(&self, user: &str, ops: &[Operation], out: &mut R) {
-        if ops.is_empty() {
-            return;
-        }
-        let user_id = match self.resolve(user).await {
-            Ok(id) => id,
-            Err(error) => {
-                for op in ops {
-                    let mut record = base_record(op, None);
-                    let prefix = if error.kind == ErrorKind::NotFound {
-                        "no such user in the tenant: "
-                    } else {
-                        ""
-                    };
-                    fill_failure(&mut record, "read user", &error, error.attempts);
-                    record.error_message = Some(format!("{prefix}{}", error.message));
-                    out.record(record).await;
-                }
-                return;
-            }
-        };
-        let needs = ops
+        let mut context = UserContext::new(user);
+        // One read covers every row when it is made for all of them.
+        context.needs = ops
             .iter()
             .map(|op| Needs::of(&op.action))
             .fold(Needs::default(), Needs::union);
-        let mut cached: Option<Read> = None;
         for op in ops {
-            if wants_tap(&op.action) && self.taps.is_none() {
-                let mut record = base_record(op, Some(&user_id));
-                record.step = "issue temporaryAccessPass".into();
-                record.status = Some(Status::Failed);
-                record.error_code = Some("tapOutRequired".into());
-                record.error_message = Some(
-                    "--tap-out is required: a temporary access pass is a secret that goes only \
-                     to the --tap-out file"
-                        .into(),
-                );
-                out.record(record).await;
-                continue;
-            }
-            let read = match cached.take() {
-                Some(read) => read,
-                None => match self.read(user, &user_id, needs).await {
-                    Ok(read) => read,
-                    Err((step, error)) => {
-                        let mut record = base_record(op, Some(&user_id));
-                        fill_failure(&mut record, step, &error, error.attempts);
-                        out.record(record).await;
-                        continue;
-                    }
-                },
-            };
-            if let (Action::SetDefault { .. }, None, Some(error)) =
-                (&op.action, &read.state.preferences, &read.preferences_error)
-            {
-                let mut record = base_record(op, Some(&user_id));
-                fill_failure(
-                    &mut record,
-                    "read sign-in preferences",
-                    error,
-                    error.attempts,
-                );
-                out.record(record).await;
-                cached = Some(read);
-                continue;
-            }
-            let plan = desired::plan(&op.action, &user_id, &read.state, self.now());
-            let mut state = read.state.clone();
-            let wrote = match &plan {
-                Plan::Changes { steps, .. } if !steps.is_empty() => {
-                    if self.dry_run {
-                        for step in steps {
-                            state.apply(&step.effect);
-                        }
-                    }
-                    true
-                }
-                _ => false,
-            };
-            self.emit_plan(user, &user_id, op, plan, &read.state, out)
-                .await;
-            // In a dry run the state after this row is the planned one; after real writes it
-            // is whatever Graph now holds, so the next row reads it again.
-            if !wrote || self.dry_run {
-                cached = Some(Read {
-                    state,
-                    preferences_error: read.preferences_error,
-                });
-            }
+            self.apply_op(&mut context, op, out).await;
         }
+    }
+
+    /// Carry out (or plan) one operation of the context's user. Call it for each of a user's
+    /// rows in job order with the same context: the user is resolved once, a state read is
+    /// reused until a write changes it, and in a dry run each row is planned against the state
+    /// the earlier rows' planned steps lead to (so the plan's totals equal the apply's).
+    pub async fn apply_op<R: Records>(
+        &self,
+        context: &mut UserContext,
+        op: &Operation,
+        out: &mut R,
+    ) {
+        let user = context.user.clone();
+        let user = user.as_str();
+        if context.user_id.is_none() {
+            context.user_id = Some(self.resolve(user).await);
+        }
+        let user_id = match &context.user_id {
+            Some(Ok(id)) => id.clone(),
+            Some(Err(error)) => {
+                let mut record = base_record(op, None);
+                fill_failure(&mut record, "read user", error, error.attempts);
+                if error.kind == ErrorKind::NotFound {
+                    record.error_message =
+                        Some(format!("no such user in the tenant: {}", error.message));
+                }
+                out.record(record).await;
+                // A cancelled resolve is tried again for a later row; a refusal is final.
+                if error.kind == ErrorKind::Cancelled {
+                    context.user_id = None;
+                }
+                return;
+            }
+            None => return,
+        };
+        if wants_tap(&op.action) && self.taps.is_none() {
+            let mut record = base_record(op, Some(&user_id));
+            record.step = "issue temporaryAccessPass".into();
+            record.status = Some(Status::Failed);
+            record.error_code = Some("tapOutRequired".into());
+            record.error_message = Some(
+                "--tap-out is required: a temporary access pass is a secret that goes only \
+                 to the --tap-out file"
+                    .into(),
+            );
+            out.record(record).await;
+            return;
+        }
+        let needs = context.needs.union(Needs::of(&op.action));
+        let read = match context.cached.take() {
+            Some((read, covered)) if covered.union(needs) == covered => read,
+            _ => match self.read(user, &user_id, needs).await {
+                Ok(mut read) => {
+                    // A dry run's earlier rows changed nothing in the tenant: replay them.
+                    for effect in &context.planned {
+                        read.state.apply(effect);
+                    }
+                    read
+                }
+                Err((step, error)) => {
+                    let mut record = base_record(op, Some(&user_id));
+                    fill_failure(&mut record, step, &error, error.attempts);
+                    out.record(record).await;
+                    return;
+                }
+            },
+        };
+        if let (Action::SetDefault { .. }, None, Some(error)) =
+            (&op.action, &read.state.preferences, &read.preferences_error)
+        {
+            let mut record = base_record(op, Some(&user_id));
+            fill_failure(
+                &mut record,
+                "read sign-in preferences",
+                error,
+                error.attempts,
+            );
+            out.record(record).await;
+            context.cached = Some((read, needs));
+            return;
+        }
+        let plan = desired::plan(&op.action, &user_id, &read.state, self.now());
+        let steps = plan.steps().to_vec();
+        self.emit_plan(user, &user_id, op, plan, &read.state, out)
+            .await;
+        if steps.is_empty() {
+            context.cached = Some((read, needs));
+        } else if self.dry_run {
+            let mut read = read;
+            for step in &steps {
+                read.state.apply(&step.effect);
+                context.planned.push(step.effect.clone());
+            }
+            context.cached = Some((read, needs));
+        }
+        // After real writes the state is whatever Graph now holds: the next row reads it.
     }
 
     /// GET the user's object id (`/users/{u}?$select=id,userPrincipalName`).

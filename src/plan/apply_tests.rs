@@ -848,3 +848,39 @@ async fn list_reports_each_method_and_records_go_through_a_channel() {
     );
     assert_eq!(received[2].before, "mobile +46 701234567");
 }
+
+#[tokio::test]
+async fn rows_applied_one_by_one_share_the_user_context() {
+    let graph = FakeGraph::new(vec![password(), typed(MethodType::Fido2, "k")], None);
+    let applier = Applier::new(&graph).dry_run(true);
+    let mut context = super::UserContext::new(UPN);
+    let mut out: Vec<Record> = Vec::new();
+    let set_mobile = op(
+        1,
+        Action::SetPhone {
+            phone_type: PhoneType::Mobile,
+            number: "+46 701234567".into(),
+        },
+    );
+    applier.apply_op(&mut context, &set_mobile, &mut out).await;
+    // reset-mfa needs a beta read and the preferences: the state is read again, and the
+    // planned mobile of row 1 is replayed onto it.
+    applier
+        .apply_op(&mut context, &op(2, reset()), &mut out)
+        .await;
+    let names: Vec<&str> = out.iter().map(|r| r.step.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "create phone mobile",
+            "delete fido2 k",
+            "delete phone mobile",
+            "revoke sessions"
+        ]
+    );
+    assert_eq!(context.user_id(), Some(ID));
+    assert_eq!(graph.writes(), 0);
+    let gets = graph.0.lock().unwrap().log.len();
+    // user, v1 methods, beta methods, preferences.
+    assert_eq!(gets, 4);
+}

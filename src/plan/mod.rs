@@ -22,7 +22,7 @@ pub mod summary;
 pub mod tap_out;
 pub mod wire;
 
-pub use apply::{Applier, Records};
+pub use apply::{Applier, Records, UserContext};
 pub use desired::plan;
 pub use state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
 pub use step::{ChangeKind, Effect, Plan, Refusal, Step};
