@@ -63,17 +63,32 @@ struct Needs {
 impl Needs {
     fn of(action: &Action) -> Needs {
         let unused = |s: &Selector| s.unused_for.is_some();
+        // Removals read the default method too: the last method behind it needs the default
+        // moved first (see `super::default`).
+        let backs_default = |t: MethodType| {
+            matches!(
+                t,
+                MethodType::Phone
+                    | MethodType::MicrosoftAuthenticator
+                    | MethodType::SoftwareOath
+                    | MethodType::HardwareOath
+            )
+        };
         match action {
             Action::RemoveAuthenticator(select) => Needs {
                 beta: unused(select),
-                preferences: false,
+                preferences: true,
             },
             Action::RemoveMethod {
                 method_type,
                 select,
             } => Needs {
                 beta: unused(select) || *method_type == MethodType::HardwareOath,
-                preferences: false,
+                preferences: backs_default(*method_type),
+            },
+            Action::RemovePhone(_) => Needs {
+                beta: false,
+                preferences: true,
             },
             Action::ResetMfa { .. } => Needs {
                 beta: true,

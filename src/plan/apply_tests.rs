@@ -250,7 +250,7 @@ impl Tenant {
                     .filter(|x| x.id != target.id && x.kind != MethodKind::Password)
                     .count();
                 if let Some(d) = default
-                    && crate::plan::desired::serves_default(d, &target)
+                    && crate::plan::default::serves_default(d, &target)
                     && others > 0
                 {
                     return Err(err(

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::default::{guard_default, serves_default};
 use super::reset;
 use super::select::choose;
 use super::state::{Method, MethodKind, UserState, same_number};
@@ -147,26 +148,25 @@ fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan 
             {
                 return Plan::Refused(mobile_needed_refusal());
             }
-            changes(delete_step(user, method).into_iter().collect())
+            removals(user, state, vec![method])
         }
         PhoneSelector::All => {
             // alternateMobile needs the mobile, so it goes before it (graph-contract.md, "Rules").
-            let steps: Vec<Step> = [
+            let phones: Vec<&Method> = [
                 PhoneType::AlternateMobile,
                 PhoneType::Office,
                 PhoneType::Mobile,
             ]
             .into_iter()
             .filter_map(|t| state.phone(t))
-            .filter_map(|m| delete_step(user, m))
             .collect();
-            if steps.is_empty() {
+            if phones.is_empty() {
                 Plan::Unchanged {
                     step: "remove phone all".into(),
                     state: "no phones".into(),
                 }
             } else {
-                changes(steps)
+                removals(user, state, phones)
             }
         }
     }
@@ -252,12 +252,26 @@ fn remove_methods(
         }
         chosen.sort_by_key(|m| m.phone_type() == Some(PhoneType::Mobile));
     }
-    changes(
-        chosen
-            .into_iter()
-            .filter_map(|m| delete_step(user, m))
-            .collect(),
-    )
+    removals(user, state, chosen)
+}
+
+/// The plan that deletes `methods` in order, keeping the default method deletable: when they
+/// take the last method behind the user's default while other methods stay, Graph refuses the
+/// delete (graph-contract.md, "Rules"), so the default first moves to a method that stays, or,
+/// when none can take it, that one delete is reported blocked.
+fn removals(user: &str, state: &UserState, mut methods: Vec<&Method>) -> Plan {
+    let mut steps = Vec::new();
+    let mut blocked = Vec::new();
+    match guard_default(user, state, &methods) {
+        Ok(Some(step)) => steps.push(step),
+        Ok(None) => {}
+        Err((kept, refusal)) => {
+            methods.retain(|m| m.id != kept);
+            blocked.push(refusal);
+        }
+    }
+    steps.extend(methods.into_iter().filter_map(|m| delete_step(user, m)));
+    Plan::Changes { steps, blocked }
 }
 
 /// The step that deletes `method` through its typed collection; `None` for the password and
@@ -363,24 +377,6 @@ pub(super) fn preferences_step(
             method,
             system_preferred,
         },
-    }
-}
-
-/// The method types that can serve as this default; the user needs one of them.
-pub(super) fn serves_default(default: DefaultMethod, method: &Method) -> bool {
-    match default {
-        DefaultMethod::Push => method.method_type() == Some(MethodType::MicrosoftAuthenticator),
-        DefaultMethod::Oath => matches!(
-            method.method_type(),
-            Some(MethodType::SoftwareOath | MethodType::HardwareOath)
-        ),
-        DefaultMethod::Sms | DefaultMethod::VoiceMobile => {
-            method.phone_type() == Some(PhoneType::Mobile)
-        }
-        DefaultMethod::VoiceAlternateMobile => {
-            method.phone_type() == Some(PhoneType::AlternateMobile)
-        }
-        DefaultMethod::VoiceOffice => method.phone_type() == Some(PhoneType::Office),
     }
 }
 

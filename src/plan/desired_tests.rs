@@ -1059,3 +1059,155 @@ fn guest_upns_are_encoded_as_one_path_segment_in_every_request() {
         "/users/guest00007_fabrikam.com%23EXT%23@contoso.onmicrosoft.com/authentication/phoneMethods"
     );
 }
+
+#[test]
+fn reset_mfa_keeps_the_last_default_method_when_undeletable_methods_stay() {
+    let s = with_default(
+        state(vec![
+            password(),
+            authenticator("a1", "iPhone", None),
+            authenticator("a2", "Pixel", None),
+            typed(MethodType::Fido2, "key1"),
+            method(
+                "q1",
+                MethodKind::Unknown {
+                    odata_type: "#microsoft.graph.qrCodePinAuthenticationMethod".into(),
+                },
+            ),
+        ]),
+        Some(DefaultMethod::Push),
+    );
+    match plan(&reset(false, None), U, &s, now()) {
+        Plan::Changes { steps, blocked } => {
+            let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
+            assert_eq!(
+                names,
+                ["delete fido2 key1", "delete microsoftAuthenticator a1"]
+            );
+            let codes: Vec<&str> = blocked.iter().map(|b| b.code).collect();
+            assert_eq!(codes, ["defaultMethodKept", "unsupportedMethodType"]);
+            assert_eq!(blocked[0].step, "delete microsoftAuthenticator a2");
+            assert!(
+                blocked[0].message.contains("qrCodePin"),
+                "{}",
+                blocked[0].message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---- the default method during removals ----
+
+#[test]
+fn removing_the_last_method_behind_the_default_moves_the_default_first() {
+    let s = with_default(
+        state(vec![
+            password(),
+            authenticator("a1", "iPhone", None),
+            phone(PhoneType::Mobile, "+46 701234567"),
+        ]),
+        Some(DefaultMethod::Push),
+    );
+    let action = Action::RemoveAuthenticator(Selector::default());
+    let p = plan(&action, U, &s, now());
+    assert_eq!(
+        steps(&p),
+        ["set default method", "delete microsoftAuthenticator a1"]
+    );
+    let first = &p.steps()[0];
+    assert_eq!(
+        first.request.body,
+        Some(json!({"userPreferredMethodForSecondaryAuthentication": "sms"}))
+    );
+    assert_eq!(first.before, "push, system-preferred off");
+    assert!(first.after.starts_with("sms"), "{}", first.after);
+    assert_idempotent(&action, &s);
+}
+
+#[test]
+fn removing_one_of_several_methods_behind_the_default_leaves_the_default_alone() {
+    let s = with_default(
+        state(vec![
+            authenticator("a1", "iPhone", Some("2020-01-01T00:00:00Z")),
+            authenticator("a2", "Pixel", Some("2025-01-01T00:00:00Z")),
+            phone(PhoneType::Mobile, "+46 701234567"),
+        ]),
+        Some(DefaultMethod::Push),
+    );
+    let action = Action::RemoveAuthenticator(Selector {
+        keep_newest: Some(1),
+        ..Selector::default()
+    });
+    assert_eq!(
+        steps(&plan(&action, U, &s, now())),
+        ["delete microsoftAuthenticator a1"]
+    );
+}
+
+#[test]
+fn removing_the_default_phone_moves_the_default_to_the_strongest_method_left() {
+    let s = with_default(
+        state(vec![
+            phone(PhoneType::Office, "+46 8123456"),
+            typed(MethodType::SoftwareOath, "o1"),
+            phone(PhoneType::Mobile, "+46 701234567"),
+        ]),
+        Some(DefaultMethod::VoiceOffice),
+    );
+    let action = Action::RemovePhone(PhoneSelector::One(PhoneType::Office));
+    let p = plan(&action, U, &s, now());
+    assert_eq!(steps(&p), ["set default method", "delete phone office"]);
+    assert_eq!(
+        p.steps()[0].request.body,
+        Some(json!({"userPreferredMethodForSecondaryAuthentication": "oath"}))
+    );
+    assert_idempotent(&action, &s);
+}
+
+#[test]
+fn removing_everything_behind_the_default_needs_no_move_when_nothing_else_stays() {
+    let s = with_default(
+        state(vec![
+            password(),
+            phone(PhoneType::Mobile, "+46 701234567"),
+            phone(PhoneType::AlternateMobile, "+46 701234568"),
+        ]),
+        Some(DefaultMethod::Sms),
+    );
+    let p = plan(&Action::RemovePhone(PhoneSelector::All), U, &s, now());
+    assert_eq!(
+        steps(&p),
+        ["delete phone alternateMobile", "delete phone mobile"]
+    );
+}
+
+#[test]
+fn the_default_that_no_remaining_method_can_take_is_kept_and_reported() {
+    let s = with_default(
+        state(vec![
+            authenticator("a1", "iPhone", None),
+            typed(MethodType::Fido2, "k1"),
+        ]),
+        Some(DefaultMethod::Push),
+    );
+    match plan(
+        &Action::RemoveAuthenticator(Selector::default()),
+        U,
+        &s,
+        now(),
+    ) {
+        Plan::Changes { steps, blocked } => {
+            assert!(steps.is_empty());
+            assert_eq!(blocked.len(), 1);
+            assert_eq!(blocked[0].code, "defaultMethodKept");
+            assert_eq!(blocked[0].step, "delete microsoftAuthenticator a1");
+            assert!(
+                blocked[0].message.contains("fido2"),
+                "{}",
+                blocked[0].message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

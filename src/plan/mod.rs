@@ -6,11 +6,12 @@
 //! each user and prints dry runs with [`summary::print_plan`].
 //!
 //! Files, one concept each: [`state`] (the domain model), [`wire`] (Graph's JSON), [`select`]
-//! (selectors), [`desired`] and [`reset`] (planning), [`step`] (what a plan is made of),
+//! (selectors), [`desired`] and [`reset`] (planning), [`default`] (the default method's rules), [`step`] (what a plan is made of),
 //! [`effect`] (steps played on the state), [`apply`] (carrying plans out), [`tap_out`] (the
 //! `--tap-out` file), [`summary`] (dry-run totals and the plan printer).
 
 pub mod apply;
+pub mod default;
 pub mod desired;
 pub mod effect;
 mod glob;

@@ -5,7 +5,8 @@
 //! not, the order follows the usual defaults (Authenticator last) and [`super::apply`] retries a
 //! delete refused as the default after the others. Called by [`super::desired`].
 
-use super::desired::{delete_step, issue_tap_step, preferences_step, revoke_step, serves_default};
+use super::default::serves_default;
+use super::desired::{delete_step, issue_tap_step, preferences_step, revoke_step};
 use super::state::{Method, MethodKind, UserState};
 use super::step::{Plan, Refusal, Step};
 use crate::job::{DefaultMethod, MethodType, PhoneType, TapParams};
@@ -44,7 +45,7 @@ pub(super) fn plan_reset(
         .filter(|m| m.method_type().is_some())
         .filter(|m| !(keeps_taps && m.method_type() == Some(MethodType::TemporaryAccessPass)))
         .collect();
-    let blocked: Vec<Refusal> = state
+    let mut blocked: Vec<Refusal> = state
         .methods
         .iter()
         .filter_map(|m| match &m.kind {
@@ -105,6 +106,35 @@ pub(super) fn plan_reset(
         Some(d) if serves_default(d, m) => 10,
         _ => heuristic_rank(m),
     });
+    // Graph deletes the default method only as the last one left (graph-contract.md, "Rules").
+    // When methods this version cannot delete stay, the last method that backs a known default
+    // can never go: report it kept instead of sending a delete that must fail.
+    if !blocked.is_empty()
+        && let Some(d) = default
+        && removable.last().is_some_and(|m| serves_default(d, m))
+        && let Some(kept) = removable.pop()
+    {
+        let stays: Vec<&str> = state
+            .methods
+            .iter()
+            .filter_map(|m| match &m.kind {
+                MethodKind::Unknown { odata_type } => Some(odata_type.as_str()),
+                _ => None,
+            })
+            .collect();
+        blocked.insert(
+            0,
+            Refusal {
+                step: delete_step(user, kept).map_or_else(|| kept.id.clone(), |s| s.step),
+                code: "defaultMethodKept",
+                message: format!(
+                    "kept: it is the user's default ({d}), which Graph deletes only when no other \
+                     method is left, and the user keeps {} that authbulk cannot delete",
+                    stays.join(", ")
+                ),
+            },
+        );
+    }
     steps.extend(removable.into_iter().filter_map(|m| delete_step(user, m)));
     if revoke_sessions && (!steps.is_empty() || needs_tap) {
         steps.push(revoke_step(user));
