@@ -31,13 +31,18 @@ struct Env {
 }
 
 async fn env(users: usize) -> Env {
-    let sim = authbulk::sim::start(SimConfig {
+    env_with(SimConfig {
         users,
         unthrottled: true,
         ..SimConfig::default()
     })
     .await
-    .unwrap();
+}
+
+/// A simulator of `config` and an executor whose client-side budget never holds a test back.
+async fn env_with(config: SimConfig) -> Env {
+    let users = config.users;
+    let sim = authbulk::sim::start(config).await.unwrap();
     let client = GraphClient::new(sim.url(), TokenProvider::fixed(sim.mint_token()), 16).unwrap();
     let config = ExecConfig {
         rate: RateConfig {
@@ -795,4 +800,98 @@ async fn guest_and_apostrophe_upns_work_and_unknown_users_fail_once_per_row() {
         assert!(r.request_id.is_some());
     }
     assert_eq!(env.writes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_twice() {
+    let env = env_with(SimConfig {
+        users: 200,
+        unthrottled: true,
+        faults: authbulk::sim::FaultRates {
+            reset: 0.15,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("taps.csv");
+    let file = TapOutFile::create(&path).unwrap();
+    // Users outside the simulated pass policy (every 11th) are left out: their rows fail by
+    // policy, which says nothing about lost answers.
+    let users: Vec<String> = (0..200).filter(|i| i % 11 != 10).map(upn).collect();
+    let ops: Vec<Operation> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            op(
+                i as u64 + 1,
+                u,
+                Action::ResetMfa {
+                    revoke_sessions: false,
+                    issue_tap: Some(TapParams::default()),
+                },
+            )
+        })
+        .collect();
+    let records = env.run(&ops, false, Some(&file)).await;
+    let counters = env.sim.counters();
+    assert!(
+        counters.faults.get("reset").copied().unwrap_or(0) > 0,
+        "no connection was dropped: the test proves nothing"
+    );
+    assert_eq!(counters.duplicate_taps, 0);
+    let failed_rows: std::collections::BTreeSet<u64> = records
+        .iter()
+        .filter(|r| r.status == Some(Status::Failed))
+        .map(|r| r.row)
+        .collect();
+    // Lost answers are resolved by re-reading: no row fails for them.
+    assert!(failed_rows.is_empty(), "{:?}", statuses(&records));
+    let text = std::fs::read_to_string(&path).unwrap();
+    for (o, u) in ops.iter().zip(&users) {
+        let state = env.state(u);
+        let issued = state["tapsIssued"].as_u64().unwrap();
+        assert!(issued <= 1, "{u}: {issued} passes");
+        let tap = records
+            .iter()
+            .find(|r| r.row == o.row && r.step == "issue temporaryAccessPass");
+        if let Some(r) = tap {
+            match r.status {
+                Some(Status::Ok) if r.after.contains("secret is unknown") => {
+                    assert_eq!(issued, 1)
+                }
+                Some(Status::Ok) => {
+                    let pass = state["issuedTemporaryAccessPasses"][0]["temporaryAccessPass"]
+                        .as_str()
+                        .unwrap();
+                    assert!(text.contains(pass), "{u}: pass not in --tap-out");
+                }
+                Some(Status::Failed) => assert_eq!(issued, 0, "{u}: {r:?}"),
+                _ => {}
+            }
+        }
+        let methods = env.methods(u);
+        let failed = records
+            .iter()
+            .any(|r| r.row == o.row && r.status == Some(Status::Failed));
+        if !failed {
+            assert!(
+                methods.iter().all(|m| matches!(
+                    m.kind,
+                    MethodKind::Password | MethodKind::TemporaryAccessPass { .. }
+                )),
+                "{u}: {methods:?}"
+            );
+        }
+    }
+    // Only the password and the new pass remain: a second run has nothing to do.
+    let before = env.writes();
+    let again = env.run(&ops, false, Some(&file)).await;
+    assert!(
+        again.iter().all(|r| r.status == Some(Status::Unchanged)),
+        "{:?}",
+        statuses(&again)
+    );
+    assert_eq!(env.writes(), before, "the second run wrote");
 }

@@ -29,22 +29,28 @@ fn heuristic_rank(method: &Method) -> u8 {
 
 /// Plan `reset-mfa`.
 ///
-/// With `issue_tap`, existing passes are not deleted (creating a pass replaces a valid one) and
-/// the reset counts as done when only the password and a usable pass remain, so a second run
-/// changes nothing. `revoke_sessions` and the pass follow only a reset that changed something.
+/// With `issue_tap`, the reset counts as done when only the password and a usable pass remain,
+/// so a second run changes nothing; otherwise existing passes are deleted with the rest (a pass
+/// is a method too, and Graph keeps the default while any other method remains) and the new
+/// pass comes last. `revoke_sessions` and the pass follow only a reset that changed something.
 pub(super) fn plan_reset(
     user: &str,
     state: &UserState,
     revoke_sessions: bool,
     issue_tap: Option<&TapParams>,
 ) -> Plan {
-    let keeps_taps = issue_tap.is_some();
+    let is_tap = |m: &Method| m.method_type() == Some(MethodType::TemporaryAccessPass);
     let mut removable: Vec<&Method> = state
         .methods
         .iter()
         .filter(|m| m.method_type().is_some())
-        .filter(|m| !(keeps_taps && m.method_type() == Some(MethodType::TemporaryAccessPass)))
         .collect();
+    let only_taps_left = removable.iter().all(|m| is_tap(m));
+    if issue_tap.is_some() && only_taps_left {
+        // Nothing but passes: a new pass replaces them, deleting them first gains nothing.
+        removable.clear();
+    }
+    let keeps_taps = issue_tap.is_some() && only_taps_left;
     let mut blocked: Vec<Refusal> = state
         .methods
         .iter()
