@@ -176,6 +176,7 @@ pub struct Applier<'a, G> {
     graph: &'a G,
     dry_run: bool,
     taps: Option<&'a dyn TapSink>,
+    tap_out_given: bool,
     now: Option<DateTime<Utc>>,
 }
 
@@ -186,6 +187,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             graph,
             dry_run: false,
             taps: None,
+            tap_out_given: false,
             now: None,
         }
     }
@@ -200,6 +202,14 @@ impl<'a, G: GraphCall> Applier<'a, G> {
     /// that ask for a pass fail before any write.
     pub fn tap_sink(mut self, sink: &'a dyn TapSink) -> Self {
         self.taps = Some(sink);
+        self
+    }
+
+    /// In a dry run, whether `--tap-out` was given. A dry run must not create the file (the real
+    /// run would then refuse it as existing), so it is told instead; without it, pass rows are
+    /// planned as failing the way the real run would.
+    pub fn tap_out_given(mut self, given: bool) -> Self {
+        self.tap_out_given = given;
         self
     }
 
@@ -261,7 +271,8 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             }
             None => return,
         };
-        if wants_tap(&op.action) && self.taps.is_none() {
+        let can_deliver = self.taps.is_some() || (self.dry_run && self.tap_out_given);
+        if wants_tap(&op.action) && !can_deliver {
             let mut record = base_record(op, Some(&user_id));
             record.step = "issue temporaryAccessPass".into();
             record.status = Some(Status::Failed);

@@ -884,3 +884,23 @@ async fn rows_applied_one_by_one_share_the_user_context() {
     // user, v1 methods, beta methods, preferences.
     assert_eq!(gets, 4);
 }
+
+#[tokio::test]
+async fn a_dry_run_told_of_tap_out_plans_the_pass_without_a_sink() {
+    let graph = FakeGraph::new(vec![password()], None);
+    let mut out: Vec<Record> = Vec::new();
+    Applier::new(&graph)
+        .dry_run(true)
+        .tap_out_given(true)
+        .apply_user(
+            UPN,
+            &[op(1, Action::IssueTap(TapParams::default()))],
+            &mut out,
+        )
+        .await;
+    assert_eq!(
+        statuses(&out),
+        [("issue temporaryAccessPass".to_string(), Status::Planned)]
+    );
+    assert_eq!(graph.writes(), 0);
+}
