@@ -1,8 +1,16 @@
-//! `authbulk sim`: flags of the simulated tenant, validated into [`crate::sim::SimConfig`].
+//! `authbulk sim`: flags of the simulated tenant, validated into [`crate::sim::SimConfig`]; then
+//! the simulator is served until Ctrl-C, printing what a client needs to reach it.
 
-use clap::Args;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
 
 use crate::Outcome;
+use crate::sim::{FaultRates, SimConfig, TapPolicy, TenantSize};
 
 /// Flags of `authbulk sim`.
 #[derive(Debug, Args)]
@@ -10,9 +18,261 @@ pub struct SimArgs {
     /// Number of generated users.
     #[arg(long, default_value_t = 1000)]
     pub users: usize,
+    /// Seed of the generated tenant (users, methods, groups, ids, credentials).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Throttling preset (default: from --users: <50 small, 50-500 medium, >500 large).
+    #[arg(long, value_enum)]
+    pub tenant_size: Option<SizeArg>,
+    /// Resource units per 10 s per app+tenant (overrides the preset).
+    #[arg(long)]
+    pub ru_per_10s: Option<f64>,
+    /// Writes per 150 s per app+tenant (default 3000).
+    #[arg(long)]
+    pub writes_per_150s: Option<f64>,
+    /// Writes per 5 min for the whole tenant, all apps (default 18000).
+    #[arg(long)]
+    pub tenant_writes_per_5min: Option<f64>,
+    /// HTTP requests per 10 s for the app, a $batch counting once (default 130000).
+    #[arg(long)]
+    pub app_requests_per_10s: Option<f64>,
+    /// Never throttle.
+    #[arg(long)]
+    pub unthrottled: bool,
+    /// Share (0 to 1) of the tenant-wide write budget eaten by other apps.
+    #[arg(long, default_value_t = 0.0)]
+    pub background_load: f64,
+    /// Latency added to every call, e.g. `20..80` (ms) or `20ms..1.5s`.
+    #[arg(long, value_parser = parse_latency)]
+    pub latency: Option<(Duration, Duration)>,
+    /// Fault rates, e.g. `503=0.02,504=0.01,reset=0.005`.
+    #[arg(long, value_parser = parse_faults)]
+    pub fail_rate: Option<FaultRates>,
+    /// Lifetime of issued access tokens, seconds.
+    #[arg(long, default_value_t = 3599)]
+    pub token_ttl: u64,
+    /// Withhold an application permission (repeatable), e.g. `UserAuthenticationMethod.ReadWrite.All`.
+    #[arg(long)]
+    pub deny: Vec<String>,
+    /// A PEM certificate the app registration trusts for client assertions (repeatable).
+    #[arg(long)]
+    pub certificate: Vec<PathBuf>,
+    /// Temporary access pass policy: shortest lifetime, minutes.
+    #[arg(long, default_value_t = 60)]
+    pub tap_min_minutes: u32,
+    /// Temporary access pass policy: longest lifetime, minutes.
+    #[arg(long, default_value_t = 480)]
+    pub tap_max_minutes: u32,
+    /// Temporary access pass policy: default lifetime, minutes.
+    #[arg(long, default_value_t = 60)]
+    pub tap_default_minutes: u32,
+    /// Share (0 to 1) of Windows Hello deletes refused with "MFA is required for a 'RemoveKey'
+    /// operation".
+    #[arg(long, default_value_t = 0.0)]
+    pub hello_refusal_rate: f64,
+    /// Write the tenant as JSON to this file at exit.
+    #[arg(long)]
+    pub state_out: Option<PathBuf>,
+}
+
+/// `--tenant-size` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SizeArg {
+    /// 3,500 resource units per 10 s.
+    Small,
+    /// 5,000 resource units per 10 s.
+    Medium,
+    /// 8,000 resource units per 10 s.
+    Large,
+}
+
+/// A duration: a number of milliseconds, or with a unit (`ms`, `s`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (s, 0.001)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (e.g. 20, 20ms, 1.5s)"))?;
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(format!("'{s}' is not a duration (e.g. 20, 20ms, 1.5s)"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+fn parse_latency(s: &str) -> Result<(Duration, Duration), String> {
+    let (min, max) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not a range MIN..MAX (e.g. 20..80)"))?;
+    let (min, max) = (parse_duration(min)?, parse_duration(max)?);
+    if max < min {
+        return Err(format!("'{s}': the maximum is below the minimum"));
+    }
+    Ok((min, max))
+}
+
+fn parse_faults(s: &str) -> Result<FaultRates, String> {
+    let mut rates = FaultRates::default();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (kind, rate) = part
+            .split_once('=')
+            .ok_or_else(|| format!("'{part}' is not KIND=RATE (e.g. 503=0.02)"))?;
+        let rate: f64 = rate
+            .trim()
+            .parse()
+            .ok()
+            .filter(|r: &f64| (0.0..=1.0).contains(r))
+            .ok_or_else(|| format!("'{part}': the rate must be a number from 0 to 1"))?;
+        match kind.trim() {
+            "503" => rates.unavailable = rate,
+            "504" => rates.gateway_timeout = rate,
+            "reset" => rates.reset = rate,
+            other => return Err(format!("unknown fault '{other}' (503, 504, reset)")),
+        }
+    }
+    if rates.unavailable + rates.gateway_timeout + rates.reset > 1.0 {
+        return Err("the fault rates add up to more than 1".to_string());
+    }
+    Ok(rates)
+}
+
+impl SimArgs {
+    /// Validate the flags into the simulator's config.
+    pub fn config(&self) -> anyhow::Result<SimConfig> {
+        if !(0.0..=1.0).contains(&self.background_load) {
+            bail!("--background-load must be from 0 to 1");
+        }
+        if !(0.0..=1.0).contains(&self.hello_refusal_rate) {
+            bail!("--hello-refusal-rate must be from 0 to 1");
+        }
+        for (flag, value) in [
+            ("--ru-per-10s", self.ru_per_10s),
+            ("--writes-per-150s", self.writes_per_150s),
+            ("--tenant-writes-per-5min", self.tenant_writes_per_5min),
+            ("--app-requests-per-10s", self.app_requests_per_10s),
+        ] {
+            if value.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+                bail!("{flag} must be a positive number");
+            }
+        }
+        let (min, max, default) = (
+            self.tap_min_minutes,
+            self.tap_max_minutes,
+            self.tap_default_minutes,
+        );
+        if !(min <= default && default <= max) {
+            bail!(
+                "the TAP policy needs --tap-min-minutes <= --tap-default-minutes <= --tap-max-minutes"
+            );
+        }
+        let mut certificates = Vec::new();
+        for path in &self.certificate {
+            certificates.push(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading --certificate {}", path.display()))?,
+            );
+        }
+        Ok(SimConfig {
+            users: self.users,
+            seed: self.seed,
+            listen: self.listen,
+            tenant_size: match self.tenant_size {
+                Some(SizeArg::Small) => TenantSize::Small,
+                Some(SizeArg::Medium) => TenantSize::Medium,
+                Some(SizeArg::Large) => TenantSize::Large,
+                None => TenantSize::for_users(self.users),
+            },
+            ru_per_10s: self.ru_per_10s,
+            writes_per_150s: self.writes_per_150s,
+            tenant_writes_per_5min: self.tenant_writes_per_5min,
+            app_requests_per_10s: self.app_requests_per_10s,
+            unthrottled: self.unthrottled,
+            background_load: self.background_load,
+            latency: self.latency,
+            faults: self.fail_rate.unwrap_or_default(),
+            token_ttl: Duration::from_secs(self.token_ttl),
+            deny: self.deny.iter().cloned().collect::<BTreeSet<_>>(),
+            client_certificates: certificates,
+            tap_policy: TapPolicy {
+                min_minutes: min,
+                max_minutes: max,
+                default_minutes: default,
+                ..TapPolicy::default()
+            },
+            hello_refusal_rate: self.hello_refusal_rate,
+            state_out: self.state_out.clone(),
+        })
+    }
 }
 
 /// Serve the simulator until Ctrl-C.
-pub fn execute(_args: SimArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("the simulator is not built yet")
+pub fn execute(args: SimArgs) -> anyhow::Result<Outcome> {
+    let config = args.config()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let handle = crate::sim::start(config).await?;
+        println!("authbulk simulator listening");
+        println!("  graph root:     {}", handle.url());
+        println!("  token endpoint: {}", handle.token_url());
+        println!("  tenant id:      {}", handle.tenant_id());
+        println!("  client id:      {}", handle.client_id());
+        println!("  client secret:  {}", handle.client_secret());
+        println!("  introspection:  {}/_sim/", handle.url());
+        println!("  groups:");
+        if let Some(groups) = handle.groups().as_array() {
+            for g in groups {
+                println!(
+                    "    {}  {} ({} direct users, {} transitive)",
+                    g["id"].as_str().unwrap_or(""),
+                    g["displayName"].as_str().unwrap_or(""),
+                    g["directUsers"],
+                    g["transitiveUsers"],
+                );
+            }
+        }
+        println!("Press Ctrl-C to stop.");
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        handle.shutdown()?;
+        Ok(Outcome::Success)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_rates_parse_per_kind_and_reject_unknown_kinds() {
+        let r = parse_faults("503=0.02,504=0.01,reset=0.005").unwrap();
+        assert_eq!(
+            (r.unavailable, r.gateway_timeout, r.reset),
+            (0.02, 0.01, 0.005)
+        );
+        assert!(parse_faults("500=0.1").is_err());
+        assert!(parse_faults("503=2").is_err());
+    }
+
+    #[test]
+    fn latency_ranges_take_milliseconds_or_units() {
+        assert_eq!(
+            parse_latency("20..80").unwrap(),
+            (Duration::from_millis(20), Duration::from_millis(80))
+        );
+        assert_eq!(
+            parse_latency("5ms..1.5s").unwrap(),
+            (Duration::from_millis(5), Duration::from_millis(1500))
+        );
+        assert!(parse_latency("80..20").is_err());
+    }
 }

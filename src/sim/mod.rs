@@ -1,1 +1,333 @@
-//! sim (being built).
+//! The simulated tenant: a faithful imitation of the parts of Microsoft Graph and of the token
+//! endpoint that authbulk uses (DESIGN.md, "The simulator"). Used by `authbulk sim`, by
+//! `run --simulate` (in-process) and by tests and benchmarks through [`start`] and
+//! [`SimHandle`].
+//!
+//! | file | owns |
+//! |---|---|
+//! | `tenant` | users, methods, groups and the deterministic generator |
+//! | `methods` | `/users/{u}/authentication/...` with the service rules |
+//! | `graph` | routes, users, groups, reports, permissions, the per-request pipeline |
+//! | `batch` | `$batch` |
+//! | `token` | the token endpoint and access tokens |
+//! | `throttle` | token buckets |
+//! | `faults` | latency, 503/504, dropped connections |
+//! | `introspect` | counters and `/_sim/...` |
+//! | `server` | the HTTP server |
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use rand::Rng;
+use serde_json::Value;
+
+mod batch;
+mod faults;
+mod graph;
+mod introspect;
+mod methods;
+mod reply;
+mod server;
+mod tenant;
+mod throttle;
+mod token;
+
+pub use faults::FaultRates;
+pub use introspect::Counters;
+pub use tenant::upn;
+pub use throttle::{Budgets, TenantSize};
+
+/// The temporary access pass policy of the simulated tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapPolicy {
+    /// Shortest lifetime allowed, minutes (default 60).
+    pub min_minutes: u32,
+    /// Longest lifetime allowed, minutes (default 480).
+    pub max_minutes: u32,
+    /// Lifetime of a pass created without one, minutes (default 60).
+    pub default_minutes: u32,
+    /// Users with index `i % n == n - 1` are outside the policy's targets (default `Some(11)`:
+    /// users 10, 21, 32, ...); `None` targets everyone.
+    pub excluded_every: Option<usize>,
+}
+
+impl Default for TapPolicy {
+    fn default() -> Self {
+        TapPolicy {
+            min_minutes: 60,
+            max_minutes: 480,
+            default_minutes: 60,
+            excluded_every: Some(11),
+        }
+    }
+}
+
+/// Everything the simulator can be told; every flag of `authbulk sim` maps to a field.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Number of generated users.
+    pub users: usize,
+    /// Seed of the generated tenant (users, methods, groups, ids, credentials).
+    pub seed: u64,
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// Budget preset.
+    pub tenant_size: TenantSize,
+    /// Override: resource units per 10 s per app+tenant.
+    pub ru_per_10s: Option<f64>,
+    /// Override: writes per 150 s per app+tenant.
+    pub writes_per_150s: Option<f64>,
+    /// Override: writes per 5 min for the tenant (all apps).
+    pub tenant_writes_per_5min: Option<f64>,
+    /// Override: HTTP requests per 10 s for the app (a `$batch` counts once).
+    pub app_requests_per_10s: Option<f64>,
+    /// No throttling at all (raw-speed runs).
+    pub unthrottled: bool,
+    /// Share (0..1) of the tenant-wide write budget used by other apps.
+    pub background_load: f64,
+    /// Latency added to every HTTP call, drawn uniformly from this range.
+    pub latency: Option<(Duration, Duration)>,
+    /// Fault rates.
+    pub faults: FaultRates,
+    /// Lifetime of issued access tokens.
+    pub token_ttl: Duration,
+    /// Application permissions withheld (e.g. `UserAuthenticationMethod.ReadWrite.All`).
+    pub deny: BTreeSet<String>,
+    /// Certificates (PEM) the app registration trusts for client assertions.
+    pub client_certificates: Vec<String>,
+    /// The temporary access pass policy.
+    pub tap_policy: TapPolicy,
+    /// Share (0..1) of Windows Hello deletes refused with "MFA is required for a 'RemoveKey'
+    /// operation".
+    pub hello_refusal_rate: f64,
+    /// Where to dump the tenant as JSON on [`SimHandle::shutdown`].
+    pub state_out: Option<PathBuf>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            users: 1000,
+            seed: 42,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tenant_size: TenantSize::Large,
+            ru_per_10s: None,
+            writes_per_150s: None,
+            tenant_writes_per_5min: None,
+            app_requests_per_10s: None,
+            unthrottled: false,
+            background_load: 0.0,
+            latency: None,
+            faults: FaultRates::default(),
+            token_ttl: Duration::from_secs(3599),
+            deny: BTreeSet::new(),
+            client_certificates: Vec::new(),
+            tap_policy: TapPolicy::default(),
+            hello_refusal_rate: 0.0,
+            state_out: None,
+        }
+    }
+}
+
+impl SimConfig {
+    /// The budgets in force: the preset with the overrides applied; `None` when unthrottled.
+    pub fn budgets(&self) -> Option<Budgets> {
+        (!self.unthrottled).then(|| Budgets {
+            ru_per_10s: self.ru_per_10s.unwrap_or(self.tenant_size.ru_per_10s()),
+            writes_per_150s: self.writes_per_150s.unwrap_or(3_000.0),
+            tenant_writes_per_5min: self.tenant_writes_per_5min.unwrap_or(18_000.0),
+            app_requests_per_10s: self.app_requests_per_10s.unwrap_or(130_000.0),
+        })
+    }
+
+    /// The tenant id, client id and client secret the seed gives.
+    fn credentials(&self) -> (String, String, String) {
+        let mut rng = tenant::rng_for(self.seed, 3, 0);
+        let tenant_id = tenant::uuid_from(&mut rng);
+        let client_id = tenant::uuid_from(&mut rng);
+        let secret: [u8; 24] = rng.random();
+        let secret = format!(
+            "sim~{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+        );
+        (tenant_id, client_id, secret)
+    }
+}
+
+/// The shared state of one running simulator.
+pub(crate) struct Sim {
+    config: SimConfig,
+    base_url: String,
+    tenant: tenant::Tenant,
+    tokens: token::Tokens,
+    throttle: throttle::Throttle,
+    counters: introspect::LiveCounters,
+    request_seq: AtomicU64,
+    request_prefix: u64,
+}
+
+impl Sim {
+    /// A fresh `request-id`.
+    fn next_request_id(&self) -> String {
+        let n = self.request_seq.fetch_add(1, Relaxed);
+        uuid::Uuid::from_u64_pair(self.request_prefix, 0x8000_0000_0000_0000 | n)
+            .hyphenated()
+            .to_string()
+    }
+
+    /// Count a 429 and build its answer.
+    fn throttled(&self, t: throttle::Throttled) -> reply::Reply {
+        self.counters.count_throttled(t.scope);
+        let mut reply = reply::Reply::error(
+            429,
+            "TooManyRequests",
+            "Too many requests. Please retry after the time in the Retry-After header.",
+        );
+        reply.headers = self.throttle.headers(t);
+        reply
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct SimHandle {
+    sim: Arc<Sim>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Start a simulator on the current tokio runtime, listening on `config.listen`.
+pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding the simulator to {}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("reading the simulator's address")?;
+    let (tenant_id, client_id, client_secret) = config.credentials();
+    let tokens = token::Tokens::new(
+        tenant_id.clone(),
+        client_id.clone(),
+        client_secret,
+        config.token_ttl,
+        rand::rng().random(),
+        &config.client_certificates,
+    )
+    .context("loading the simulator's trusted client certificates")?;
+    let throttle = throttle::Throttle::new(
+        config.budgets(),
+        config.background_load,
+        &client_id,
+        &tenant_id,
+    );
+    let tenant = tenant::Tenant::generate(&config, chrono::Utc::now());
+    let sim = Arc::new(Sim {
+        base_url: format!("http://{addr}"),
+        tenant,
+        tokens,
+        throttle,
+        counters: introspect::LiveCounters::default(),
+        request_seq: AtomicU64::new(0),
+        request_prefix: rand::rng().random(),
+        config,
+    });
+    let task = tokio::spawn(server::serve(listener, Arc::clone(&sim)));
+    Ok(SimHandle { sim, task })
+}
+
+impl SimHandle {
+    /// Base URL, `http://127.0.0.1:PORT`: the Graph root (`{url}/v1.0/...`) and the token
+    /// authority (`{url}/{tenant}/oauth2/v2.0/token`).
+    pub fn url(&self) -> &str {
+        &self.sim.base_url
+    }
+
+    /// The token endpoint URL.
+    pub fn token_url(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.url(), self.tenant_id())
+    }
+
+    /// Tenant id.
+    pub fn tenant_id(&self) -> &str {
+        &self.sim.tokens.tenant_id
+    }
+
+    /// Client (application) id.
+    pub fn client_id(&self) -> &str {
+        &self.sim.tokens.client_id
+    }
+
+    /// Client secret.
+    pub fn client_secret(&self) -> &str {
+        &self.sim.tokens.client_secret
+    }
+
+    /// A valid access token, as the token endpoint would issue it.
+    pub fn mint_token(&self) -> String {
+        self.sim.tokens.mint().0
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> Counters {
+        self.sim.counters()
+    }
+
+    /// Zero the counters.
+    pub fn reset_counters(&self) {
+        self.sim.reset_counters();
+    }
+
+    /// The full, unmasked state of a user (by UPN or object id), issued passes included.
+    pub fn user_state(&self, user: &str) -> Option<Value> {
+        let i = self.sim.tenant.find(user)?;
+        Some(self.sim.tenant.user_dump(i, chrono::Utc::now()))
+    }
+
+    /// The object id of user `i`.
+    pub fn user_id(&self, i: usize) -> Option<&str> {
+        self.sim.tenant.identities.get(i).map(|u| u.id.as_str())
+    }
+
+    /// The groups' ids: Sales, Engineering (Engineering Contractors nested inside), Engineering
+    /// Contractors, Guests, Pilot.
+    pub fn group_ids(&self) -> Vec<String> {
+        self.sim
+            .tenant
+            .groups
+            .iter()
+            .map(|g| g.id.clone())
+            .collect()
+    }
+
+    /// The groups as `/_sim/groups` shows them (ids, names, member counts).
+    pub fn groups(&self) -> Value {
+        self.sim.groups_json()
+    }
+
+    /// The whole tenant as JSON (what `--state-out` writes).
+    pub fn state(&self) -> Value {
+        self.sim.state_json()
+    }
+
+    /// Stop the server, then write the state dump when `state_out` is set.
+    pub fn shutdown(self) -> anyhow::Result<()> {
+        self.task.abort();
+        if let Some(path) = &self.sim.config.state_out {
+            let text = serde_json::to_vec_pretty(&self.sim.state_json())
+                .context("serialising the simulator's state")?;
+            std::fs::write(path, text)
+                .with_context(|| format!("writing the simulator's state to {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,487 @@
+//! The `/users/{u}/authentication/...` endpoints of the simulated Graph: listing, creating,
+//! updating and deleting methods with the service rules of graph-contract.md (phone format, one
+//! phone per type, alternateMobile needs mobile, one email, the default method deleted last,
+//! temporary access pass bounds and policy, SMS sign-in) and the beta `signInPreferences`.
+//! Called by [`super::graph::dispatch`] once the user is resolved and the call admitted.
+
+use chrono::{DateTime, Utc};
+use hyper::Method as Verb;
+use rand::Rng;
+use serde_json::{Value, json};
+
+use crate::job::op::{DefaultMethod, MethodType, PhoneType};
+
+use super::Sim;
+use super::graph::Call;
+use super::reply::Reply;
+use super::tenant::{EMAIL_ID, IssuedTap, Kind, Method, UserState, uuid_from};
+
+/// Graph's lower and upper bounds of a pass's lifetime, whatever the policy says.
+const TAP_MINUTES: (u32, u32) = (10, 43_200);
+
+/// Route `rest` (the segments after `/users/{u}/authentication`) for user `u`.
+pub(crate) fn route(sim: &Sim, call: &Call, u: usize, rest: &[String]) -> Reply {
+    let segs: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["methods"] => match call.verb {
+            Verb::GET => list(sim, call, u, |_| true),
+            _ => Reply::method_not_allowed(),
+        },
+        ["methods", id] => match call.verb {
+            Verb::GET => get_one(sim, call, u, id, |_| true),
+            // The generic path does not route deletes for most types (graph-contract.md).
+            _ => Reply::bad_request(
+                "Use the typed collection of the method (for example fido2Methods) for this operation.",
+            ),
+        },
+        ["signInPreferences"] if !call.beta => Reply::unknown_segment("signInPreferences"),
+        ["signInPreferences"] => match call.verb {
+            Verb::GET => Reply::json(200, sim.tenant.lock(u).sign_in_preferences()),
+            Verb::PATCH => write(sim, u, |state| patch_preferences(state, call.body)),
+            _ => Reply::method_not_allowed(),
+        },
+        ["passwordMethods"] if call.verb == Verb::GET => {
+            list(sim, call, u, |m| matches!(m.kind, Kind::Password))
+        }
+        ["passwordMethods", id] if call.verb == Verb::GET => {
+            get_one(sim, call, u, id, |m| matches!(m.kind, Kind::Password))
+        }
+        [collection, tail @ ..] => match collection_type(collection) {
+            None => Reply::unknown_segment(collection),
+            Some(t) if t.beta_only() && !call.beta => Reply::unknown_segment(collection),
+            Some(t) => typed(sim, call, u, t, tail),
+        },
+        [] => Reply::unknown_segment("authentication"),
+    }
+}
+
+fn collection_type(segment: &str) -> Option<MethodType> {
+    MethodType::ALL
+        .into_iter()
+        .find(|t| t.collection().eq_ignore_ascii_case(segment))
+}
+
+/// The endpoints of one typed collection.
+fn typed(sim: &Sim, call: &Call, u: usize, t: MethodType, tail: &[&str]) -> Reply {
+    let of_type = |m: &Method| m.method_type() == Some(t);
+    match (tail, &call.verb) {
+        ([], &Verb::GET) => list(sim, call, u, of_type),
+        ([], &Verb::POST) => match t {
+            MethodType::Phone => write(sim, u, |s| create_phone(sim, s, call.body)),
+            MethodType::Email => write(sim, u, |s| create_email(s, call.body)),
+            MethodType::TemporaryAccessPass => write(sim, u, |s| create_tap(sim, u, s, call.body)),
+            _ => Reply::method_not_allowed(),
+        },
+        ([id], &Verb::GET) => get_one(sim, call, u, id, of_type),
+        ([id], &Verb::DELETE) => write(sim, u, |s| delete(sim, s, t, id)),
+        ([id], &Verb::PATCH) => match t {
+            MethodType::Phone => write(sim, u, |s| update_phone(sim, s, id, call.body)),
+            MethodType::Email => write(sim, u, |s| update_email(s, id, call.body)),
+            _ => Reply::method_not_allowed(),
+        },
+        ([id, action], &Verb::POST)
+            if t == MethodType::Phone
+                && matches!(*action, "enableSmsSignIn" | "disableSmsSignIn") =>
+        {
+            write(sim, u, |s| {
+                sms_sign_in(sim, s, id, *action == "enableSmsSignIn")
+            })
+        }
+        ([_, action], _) | ([_, _, action, ..], _) => Reply::unknown_segment(action),
+        _ => Reply::method_not_allowed(),
+    }
+}
+
+/// Run a change on user `u`'s state under its lock, counting it when it succeeded.
+fn write(sim: &Sim, u: usize, change: impl FnOnce(&mut UserState) -> Reply) -> Reply {
+    let mut state = sim.tenant.lock(u);
+    let reply = change(&mut state);
+    if reply.applied {
+        state.writes += 1;
+    }
+    reply
+}
+
+fn render(sim: &Sim, beta: bool, now: DateTime<Utc>, m: &Method) -> Value {
+    let unique = match &m.kind {
+        Kind::Phone {
+            phone_type: PhoneType::Mobile,
+            number,
+            ..
+        } => sim.tenant.mobile_unique(number),
+        _ => true,
+    };
+    m.json(beta, now, unique)
+}
+
+fn list(sim: &Sim, call: &Call, u: usize, keep: impl Fn(&Method) -> bool) -> Reply {
+    let now = Utc::now();
+    let state = sim.tenant.lock(u);
+    let value: Vec<Value> = state
+        .methods
+        .iter()
+        .filter(|m| keep(m))
+        .map(|m| render(sim, call.beta, now, m))
+        .collect();
+    Reply::json(200, json!({ "value": value }))
+}
+
+fn get_one(sim: &Sim, call: &Call, u: usize, id: &str, keep: impl Fn(&Method) -> bool) -> Reply {
+    let state = sim.tenant.lock(u);
+    match state.methods.iter().find(|m| m.id == id && keep(m)) {
+        Some(m) => Reply::json(200, render(sim, call.beta, Utc::now(), m)),
+        None => Reply::not_found(id),
+    }
+}
+
+fn str_field<'a>(body: Option<&'a Value>, name: &str) -> Option<&'a str> {
+    body.and_then(|b| b.get(name)).and_then(Value::as_str)
+}
+
+/// Graph's phone format: `+{country code} {number}` with an optional `x{extension}`.
+pub(crate) fn valid_phone(number: &str) -> bool {
+    let digits = |s: &str, min: usize, max: usize| {
+        (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    let Some((cc, national)) = number.strip_prefix('+').and_then(|r| r.split_once(' ')) else {
+        return false;
+    };
+    let (main, ext) = match national.split_once('x') {
+        Some((main, ext)) => (main, Some(ext)),
+        None => (national, None),
+    };
+    digits(cc, 1, 3)
+        && !cc.starts_with('0')
+        && digits(main, 4, 15)
+        && ext.is_none_or(|e| digits(e, 1, 10))
+}
+
+fn invalid_phone(number: &str) -> Reply {
+    Reply::bad_request(format!(
+        "Invalid phone number '{number}'. Phone numbers must be in the format \"+{{country code}} {{subscriber number}}x{{extension}}\"."
+    ))
+}
+
+fn create_phone(sim: &Sim, state: &mut UserState, body: Option<&Value>) -> Reply {
+    let Some(number) = str_field(body, "phoneNumber") else {
+        return Reply::bad_request("The property 'phoneNumber' is required.");
+    };
+    let Some(phone_type) = str_field(body, "phoneType").and_then(PhoneType::from_graph) else {
+        return Reply::bad_request("The property 'phoneType' is missing or has an invalid value.");
+    };
+    if !valid_phone(number) {
+        return invalid_phone(number);
+    }
+    if state.phone(phone_type).is_some() {
+        return Reply::bad_request(format!(
+            "A phone method of type {phone_type} already exists for this user. Update it instead."
+        ));
+    }
+    if phone_type == PhoneType::AlternateMobile && state.phone(PhoneType::Mobile).is_none() {
+        return Reply::bad_request(
+            "An alternateMobile phone can only be added to a user who has a mobile phone.",
+        );
+    }
+    if phone_type == PhoneType::Mobile {
+        sim.tenant.count_mobile(number, true);
+    }
+    let method = Method {
+        id: phone_type.method_id().to_string(),
+        created: None,
+        kind: Kind::Phone {
+            phone_type,
+            number: number.to_string(),
+            sms_sign_in: false,
+        },
+    };
+    let reply = Reply::json(201, render(sim, false, Utc::now(), &method));
+    state.methods.push(method);
+    reply
+}
+
+fn update_phone(sim: &Sim, state: &mut UserState, id: &str, body: Option<&Value>) -> Reply {
+    let Some(method) = state.methods.iter_mut().find(|m| m.id == id) else {
+        return Reply::not_found(id);
+    };
+    let Kind::Phone {
+        phone_type, number, ..
+    } = &mut method.kind
+    else {
+        return Reply::not_found(id);
+    };
+    if let Some(t) = str_field(body, "phoneType")
+        && PhoneType::from_graph(t) != Some(*phone_type)
+    {
+        return Reply::bad_request("The phoneType of an existing phone method cannot be changed.");
+    }
+    if let Some(new) = str_field(body, "phoneNumber") {
+        if !valid_phone(new) {
+            return invalid_phone(new);
+        }
+        if *phone_type == PhoneType::Mobile {
+            sim.tenant.count_mobile(number, false);
+            sim.tenant.count_mobile(new, true);
+        }
+        *number = new.to_string();
+    }
+    Reply::empty(204)
+}
+
+fn sms_sign_in(sim: &Sim, state: &mut UserState, id: &str, enable: bool) -> Reply {
+    let Some(method) = state.methods.iter_mut().find(|m| m.id == id) else {
+        return Reply::not_found(id);
+    };
+    match &mut method.kind {
+        Kind::Phone {
+            phone_type: PhoneType::Mobile,
+            number,
+            sms_sign_in,
+        } => {
+            if enable && !sim.tenant.mobile_unique(number) {
+                return Reply::bad_request(
+                    "SMS sign-in cannot be enabled: the phone number is not unique in the tenant (phoneNumberNotUnique).",
+                );
+            }
+            *sms_sign_in = enable;
+            Reply::empty(204)
+        }
+        Kind::Phone { .. } => {
+            Reply::bad_request("SMS sign-in can only be enabled on a phone of type mobile.")
+        }
+        _ => Reply::not_found(id),
+    }
+}
+
+fn create_email(state: &mut UserState, body: Option<&Value>) -> Reply {
+    let Some(address) = str_field(body, "emailAddress").filter(|a| a.contains('@')) else {
+        return Reply::bad_request("The property 'emailAddress' is missing or is not an address.");
+    };
+    if state
+        .methods
+        .iter()
+        .any(|m| matches!(m.kind, Kind::Email { .. }))
+    {
+        return Reply::bad_request("An email authentication method already exists for this user.");
+    }
+    let method = Method {
+        id: EMAIL_ID.to_string(),
+        created: None,
+        kind: Kind::Email {
+            address: address.to_string(),
+        },
+    };
+    let reply = Reply::json(201, method.json(false, Utc::now(), true));
+    state.methods.push(method);
+    reply
+}
+
+fn update_email(state: &mut UserState, id: &str, body: Option<&Value>) -> Reply {
+    let Some(Kind::Email { address }) = state
+        .methods
+        .iter_mut()
+        .find(|m| m.id == id)
+        .map(|m| &mut m.kind)
+    else {
+        return Reply::not_found(id);
+    };
+    match str_field(body, "emailAddress").filter(|a| a.contains('@')) {
+        Some(new) => {
+            *address = new.to_string();
+            Reply::empty(204)
+        }
+        None => Reply::bad_request("The property 'emailAddress' is missing or is not an address."),
+    }
+}
+
+fn create_tap(sim: &Sim, u: usize, state: &mut UserState, body: Option<&Value>) -> Reply {
+    if !sim.tenant.identities[u].tap_target {
+        return Reply::bad_request(
+            "Converged UserCredentialPolicy does not allow creating or updating this authentication method. AuthMethodType [TemporaryAccessPass].",
+        );
+    }
+    let policy = &sim.config.tap_policy;
+    let lifetime = match body.and_then(|b| b.get("lifetimeInMinutes")) {
+        None | Some(Value::Null) => policy.default_minutes,
+        Some(v) => match v.as_u64().and_then(|v| u32::try_from(v).ok()) {
+            Some(v) => v,
+            None => return Reply::bad_request("Invalid value for 'lifetimeInMinutes'."),
+        },
+    };
+    let min = policy.min_minutes.max(TAP_MINUTES.0);
+    let max = policy.max_minutes.min(TAP_MINUTES.1);
+    if !(min..=max).contains(&lifetime) {
+        return Reply::bad_request(format!(
+            "The lifetime of a Temporary Access Pass must be between {min} and {max} minutes (requested {lifetime})."
+        ));
+    }
+    let now = Utc::now();
+    let start = match str_field(body, "startDateTime") {
+        None => now,
+        Some(s) => match DateTime::parse_from_rfc3339(s) {
+            Ok(d) => d.with_timezone(&Utc),
+            Err(_) => return Reply::bad_request("Invalid value for 'startDateTime'."),
+        },
+    };
+    let usable_once = body
+        .and_then(|b| b.get("isUsableOnce"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    // A new pass replaces the one the user has (one pass per user).
+    state
+        .methods
+        .retain(|m| !matches!(m.kind, Kind::Tap { .. }));
+    let mut rng = rand::rng();
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789+#%";
+    let value: String = (0..8)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect();
+    let method = Method {
+        id: uuid_from(&mut rng),
+        created: Some(now),
+        kind: Kind::Tap {
+            start,
+            lifetime,
+            usable_once,
+        },
+    };
+    let mut shown = method.json(false, now, true);
+    shown["temporaryAccessPass"] = Value::String(value.clone());
+    if state.taps_ever > 0 {
+        sim.counters.count_duplicate_tap();
+    }
+    state.taps_ever += 1;
+    state.taps_issued += 1;
+    state.issued.push(IssuedTap {
+        id: method.id.clone(),
+        value,
+        created: now,
+    });
+    state.methods.push(method);
+    Reply::json(201, shown)
+}
+
+fn delete(sim: &Sim, state: &mut UserState, t: MethodType, id: &str) -> Reply {
+    let Some(index) = state
+        .methods
+        .iter()
+        .position(|m| m.id == id && m.method_type() == Some(t))
+    else {
+        return Reply::not_found(id);
+    };
+    let method = &state.methods[index];
+    if let Kind::Phone {
+        phone_type: PhoneType::Mobile,
+        ..
+    } = method.kind
+        && state.phone(PhoneType::AlternateMobile).is_some()
+    {
+        return Reply::bad_request(
+            "The mobile phone cannot be deleted while the user has an alternateMobile phone. Delete the alternateMobile phone first.",
+        );
+    }
+    if t == MethodType::WindowsHelloForBusiness
+        && sim.config.hello_refusal_rate > 0.0
+        && rand::rng().random_bool(sim.config.hello_refusal_rate.min(1.0))
+    {
+        return Reply::bad_request("MFA is required for a 'RemoveKey' operation.");
+    }
+    let mut clear_default = false;
+    if let Some(default) = state.preferred
+        && method.backs(default)
+        && !state
+            .methods
+            .iter()
+            .enumerate()
+            .any(|(j, m)| j != index && m.backs(default))
+    {
+        let others = state
+            .methods
+            .iter()
+            .enumerate()
+            .filter(|(j, m)| *j != index && !matches!(m.kind, Kind::Password))
+            .count();
+        if others > 0 {
+            return Reply::bad_request(match method.kind {
+                Kind::Phone { .. } => format!(
+                    "The requested authentication method id of [{id}] matches the user's current default authentication method, and cannot be deleted until the default authentication method is changed"
+                ),
+                _ => "Cannot delete default method with other methods configured. Please change default method before deletion.".to_string(),
+            });
+        }
+        clear_default = true;
+    }
+    let removed = state.methods.remove(index);
+    if let Kind::Phone {
+        phone_type: PhoneType::Mobile,
+        number,
+        ..
+    } = &removed.kind
+    {
+        sim.tenant.count_mobile(number, false);
+    }
+    if clear_default {
+        state.preferred = None;
+    }
+    Reply::empty(204)
+}
+
+fn patch_preferences(state: &mut UserState, body: Option<&Value>) -> Reply {
+    let Some(body) = body.and_then(Value::as_object) else {
+        return Reply::bad_request("A JSON object body is required.");
+    };
+    let preferred = match body.get("userPreferredMethodForSecondaryAuthentication") {
+        None => state.preferred,
+        Some(Value::Null) => None,
+        Some(v) => {
+            let Some(d) = v.as_str().and_then(DefaultMethod::from_graph) else {
+                return Reply::bad_request(format!(
+                    "Invalid value '{v}' for 'userPreferredMethodForSecondaryAuthentication'."
+                ));
+            };
+            if !state.methods.iter().any(|m| m.backs(d)) {
+                return Reply::bad_request(format!(
+                    "The user does not have a registered method that supports '{d}'."
+                ));
+            }
+            Some(d)
+        }
+    };
+    let system = match body.get("isSystemPreferredAuthenticationMethodEnabled") {
+        None => state.system_preferred,
+        Some(v) => match v.as_bool() {
+            Some(b) => b,
+            None => {
+                return Reply::bad_request(
+                    "Invalid value for 'isSystemPreferredAuthenticationMethodEnabled'.",
+                );
+            }
+        },
+    };
+    state.preferred = preferred;
+    state.system_preferred = system;
+    Reply::empty(204)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_phone;
+
+    #[test]
+    fn phone_format_is_graphs_plus_country_space_number_with_optional_extension() {
+        for ok in ["+46 701234567", "+1 4255550123x123", "+358 401234567"] {
+            assert!(valid_phone(ok), "{ok}");
+        }
+        for bad in [
+            "+46701234567",
+            "0701234567",
+            "+46 70 123 45 67",
+            "+46 70-1234567",
+            "+46 7012x",
+            "+0 701234567",
+            "+1234 5678901",
+            "+46 701234567x",
+        ] {
+            assert!(!valid_phone(bad), "{bad}");
+        }
+    }
+}

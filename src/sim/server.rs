@@ -1,0 +1,173 @@
+//! The simulator's HTTP server: an accept loop on a tokio listener, one hyper HTTP/1.1
+//! connection task per client (all owned by one `JoinSet`, so stopping the loop stops them), and
+//! the per-call pipeline: introspection paths, latency, the token endpoint, then for Graph the
+//! access token check, the app-wide request limit, faults, and `$batch` or a single request.
+//! Started by [`super::start`].
+
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use super::Sim;
+use super::faults::Fault;
+use super::graph::{Call, answer};
+use super::introspect::LiveCounters;
+use super::reply::Reply;
+
+/// The connection is dropped on purpose (the `reset` fault): hyper closes it without answering.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by the simulator's reset fault")]
+struct Dropped;
+
+/// Accept connections until the task is aborted.
+pub(crate) async fn serve(listener: TcpListener, sim: Arc<Sim>) {
+    let mut connections = JoinSet::new();
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors and the like: keep serving the open connections.
+                tracing::warn!(%err, "simulator: accept failed");
+                tokio::task::yield_now().await;
+                continue;
+            }
+        };
+        while connections.try_join_next().is_some() {}
+        let _ = stream.set_nodelay(true);
+        let sim = Arc::clone(&sim);
+        connections.spawn(async move {
+            let service = service_fn(move |req| handle(Arc::clone(&sim), req));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn header<'a>(req: &'a hyper::http::request::Parts, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    if let Some(rest) = path.strip_prefix("/_sim") {
+        let reply = super::introspect::route(&sim, &parts.method, rest);
+        return Ok(respond(&sim, reply, None));
+    }
+    LiveCounters::bump(&sim.counters.http_requests);
+    if let Some(delay) = super::faults::latency(sim.config.latency) {
+        tokio::time::sleep(delay).await;
+    }
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(Dropped),
+    };
+    let segs: Vec<&str> = path.split('/').collect();
+    if let ["", tenant, "oauth2", "v2.0", "token"] = segs.as_slice() {
+        LiveCounters::bump(&sim.counters.token_requests);
+        let reply = if parts.method == hyper::Method::POST {
+            let endpoint = format!("{}{path}", sim.base_url);
+            sim.tokens.token_endpoint(tenant, &endpoint, &bytes)
+        } else {
+            Reply::method_not_allowed()
+        };
+        return Ok(respond(&sim, reply, None));
+    }
+    let (beta, rest) = match (path.strip_prefix("/v1.0"), path.strip_prefix("/beta")) {
+        (Some(rest), _) => (false, rest),
+        (_, Some(rest)) => (true, rest),
+        _ => {
+            let first = segs.get(1).copied().unwrap_or("");
+            return Ok(respond(&sim, Reply::unknown_segment(first), None));
+        }
+    };
+    let client_request_id = header(&parts, "client-request-id");
+    if let Err(reply) = sim.tokens.check(header(&parts, "authorization")) {
+        return Ok(respond(&sim, reply, client_request_id));
+    }
+    if let Err(t) = sim.throttle.admit_call() {
+        return Ok(respond(&sim, sim.throttled(t), client_request_id));
+    }
+    let fault = sim.config.faults.draw(true);
+    if let Some(reply) = fault.reply() {
+        sim.counters.count_fault(&reply.status.to_string());
+        return Ok(respond(&sim, reply, client_request_id));
+    }
+    let reply = if rest == "/$batch" {
+        if parts.method == hyper::Method::POST {
+            super::batch::run(&sim, beta, &bytes)
+        } else {
+            Reply::method_not_allowed()
+        }
+    } else {
+        single(&sim, beta, &parts, rest, &bytes)
+    };
+    if fault == Fault::Reset {
+        sim.counters.count_fault("reset");
+        return Err(Dropped);
+    }
+    Ok(respond(&sim, reply, client_request_id))
+}
+
+fn single(
+    sim: &Sim,
+    beta: bool,
+    parts: &hyper::http::request::Parts,
+    path: &str,
+    bytes: &[u8],
+) -> Reply {
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return Reply::error(400, "BadRequest", "The request body is not valid JSON.");
+            }
+        }
+    };
+    let call = Call {
+        beta,
+        verb: parts.method.clone(),
+        path,
+        query: parts.uri.query().unwrap_or(""),
+        body: body.as_ref(),
+    };
+    answer(sim, &call, false)
+}
+
+/// Put a reply on the wire with `request-id` (and `client-request-id`) headers.
+fn respond(sim: &Sim, mut reply: Reply, client_request_id: Option<&str>) -> Response<Full<Bytes>> {
+    let request_id = sim.next_request_id();
+    let client_request_id = client_request_id.unwrap_or(&request_id).to_string();
+    reply.stamp(&request_id, &client_request_id);
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header("request-id", &request_id)
+        .header("client-request-id", &client_request_id);
+    for (name, value) in &reply.headers {
+        builder = builder.header(*name, value);
+    }
+    let body = match &reply.body {
+        Some(body) => {
+            builder = builder.header("content-type", "application/json");
+            Bytes::from(serde_json::to_vec(body).unwrap_or_default())
+        }
+        None => Bytes::new(),
+    };
+    builder.body(Full::new(body)).unwrap_or_else(|_| {
+        // Only reachable with a malformed header value, which no handler produces.
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}
