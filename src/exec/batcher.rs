@@ -453,6 +453,21 @@ impl BatchTask {
     fn on_answer(&self, batch: Vec<Pending>, mut answer: BatchAnswer) {
         let mut slots: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
         let items = std::mem::take(&mut answer.items);
+        let (mut accepted, mut accepted_writes) = (0u32, 0u32);
+        for item in &items {
+            if item.status != 429 {
+                accepted += 1;
+                let write = item
+                    .id
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| slots.get(i))
+                    .and_then(Option::as_ref)
+                    .is_some_and(|p| p.request.is_write());
+                accepted_writes += u32::from(write);
+            }
+        }
+        self.shared.throttle.accepted(accepted, accepted_writes);
         for item in items {
             let Some(pending) = item
                 .id

@@ -13,13 +13,19 @@ pub const INTERVAL: Duration = Duration::from_millis(500);
 const SLOW_START_GROWTH: f64 = 1.25;
 /// Growth per interval after a signal (gradual recovery).
 const RECOVERY_GROWTH: f64 = 1.03;
-/// Cut on a 429, applied to the rate that was really being sent.
+/// Growth per interval while the bucket is nearly empty but not emptying (probing).
+const PROBE_GROWTH: f64 = 1.01;
+/// Cut on a 429 when there is no estimate of what the service accepts.
 const THROTTLED_CUT: f64 = 0.75;
+/// On a 429, the new rate is this share of the rate the service accepted lately.
+const ACCEPTED_SHARE: f64 = 0.97;
+/// Control intervals kept for the accepted-rate estimate.
+const HISTORY: usize = 4;
 /// Cut when the limit percentage is high and rising.
 const PRESSURE_CUT: f64 = 0.95;
 /// At most one 429 cut per this long: the answers of batches already in flight carry the same
-/// news and must not cut again.
-const CUT_GAP: Duration = Duration::from_secs(1);
+/// news and must not cut again; long enough to measure what the service accepts after a cut.
+const CUT_GAP: Duration = Duration::from_millis(250);
 /// Percentage from which the bucket is draining towards throttling.
 const HIGH: f64 = 0.95;
 /// Percentage at which Graph starts warning.
@@ -66,6 +72,10 @@ pub struct Lane {
     utilisation: f64,
     /// When the rate was last cut.
     last_cut: Option<Instant>,
+    /// Units the service accepted (answered other than 429) in this interval.
+    accepted: f64,
+    /// (accepted units, seconds) of the last intervals, newest last.
+    history: std::collections::VecDeque<(f64, f64)>,
 }
 
 impl Lane {
@@ -92,7 +102,28 @@ impl Lane {
             prev_pct: None,
             utilisation: 0.0,
             last_cut: None,
+            accepted: 0.0,
+            history: std::collections::VecDeque::with_capacity(HISTORY),
         }
+    }
+
+    /// Record `n` units the service accepted (answered other than 429).
+    pub fn accepted(&mut self, n: u32, now: Instant) {
+        self.tick(now);
+        self.accepted += f64::from(n);
+    }
+
+    /// Units per second the service accepted over the last intervals, when there is enough to
+    /// tell. While the service throttles, this is the rate it allows us: the best estimate of
+    /// where to go (as BBR estimates a path's delivery rate).
+    fn accepted_rate(&self, now: Instant) -> Option<f64> {
+        let (mut units, mut secs) = self
+            .history
+            .iter()
+            .fold((0.0, 0.0), |(u, s), (hu, hs)| (u + hu, s + hs));
+        units += self.accepted;
+        secs += (now - self.interval_start).as_secs_f64();
+        (secs >= CUT_GAP.as_secs_f64() * 0.8 && units > 0.0).then(|| units / secs)
     }
 
     /// Take `n` units; when they may be used.
@@ -136,8 +167,21 @@ impl Lane {
             self.throttled = true;
             self.slow_start = false;
             if self.last_cut.is_none_or(|at| now - at >= CUT_GAP) {
-                let measured = self.measured(now);
-                self.cut(THROTTLED_CUT, measured, now);
+                // The accepted rate only counts since the last cut: what was accepted before
+                // (a burst from a full bucket) says nothing of the rate allowed now.
+                match self.accepted_rate(now) {
+                    Some(accepted) if self.last_cut.is_some() => {
+                        self.cut(ACCEPTED_SHARE, accepted, now)
+                    }
+                    _ => {
+                        let measured = self.measured(now);
+                        self.cut(THROTTLED_CUT, measured, now);
+                    }
+                }
+                self.history.clear();
+                self.accepted = 0.0;
+                self.sent = 0.0;
+                self.interval_start = now;
             }
         }
     }
@@ -157,10 +201,12 @@ impl Lane {
             if p >= WARN {
                 self.slow_start = false;
             }
-            if p >= HIGH && (rising || p >= 0.99) {
+            if p >= HIGH && rising {
                 self.cut(PRESSURE_CUT, measured, now);
             } else if p >= WARN && rising {
                 // At the limit and still climbing: hold.
+            } else if p >= HIGH {
+                self.grow(PROBE_GROWTH);
             } else {
                 self.grow(RECOVERY_GROWTH);
             }
@@ -172,6 +218,12 @@ impl Lane {
             };
             self.grow(growth);
         }
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history
+            .push_back((self.accepted, elapsed.as_secs_f64()));
+        self.accepted = 0.0;
         self.prev_pct = self.max_pct;
         self.max_pct = None;
         self.throttled = false;
@@ -271,6 +323,9 @@ mod tests {
             tokio::time::sleep_until(go).await;
             sent += 1;
             let (throttled, pct) = signal(lane);
+            if !throttled {
+                lane.accepted(1, Instant::now());
+            }
             lane.observe(throttled, pct, Instant::now());
         }
         sent
@@ -283,7 +338,7 @@ mod tests {
         assert_eq!(lane.effective_rate(), 100.0);
         lane.observe(true, None, Instant::now());
         let cut = lane.effective_rate();
-        assert!(cut <= 75.0 + 1e-9, "rate after a 429: {cut}");
+        assert!(cut < 100.0, "rate after a 429: {cut}");
         drive(&mut lane, 30, |_| (false, None)).await;
         assert_eq!(lane.effective_rate(), 100.0);
     }
@@ -299,16 +354,88 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_adaptive_lane_finds_a_service_that_allows_four_times_the_start_rate() {
-        let mut lane = Lane::new(LaneKind::ResourceUnits, 100.0, 100.0, false, Instant::now());
-        // A service allowing 400/s whose bucket is 90 % used once we exceed that rate.
-        drive(&mut lane, 30, |lane| {
-            let over = lane.effective_rate() > 400.0;
-            (false, over.then_some(0.99))
+    async fn after_429s_the_rate_settles_at_what_the_service_accepts() {
+        // The cap allows 100/s; the service accepts 50/s and throttles the rest.
+        let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now());
+        let mut credit = 0.0;
+        let mut last = Instant::now();
+        let mut throttled = 0;
+        let mut total = 0;
+        drive(&mut lane, 30, |_| {
+            let now = Instant::now();
+            credit = f64::min(credit + (now - last).as_secs_f64() * 50.0, 5.0);
+            last = now;
+            total += 1;
+            if credit >= 1.0 {
+                credit -= 1.0;
+                (false, None)
+            } else {
+                throttled += 1;
+                (true, None)
+            }
         })
         .await;
         let rate = lane.effective_rate();
-        assert!((300.0..=420.0).contains(&rate), "settled at {rate}");
+        assert!((45.0..=55.0).contains(&rate), "settled at {rate}");
+        assert!(throttled * 10 < total, "{throttled} of {total} throttled");
+    }
+
+    /// A service-side token bucket like Graph's: full at start, 429 when empty, usage reported
+    /// from 0.8 on.
+    struct ServiceBucket {
+        capacity: f64,
+        rate: f64,
+        tokens: f64,
+        last: Instant,
+    }
+
+    impl ServiceBucket {
+        fn new(rate: f64, capacity: f64) -> Self {
+            ServiceBucket {
+                capacity,
+                rate,
+                tokens: capacity,
+                last: Instant::now(),
+            }
+        }
+
+        fn admit(&mut self) -> (bool, Option<f64>) {
+            let now = Instant::now();
+            self.tokens =
+                (self.tokens + (now - self.last).as_secs_f64() * self.rate).min(self.capacity);
+            self.last = now;
+            if self.tokens < 1.0 {
+                return (true, None);
+            }
+            self.tokens -= 1.0;
+            let usage = 1.0 - self.tokens / self.capacity;
+            (false, (usage > 0.8).then_some(usage))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_adaptive_lane_finds_a_service_that_allows_four_times_the_start_rate() {
+        let mut lane = Lane::new(LaneKind::ResourceUnits, 100.0, 100.0, false, Instant::now());
+        let mut service = ServiceBucket::new(400.0, 4000.0);
+        let (mut throttled, mut total) = (0, 0);
+        drive(&mut lane, 60, |_| {
+            let answer = service.admit();
+            total += 1;
+            throttled += u32::from(answer.0);
+            answer
+        })
+        .await;
+        let rate = lane.effective_rate();
+        assert!((340.0..=440.0).contains(&rate), "settled at {rate}");
+        // Ideal: the bucket's 4,000 plus 400/s for 60 s.
+        assert!(
+            f64::from(total - throttled) >= 0.9 * 28_000.0,
+            "{total} sent, {throttled} throttled"
+        );
+        assert!(
+            throttled * 100 < total * 3,
+            "{throttled} of {total} throttled"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -326,9 +453,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_high_rising_limit_percentage_slows_before_any_429() {
         let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now());
-        let mut pct = 0.8;
+        let mut pct = 0.9;
         drive(&mut lane, 5, |_| {
-            pct = f64::min(pct + 0.001, 1.0);
+            pct = f64::min(pct + 0.0002, 1.0);
             (false, Some(pct))
         })
         .await;

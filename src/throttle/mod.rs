@@ -20,7 +20,10 @@
 //! bucket is 80 % used, well before it answers 429. Plain AIMD only learns of the limit by
 //! hitting it, so it saw-tooths between the limit and half of it (about 75 % efficiency) and pays
 //! a burst of 429s at every tooth. Here:
-//! - a 429 cuts the rate to 0.75 of what was actually being sent (once per episode);
+//! - a 429 sets the rate to 0.97 of the rate the service *accepted* over the last two seconds
+//!   (once per episode): while it throttles, what it lets through is exactly what it allows us,
+//!   so one cut lands just under the service's real rate instead of halving (the delivery-rate
+//!   idea of BBR); without such an estimate it cuts to 0.75 of what was sent;
 //! - a limit percentage at or above 0.95 that is still rising cuts 5 %: the bucket is draining;
 //! - a percentage between 0.8 and 0.95 holds the rate while it rises (we are at the limit);
 //! - otherwise the rate grows: by a quarter per control interval until the first signal
@@ -239,6 +242,15 @@ impl Throttle {
             LaneKind::Writes => writes,
         };
         lane.observe(feedback.throttled, feedback.limit_percentage, now);
+    }
+
+    /// Report that the service accepted (answered other than 429) `units` requests of a
+    /// batch, `writes` of them writes: the controller's estimate of the rate it allows.
+    pub fn accepted(&self, units: u32, writes: u32) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.ru.accepted(units, now);
+        state.writes.accepted(writes, now);
     }
 
     /// Hold all sending for `wait` (a whole-batch 429's `Retry-After`).
