@@ -1,7 +1,7 @@
 //! The default MFA method's rules for planning: which methods back a default, and how removals
 //! keep the default deletable. Graph refuses to delete the last method behind the user's
 //! default while other methods remain (400 `badRequest`, graph-contract.md, "Rules"). Called by
-//! [`super::desired`] and [`super::reset`].
+//! [`super::desired`] and `reset`.
 
 use super::desired::preferences_step;
 use super::state::{Method, MethodKind, UserState};

@@ -3,7 +3,7 @@
 //! each with the Graph request it needs. Deletes go to the typed collections of
 //! [`MethodType::collection`], never to the generic `/authentication/methods/{id}`, which is not
 //! routable for most types (graph-contract.md, "Endpoints"). `reset-mfa` lives in
-//! [`super::reset`]. Called by [`super::apply`] and by tests.
+//! `reset`. Called by [`super::apply`] and by tests.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
