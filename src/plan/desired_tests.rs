@@ -1218,3 +1218,39 @@ fn the_default_that_no_remaining_method_can_take_is_kept_and_reported() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn reset_mfa_with_a_pass_and_undeletable_methods_issues_the_pass_once() {
+    let s = with_default(
+        state(vec![
+            password(),
+            phone(PhoneType::Mobile, "+46 701234567"),
+            typed(MethodType::Fido2, "key1"),
+            method(
+                "q1",
+                MethodKind::Unknown {
+                    odata_type: "#microsoft.graph.qrCodePinAuthenticationMethod".into(),
+                },
+            ),
+        ]),
+        Some(DefaultMethod::Sms),
+    );
+    let action = reset(false, Some(TapParams::default()));
+    let first = plan(&action, U, &s, now());
+    assert_eq!(
+        steps(&first),
+        ["delete fido2 key1", "issue temporaryAccessPass"]
+    );
+    let mut after = s.clone();
+    for step in first.steps() {
+        after.apply(&step.effect);
+    }
+    // The mobile (default) and the QR-code PIN stay and are reported; no second pass.
+    match plan(&action, U, &after, now()) {
+        Plan::Changes { steps, blocked } => {
+            assert!(steps.is_empty(), "{steps:?}");
+            assert_eq!(blocked.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -45,12 +45,6 @@ pub(super) fn plan_reset(
         .iter()
         .filter(|m| m.method_type().is_some())
         .collect();
-    let only_taps_left = removable.iter().all(|m| is_tap(m));
-    if issue_tap.is_some() && only_taps_left {
-        // Nothing but passes: a new pass replaces them, deleting them first gains nothing.
-        removable.clear();
-    }
-    let keeps_taps = issue_tap.is_some() && only_taps_left;
     let mut blocked: Vec<Refusal> = state
         .methods
         .iter()
@@ -66,45 +60,15 @@ pub(super) fn plan_reset(
             _ => None,
         })
         .collect();
-    let has_usable_tap = state.methods.iter().any(|m| {
-        matches!(
-            m.kind,
-            MethodKind::TemporaryAccessPass { usable, .. } if usable != Some(false)
-        )
-    });
-    let needs_tap = issue_tap.is_some() && (!removable.is_empty() || !has_usable_tap);
-    if removable.is_empty() && !needs_tap && blocked.is_empty() {
-        return Plan::Unchanged {
-            step: "reset mfa".into(),
-            state: if keeps_taps && has_usable_tap {
-                "only the password and a usable temporary access pass".into()
-            } else {
-                "only the password".into()
-            },
-        };
-    }
 
-    let mut steps: Vec<Step> = Vec::new();
     let mut default = state.preferences.as_ref().and_then(|p| p.default_method);
     let has = |t: PhoneType| removable.iter().any(|m| m.phone_type() == Some(t));
-    if default == Some(DefaultMethod::VoiceAlternateMobile)
+    // The alternateMobile can't go last (the default) and also before the mobile (which it
+    // needs): make the mobile the default first, then it goes last.
+    let move_to_mobile = default == Some(DefaultMethod::VoiceAlternateMobile)
         && has(PhoneType::AlternateMobile)
-        && has(PhoneType::Mobile)
-    {
-        // The alternateMobile can't go last (the default) and also before the mobile (which
-        // it needs): make the mobile the default first, then it goes last.
-        let before = state
-            .preferences
-            .as_ref()
-            .map(|p| p.describe())
-            .unwrap_or_default();
-        steps.push(preferences_step(
-            user,
-            before,
-            Some(DefaultMethod::VoiceMobile),
-            None,
-            "voiceMobile, to delete the phones in order".into(),
-        ));
+        && has(PhoneType::Mobile);
+    if move_to_mobile {
         default = Some(DefaultMethod::VoiceMobile);
     }
     // Stable sort: Graph's order within a rank.
@@ -140,6 +104,44 @@ pub(super) fn plan_reset(
                 ),
             },
         );
+    }
+    let only_taps_left = removable.iter().all(|m| is_tap(m));
+    if issue_tap.is_some() && only_taps_left {
+        // Nothing but passes: a new pass replaces them, deleting them first gains nothing.
+        removable.clear();
+    }
+    let has_usable_tap = state.methods.iter().any(|m| {
+        matches!(
+            m.kind,
+            MethodKind::TemporaryAccessPass { usable, .. } if usable != Some(false)
+        )
+    });
+    let needs_tap = issue_tap.is_some() && (!removable.is_empty() || !has_usable_tap);
+    if removable.is_empty() && !needs_tap && blocked.is_empty() {
+        return Plan::Unchanged {
+            step: "reset mfa".into(),
+            state: if issue_tap.is_some() && has_usable_tap {
+                "only the password and a usable temporary access pass".into()
+            } else {
+                "only the password".into()
+            },
+        };
+    }
+
+    let mut steps: Vec<Step> = Vec::new();
+    if move_to_mobile && !removable.is_empty() {
+        let before = state
+            .preferences
+            .as_ref()
+            .map(|p| p.describe())
+            .unwrap_or_default();
+        steps.push(preferences_step(
+            user,
+            before,
+            Some(DefaultMethod::VoiceMobile),
+            None,
+            "voiceMobile, to delete the phones in order".into(),
+        ));
     }
     steps.extend(removable.into_iter().filter_map(|m| delete_step(user, m)));
     if revoke_sessions && (!steps.is_empty() || needs_tap) {
