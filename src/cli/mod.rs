@@ -8,6 +8,7 @@ use crate::Outcome;
 
 pub mod auth_flags;
 pub mod job_flags;
+pub mod rate_flags;
 mod sim;
 mod validate;
 

@@ -7,7 +7,10 @@ use std::future::Future;
 use serde_json::Value;
 use thiserror::Error;
 
+pub mod classify;
+pub mod client;
 pub mod path;
+pub mod wire;
 
 /// The Graph API version a request is sent to. v1.0 and beta never share a `$batch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

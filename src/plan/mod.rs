@@ -1,1 +1,33 @@
-//! plan (being built).
+//! Actions as desired state. For each job row the planner reads the user's state, compares it
+//! with what the action describes and plans the concrete steps that close the gap
+//! ([`desired::plan`], pure and unit-tested); [`apply::Applier`] then carries them out through
+//! [`crate::graph::GraphCall`] (or, in a dry run, only reports them) and emits one
+//! [`crate::report::Record`] per step. The `run` command calls [`apply::Applier::apply_op`] for
+//! each row with the user's [`apply::UserContext`] (or [`apply::Applier::apply_user`] with all
+//! of a user's rows), and prints dry runs with [`summary::print_plan`].
+//!
+//! Files, one concept each: [`state`] (the domain model), [`wire`] (Graph's JSON), [`select`]
+//! and `glob` (selectors), [`desired`] and `reset` (planning), [`default`] (the default
+//! method's rules), [`step`] (what a plan is made of), [`effect`] (steps played on the state),
+//! [`apply`] (carrying plans out), [`tap_out`] (the `--tap-out` file), [`summary`] (dry-run
+//! totals and the plan printer).
+
+pub mod apply;
+pub mod default;
+pub mod desired;
+pub mod effect;
+mod glob;
+mod reset;
+pub mod select;
+pub mod state;
+pub mod step;
+pub mod summary;
+pub mod tap_out;
+pub mod wire;
+
+pub use apply::{Applier, Records, UserContext};
+pub use desired::plan;
+pub use state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
+pub use step::{ChangeKind, Effect, Plan, Refusal, Step};
+pub use summary::{PlanSummary, print_plan};
+pub use tap_out::{IssuedTap, TapOutFile, TapSink};

@@ -1,0 +1,691 @@
+//! The batcher and its batch tasks: the [`Executor`] behind [`GraphCall`]. See the module doc
+//! of [`super`] for the pipeline.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::ExecConfig;
+use super::shutdown::{Phase, Shutdown};
+use super::stats::Stats;
+use crate::graph::classify::{
+    Disposition, error_from_answer, error_without_answer, item_disposition, parse_limit_percentage,
+    parse_retry_after,
+};
+use crate::graph::client::{BatchAnswer, BatchFailure, GraphClient};
+use crate::graph::wire::{BatchRequestItem, BatchResponseItem, JsonContentType, MAX_BATCH_ITEMS};
+use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response};
+use crate::throttle::controller::LaneKind;
+use crate::throttle::retry::full_jitter;
+use crate::throttle::{Feedback, Throttle};
+
+type Reply = oneshot::Sender<Result<Response, GraphError>>;
+
+/// A request waiting for its final answer.
+struct Pending {
+    /// The caller's user key: at most one request per key in a batch.
+    user: Box<str>,
+    request: Request,
+    reply: Reply,
+    /// Times sent so far.
+    attempts: u32,
+    /// Time spent waiting between attempts so far.
+    waited: Duration,
+    /// A 401 on this item already made us refresh the token once.
+    auth_retried: bool,
+}
+
+impl Pending {
+    fn answer(self, result: Result<Response, GraphError>) {
+        // The caller may have gone (its run aborted); nothing to tell then.
+        let _ = self.reply.send(result);
+    }
+
+    fn fail(self, kind: ErrorKind, message: &str) {
+        let attempts = self.attempts;
+        self.answer(Err(error_without_answer(kind, message, attempts)));
+    }
+}
+
+/// What batch tasks tell the batcher.
+enum Event {
+    /// Send this again at that time.
+    Retry(Instant, Pending),
+    /// A batch task ended.
+    Done,
+}
+
+/// A request parked until its retry time (min-heap by time, then arrival).
+struct Delayed {
+    at: Instant,
+    seq: u64,
+    pending: Pending,
+}
+
+impl PartialEq for Delayed {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at && self.seq == other.seq
+    }
+}
+impl Eq for Delayed {}
+impl PartialOrd for Delayed {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Delayed {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// What every task of the executor shares.
+struct Shared {
+    client: GraphClient,
+    config: ExecConfig,
+    stats: Arc<Stats>,
+    throttle: Arc<Throttle>,
+    shutdown: Shutdown,
+}
+
+/// The batch executor. Cheap to clone; every clone feeds the same batcher, which ends when the
+/// last clone is dropped and every request has its answer.
+///
+/// # Contract of [`GraphCall::call`]
+///
+/// - The answer is final: throttled (429) and unavailable (503, 504) items, whole-batch 429s and
+///   5xx, and refused connections are retried inside, after the service's `Retry-After`
+///   (fractional seconds or HTTP-date) or exponential backoff with full jitter, within
+///   `--max-retries` and `--max-wait`; only then does the caller see
+///   [`ErrorKind::Throttled`] or [`ErrorKind::Transient`].
+/// - When the connection drops after a batch was sent, its GET items are sent again, but a
+///   write is **never** re-sent by the executor: it is answered [`ErrorKind::UnknownOutcome`],
+///   and the caller must read the user's state again and decide whether the step is done.
+/// - A 401 on an item refreshes the token and retries once; then it is [`ErrorKind::Auth`].
+/// - After the first Ctrl-C, requests that would need a retry are answered
+///   [`ErrorKind::Cancelled`]; after the second, everything not answered is: reads
+///   [`ErrorKind::Cancelled`], writes in flight [`ErrorKind::UnknownOutcome`].
+/// - [`Response::attempts`] / [`GraphError::attempts`] count the sends, and `request_id` is
+///   Graph's id for the answer.
+#[derive(Clone)]
+pub struct Executor {
+    tx: mpsc::Sender<Pending>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    /// Start the batcher on the current tokio runtime.
+    pub fn start(client: GraphClient, config: ExecConfig, shutdown: Shutdown) -> Executor {
+        let throttle = Arc::new(Throttle::new(&config.rate));
+        let shared = Arc::new(Shared {
+            client,
+            config,
+            stats: Arc::new(Stats::default()),
+            throttle,
+            shutdown,
+        });
+        // Enough room for every active user's one request; the channel is the backpressure.
+        let (tx, rx) = mpsc::channel(config.concurrency.max(1) * MAX_BATCH_ITEMS * 2);
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let batcher = Batcher {
+            shared: shared.clone(),
+            rx,
+            input_open: true,
+            events_tx,
+            events_rx,
+            queues: [VecDeque::new(), VecDeque::new()],
+            ready_since: [None, None],
+            delayed: BinaryHeap::new(),
+            seq: 0,
+            permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            in_flight: 0,
+        };
+        tokio::spawn(batcher.run());
+        Executor { tx, shared }
+    }
+
+    /// The run's counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.shared.stats
+    }
+
+    /// The run's throttle (rates and state for the progress display).
+    pub fn throttle(&self) -> &Arc<Throttle> {
+        &self.shared.throttle
+    }
+
+    /// The Graph client (for enumerations that do not go through `$batch`).
+    pub fn client(&self) -> &GraphClient {
+        &self.shared.client
+    }
+}
+
+impl GraphCall for Executor {
+    fn call(
+        &self,
+        user: &str,
+        request: Request,
+    ) -> impl Future<Output = Result<Response, GraphError>> + Send {
+        let user: Box<str> = user.into();
+        async move {
+            let cancelled = || {
+                Err(error_without_answer(
+                    ErrorKind::Cancelled,
+                    "the run was stopped",
+                    0,
+                ))
+            };
+            let (reply, answer) = oneshot::channel();
+            let pending = Pending {
+                user,
+                request,
+                reply,
+                attempts: 0,
+                waited: Duration::ZERO,
+                auth_retried: false,
+            };
+            let shutdown = &self.shared.shutdown;
+            tokio::select! {
+                biased;
+                _ = shutdown.reached(Phase::Abort) => return cancelled(),
+                sent = self.tx.send(pending) => if sent.is_err() { return cancelled() },
+            }
+            answer.await.unwrap_or_else(|_| cancelled())
+        }
+    }
+}
+
+fn version_index(version: ApiVersion) -> usize {
+    match version {
+        ApiVersion::V1 => 0,
+        ApiVersion::Beta => 1,
+    }
+}
+
+const VERSIONS: [ApiVersion; 2] = [ApiVersion::V1, ApiVersion::Beta];
+
+struct Batcher {
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Pending>,
+    input_open: bool,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events_rx: mpsc::UnboundedReceiver<Event>,
+    /// Requests ready to go, per API version, in arrival order.
+    queues: [VecDeque<Pending>; 2],
+    /// Since when each queue has held a request (for the linger).
+    ready_since: [Option<Instant>; 2],
+    delayed: BinaryHeap<Delayed>,
+    seq: u64,
+    permits: Arc<Semaphore>,
+    in_flight: usize,
+}
+
+impl Batcher {
+    async fn run(mut self) {
+        loop {
+            if self.shared.shutdown.phase() == Phase::Abort {
+                self.cancel_everything();
+                return;
+            }
+            let now = Instant::now();
+            self.release_due(now);
+            if let Some(index) = self.ready_queue(now) {
+                self.send_one(index).await;
+                continue;
+            }
+            if !self.input_open
+                && self.in_flight == 0
+                && self.delayed.is_empty()
+                && self.queues.iter().all(VecDeque::is_empty)
+            {
+                return;
+            }
+            let deadline = self.next_deadline();
+            let shutdown = self.shared.shutdown.clone();
+            tokio::select! {
+                biased;
+                _ = shutdown.reached(Phase::Abort) => {}
+                Some(event) = self.events_rx.recv() => self.on_event(event),
+                pending = self.rx.recv(), if self.input_open => match pending {
+                    Some(pending) => self.enqueue(pending, Instant::now()),
+                    None => self.input_open = false,
+                },
+                _ = sleep_until_opt(deadline), if deadline.is_some() => {}
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Retry(at, pending) => {
+                self.seq += 1;
+                self.delayed.push(Delayed {
+                    at,
+                    seq: self.seq,
+                    pending,
+                });
+            }
+            Event::Done => self.in_flight = self.in_flight.saturating_sub(1),
+        }
+    }
+
+    fn enqueue(&mut self, pending: Pending, now: Instant) {
+        let index = version_index(pending.request.version);
+        self.queues[index].push_back(pending);
+        self.ready_since[index].get_or_insert(now);
+    }
+
+    fn release_due(&mut self, now: Instant) {
+        while self.delayed.peek().is_some_and(|d| d.at <= now) {
+            if let Some(delayed) = self.delayed.pop() {
+                self.enqueue(delayed.pending, now);
+            }
+        }
+    }
+
+    /// A queue whose batch should go now: full, or lingered long enough.
+    fn ready_queue(&self, now: Instant) -> Option<usize> {
+        (0..2).find(|&i| {
+            let queue = &self.queues[i];
+            !queue.is_empty()
+                && (queue.len() >= MAX_BATCH_ITEMS
+                    || self.ready_since[i].is_some_and(|t| now >= t + self.shared.config.linger))
+        })
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let linger = self.shared.config.linger;
+        let lingers = self.ready_since.iter().flatten().map(|t| *t + linger);
+        let retry = self.delayed.peek().map(|d| d.at);
+        lingers.chain(retry).min()
+    }
+
+    /// Take up to 20 requests of distinct users from queue `index`, in order.
+    fn take_batch(&mut self, index: usize) -> Vec<Pending> {
+        let queue = &mut self.queues[index];
+        let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH_ITEMS);
+        let mut kept = VecDeque::new();
+        while let Some(pending) = queue.pop_front() {
+            if batch.len() == MAX_BATCH_ITEMS {
+                queue.push_front(pending);
+                break;
+            }
+            if batch.iter().any(|b| b.user == pending.user) {
+                // A second request of the same user waits for the next batch, in order.
+                kept.push_back(pending);
+            } else {
+                batch.push(pending);
+            }
+        }
+        while let Some(pending) = kept.pop_back() {
+            queue.push_front(pending);
+        }
+        if queue.is_empty() {
+            self.ready_since[index] = None;
+        }
+        batch
+    }
+
+    async fn send_one(&mut self, index: usize) {
+        let shutdown = self.shared.shutdown.clone();
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.reached(Phase::Abort) => return,
+            permit = self.permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let batch = self.take_batch(index);
+        let units = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        let writes = u32::try_from(batch.iter().filter(|p| p.request.is_write()).count())
+            .unwrap_or(u32::MAX);
+        tokio::select! {
+            biased;
+            _ = shutdown.reached(Phase::Abort) => {
+                for pending in batch {
+                    pending.fail(ErrorKind::Cancelled, "the run was stopped");
+                }
+                return;
+            }
+            _ = self.shared.throttle.acquire(units, writes) => {}
+        }
+        self.in_flight += 1;
+        let task = BatchTask {
+            shared: self.shared.clone(),
+            events: self.events_tx.clone(),
+            version: VERSIONS[index],
+        };
+        tokio::spawn(task.run(batch, permit));
+    }
+
+    fn cancel_everything(&mut self) {
+        for queue in &mut self.queues {
+            for pending in queue.drain(..) {
+                pending.fail(ErrorKind::Cancelled, "the run was stopped");
+            }
+        }
+        for delayed in self.delayed.drain() {
+            delayed
+                .pending
+                .fail(ErrorKind::Cancelled, "the run was stopped");
+        }
+        self.rx.close();
+        while let Ok(pending) = self.rx.try_recv() {
+            pending.fail(ErrorKind::Cancelled, "the run was stopped");
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// One `$batch` call and the fate of its items.
+struct BatchTask {
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedSender<Event>,
+    version: ApiVersion,
+}
+
+const LOST_WRITE: &str = "the connection dropped after the request was sent: the change may or may not have been applied";
+
+impl BatchTask {
+    async fn run(self, mut batch: Vec<Pending>, permit: OwnedSemaphorePermit) {
+        for pending in &mut batch {
+            pending.attempts += 1;
+        }
+        let stats = &self.shared.stats;
+        Stats::add(&stats.batches, 1);
+        Stats::add(&stats.sent, batch.len() as u64);
+        let result = {
+            let items: Vec<BatchRequestItem<'_>> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, p)| BatchRequestItem {
+                    id: i.to_string(),
+                    method: p.request.method.as_str(),
+                    url: &p.request.url,
+                    headers: p.request.body.as_ref().map(|_| JsonContentType::json()),
+                    body: p.request.body.as_ref(),
+                })
+                .collect();
+            tokio::select! {
+                biased;
+                _ = self.shared.shutdown.reached(Phase::Abort) => None,
+                result = self.shared.client.send_batch(self.version, &items) => Some(result),
+            }
+        };
+        drop(permit);
+        match result {
+            None => {
+                for pending in batch {
+                    if pending.request.is_write() {
+                        pending.fail(
+                            ErrorKind::UnknownOutcome,
+                            "stopped while the change was in flight",
+                        );
+                    } else {
+                        pending.fail(ErrorKind::Cancelled, "the run was stopped");
+                    }
+                }
+            }
+            Some(Ok(answer)) => self.on_answer(batch, answer),
+            Some(Err(failure)) => self.on_failure(batch, failure),
+        }
+        let _ = self.events.send(Event::Done);
+    }
+
+    fn on_answer(&self, batch: Vec<Pending>, mut answer: BatchAnswer) {
+        let mut slots: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
+        let items = std::mem::take(&mut answer.items);
+        let (mut accepted, mut accepted_writes) = (0u32, 0u32);
+        for item in &items {
+            if item.status != 429 {
+                accepted += 1;
+                let write = item
+                    .id
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| slots.get(i))
+                    .and_then(Option::as_ref)
+                    .is_some_and(|p| p.request.is_write());
+                accepted_writes += u32::from(write);
+            }
+        }
+        self.shared.throttle.accepted(accepted, accepted_writes);
+        for item in items {
+            let Some(pending) = item
+                .id
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| slots.get_mut(i))
+                .and_then(Option::take)
+            else {
+                tracing::debug!(id = %item.id, "answer to no request of the batch");
+                continue;
+            };
+            self.on_item(pending, item, &answer);
+        }
+        // Items the service did not answer: as good as a lost connection for them.
+        for pending in slots.into_iter().flatten() {
+            let error = error_without_answer(
+                ErrorKind::Transient,
+                "the $batch answer had no answer for this request",
+                pending.attempts,
+            );
+            self.lost(pending, error);
+        }
+    }
+
+    fn on_item(&self, mut pending: Pending, item: BatchResponseItem, answer: &BatchAnswer) {
+        let stats = &self.shared.stats;
+        let write = pending.request.is_write();
+        let pct = item
+            .header("x-ms-throttle-limit-percentage")
+            .and_then(parse_limit_percentage)
+            .or(answer.limit_percentage);
+        let throttled = item.status == 429;
+        if throttled || pct.is_some() {
+            self.shared.throttle.observe(Feedback {
+                write,
+                throttled,
+                scope: item.header("x-ms-throttle-information").and_then(scope_of),
+                limit_percentage: pct,
+            });
+        }
+        let request_id = item
+            .header("request-id")
+            .map(str::to_string)
+            .or_else(|| answer.request_id.clone());
+        match item_disposition(item.status) {
+            Disposition::Success => {
+                Stats::add(if write { &stats.writes } else { &stats.reads }, 1);
+                let attempts = pending.attempts;
+                pending.answer(Ok(Response {
+                    status: item.status,
+                    body: item.body,
+                    request_id,
+                    attempts,
+                }));
+            }
+            Disposition::Retry => {
+                Stats::add(
+                    if throttled {
+                        &stats.throttled
+                    } else {
+                        &stats.transient
+                    },
+                    1,
+                );
+                let wait = item
+                    .header("retry-after")
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                let error = error_from_answer(
+                    item.status,
+                    &item.body,
+                    request_id.as_deref(),
+                    pending.attempts,
+                );
+                self.retry_or_fail(pending, wait, error);
+            }
+            Disposition::Fail(ErrorKind::Auth) if !pending.auth_retried => {
+                self.shared.client.token_refused(answer);
+                pending.auth_retried = true;
+                let error = error_from_answer(
+                    item.status,
+                    &item.body,
+                    request_id.as_deref(),
+                    pending.attempts,
+                );
+                self.retry_or_fail(pending, Some(Duration::ZERO), error);
+            }
+            Disposition::Fail(_) => {
+                Stats::add(&stats.failed, 1);
+                let attempts = pending.attempts;
+                pending.answer(Err(error_from_answer(
+                    item.status,
+                    &item.body,
+                    request_id.as_deref(),
+                    attempts,
+                )));
+            }
+        }
+    }
+
+    fn on_failure(&self, batch: Vec<Pending>, failure: BatchFailure) {
+        let stats = &self.shared.stats;
+        let n = batch.len() as u64;
+        match failure {
+            BatchFailure::Throttled { wait, error } => {
+                Stats::add(&stats.throttled, n);
+                let attempts = batch.iter().map(|p| p.attempts).max().unwrap_or(1);
+                let wait = wait.unwrap_or_else(|| full_jitter(attempts));
+                // A whole-batch 429 is about the app, not an item: hold everything.
+                self.shared.throttle.pause_for(wait);
+                let writes = batch.iter().any(|p| p.request.is_write());
+                self.shared.throttle.observe(Feedback {
+                    write: writes,
+                    throttled: true,
+                    scope: None,
+                    limit_percentage: None,
+                });
+                for pending in batch {
+                    self.retry_or_fail(pending, Some(wait), with_attempts(&error, 0));
+                }
+            }
+            BatchFailure::Transient { wait, error } => {
+                Stats::add(&stats.transient, n);
+                if let Some(wait) = wait {
+                    self.shared.throttle.pause_for(wait);
+                }
+                for pending in batch {
+                    self.retry_or_fail(pending, wait, with_attempts(&error, 0));
+                }
+            }
+            BatchFailure::NotSent(error) => {
+                Stats::add(&stats.transient, n);
+                for pending in batch {
+                    self.retry_or_fail(pending, None, with_attempts(&error, 0));
+                }
+            }
+            BatchFailure::Lost(error) => {
+                Stats::add(&stats.transient, n);
+                for pending in batch {
+                    self.lost(pending, with_attempts(&error, 0));
+                }
+            }
+            BatchFailure::Fatal(error) => {
+                Stats::add(&stats.failed, n);
+                for pending in batch {
+                    let attempts = pending.attempts;
+                    pending.answer(Err(with_attempts(&error, attempts)));
+                }
+            }
+        }
+    }
+
+    /// The answer to `pending` was lost: a read is asked again, a write is handed back to the
+    /// caller as an unknown outcome (it must re-read state, never blindly re-send).
+    fn lost(&self, pending: Pending, error: GraphError) {
+        if pending.request.is_write() {
+            Stats::add(&self.shared.stats.failed, 1);
+            let attempts = pending.attempts;
+            pending.answer(Err(GraphError {
+                kind: ErrorKind::UnknownOutcome,
+                message: format!("{LOST_WRITE} ({})", error.message),
+                attempts,
+                ..error
+            }));
+        } else {
+            self.retry_or_fail(pending, None, error);
+        }
+    }
+
+    /// Send `pending` again after `wait` (or a backoff), or answer it with `error` when its
+    /// retries are spent, its wait would pass `--max-wait`, or the run is stopping.
+    fn retry_or_fail(&self, mut pending: Pending, wait: Option<Duration>, error: GraphError) {
+        let stats = &self.shared.stats;
+        let error = with_attempts(&error, pending.attempts);
+        if self.shared.shutdown.phase() >= Phase::Draining {
+            pending.fail(
+                ErrorKind::Cancelled,
+                "the run was stopped before this request could be retried",
+            );
+            return;
+        }
+        match self
+            .shared
+            .config
+            .retry
+            .next_wait(pending.attempts, wait, pending.waited)
+        {
+            Some(wait) => {
+                pending.waited += wait;
+                Stats::add(&stats.retries, 1);
+                if let Err(mpsc::error::SendError(Event::Retry(_, pending))) = self
+                    .events
+                    .send(Event::Retry(Instant::now() + wait, pending))
+                {
+                    pending.fail(ErrorKind::Cancelled, "the run was stopped");
+                }
+            }
+            None => {
+                Stats::add(&stats.failed, 1);
+                pending.answer(Err(error));
+            }
+        }
+    }
+}
+
+fn with_attempts(error: &GraphError, attempts: u32) -> GraphError {
+    GraphError {
+        attempts,
+        ..error.clone()
+    }
+}
+
+/// Which budget `x-ms-throttle-information` names.
+fn scope_of(information: &str) -> Option<LaneKind> {
+    if information.contains("Write") {
+        Some(LaneKind::Writes)
+    } else if information.contains("ResourceUnit") {
+        Some(LaneKind::ResourceUnits)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,382 @@
+//! The Graph HTTP client: one connection pool for the run (HTTP/2 where the server offers it
+//! through ALPN), the token on every call, a fresh `client-request-id` per call and
+//! `x-ms-throttle-priority: low` (a background bulk job should be throttled before interactive
+//! users, graph-contract.md "Throttling"). It sends `$batch` envelopes for the executor
+//! ([`crate::exec`]) and pages through collections for target enumeration (`--all-users`,
+//! `--group`). It does not retry `$batch` calls itself: the executor owns retries and budgets;
+//! it only refreshes the token once on a 401.
+
+use std::time::{Duration, SystemTime};
+
+use futures::{Stream, StreamExt, stream};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde::de::DeserializeOwned;
+
+use super::classify::{
+    error_from_answer, error_without_answer, parse_limit_percentage, parse_retry_after,
+};
+use super::wire::{
+    BatchRequestBody, BatchRequestItem, BatchResponseBody, BatchResponseItem, DirectoryUser, Page,
+};
+use super::{ApiVersion, ErrorKind, GraphError, path};
+use crate::auth::TokenProvider;
+use crate::throttle::retry::RetryPolicy;
+
+/// Graph answers after at most 60 s server-side; a call still open after this is dead.
+const CALL_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A client for one Graph root. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    root: String,
+    tokens: TokenProvider,
+}
+
+/// A parsed `$batch` answer.
+#[derive(Debug)]
+pub struct BatchAnswer {
+    /// The token the batch was sent with, for [`GraphClient::token_refused`].
+    used_token: UsedToken,
+    /// The items' answers, in any order.
+    pub items: Vec<BatchResponseItem>,
+    /// `x-ms-throttle-limit-percentage` of the envelope.
+    pub limit_percentage: Option<f64>,
+    /// Graph's `request-id` of the envelope.
+    pub request_id: Option<String>,
+}
+
+/// Why a whole `$batch` call failed; the executor decides per item what follows.
+#[derive(Debug)]
+pub enum BatchFailure {
+    /// 429 for the whole batch: nothing was processed.
+    Throttled {
+        /// The `Retry-After`, when given.
+        wait: Option<Duration>,
+        /// The error as reported if retries run out.
+        error: GraphError,
+    },
+    /// 5xx for the whole batch: nothing was processed (Graph rejects the envelope before it
+    /// runs any item).
+    Transient {
+        /// The `Retry-After`, when given.
+        wait: Option<Duration>,
+        /// The error as reported if retries run out.
+        error: GraphError,
+    },
+    /// The connection could not be made: nothing was sent.
+    NotSent(GraphError),
+    /// The connection dropped or timed out after the request went out, or the answer was
+    /// unreadable: reads may be retried, writes have an unknown outcome.
+    Lost(GraphError),
+    /// Any other failure of the envelope (bad token after a refresh, 403, 400): final for every
+    /// item.
+    Fatal(GraphError),
+}
+
+/// A token kept only to invalidate it; never printed.
+struct UsedToken(String);
+
+impl std::fmt::Debug for UsedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UsedToken(..)")
+    }
+}
+
+struct RawAnswer {
+    token: String,
+    status: u16,
+    headers: HeaderMap,
+    body: Result<Vec<u8>, reqwest::Error>,
+}
+
+impl GraphClient {
+    /// A client for `root` (`https://graph.microsoft.com`, or the simulator's URL), taking tokens
+    /// from `tokens`. `pool` is the number of idle connections kept (the executor's concurrency).
+    pub fn new(root: &str, tokens: TokenProvider, pool: usize) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(pool.max(1))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(CALL_TIMEOUT)
+            .user_agent(concat!("authbulk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;
+        Ok(GraphClient {
+            http,
+            root: root.trim_end_matches('/').to_string(),
+            tokens,
+        })
+    }
+
+    /// The Graph root this client talks to.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<RawAnswer, BatchFailure> {
+        let mut refreshed = false;
+        loop {
+            let token = self.tokens.token().await.map_err(|err| {
+                BatchFailure::Fatal(error_without_answer(ErrorKind::Auth, err.to_string(), 1))
+            })?;
+            let mut request = self
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(&token)
+                .header("x-ms-throttle-priority", "low")
+                .header("client-request-id", uuid::Uuid::new_v4().to_string());
+            if let Some(body) = &body {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(err) => {
+                    let error =
+                        error_without_answer(ErrorKind::Transient, describe_wire_error(&err), 1);
+                    return Err(if err.is_connect() {
+                        BatchFailure::NotSent(error)
+                    } else {
+                        BatchFailure::Lost(error)
+                    });
+                }
+            };
+            let status = response.status().as_u16();
+            if status == 401 && !refreshed {
+                // The token expired or was revoked between our check and Graph's: fetch a new
+                // one and send once more (DESIGN.md, "Tokens are refreshed ... once on a 401").
+                self.tokens.invalidate(&token);
+                refreshed = true;
+                continue;
+            }
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map(|b| b.to_vec());
+            return Ok(RawAnswer {
+                token,
+                status,
+                headers,
+                body,
+            });
+        }
+    }
+
+    /// An item of `answer` was refused with 401 although the envelope was accepted: forget
+    /// the token it was sent with, so the retry fetches a fresh one.
+    pub fn token_refused(&self, answer: &BatchAnswer) {
+        self.tokens.invalidate(&answer.used_token.0);
+    }
+
+    /// Send one `$batch` of `items` (at most 20, ids unique) to `version`.
+    pub async fn send_batch(
+        &self,
+        version: ApiVersion,
+        items: &[BatchRequestItem<'_>],
+    ) -> Result<BatchAnswer, BatchFailure> {
+        let url = format!("{}/{}/$batch", self.root, version.as_str());
+        let body = serde_json::to_vec(&BatchRequestBody { requests: items }).map_err(|err| {
+            BatchFailure::Fatal(error_without_answer(
+                ErrorKind::Rejected,
+                err.to_string(),
+                1,
+            ))
+        })?;
+        let raw = self.send(reqwest::Method::POST, &url, Some(body)).await?;
+        let request_id = header(&raw.headers, "request-id").map(str::to_string);
+        let limit_percentage =
+            header(&raw.headers, "x-ms-throttle-limit-percentage").and_then(parse_limit_percentage);
+        if raw.status == 200 {
+            let lost = |message: String| {
+                BatchFailure::Lost(GraphError {
+                    request_id: request_id.clone(),
+                    ..error_without_answer(ErrorKind::Transient, message, 1)
+                })
+            };
+            let bytes = raw.body.map_err(|err| {
+                lost(format!(
+                    "the $batch answer was cut off: {}",
+                    describe_wire_error(&err)
+                ))
+            })?;
+            let parsed: BatchResponseBody = serde_json::from_slice(&bytes)
+                .map_err(|err| lost(format!("unreadable $batch answer: {err}")))?;
+            return Ok(BatchAnswer {
+                used_token: UsedToken(raw.token),
+                items: parsed.responses,
+                limit_percentage,
+                request_id,
+            });
+        }
+        Err(failure_of(raw))
+    }
+
+    /// GET one page (absolute URL) and parse it.
+    async fn get_page<T: DeserializeOwned>(&self, url: &str) -> Result<Page<T>, BatchFailure> {
+        let raw = self.send(reqwest::Method::GET, url, None).await?;
+        if (200..300).contains(&raw.status) {
+            let bytes = raw.body.map_err(|err| {
+                BatchFailure::Lost(error_without_answer(
+                    ErrorKind::Transient,
+                    describe_wire_error(&err),
+                    1,
+                ))
+            })?;
+            return serde_json::from_slice(&bytes).map_err(|err| {
+                BatchFailure::Fatal(error_without_answer(
+                    ErrorKind::Rejected,
+                    format!("unreadable page of {url}: {err}"),
+                    1,
+                ))
+            });
+        }
+        Err(failure_of(raw))
+    }
+
+    /// The elements of a paged collection at `path_and_query` (relative to the version),
+    /// following `@odata.nextLink`, as a stream. Throttled and transient pages are retried
+    /// under `retry`; the stream ends after the first final error, which it yields.
+    pub fn pages<T: DeserializeOwned + Send + 'static>(
+        &self,
+        version: ApiVersion,
+        path_and_query: &str,
+        retry: RetryPolicy,
+    ) -> impl Stream<Item = Result<T, GraphError>> + Send + use<T> {
+        let first = format!("{}/{}{}", self.root, version.as_str(), path_and_query);
+        let client = self.clone();
+        stream::unfold(Some(first), move |next| {
+            let client = client.clone();
+            async move {
+                let url = next?;
+                match client.get_page_retrying::<T>(&url, retry).await {
+                    Ok(page) => {
+                        let next = match page.next_link {
+                            Some(link) if link.starts_with(&format!("{}/", client.root)) => {
+                                Some(Ok(link))
+                            }
+                            // A nextLink elsewhere would carry our token to another host.
+                            Some(link) => Some(Err(error_without_answer(
+                                ErrorKind::Rejected,
+                                format!("@odata.nextLink leaves the Graph root: {link}"),
+                                1,
+                            ))),
+                            None => None,
+                        };
+                        let mut items: Vec<Result<T, GraphError>> =
+                            page.value.into_iter().map(Ok).collect();
+                        let next = match next {
+                            Some(Ok(link)) => Some(link),
+                            Some(Err(err)) => {
+                                items.push(Err(err));
+                                None
+                            }
+                            None => None,
+                        };
+                        Some((stream::iter(items), next))
+                    }
+                    Err(err) => Some((stream::iter(vec![Err(err)]), None)),
+                }
+            }
+        })
+        .flatten()
+    }
+
+    async fn get_page_retrying<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        retry: RetryPolicy,
+    ) -> Result<Page<T>, GraphError> {
+        let mut attempts = 0u32;
+        let mut waited = Duration::ZERO;
+        loop {
+            attempts += 1;
+            let (wait, error) = match self.get_page(url).await {
+                Ok(page) => return Ok(page),
+                Err(BatchFailure::Throttled { wait, error })
+                | Err(BatchFailure::Transient { wait, error }) => (wait, error),
+                // A GET changes nothing: a lost answer is simply asked again.
+                Err(BatchFailure::NotSent(error)) | Err(BatchFailure::Lost(error)) => (None, error),
+                Err(BatchFailure::Fatal(error)) => return Err(GraphError { attempts, ..error }),
+            };
+            match retry.next_wait(attempts, wait, waited) {
+                Some(wait) => {
+                    waited += wait;
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(GraphError { attempts, ..error }),
+            }
+        }
+    }
+
+    /// Every user of the tenant (`--all-users`), optionally filtered by an OData `$filter`.
+    pub fn users(
+        &self,
+        filter: Option<&str>,
+        retry: RetryPolicy,
+    ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
+        let mut path = "/users?$select=id,userPrincipalName&$top=999".to_string();
+        if let Some(filter) = filter {
+            path.push_str("&$filter=");
+            path.push_str(&utf8_percent_encode(filter, QUERY_VALUE).to_string());
+        }
+        self.pages(ApiVersion::V1, &path, retry)
+    }
+
+    /// The users among a group's transitive members (`--group`).
+    pub fn group_members(
+        &self,
+        group_id: &str,
+        retry: RetryPolicy,
+    ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
+        let path = format!(
+            "/groups/{}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top=999",
+            path::segment(group_id)
+        );
+        self.pages(ApiVersion::V1, &path, retry)
+    }
+}
+
+/// Characters encoded in a query value: all but RFC 3986 unreserved.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+fn failure_of(raw: RawAnswer) -> BatchFailure {
+    let body: serde_json::Value = raw
+        .body
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let error = error_from_answer(raw.status, &body, header(&raw.headers, "request-id"), 1);
+    let wait = header(&raw.headers, "retry-after")
+        .and_then(|value| parse_retry_after(value, SystemTime::now()));
+    match raw.status {
+        429 => BatchFailure::Throttled { wait, error },
+        500..=599 => BatchFailure::Transient { wait, error },
+        _ => BatchFailure::Fatal(error),
+    }
+}
+
+/// A connection error's text with its causes (reqwest's own text is only the outer layer).
+fn describe_wire_error(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

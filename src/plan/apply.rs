@@ -1,0 +1,780 @@
+//! Carrying plans out. [`Applier::apply_op`] takes one of a user's operations (in job order,
+//! with the user's [`UserContext`]), resolves the user's object id once, reads the state, plans
+//! the operation ([`super::desired`]) and either reports the plan (dry run: GETs only) or runs
+//! the steps one by one through [`GraphCall`], emitting one [`Record`] per step to a
+//! [`Records`] sink as each step ends. [`Applier::apply_user`] does the same for a slice of a
+//! user's operations. The `run` command calls them per row or per user, users in parallel.
+//!
+//! Rules it keeps (DESIGN.md, graph-contract.md): a failed step skips the rest of its row; a
+//! delete answered 404 has reached the desired state; a write whose answer was lost is checked
+//! against a re-read state before it is sent again, and a temporary access pass is never sent
+//! twice; a delete refused as the default method while other deletes remain is retried after
+//! them; passes go to the [`TapSink`] only.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::desired;
+use super::state::UserState;
+use super::step::{ChangeKind, Effect, Plan, Refusal, Step};
+use super::tap_out::{IssuedTap, TapSink};
+use super::wire;
+use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response, path};
+use crate::job::{Action, MethodType, Operation, Selector};
+use crate::report::{Record, Status};
+
+/// Where the applier sends its records, in order, as steps end. Implemented for a bounded
+/// channel to the report collector and for a `Vec` (tests, small tools).
+pub trait Records: Send {
+    /// Take one record.
+    fn record(&mut self, record: Record) -> impl Future<Output = ()> + Send;
+}
+
+impl Records for Vec<Record> {
+    fn record(&mut self, record: Record) -> impl Future<Output = ()> + Send {
+        self.push(record);
+        std::future::ready(())
+    }
+}
+
+impl Records for tokio::sync::mpsc::Sender<Record> {
+    async fn record(&mut self, record: Record) {
+        // A closed channel means the collector is gone (the run is ending): nothing to keep.
+        let _ = self.send(record).await;
+    }
+}
+
+/// How many times a write whose answer was lost is sent in all, when the re-read state does not
+/// show it done.
+const MAX_SENDS_UNKNOWN: u32 = 3;
+
+/// What the state read must include for a set of operations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Needs {
+    /// Read the methods through beta (`lastUsedDateTime`, hardware OATH).
+    beta: bool,
+    /// Read beta `signInPreferences`.
+    preferences: bool,
+}
+
+impl Needs {
+    fn of(action: &Action) -> Needs {
+        let unused = |s: &Selector| s.unused_for.is_some();
+        // Removals read the default method too: the last method behind it needs the default
+        // moved first (see `super::default`).
+        let backs_default = |t: MethodType| {
+            matches!(
+                t,
+                MethodType::Phone
+                    | MethodType::MicrosoftAuthenticator
+                    | MethodType::SoftwareOath
+                    | MethodType::HardwareOath
+            )
+        };
+        match action {
+            Action::RemoveAuthenticator(select) => Needs {
+                beta: unused(select),
+                preferences: true,
+            },
+            Action::RemoveMethod {
+                method_type,
+                select,
+            } => Needs {
+                beta: unused(select) || *method_type == MethodType::HardwareOath,
+                preferences: backs_default(*method_type),
+            },
+            Action::RemovePhone(_) => Needs {
+                beta: false,
+                preferences: true,
+            },
+            Action::ResetMfa { .. } => Needs {
+                beta: true,
+                preferences: true,
+            },
+            Action::SetDefault { .. } => Needs {
+                beta: false,
+                preferences: true,
+            },
+            _ => Needs::default(),
+        }
+    }
+
+    fn union(self, other: Needs) -> Needs {
+        Needs {
+            beta: self.beta || other.beta,
+            preferences: self.preferences || other.preferences,
+        }
+    }
+}
+
+/// A state read: the state, and why `signInPreferences` are missing when they are.
+#[derive(Default)]
+struct Read {
+    state: UserState,
+    preferences_error: Option<GraphError>,
+}
+
+/// How a step ended well.
+struct Done {
+    response: Option<Response>,
+    /// Replaces the step's `after` when set (404 on a delete, a confirmed lost answer).
+    note: Option<String>,
+    attempts: u32,
+}
+
+/// How a step ended badly.
+struct Failure {
+    error: GraphError,
+    attempts: u32,
+}
+
+/// What the applier keeps about one user between that user's rows: the resolved object id,
+/// the last state read (while no write changed it) and, in a dry run, the planned effects.
+/// Create one per user with [`UserContext::new`] and pass it to [`Applier::apply_op`] for each
+/// of the user's rows in order; drop it when the user's rows are done.
+#[derive(Default)]
+pub struct UserContext {
+    user: String,
+    user_id: Option<Result<String, GraphError>>,
+    cached: Option<(Read, Needs)>,
+    needs: Needs,
+    planned: Vec<Effect>,
+}
+
+impl UserContext {
+    /// The context of `user`, as the job names them (UPN or object id).
+    pub fn new(user: impl Into<String>) -> Self {
+        UserContext {
+            user: user.into(),
+            ..UserContext::default()
+        }
+    }
+
+    /// The user's object id, once resolved.
+    pub fn user_id(&self) -> Option<&str> {
+        match &self.user_id {
+            Some(Ok(id)) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for UserContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserContext")
+            .field("user", &self.user)
+            .field("user_id", &self.user_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs users' operations against Graph through a [`GraphCall`].
+pub struct Applier<'a, G> {
+    graph: &'a G,
+    dry_run: bool,
+    taps: Option<&'a dyn TapSink>,
+    tap_out_given: bool,
+    now: Option<DateTime<Utc>>,
+}
+
+impl<'a, G: GraphCall> Applier<'a, G> {
+    /// An applier that writes, with no `--tap-out` and the system clock.
+    pub fn new(graph: &'a G) -> Self {
+        Applier {
+            graph,
+            dry_run: false,
+            taps: None,
+            tap_out_given: false,
+            now: None,
+        }
+    }
+
+    /// Dry run: read and report `planned` steps, write nothing.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Where created passes go (`--tap-out`). Without one, `issue-tap` rows and `reset-mfa` rows
+    /// that ask for a pass fail before any write.
+    pub fn tap_sink(mut self, sink: &'a dyn TapSink) -> Self {
+        self.taps = Some(sink);
+        self
+    }
+
+    /// In a dry run, whether `--tap-out` was given. A dry run must not create the file (the real
+    /// run would then refuse it as existing), so it is told instead; without it, pass rows are
+    /// planned as failing the way the real run would.
+    pub fn tap_out_given(mut self, given: bool) -> Self {
+        self.tap_out_given = given;
+        self
+    }
+
+    /// Plan with this time instead of the system clock (`older_than`, `unused_for`).
+    pub fn clock(mut self, now: DateTime<Utc>) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.now.unwrap_or_else(Utc::now)
+    }
+
+    /// Carry out (or, in a dry run, plan) `ops`, all for the user `user` (as the job names
+    /// them), in order; one record per step or per row without steps goes to `out`. The same
+    /// as [`Applier::apply_op`] for each operation with one [`UserContext`].
+    pub async fn apply_user<R: Records>(&self, user: &str, ops: &[Operation], out: &mut R) {
+        let mut context = UserContext::new(user);
+        // One read covers every row when it is made for all of them.
+        context.needs = ops
+            .iter()
+            .map(|op| Needs::of(&op.action))
+            .fold(Needs::default(), Needs::union);
+        for op in ops {
+            self.apply_op(&mut context, op, out).await;
+        }
+    }
+
+    /// Carry out (or plan) one operation of the context's user. Call it for each of a user's
+    /// rows in job order with the same context: the user is resolved once, a state read is
+    /// reused until a write changes it, and in a dry run each row is planned against the state
+    /// the earlier rows' planned steps lead to (so the plan's totals equal the apply's).
+    pub async fn apply_op<R: Records>(
+        &self,
+        context: &mut UserContext,
+        op: &Operation,
+        out: &mut R,
+    ) {
+        let user = context.user.clone();
+        let user = user.as_str();
+        if context.user_id.is_none() {
+            context.user_id = Some(self.resolve(user).await);
+        }
+        let user_id = match &context.user_id {
+            Some(Ok(id)) => id.clone(),
+            Some(Err(error)) => {
+                let mut record = base_record(op, None);
+                fill_failure(&mut record, "read user", error, error.attempts);
+                if error.kind == ErrorKind::NotFound {
+                    record.error_message =
+                        Some(format!("no such user in the tenant: {}", error.message));
+                }
+                out.record(record).await;
+                // A cancelled resolve is tried again for a later row; a refusal is final.
+                if error.kind == ErrorKind::Cancelled {
+                    context.user_id = None;
+                }
+                return;
+            }
+            None => return,
+        };
+        let can_deliver = self.taps.is_some() || (self.dry_run && self.tap_out_given);
+        if wants_tap(&op.action) && !can_deliver {
+            let mut record = base_record(op, Some(&user_id));
+            record.step = "issue temporaryAccessPass".into();
+            record.status = Some(Status::Failed);
+            record.error_code = Some("tapOutRequired".into());
+            record.error_message = Some(
+                "--tap-out is required: a temporary access pass is a secret that goes only \
+                 to the --tap-out file"
+                    .into(),
+            );
+            out.record(record).await;
+            return;
+        }
+        let needs = context.needs.union(Needs::of(&op.action));
+        let read = match context.cached.take() {
+            Some((read, covered)) if covered.union(needs) == covered => read,
+            _ => match self.read(user, &user_id, needs).await {
+                Ok(mut read) => {
+                    // A dry run's earlier rows changed nothing in the tenant: replay them.
+                    for effect in &context.planned {
+                        read.state.apply(effect);
+                    }
+                    read
+                }
+                Err((step, error)) => {
+                    let mut record = base_record(op, Some(&user_id));
+                    fill_failure(&mut record, step, &error, error.attempts);
+                    out.record(record).await;
+                    return;
+                }
+            },
+        };
+        if let (Action::SetDefault { .. }, None, Some(error)) =
+            (&op.action, &read.state.preferences, &read.preferences_error)
+        {
+            let mut record = base_record(op, Some(&user_id));
+            fill_failure(
+                &mut record,
+                "read sign-in preferences",
+                error,
+                error.attempts,
+            );
+            out.record(record).await;
+            context.cached = Some((read, needs));
+            return;
+        }
+        let plan = desired::plan(&op.action, &user_id, &read.state, self.now());
+        let steps = plan.steps().to_vec();
+        self.emit_plan(user, &user_id, op, plan, &read.state, out)
+            .await;
+        if steps.is_empty() {
+            context.cached = Some((read, needs));
+        } else if self.dry_run {
+            let mut read = read;
+            for step in &steps {
+                read.state.apply(&step.effect);
+                context.planned.push(step.effect.clone());
+            }
+            context.cached = Some((read, needs));
+        }
+        // After real writes the state is whatever Graph now holds: the next row reads it.
+    }
+
+    /// GET the user's object id (`/users/{u}?$select=id,userPrincipalName`).
+    async fn resolve(&self, user: &str) -> Result<String, GraphError> {
+        let request = Request::get(
+            ApiVersion::V1,
+            format!("{}{}", path::user(user), wire::USER_SELECT),
+        );
+        let response = self.graph.call(user, request).await?;
+        wire::parse_user_id(&response.body).map_err(|e| wire_failure(e, &response))
+    }
+
+    /// Read the user's methods (and `signInPreferences` when needed).
+    async fn read(
+        &self,
+        user: &str,
+        user_id: &str,
+        needs: Needs,
+    ) -> Result<Read, (&'static str, GraphError)> {
+        let version = if needs.beta {
+            ApiVersion::Beta
+        } else {
+            ApiVersion::V1
+        };
+        let request = Request::get(
+            version,
+            format!("{}/authentication/methods", path::user(user_id)),
+        );
+        let response = self
+            .graph
+            .call(user, request)
+            .await
+            .map_err(|e| ("read methods", e))?;
+        let methods = wire::parse_methods(&response.body)
+            .map_err(|e| ("read methods", wire_failure(e, &response)))?;
+        let mut read = Read {
+            state: UserState {
+                methods,
+                preferences: None,
+            },
+            preferences_error: None,
+        };
+        if needs.preferences {
+            let request = Request::get(
+                ApiVersion::Beta,
+                format!("{}/authentication/signInPreferences", path::user(user_id)),
+            );
+            match self.graph.call(user, request).await {
+                Ok(response) => match wire::parse_preferences(&response.body) {
+                    Ok(prefs) => read.state.preferences = Some(prefs),
+                    Err(e) => read.preferences_error = Some(wire_failure(e, &response)),
+                },
+                Err(e) if e.kind == ErrorKind::Cancelled => {
+                    return Err(("read sign-in preferences", e));
+                }
+                // Unreadable preferences (403 without the permission, 400 for some accounts):
+                // reset-mfa orders by heuristics and retries a refused default delete.
+                Err(e) => read.preferences_error = Some(e),
+            }
+        }
+        Ok(read)
+    }
+
+    /// Report a plan (dry run) or carry it out.
+    async fn emit_plan<R: Records>(
+        &self,
+        user: &str,
+        user_id: &str,
+        op: &Operation,
+        plan: Plan,
+        state: &UserState,
+        out: &mut R,
+    ) {
+        match plan {
+            Plan::Unchanged { step, state } => {
+                let mut record = base_record(op, Some(user_id));
+                record.step = step;
+                record.status = Some(Status::Unchanged);
+                record.before = state.clone();
+                record.after = state;
+                out.record(record).await;
+            }
+            Plan::Refused(refusal) => {
+                out.record(refusal_record(op, user_id, refusal)).await;
+            }
+            Plan::Listing(listed) => {
+                for item in listed {
+                    let mut record = base_record(op, Some(user_id));
+                    record.step = item.step;
+                    record.status = Some(Status::Ok);
+                    record.before = item.description;
+                    out.record(record).await;
+                }
+            }
+            Plan::Changes { steps, blocked } => {
+                if self.dry_run {
+                    for step in steps {
+                        let mut record = base_record(op, Some(user_id));
+                        record.step = step.step;
+                        record.status = Some(Status::Planned);
+                        record.before = step.before;
+                        record.after = step.after;
+                        out.record(record).await;
+                    }
+                } else {
+                    self.run_steps(user, user_id, op, steps, state, out).await;
+                }
+                for refusal in blocked {
+                    out.record(refusal_record(op, user_id, refusal)).await;
+                }
+            }
+        }
+    }
+
+    /// Run a row's steps in order.
+    async fn run_steps<R: Records>(
+        &self,
+        user: &str,
+        user_id: &str,
+        op: &Operation,
+        steps: Vec<Step>,
+        state: &UserState,
+        out: &mut R,
+    ) {
+        // (step, deletes done when it was last deferred, attempts so far)
+        let mut queue: VecDeque<(Step, Option<usize>, u32)> =
+            steps.into_iter().map(|s| (s, None, 0)).collect();
+        let mut deletes_done = 0usize;
+        let mut stop: Option<(Status, &'static str)> = None;
+        while let Some((step, deferred_at, earlier_attempts)) = queue.pop_front() {
+            let mut record = base_record(op, Some(user_id));
+            record.step = step.step.clone();
+            record.before = step.before.clone();
+            record.after = step.after.clone();
+            if let Some((status, why)) = stop {
+                record.status = Some(status);
+                record.error_message = Some(why.into());
+                out.record(record).await;
+                continue;
+            }
+            let started = Instant::now();
+            let result = self.run_step(user, user_id, &step, state).await;
+            record.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match result {
+                Ok(done) => {
+                    if step.kind == ChangeKind::Delete {
+                        deletes_done += 1;
+                    }
+                    record.status = Some(Status::Ok);
+                    record.attempts = earlier_attempts + done.attempts;
+                    record.request_id = done.response.and_then(|r| r.request_id);
+                    if let Some(note) = done.note {
+                        record.after = note;
+                    }
+                    out.record(record).await;
+                }
+                Err(failure)
+                    if step.kind == ChangeKind::Delete
+                        && refused_as_default(&failure.error)
+                        && deferred_at != Some(deletes_done)
+                        && queue.iter().any(|(s, _, _)| s.kind == ChangeKind::Delete) =>
+                {
+                    // Graph refuses to delete the default method while others remain: try it
+                    // again after the other deletes (and before revoke / issue pass).
+                    let at = queue
+                        .iter()
+                        .rposition(|(s, _, _)| s.kind == ChangeKind::Delete)
+                        .map_or(0, |i| i + 1);
+                    queue.insert(
+                        at,
+                        (
+                            step,
+                            Some(deletes_done),
+                            earlier_attempts + failure.attempts,
+                        ),
+                    );
+                }
+                Err(failure) => {
+                    let attempts = earlier_attempts + failure.attempts;
+                    fill_failure(&mut record, &step.step, &failure.error, attempts);
+                    if failure.error.kind == ErrorKind::Cancelled {
+                        record.status = Some(Status::Cancelled);
+                        stop = Some((Status::Cancelled, "interrupted before it ran"));
+                    } else {
+                        stop = Some((Status::Skipped, "earlier step failed"));
+                    }
+                    out.record(record).await;
+                }
+            }
+        }
+    }
+
+    /// Send one step, handling a lost answer, a 404 delete and a created pass.
+    async fn run_step(
+        &self,
+        user: &str,
+        user_id: &str,
+        step: &Step,
+        before: &UserState,
+    ) -> Result<Done, Failure> {
+        let mut attempts = 0;
+        for _ in 0..MAX_SENDS_UNKNOWN {
+            match self.graph.call(user, step.request.clone()).await {
+                Ok(response) => {
+                    attempts += response.attempts;
+                    if step.effect == Effect::TapIssued {
+                        return self.deliver_tap(user, user_id, response, attempts);
+                    }
+                    return Ok(Done {
+                        response: Some(response),
+                        note: None,
+                        attempts,
+                    });
+                }
+                Err(error)
+                    if error.kind == ErrorKind::NotFound && step.kind == ChangeKind::Delete =>
+                {
+                    attempts += error.attempts;
+                    return Ok(Done {
+                        response: None,
+                        note: Some(format!(
+                            "already gone (Graph answered 404{})",
+                            error
+                                .request_id
+                                .as_deref()
+                                .map(|id| format!(", request-id {id}"))
+                                .unwrap_or_default()
+                        )),
+                        attempts,
+                    });
+                }
+                Err(error) if error.kind == ErrorKind::UnknownOutcome => {
+                    attempts += error.attempts;
+                    tracing::warn!(user, step = %step.step, "answer lost; re-reading the state");
+                    let needs = Needs {
+                        beta: step.request.version == ApiVersion::Beta,
+                        preferences: matches!(step.effect, Effect::Preferences { .. }),
+                    };
+                    let reread = match self.read(user, user_id, needs).await {
+                        Ok(read) => read.state,
+                        Err((_, read_error)) => {
+                            let mut error = error;
+                            error.message = format!(
+                                "{}; the state could not be re-read to check it ({})",
+                                error.message, read_error.message
+                            );
+                            return Err(Failure { error, attempts });
+                        }
+                    };
+                    if step.effect == Effect::TapIssued {
+                        return tap_after_lost_answer(error, before, &reread, attempts);
+                    }
+                    if reread.shows(&step.effect) == Some(true) {
+                        return Ok(Done {
+                            response: None,
+                            note: Some(format!(
+                                "{} (answer lost; confirmed by re-reading)",
+                                step.after
+                            )),
+                            attempts,
+                        });
+                    }
+                }
+                Err(error) => {
+                    attempts += error.attempts;
+                    return Err(Failure { error, attempts });
+                }
+            }
+        }
+        Err(Failure {
+            error: GraphError {
+                kind: ErrorKind::UnknownOutcome,
+                status: None,
+                code: "unknownOutcome".into(),
+                message: format!(
+                    "the answer was lost {MAX_SENDS_UNKNOWN} times and the state does not show \
+                     the change"
+                ),
+                request_id: None,
+                attempts,
+            },
+            attempts,
+        })
+    }
+
+    /// Hand a created pass to the sink; the response (which holds the secret) is dropped here.
+    fn deliver_tap(
+        &self,
+        user: &str,
+        user_id: &str,
+        response: Response,
+        attempts: u32,
+    ) -> Result<Done, Failure> {
+        let request_id = response.request_id.clone();
+        let fail = |code: &str, message: String| Failure {
+            error: GraphError {
+                kind: ErrorKind::Rejected,
+                status: Some(response.status),
+                code: code.into(),
+                message,
+                request_id: request_id.clone(),
+                attempts,
+            },
+            attempts,
+        };
+        let created = wire::parse_created_tap(&response.body).map_err(|e| {
+            fail(
+                "tapMissingInAnswer",
+                format!("the pass was created but {e}"),
+            )
+        })?;
+        let Some(sink) = self.taps else {
+            return Err(fail(
+                "tapOutRequired",
+                "the pass was created but --tap-out is not set".into(),
+            ));
+        };
+        let tap = IssuedTap::new(
+            user.to_string(),
+            user_id.to_string(),
+            created.pass,
+            created.start,
+            created.lifetime_minutes,
+        );
+        sink.deliver(&tap).map_err(|e| {
+            fail(
+                "tapOutWriteFailed",
+                format!(
+                    "the pass was created but could not be written to --tap-out ({e}); issue a \
+                     new one"
+                ),
+            )
+        })?;
+        Ok(Done {
+            response: Some(Response {
+                status: response.status,
+                body: serde_json::Value::Null,
+                request_id,
+                attempts: response.attempts,
+            }),
+            note: None,
+            attempts,
+        })
+    }
+}
+
+/// After a pass create whose answer was lost: a pass the state did not have before means it was
+/// created (its secret is gone with the answer); none means it was not. It is never sent again:
+/// a row issues at most one pass.
+fn tap_after_lost_answer(
+    error: GraphError,
+    before: &UserState,
+    after: &UserState,
+    attempts: u32,
+) -> Result<Done, Failure> {
+    let known = before.tap_ids();
+    if after.tap_ids().iter().any(|id| !known.contains(id)) {
+        return Ok(Done {
+            response: None,
+            note: Some(
+                "pass created, but its answer was lost: the secret is unknown, issue a new \
+                 pass for this user"
+                    .into(),
+            ),
+            attempts,
+        });
+    }
+    let mut error = error;
+    error.message = format!(
+        "{}; the re-read state shows no new pass, and a pass is never sent twice: run the row \
+         again to issue one",
+        error.message
+    );
+    Err(Failure { error, attempts })
+}
+
+/// True for the answer Graph gives when a delete hits the default method while other methods
+/// remain: 400 `badRequest` (graph-contract.md, "Rules"). The message is not parsed; the
+/// caller also requires other deletes to be pending.
+fn refused_as_default(error: &GraphError) -> bool {
+    error.kind == ErrorKind::Rejected
+        && error.status == Some(400)
+        && error.code.eq_ignore_ascii_case("badRequest")
+}
+
+/// True when the action creates a pass.
+fn wants_tap(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::IssueTap(_)
+            | Action::ResetMfa {
+                issue_tap: Some(_),
+                ..
+            }
+    )
+}
+
+fn base_record(op: &Operation, user_id: Option<&str>) -> Record {
+    Record {
+        row: op.row,
+        user: op.user.clone(),
+        user_id: user_id.map(str::to_string),
+        action: op.action.name().to_string(),
+        extra: op.extra.clone(),
+        ..Record::default()
+    }
+}
+
+fn fill_failure(record: &mut Record, step: &str, error: &GraphError, attempts: u32) {
+    record.step = step.to_string();
+    record.status = Some(if error.kind == ErrorKind::Cancelled {
+        Status::Cancelled
+    } else {
+        Status::Failed
+    });
+    record.http_status = error.status;
+    record.error_code = (!error.code.is_empty()).then(|| error.code.clone());
+    record.error_message = Some(error.message.clone());
+    record.request_id = error.request_id.clone();
+    record.attempts = attempts;
+}
+
+fn refusal_record(op: &Operation, user_id: &str, refusal: Refusal) -> Record {
+    let mut record = base_record(op, Some(user_id));
+    record.step = refusal.step;
+    record.status = Some(Status::Failed);
+    record.error_code = Some(refusal.code.to_string());
+    record.error_message = Some(refusal.message);
+    record
+}
+
+fn wire_failure(error: wire::WireError, response: &Response) -> GraphError {
+    GraphError {
+        kind: ErrorKind::Rejected,
+        status: Some(response.status),
+        code: "unexpectedAnswer".into(),
+        message: error.to_string(),
+        request_id: response.request_id.clone(),
+        attempts: response.attempts,
+    }
+}
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;

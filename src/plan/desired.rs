@@ -1,0 +1,488 @@
+//! Planning: `(action, user state, now) -> Plan`. Pure: compares the desired state an action
+//! describes with the user's current state and lists the concrete steps that close the gap,
+//! each with the Graph request it needs. Deletes go to the typed collections of
+//! [`MethodType::collection`], never to the generic `/authentication/methods/{id}`, which is not
+//! routable for most types (graph-contract.md, "Endpoints"). `reset-mfa` lives in
+//! `reset`. Called by [`super::apply`] and by tests.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::default::{guard_default, serves_default};
+use super::reset;
+use super::select::choose;
+use super::state::{Method, MethodKind, UserState, same_number};
+use super::step::{ChangeKind, Effect, Listed, Plan, Refusal, Step};
+use super::wire;
+use crate::graph::{ApiVersion, Request, path};
+use crate::job::{
+    Action, DefaultMethod, MethodType, PhoneSelector, PhoneType, Selector, TapParams,
+};
+
+/// Plan `action` for the user addressed as `user` (object id or UPN; encoded here) whose state
+/// is `state`, at time `now` (for `older_than` and `unused_for`).
+pub fn plan(action: &Action, user: &str, state: &UserState, now: DateTime<Utc>) -> Plan {
+    match action {
+        Action::List => Plan::Listing(
+            state
+                .methods
+                .iter()
+                .map(|m| Listed {
+                    step: format!("method {} {}", m.type_name(), m.id),
+                    description: m.describe(),
+                })
+                .collect(),
+        ),
+        Action::SetPhone { phone_type, number } => set_phone(user, state, *phone_type, number),
+        Action::RemovePhone(selector) => remove_phone(user, state, *selector),
+        Action::SetEmail { address } => set_email(user, state, address),
+        Action::RemoveEmail => match state.email() {
+            Some((method, _)) => changes(delete_step(user, method).into_iter().collect()),
+            None => Plan::Unchanged {
+                step: "remove email".into(),
+                state: "no email method".into(),
+            },
+        },
+        Action::RemoveAuthenticator(selector) => remove_methods(
+            user,
+            state,
+            MethodType::MicrosoftAuthenticator,
+            selector,
+            now,
+        ),
+        Action::RemoveMethod {
+            method_type,
+            select,
+        } => remove_methods(user, state, *method_type, select, now),
+        Action::ResetMfa {
+            revoke_sessions,
+            issue_tap,
+        } => reset::plan_reset(user, state, *revoke_sessions, issue_tap.as_ref()),
+        Action::IssueTap(params) => changes(vec![issue_tap_step(user, params)]),
+        Action::SetDefault {
+            method,
+            system_preferred,
+        } => set_default(user, state, *method, *system_preferred),
+        Action::EnableSmsSignIn => sms_sign_in(user, state, true),
+        Action::DisableSmsSignIn => sms_sign_in(user, state, false),
+        Action::RevokeSessions => changes(vec![revoke_step(user)]),
+    }
+}
+
+/// A plan of steps with nothing blocked.
+fn changes(steps: Vec<Step>) -> Plan {
+    Plan::Changes {
+        steps,
+        blocked: Vec::new(),
+    }
+}
+
+/// `/users/{u}/authentication`.
+fn authentication(user: &str) -> String {
+    format!("{}/authentication", path::user(user))
+}
+
+fn set_phone(user: &str, state: &UserState, phone_type: PhoneType, number: &str) -> Plan {
+    let collection = MethodType::Phone.collection();
+    let effect = Effect::PhoneSet {
+        phone_type,
+        number: number.to_string(),
+    };
+    match state.phone_details(phone_type) {
+        Some((_, current, _)) if same_number(current, number) => Plan::Unchanged {
+            step: format!("set phone {phone_type}"),
+            state: current.to_string(),
+        },
+        Some((method, current, _)) => changes(vec![Step {
+            step: format!("update phone {phone_type}"),
+            kind: ChangeKind::Update,
+            before: current.to_string(),
+            after: number.to_string(),
+            request: Request::patch(
+                ApiVersion::V1,
+                format!(
+                    "{}/{collection}/{}",
+                    authentication(user),
+                    path::segment(&method.id)
+                ),
+                wire::phone_update_body(number),
+            ),
+            effect,
+        }]),
+        None if phone_type == PhoneType::AlternateMobile
+            && state.phone(PhoneType::Mobile).is_none() =>
+        {
+            Plan::Refused(Refusal {
+                step: "create phone alternateMobile".into(),
+                code: "alternateMobileNeedsMobile",
+                message: "an alternateMobile phone needs a mobile phone: set the mobile first \
+                          (a set-phone row with phone_type mobile before this one)"
+                    .into(),
+            })
+        }
+        None => changes(vec![Step {
+            step: format!("create phone {phone_type}"),
+            kind: ChangeKind::Create,
+            before: String::new(),
+            after: number.to_string(),
+            request: Request::post(
+                ApiVersion::V1,
+                format!("{}/{collection}", authentication(user)),
+                wire::phone_create_body(phone_type, number),
+            ),
+            effect,
+        }]),
+    }
+}
+
+fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan {
+    match selector {
+        PhoneSelector::One(phone_type) => {
+            let Some(method) = state.phone(phone_type) else {
+                return Plan::Unchanged {
+                    step: format!("remove phone {phone_type}"),
+                    state: format!("no {phone_type} phone"),
+                };
+            };
+            if phone_type == PhoneType::Mobile && state.phone(PhoneType::AlternateMobile).is_some()
+            {
+                return Plan::Refused(mobile_needed_refusal());
+            }
+            removals(user, state, vec![method])
+        }
+        PhoneSelector::All => {
+            // alternateMobile needs the mobile, so it goes before it (graph-contract.md, "Rules").
+            let phones: Vec<&Method> = [
+                PhoneType::AlternateMobile,
+                PhoneType::Office,
+                PhoneType::Mobile,
+            ]
+            .into_iter()
+            .filter_map(|t| state.phone(t))
+            .collect();
+            if phones.is_empty() {
+                Plan::Unchanged {
+                    step: "remove phone all".into(),
+                    state: "no phones".into(),
+                }
+            } else {
+                removals(user, state, phones)
+            }
+        }
+    }
+}
+
+fn mobile_needed_refusal() -> Refusal {
+    Refusal {
+        step: "delete phone mobile".into(),
+        code: "mobileNeededByAlternateMobile",
+        message: "the user's alternateMobile phone needs the mobile phone: remove the \
+                  alternateMobile first (remove-phone alternateMobile, or remove-phone all)"
+            .into(),
+    }
+}
+
+fn set_email(user: &str, state: &UserState, address: &str) -> Plan {
+    let collection = MethodType::Email.collection();
+    let effect = Effect::EmailSet {
+        address: address.to_string(),
+    };
+    match state.email() {
+        // Addresses differ only in case: the mailbox is the same, so nothing to do.
+        Some((_, current)) if current.eq_ignore_ascii_case(address) => Plan::Unchanged {
+            step: "set email".into(),
+            state: current.to_string(),
+        },
+        Some((method, current)) => changes(vec![Step {
+            step: "update email".into(),
+            kind: ChangeKind::Update,
+            before: current.to_string(),
+            after: address.to_string(),
+            request: Request::patch(
+                ApiVersion::V1,
+                format!(
+                    "{}/{collection}/{}",
+                    authentication(user),
+                    path::segment(&method.id)
+                ),
+                wire::email_body(address),
+            ),
+            effect,
+        }]),
+        None => changes(vec![Step {
+            step: "create email".into(),
+            kind: ChangeKind::Create,
+            before: String::new(),
+            after: address.to_string(),
+            request: Request::post(
+                ApiVersion::V1,
+                format!("{}/{collection}", authentication(user)),
+                wire::email_body(address),
+            ),
+            effect,
+        }]),
+    }
+}
+
+fn remove_methods(
+    user: &str,
+    state: &UserState,
+    method_type: MethodType,
+    selector: &Selector,
+    now: DateTime<Utc>,
+) -> Plan {
+    let candidates: Vec<&Method> = state.of_type(method_type).collect();
+    let mut chosen = choose(selector, &candidates, now);
+    if chosen.is_empty() {
+        return Plan::Unchanged {
+            step: format!("remove {method_type}"),
+            state: match candidates.len() {
+                0 => format!("no {method_type} methods"),
+                n => format!("{n} {method_type} method(s), none selected"),
+            },
+        };
+    }
+    if method_type == MethodType::Phone {
+        let removes = |t: PhoneType| chosen.iter().any(|m| m.phone_type() == Some(t));
+        if removes(PhoneType::Mobile)
+            && !removes(PhoneType::AlternateMobile)
+            && state.phone(PhoneType::AlternateMobile).is_some()
+        {
+            return Plan::Refused(mobile_needed_refusal());
+        }
+        chosen.sort_by_key(|m| m.phone_type() == Some(PhoneType::Mobile));
+    }
+    removals(user, state, chosen)
+}
+
+/// The plan that deletes `methods` in order, keeping the default method deletable: when they
+/// take the last method behind the user's default while other methods stay, Graph refuses the
+/// delete (graph-contract.md, "Rules"), so the default first moves to a method that stays, or,
+/// when none can take it, that one delete is reported blocked.
+fn removals(user: &str, state: &UserState, mut methods: Vec<&Method>) -> Plan {
+    let mut steps = Vec::new();
+    let mut blocked = Vec::new();
+    match guard_default(user, state, &methods) {
+        Ok(Some(step)) => steps.push(step),
+        Ok(None) => {}
+        Err((kept, refusal)) => {
+            methods.retain(|m| m.id != kept);
+            blocked.push(refusal);
+        }
+    }
+    steps.extend(methods.into_iter().filter_map(|m| delete_step(user, m)));
+    Plan::Changes { steps, blocked }
+}
+
+/// The step that deletes `method` through its typed collection; `None` for the password and
+/// unknown types, which have none.
+pub(super) fn delete_step(user: &str, method: &Method) -> Option<Step> {
+    let method_type = method.method_type()?;
+    let version = if method_type.beta_only() {
+        ApiVersion::Beta
+    } else {
+        ApiVersion::V1
+    };
+    let step = match &method.kind {
+        MethodKind::Phone { phone_type, .. } => format!("delete phone {phone_type}"),
+        MethodKind::Email { .. } => "delete email".to_string(),
+        _ => format!("delete {method_type} {}", method.id),
+    };
+    Some(Step {
+        step,
+        kind: ChangeKind::Delete,
+        before: method.describe(),
+        after: String::new(),
+        request: Request::delete(
+            version,
+            format!(
+                "{}/{}/{}",
+                authentication(user),
+                method_type.collection(),
+                path::segment(&method.id)
+            ),
+        ),
+        effect: Effect::MethodRemoved {
+            method_type,
+            id: method.id.clone(),
+        },
+    })
+}
+
+/// The step that creates a temporary access pass.
+pub(super) fn issue_tap_step(user: &str, params: &TapParams) -> Step {
+    let mut after = vec!["pass to --tap-out".to_string()];
+    if let Some(minutes) = params.lifetime_minutes {
+        after.push(format!("{minutes} min"));
+    }
+    if params.usable_once == Some(true) {
+        after.push("usable once".into());
+    }
+    if let Some(start) = params.start_time {
+        after.push(format!("from {}", start.format("%Y-%m-%d %H:%M")));
+    }
+    Step {
+        step: "issue temporaryAccessPass".into(),
+        kind: ChangeKind::Create,
+        before: String::new(),
+        after: after.join(", "),
+        request: Request::post(
+            ApiVersion::V1,
+            format!(
+                "{}/{}",
+                authentication(user),
+                MethodType::TemporaryAccessPass.collection()
+            ),
+            wire::tap_body(params),
+        ),
+        effect: Effect::TapIssued,
+    }
+}
+
+/// The step that revokes the user's sessions.
+pub(super) fn revoke_step(user: &str) -> Step {
+    Step {
+        step: "revoke sessions".into(),
+        kind: ChangeKind::Action,
+        before: String::new(),
+        after: "refresh tokens revoked".into(),
+        request: Request::post(
+            ApiVersion::V1,
+            format!("{}/revokeSignInSessions", path::user(user)),
+            json!({}),
+        ),
+        effect: Effect::SessionsRevoked,
+    }
+}
+
+/// The step that sets `signInPreferences` (beta only).
+pub(super) fn preferences_step(
+    user: &str,
+    before: String,
+    method: Option<DefaultMethod>,
+    system_preferred: Option<bool>,
+    after: String,
+) -> Step {
+    Step {
+        step: "set default method".into(),
+        kind: ChangeKind::Update,
+        before,
+        after,
+        request: Request::patch(
+            ApiVersion::Beta,
+            format!("{}/signInPreferences", authentication(user)),
+            wire::preferences_body(method, system_preferred),
+        ),
+        effect: Effect::Preferences {
+            method,
+            system_preferred,
+        },
+    }
+}
+
+fn set_default(
+    user: &str,
+    state: &UserState,
+    method: Option<DefaultMethod>,
+    system_preferred: Option<bool>,
+) -> Plan {
+    let Some(current) = &state.preferences else {
+        return Plan::Refused(Refusal {
+            step: "set default method".into(),
+            code: "preferencesUnknown",
+            message: "the user's signInPreferences (beta) could not be read".into(),
+        });
+    };
+    let method = method.filter(|m| current.default_method != Some(*m));
+    let system_preferred = system_preferred.filter(|f| current.system_preferred != Some(*f));
+    if method.is_none() && system_preferred.is_none() {
+        return Plan::Unchanged {
+            step: "set default method".into(),
+            state: current.describe(),
+        };
+    }
+    if let Some(wanted) = method
+        && !state.methods.iter().any(|m| serves_default(wanted, m))
+    {
+        return Plan::Refused(Refusal {
+            step: "set default method".into(),
+            code: "defaultMethodNotRegistered",
+            message: format!(
+                "the user has no method that can serve as the default `{wanted}`: register it first"
+            ),
+        });
+    }
+    let mut after = current.clone();
+    if method.is_some() {
+        after.default_method = method;
+    }
+    if system_preferred.is_some() {
+        after.system_preferred = system_preferred;
+    }
+    Plan::Changes {
+        steps: vec![preferences_step(
+            user,
+            current.describe(),
+            method,
+            system_preferred,
+            after.describe(),
+        )],
+        blocked: Vec::new(),
+    }
+}
+
+fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
+    let (verb, target) = if on {
+        ("enable", "ready")
+    } else {
+        ("disable", "notEnabled")
+    };
+    let Some((method, _, current)) = state.phone_details(PhoneType::Mobile) else {
+        return if on {
+            Plan::Refused(Refusal {
+                step: "enable smsSignIn".into(),
+                code: "noMobilePhone",
+                message: "SMS sign-in works only on a mobile phone and the user has none: \
+                          set the mobile first"
+                    .into(),
+            })
+        } else {
+            Plan::Unchanged {
+                step: "disable smsSignIn".into(),
+                state: "no mobile phone".into(),
+            }
+        };
+    };
+    let done = if on {
+        *current == super::state::SmsSignInState::Ready
+    } else {
+        current.is_off()
+    };
+    if done {
+        return Plan::Unchanged {
+            step: format!("{verb} smsSignIn"),
+            state: current.as_graph().to_string(),
+        };
+    }
+    changes(vec![Step {
+        step: format!("{verb} smsSignIn"),
+        kind: ChangeKind::Action,
+        before: current.as_graph().to_string(),
+        after: target.to_string(),
+        request: Request::post(
+            ApiVersion::V1,
+            format!(
+                "{}/{}/{}/{verb}SmsSignIn",
+                authentication(user),
+                MethodType::Phone.collection(),
+                path::segment(&method.id)
+            ),
+            json!({}),
+        ),
+        effect: Effect::SmsSignIn(on),
+    }])
+}
+
+#[cfg(test)]
+#[path = "desired_tests.rs"]
+mod tests;

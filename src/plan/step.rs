@@ -1,0 +1,200 @@
+//! What planning produces: a [`Plan`] of concrete [`Step`]s, each with its report text, its kind
+//! (`+`, `~`, `-`, action), the Graph request it needs and the [`Effect`] it has on the state.
+//! Made by [`super::desired`], carried out by [`super::apply`], counted by [`super::summary`].
+
+use std::fmt;
+
+use crate::graph::Request;
+use crate::job::{DefaultMethod, MethodType, PhoneType};
+
+/// The kind of a change, as the plan printer marks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// `+` something is created.
+    Create,
+    /// `~` something is changed in place.
+    Update,
+    /// `-` something is removed.
+    Delete,
+    /// `>` an action without a stored result (revoke sessions, SMS sign-in switch).
+    Action,
+}
+
+impl ChangeKind {
+    /// The plan printer's mark.
+    pub fn mark(self) -> char {
+        match self {
+            ChangeKind::Create => '+',
+            ChangeKind::Update => '~',
+            ChangeKind::Delete => '-',
+            ChangeKind::Action => '>',
+        }
+    }
+
+    /// The kind of a step from its report text (the first word: `create`, `issue` are creates,
+    /// `update` and `set` updates, `delete` deletes, anything else an action). Lets the summary
+    /// work from report records alone.
+    pub fn of_step(step: &str) -> ChangeKind {
+        match step.split_whitespace().next().unwrap_or_default() {
+            "create" | "issue" => ChangeKind::Create,
+            "update" | "set" => ChangeKind::Update,
+            "delete" => ChangeKind::Delete,
+            _ => ChangeKind::Action,
+        }
+    }
+
+    /// The word the totals use (`create`, `update`, `delete`, `action`).
+    pub fn word(self) -> &'static str {
+        match self {
+            ChangeKind::Create => "create",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
+            ChangeKind::Action => "action",
+        }
+    }
+}
+
+impl fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// What a step does to the user's state once done. Used to check a write whose answer was lost
+/// (does the re-read state show it?), to plan a user's later rows in a dry run, and to prove in
+/// tests that planning against the state after the steps gives nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// The phone of this type has this number.
+    PhoneSet {
+        /// Which phone.
+        phone_type: PhoneType,
+        /// Its number.
+        number: String,
+    },
+    /// The email method has this address.
+    EmailSet {
+        /// The address.
+        address: String,
+    },
+    /// The method with this id is gone.
+    MethodRemoved {
+        /// Its type.
+        method_type: MethodType,
+        /// Its id.
+        id: String,
+    },
+    /// SMS sign-in on the mobile is on (`true`) or off.
+    SmsSignIn(bool),
+    /// `signInPreferences` show these values (`None`: unchanged).
+    Preferences {
+        /// Default method.
+        method: Option<DefaultMethod>,
+        /// System-preferred flag.
+        system_preferred: Option<bool>,
+    },
+    /// Sessions were revoked: nothing in the state shows it.
+    SessionsRevoked,
+    /// A temporary access pass was created.
+    TapIssued,
+}
+
+/// One concrete change for one user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Report text: `create phone mobile`, `delete microsoftAuthenticator <id>`, ...
+    pub step: String,
+    /// Create, update, delete or action.
+    pub kind: ChangeKind,
+    /// The state before, short and human (`+46 701234567`, `iPhone 14, created 2023-02-01`).
+    pub before: String,
+    /// The state after.
+    pub after: String,
+    /// The Graph request that makes the change.
+    pub request: Request,
+    /// What the change does to the state.
+    pub effect: Effect,
+}
+
+/// Why a row cannot be carried out as asked, found before any write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The step that cannot be made (`create phone alternateMobile`).
+    pub step: String,
+    /// A stable code for the report's `error_code` (`alternateMobileNeedsMobile`).
+    pub code: &'static str,
+    /// What is wrong and what to do about it.
+    pub message: String,
+}
+
+/// A method the planner met but cannot act on; reported on its own record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Report text (`method microsoftAuthenticator <id>`).
+    pub step: String,
+    /// Its description.
+    pub description: String,
+}
+
+/// The result of planning one operation against one user's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Nothing to do: the state already is the desired one.
+    Unchanged {
+        /// What was checked (`set phone mobile`).
+        step: String,
+        /// The state found, short and human.
+        state: String,
+    },
+    /// Changes to make, in order. `blocked` are parts of the desired state that cannot be
+    /// reached (methods of types this version cannot remove); each becomes a failed record
+    /// after the steps.
+    Changes {
+        /// The steps, in the order they must run.
+        steps: Vec<Step>,
+        /// What stays out of reach.
+        blocked: Vec<Refusal>,
+    },
+    /// The row cannot be done as asked; nothing is written.
+    Refused(Refusal),
+    /// `list`: the user's methods, one record each.
+    Listing(Vec<Listed>),
+}
+
+impl Plan {
+    /// The steps, empty when there are none.
+    pub fn steps(&self) -> &[Step] {
+        match self {
+            Plan::Changes { steps, .. } => steps,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_texts_map_to_their_change_kinds() {
+        assert_eq!(
+            ChangeKind::of_step("create phone mobile"),
+            ChangeKind::Create
+        );
+        assert_eq!(
+            ChangeKind::of_step("issue temporaryAccessPass"),
+            ChangeKind::Create
+        );
+        assert_eq!(ChangeKind::of_step("update email"), ChangeKind::Update);
+        assert_eq!(
+            ChangeKind::of_step("set default method"),
+            ChangeKind::Update
+        );
+        assert_eq!(
+            ChangeKind::of_step("delete fido2Methods x"),
+            ChangeKind::Delete
+        );
+        assert_eq!(ChangeKind::of_step("revoke sessions"), ChangeKind::Action);
+        assert_eq!(ChangeKind::of_step("enable smsSignIn"), ChangeKind::Action);
+    }
+}

@@ -1,0 +1,284 @@
+//! The plan as a user sees it before a mass change: [`PlanSummary`] (users changed, writes by
+//! kind, unchanged rows, failed reads), computed from report records so a dry run's totals and
+//! an apply's totals are counted the same way, and [`print_plan`], which prints per user each
+//! change marked `+`, `~`, `-` or `>` with its before and after, then the totals. The `run`
+//! command prints it before asking for confirmation and at the end of a dry run.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+
+use super::step::ChangeKind;
+use crate::report::{Record, Status};
+
+/// Totals of a plan (from `planned` records) or of an apply (from `ok` records).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanSummary {
+    /// Users with at least one change.
+    pub users_changed: u64,
+    /// `+` changes.
+    pub creates: u64,
+    /// `~` changes.
+    pub updates: u64,
+    /// `-` changes.
+    pub deletes: u64,
+    /// `>` actions (revoke sessions, SMS sign-in).
+    pub actions: u64,
+    /// Rows already in the desired state.
+    pub unchanged: u64,
+    /// Failed reads (`read user`, `read methods`, ...).
+    pub failed_reads: u64,
+    /// Other failed records (rows refused by the planner, failed writes).
+    pub failed: u64,
+    users: HashSet<String>,
+}
+
+impl PlanSummary {
+    /// The totals of these records.
+    pub fn from_records<'r>(records: impl IntoIterator<Item = &'r Record>) -> Self {
+        let mut summary = PlanSummary::default();
+        for record in records {
+            summary.add(record);
+        }
+        summary
+    }
+
+    /// Count one record.
+    pub fn add(&mut self, record: &Record) {
+        match record.status {
+            Some(Status::Planned | Status::Ok) if is_change(record) => {
+                match ChangeKind::of_step(&record.step) {
+                    ChangeKind::Create => self.creates += 1,
+                    ChangeKind::Update => self.updates += 1,
+                    ChangeKind::Delete => self.deletes += 1,
+                    ChangeKind::Action => self.actions += 1,
+                }
+                if !self.users.contains(&record.user) {
+                    self.users.insert(record.user.clone());
+                    self.users_changed += 1;
+                }
+            }
+            Some(Status::Unchanged) => self.unchanged += 1,
+            Some(Status::Failed) if record.step.starts_with("read ") => self.failed_reads += 1,
+            Some(Status::Failed) => self.failed += 1,
+            _ => {}
+        }
+    }
+
+    /// Every write (creates, updates, deletes and actions).
+    pub fn writes(&self) -> u64 {
+        self.creates + self.updates + self.deletes + self.actions
+    }
+
+    /// One line: `Plan: 2 users to change: 1 to create, 1 to update, 3 to delete, 1 action; ...`.
+    pub fn line(&self) -> String {
+        let users = if self.users_changed == 1 {
+            "user"
+        } else {
+            "users"
+        };
+        let actions = if self.actions == 1 {
+            "action"
+        } else {
+            "actions"
+        };
+        let reads = if self.failed_reads == 1 {
+            "read"
+        } else {
+            "reads"
+        };
+        format!(
+            "{} {users} to change: {} to create, {} to update, {} to delete, {} {actions}; \
+             {} unchanged; {} failed {reads}; {} failed",
+            self.users_changed,
+            self.creates,
+            self.updates,
+            self.deletes,
+            self.actions,
+            self.unchanged,
+            self.failed_reads,
+            self.failed,
+        )
+    }
+}
+
+/// True for a record that stands for a write (not a `list` row's method line).
+fn is_change(record: &Record) -> bool {
+    record.action != "list"
+}
+
+/// Print the plan held in `records` (a dry run's, or the plan shown before confirmation):
+/// per user with changes or failures, each change with its mark, step, before and after, then
+/// the totals. Users whose rows are all unchanged only count in the totals.
+pub fn print_plan(out: &mut impl Write, records: &[Record]) -> io::Result<()> {
+    // Group by user in order of first appearance (users' records interleave when users run in
+    // parallel); one pass, so a plan of 100,000 users prints in linear time.
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_user: HashMap<&str, Vec<&Record>> = HashMap::new();
+    for record in records.iter().filter(|r| shown(r)) {
+        by_user
+            .entry(record.user.as_str())
+            .or_insert_with(|| {
+                order.push(record.user.as_str());
+                Vec::new()
+            })
+            .push(record);
+    }
+    for user in order {
+        writeln!(out, "{}", clean(user))?;
+        for record in by_user.get(user).into_iter().flatten() {
+            let (mark, detail) = match record.status {
+                Some(Status::Failed) => ('!', record.error_message.clone().unwrap_or_default()),
+                _ => (
+                    ChangeKind::of_step(&record.step).mark(),
+                    change_text(&record.before, &record.after),
+                ),
+            };
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", clean(&detail))
+            };
+            writeln!(
+                out,
+                "  {mark} {}{detail}  (row {}, {})",
+                clean(&record.step),
+                record.row,
+                clean(&record.action)
+            )?;
+        }
+    }
+    let summary = PlanSummary::from_records(records);
+    writeln!(out, "\nPlan: {}.", summary.line())
+}
+
+fn shown(record: &Record) -> bool {
+    match record.status {
+        Some(Status::Planned) => is_change(record),
+        Some(Status::Failed) => true,
+        _ => false,
+    }
+}
+
+fn change_text(before: &str, after: &str) -> String {
+    match (before.is_empty(), after.is_empty()) {
+        (false, false) => format!("{before} -> {after}"),
+        (false, true) => before.to_string(),
+        (true, false) => after.to_string(),
+        (true, true) => String::new(),
+    }
+}
+
+/// Values from job files and from Graph reach a terminal: control characters (escape
+/// sequences) are shown as `?`.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(row: u64, user: &str, action: &str, step: &str, status: Status) -> Record {
+        Record {
+            row,
+            user: user.into(),
+            action: action.into(),
+            step: step.into(),
+            status: Some(status),
+            ..Record::default()
+        }
+    }
+
+    fn sample() -> Vec<Record> {
+        let mut update = record(
+            1,
+            "a@x",
+            "set-phone",
+            "update phone mobile",
+            Status::Planned,
+        );
+        update.before = "+46 701234567".into();
+        update.after = "+46 709999999".into();
+        let mut delete = record(
+            2,
+            "b@x",
+            "remove-authenticator",
+            "delete microsoftAuthenticator m1",
+            Status::Planned,
+        );
+        delete.before = "iPhone 8, created 2020-01-01".into();
+        let mut create = record(
+            3,
+            "a@x",
+            "set-phone",
+            "create phone office",
+            Status::Planned,
+        );
+        create.after = "+46 8123456".into();
+        let revoke = record(
+            4,
+            "b@x",
+            "revoke-sessions",
+            "revoke sessions",
+            Status::Planned,
+        );
+        let unchanged = record(5, "c@x", "set-email", "set email", Status::Unchanged);
+        let mut refused = record(
+            6,
+            "d@x\u{1b}[2J",
+            "set-phone",
+            "create phone alternateMobile",
+            Status::Failed,
+        );
+        refused.error_message = Some("needs a mobile".into());
+        let read = record(7, "e@x", "list", "read user", Status::Failed);
+        let listed = record(8, "f@x", "list", "method password pw", Status::Ok);
+        vec![
+            update, delete, create, revoke, unchanged, refused, read, listed,
+        ]
+    }
+
+    #[test]
+    fn summary_counts_writes_by_kind_and_users_once() {
+        let summary = PlanSummary::from_records(&sample());
+        assert_eq!(summary.users_changed, 2);
+        assert_eq!(
+            (
+                summary.creates,
+                summary.updates,
+                summary.deletes,
+                summary.actions
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(summary.writes(), 4);
+        assert_eq!(summary.unchanged, 1);
+        assert_eq!(summary.failed_reads, 1);
+        assert_eq!(summary.failed, 1);
+    }
+
+    #[test]
+    fn plan_printer_groups_changes_per_user_with_marks_and_totals() {
+        let mut out = Vec::new();
+        print_plan(&mut out, &sample()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "a@x\n\
+             \x20 ~ update phone mobile: +46 701234567 -> +46 709999999  (row 1, set-phone)\n\
+             \x20 + create phone office: +46 8123456  (row 3, set-phone)\n\
+             b@x\n\
+             \x20 - delete microsoftAuthenticator m1: iPhone 8, created 2020-01-01  (row 2, remove-authenticator)\n\
+             \x20 > revoke sessions  (row 4, revoke-sessions)\n\
+             d@x?[2J\n\
+             \x20 ! create phone alternateMobile: needs a mobile  (row 6, set-phone)\n\
+             e@x\n\
+             \x20 ! read user  (row 7, list)\n\
+             \n\
+             Plan: 2 users to change: 1 to create, 1 to update, 1 to delete, 1 action; \
+             1 unchanged; 1 failed read; 1 failed.\n"
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! Where created temporary access passes go: the [`TapSink`] trait the applier hands each pass
+//! to, and [`TapOutFile`], the `--tap-out` CSV (`user,user_id,pass,start,lifetime`) created
+//! with mode 0600 and refused when the file exists. Passes never reach records, logs or `Debug`
+//! output. The `run` command creates the file; [`super::apply`] delivers to it.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+/// A pass just created for a user. `Debug` hides the pass.
+#[derive(Clone)]
+pub struct IssuedTap {
+    /// The user as the job names them.
+    pub user: String,
+    /// The user's object id.
+    pub user_id: String,
+    pass: String,
+    /// When the pass becomes usable.
+    pub start: Option<DateTime<Utc>>,
+    /// Its lifetime in minutes.
+    pub lifetime_minutes: Option<u32>,
+}
+
+impl IssuedTap {
+    /// A pass for a user.
+    pub fn new(
+        user: String,
+        user_id: String,
+        pass: String,
+        start: Option<DateTime<Utc>>,
+        lifetime_minutes: Option<u32>,
+    ) -> Self {
+        IssuedTap {
+            user,
+            user_id,
+            pass,
+            start,
+            lifetime_minutes,
+        }
+    }
+
+    /// The secret pass itself.
+    pub fn pass(&self) -> &str {
+        &self.pass
+    }
+}
+
+impl fmt::Debug for IssuedTap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedTap")
+            .field("user", &self.user)
+            .field("user_id", &self.user_id)
+            .field("pass", &"<redacted>")
+            .field("start", &self.start)
+            .field("lifetime_minutes", &self.lifetime_minutes)
+            .finish()
+    }
+}
+
+/// Receives every created pass, once. Called from the users' tasks, so it must be shareable.
+pub trait TapSink: Send + Sync {
+    /// Store `tap` durably; an error means the pass is lost and the step is reported failed.
+    fn deliver(&self, tap: &IssuedTap) -> io::Result<()>;
+}
+
+/// The `--tap-out` file.
+pub struct TapOutFile {
+    path: PathBuf,
+    writer: Mutex<csv::Writer<File>>,
+}
+
+impl fmt::Debug for TapOutFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TapOutFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TapOutFile {
+    /// Create the file (mode 0600 on Unix) with its header. Fails when it exists: passes
+    /// already in a file are never overwritten or mixed with a new run's.
+    pub fn create(path: &Path) -> anyhow::Result<Self> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                anyhow::anyhow!(
+                    "--tap-out {} already exists: refusing to overwrite or append to a file of \
+                     passes; give a new file name",
+                    path.display()
+                )
+            } else {
+                anyhow::Error::new(e).context(format!("creating --tap-out {}", path.display()))
+            }
+        })?;
+        let mut writer = csv::Writer::from_writer(file);
+        writer
+            .write_record(["user", "user_id", "pass", "start", "lifetime"])
+            .and_then(|()| writer.flush().map_err(csv::Error::from))
+            .with_context(|| format!("writing --tap-out {}", path.display()))?;
+        Ok(TapOutFile {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl TapSink for TapOutFile {
+    fn deliver(&self, tap: &IssuedTap) -> io::Result<()> {
+        let mut writer = self
+            .writer
+            .lock()
+            .map_err(|_| io::Error::other("the --tap-out writer panicked earlier"))?;
+        let start = tap
+            .start
+            .map(|s| s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        let lifetime = tap
+            .lifetime_minutes
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        writer
+            .write_record([
+                tap.user.as_str(),
+                tap.user_id.as_str(),
+                tap.pass(),
+                start.as_str(),
+                lifetime.as_str(),
+            ])
+            .map_err(io::Error::other)?;
+        writer.flush()?;
+        // A pass exists once only: make it survive a crash right after this step.
+        writer.get_ref().sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tap() -> IssuedTap {
+        IssuedTap::new(
+            "o'neil00005@contoso.onmicrosoft.com".into(),
+            "id-5".into(),
+            "Xy7!pass,word".into(),
+            Some("2026-01-01T08:00:00Z".parse().unwrap()),
+            Some(60),
+        )
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_pass() {
+        let shown = format!("{:?}", tap());
+        assert!(!shown.contains("Xy7!pass"));
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn tap_out_file_holds_header_and_passes_as_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taps.csv");
+        let file = TapOutFile::create(&path).unwrap();
+        file.deliver(&tap()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "user,user_id,pass,start,lifetime\n\
+             o'neil00005@contoso.onmicrosoft.com,id-5,\"Xy7!pass,word\",2026-01-01T08:00:00Z,60\n"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn tap_out_file_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taps.csv");
+        TapOutFile::create(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn an_existing_tap_out_file_is_refused_and_left_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taps.csv");
+        std::fs::write(&path, "old passes\n").unwrap();
+        let err = TapOutFile::create(&path).unwrap_err().to_string();
+        assert!(err.contains("already exists"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old passes\n");
+    }
+}

@@ -1,0 +1,464 @@
+//! One budget lane (resource units, or writes) of the throttle: its cap and its adaptive rate,
+//! and the control law the module doc of [`super`] explains. Driven by [`super::Throttle`] only.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::gcra::Gcra;
+
+/// How often the control law looks at what the service said.
+pub const INTERVAL: Duration = Duration::from_millis(500);
+/// Growth per interval before the first throttling signal (slow start).
+const SLOW_START_GROWTH: f64 = 1.25;
+/// Growth per interval after a signal (gradual recovery).
+const RECOVERY_GROWTH: f64 = 1.03;
+/// Growth per interval while the bucket is nearly empty but not emptying (probing).
+const PROBE_GROWTH: f64 = 1.01;
+/// Cut on a 429 when there is no estimate of what the service accepts.
+const THROTTLED_CUT: f64 = 0.75;
+/// On a 429, the new rate is this share of the rate the service accepted lately.
+const ACCEPTED_SHARE: f64 = 0.97;
+/// Control intervals kept for the accepted-rate estimate.
+const HISTORY: usize = 4;
+/// Cut when the limit percentage is high and rising.
+const PRESSURE_CUT: f64 = 0.95;
+/// At most one 429 cut per this long: the answers of batches already in flight carry the same
+/// news and must not cut again; long enough to measure what the service accepts after a cut.
+const CUT_GAP: Duration = Duration::from_millis(250);
+/// Percentage from which the bucket is draining towards throttling.
+const HIGH: f64 = 0.95;
+/// Percentage at which Graph starts warning.
+const WARN: f64 = 0.8;
+
+/// Which budget a lane is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneKind {
+    /// Resource units per 10 s.
+    ResourceUnits,
+    /// Writes per 150 s.
+    Writes,
+}
+
+/// A budget's cap and adaptive rate.
+#[derive(Debug)]
+pub struct Lane {
+    /// Which budget this is (for logs).
+    kind: LaneKind,
+    /// The configured budget as a bucket; `None` with `--budget adaptive`.
+    cap: Option<Gcra>,
+    /// The adaptive pacer; `None` while the cap alone applies (capped mode, no signal yet or
+    /// fully recovered).
+    adaptive: Option<Gcra>,
+    /// The adaptive rate (units per second); equals the cap's rate while `adaptive` is `None`.
+    rate: f64,
+    /// Lowest rate the controller goes to, so a run never stalls on a misread signal.
+    floor: f64,
+    /// No signal seen yet: grow fast.
+    slow_start: bool,
+    /// Start of the current control interval.
+    interval_start: Instant,
+    /// Units sent in the current interval.
+    sent: f64,
+    /// Some reservation in this interval had to wait: the rate is what holds the engine back.
+    binding: bool,
+    /// A 429 arrived in this interval.
+    throttled: bool,
+    /// Highest limit percentage in this interval.
+    max_pct: Option<f64>,
+    /// Highest limit percentage of the previous interval.
+    prev_pct: Option<f64>,
+    /// Share of the rate used in the last interval.
+    utilisation: f64,
+    /// When the rate was last cut.
+    last_cut: Option<Instant>,
+    /// Units the service accepted (answered other than 429) in this interval.
+    accepted: f64,
+    /// (accepted units, seconds) of the last intervals, newest last.
+    history: std::collections::VecDeque<(f64, f64)>,
+}
+
+impl Lane {
+    /// A lane starting at `rate` units per second with a bucket of `burst`; with `capped` the
+    /// rate is also a cap never exceeded.
+    pub fn new(kind: LaneKind, rate: f64, burst: f64, capped: bool, now: Instant) -> Self {
+        let (cap, adaptive) = if capped {
+            (Some(Gcra::new(rate, burst, now)), None)
+        } else {
+            (None, Some(Gcra::new(rate, pacer_burst(rate), now)))
+        };
+        Lane {
+            kind,
+            cap,
+            adaptive,
+            rate,
+            floor: (rate / 200.0).max(0.05),
+            slow_start: true,
+            interval_start: now,
+            sent: 0.0,
+            binding: false,
+            throttled: false,
+            max_pct: None,
+            prev_pct: None,
+            utilisation: 0.0,
+            last_cut: None,
+            accepted: 0.0,
+            history: std::collections::VecDeque::with_capacity(HISTORY),
+        }
+    }
+
+    /// Record `n` units the service accepted (answered other than 429).
+    pub fn accepted(&mut self, n: u32, now: Instant) {
+        self.tick(now);
+        self.accepted += f64::from(n);
+    }
+
+    /// Units per second the service accepted over the last intervals, when there is enough to
+    /// tell. While the service throttles, this is the rate it allows us: the best estimate of
+    /// where to go (as BBR estimates a path's delivery rate).
+    fn accepted_rate(&self, now: Instant) -> Option<f64> {
+        let (mut units, mut secs) = self
+            .history
+            .iter()
+            .fold((0.0, 0.0), |(u, s), (hu, hs)| (u + hu, s + hs));
+        units += self.accepted;
+        secs += (now - self.interval_start).as_secs_f64();
+        (secs >= CUT_GAP.as_secs_f64() * 0.8 && units > 0.0).then(|| units / secs)
+    }
+
+    /// Take `n` units; when they may be used.
+    pub fn reserve(&mut self, n: u32, now: Instant) -> Instant {
+        self.tick(now);
+        if n == 0 {
+            return now;
+        }
+        let mut go = now;
+        if let Some(cap) = &mut self.cap {
+            go = go.max(cap.reserve(n, now));
+        }
+        if let Some(pacer) = &mut self.adaptive {
+            go = go.max(pacer.reserve(n, now));
+        }
+        if go > now {
+            self.binding = true;
+        }
+        self.sent += f64::from(n);
+        go
+    }
+
+    /// When `n` units would be available, without taking them.
+    pub fn available_at(&self, n: u32, now: Instant) -> Instant {
+        let cap = self.cap.as_ref().map_or(now, |c| c.available_at(n, now));
+        let pacer = self
+            .adaptive
+            .as_ref()
+            .map_or(now, |p| p.available_at(n, now));
+        cap.max(pacer)
+    }
+
+    /// Record one answer's signals. A 429 cuts at once (once per [`CUT_GAP`]); percentages are
+    /// weighed at the end of the interval.
+    pub fn observe(&mut self, throttled: bool, pct: Option<f64>, now: Instant) {
+        self.tick(now);
+        if let Some(p) = pct {
+            self.max_pct = Some(self.max_pct.map_or(p, |m| m.max(p)));
+        }
+        if throttled {
+            self.throttled = true;
+            self.slow_start = false;
+            if self.last_cut.is_none_or(|at| now - at >= CUT_GAP) {
+                // The accepted rate only counts since the last cut: what was accepted before
+                // (a burst from a full bucket) says nothing of the rate allowed now.
+                match self.accepted_rate(now) {
+                    Some(accepted) if self.last_cut.is_some() => {
+                        self.cut(ACCEPTED_SHARE, accepted, now)
+                    }
+                    _ => {
+                        let measured = self.measured(now);
+                        self.cut(THROTTLED_CUT, measured, now);
+                    }
+                }
+                self.history.clear();
+                self.accepted = 0.0;
+                self.sent = 0.0;
+                self.interval_start = now;
+            }
+        }
+    }
+
+    /// Close the control interval if it is over and apply the control law.
+    pub fn tick(&mut self, now: Instant) {
+        let elapsed = now - self.interval_start;
+        if elapsed < INTERVAL {
+            return;
+        }
+        let measured = self.sent / elapsed.as_secs_f64();
+        self.utilisation = measured / self.effective_rate();
+        if self.throttled {
+            // Already cut when the 429 arrived.
+        } else if let Some(p) = self.max_pct {
+            let rising = self.prev_pct.is_none_or(|q| p > q + 0.002);
+            if p >= WARN {
+                self.slow_start = false;
+            }
+            if p >= HIGH && rising {
+                self.cut(PRESSURE_CUT, measured, now);
+            } else if p >= WARN && rising {
+                // At the limit and still climbing: hold.
+            } else if p >= HIGH {
+                self.grow(PROBE_GROWTH);
+            } else {
+                self.grow(RECOVERY_GROWTH);
+            }
+        } else {
+            let growth = if self.slow_start {
+                SLOW_START_GROWTH
+            } else {
+                RECOVERY_GROWTH
+            };
+            self.grow(growth);
+        }
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history
+            .push_back((self.accepted, elapsed.as_secs_f64()));
+        self.accepted = 0.0;
+        self.prev_pct = self.max_pct;
+        self.max_pct = None;
+        self.throttled = false;
+        self.binding = false;
+        self.sent = 0.0;
+        self.interval_start = now;
+    }
+
+    fn measured(&self, now: Instant) -> f64 {
+        let elapsed = (now - self.interval_start).as_secs_f64();
+        if elapsed < INTERVAL.as_secs_f64() / 2.0 {
+            // Too short to measure; fall back to what the last interval showed.
+            return self.utilisation * self.effective_rate();
+        }
+        self.sent / elapsed
+    }
+
+    fn cut(&mut self, factor: f64, measured: f64, now: Instant) {
+        let current = self.effective_rate();
+        let base = if measured > 0.0 {
+            current.min(measured)
+        } else {
+            current
+        };
+        self.rate = (base * factor).max(self.floor);
+        let burst = pacer_burst(self.rate);
+        match &mut self.adaptive {
+            Some(pacer) => pacer.set_rate(self.rate, burst),
+            None => self.adaptive = Some(Gcra::new(self.rate, burst, now)),
+        }
+        self.last_cut = Some(now);
+        tracing::debug!(lane = ?self.kind, rate = self.rate, "throttle: slowing down");
+    }
+
+    fn grow(&mut self, growth: f64) {
+        // Only a rate that holds the engine back is worth raising.
+        if !self.binding || self.adaptive.is_none() {
+            return;
+        }
+        self.rate *= growth;
+        if let Some(cap) = &self.cap
+            && self.rate >= cap.rate()
+        {
+            self.rate = cap.rate();
+            self.adaptive = None;
+            return;
+        }
+        let burst = pacer_burst(self.rate);
+        if let Some(pacer) = &mut self.adaptive {
+            pacer.set_rate(self.rate, burst);
+        }
+    }
+
+    /// The rate the lane allows now.
+    pub fn effective_rate(&self) -> f64 {
+        match (&self.cap, &self.adaptive) {
+            (Some(cap), Some(_)) => cap.rate().min(self.rate),
+            (Some(cap), None) => cap.rate(),
+            (None, _) => self.rate,
+        }
+    }
+
+    /// Share of the allowed rate used in the last interval.
+    pub fn utilisation(&self, _now: Instant) -> f64 {
+        self.utilisation
+    }
+
+    /// The service's signals hold the lane below where it would otherwise be.
+    pub fn is_slowed(&self) -> bool {
+        self.last_cut.is_some() && self.adaptive.is_some() && self.cap.is_some()
+            || self
+                .last_cut
+                .is_some_and(|at| Instant::now() - at < Duration::from_secs(10))
+    }
+}
+
+/// Bucket of the adaptive pacer: half a second of its rate, and at least one full batch.
+fn pacer_burst(rate: f64) -> f64 {
+    (rate * 0.5).max(20.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Send as fast as the lane allows for `secs` seconds of paused clock, feeding it `signal`
+    /// after every reservation; returns units sent.
+    async fn drive(
+        lane: &mut Lane,
+        secs: u64,
+        mut signal: impl FnMut(&Lane) -> (bool, Option<f64>),
+    ) -> u64 {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut sent = 0;
+        while Instant::now() < end {
+            let go = lane.reserve(1, Instant::now());
+            tokio::time::sleep_until(go).await;
+            sent += 1;
+            let (throttled, pct) = signal(lane);
+            if !throttled {
+                lane.accepted(1, Instant::now());
+            }
+            lane.observe(throttled, pct, Instant::now());
+        }
+        sent
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_slows_a_capped_lane_below_its_cap_and_it_recovers_to_the_cap() {
+        let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now());
+        drive(&mut lane, 2, |_| (false, None)).await;
+        assert_eq!(lane.effective_rate(), 100.0);
+        lane.observe(true, None, Instant::now());
+        let cut = lane.effective_rate();
+        assert!(cut < 100.0, "rate after a 429: {cut}");
+        drive(&mut lane, 30, |_| (false, None)).await;
+        assert_eq!(lane.effective_rate(), 100.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_429s_from_one_episode_cuts_once() {
+        let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now());
+        drive(&mut lane, 2, |_| (false, None)).await;
+        for _ in 0..10 {
+            lane.observe(true, None, Instant::now());
+        }
+        assert!(lane.effective_rate() >= 100.0 * THROTTLED_CUT * 0.99);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_429s_the_rate_settles_at_what_the_service_accepts() {
+        // The cap allows 100/s; the service accepts 50/s and throttles the rest.
+        let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now());
+        let mut credit = 0.0;
+        let mut last = Instant::now();
+        let mut throttled = 0;
+        let mut total = 0;
+        drive(&mut lane, 30, |_| {
+            let now = Instant::now();
+            credit = f64::min(credit + (now - last).as_secs_f64() * 50.0, 5.0);
+            last = now;
+            total += 1;
+            if credit >= 1.0 {
+                credit -= 1.0;
+                (false, None)
+            } else {
+                throttled += 1;
+                (true, None)
+            }
+        })
+        .await;
+        let rate = lane.effective_rate();
+        assert!((45.0..=55.0).contains(&rate), "settled at {rate}");
+        assert!(throttled * 10 < total, "{throttled} of {total} throttled");
+    }
+
+    /// A service-side token bucket like Graph's: full at start, 429 when empty, usage reported
+    /// from 0.8 on.
+    struct ServiceBucket {
+        capacity: f64,
+        rate: f64,
+        tokens: f64,
+        last: Instant,
+    }
+
+    impl ServiceBucket {
+        fn new(rate: f64, capacity: f64) -> Self {
+            ServiceBucket {
+                capacity,
+                rate,
+                tokens: capacity,
+                last: Instant::now(),
+            }
+        }
+
+        fn admit(&mut self) -> (bool, Option<f64>) {
+            let now = Instant::now();
+            self.tokens =
+                (self.tokens + (now - self.last).as_secs_f64() * self.rate).min(self.capacity);
+            self.last = now;
+            if self.tokens < 1.0 {
+                return (true, None);
+            }
+            self.tokens -= 1.0;
+            let usage = 1.0 - self.tokens / self.capacity;
+            (false, (usage > 0.8).then_some(usage))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_adaptive_lane_finds_a_service_that_allows_four_times_the_start_rate() {
+        let mut lane = Lane::new(LaneKind::ResourceUnits, 100.0, 100.0, false, Instant::now());
+        let mut service = ServiceBucket::new(400.0, 4000.0);
+        let (mut throttled, mut total) = (0, 0);
+        drive(&mut lane, 60, |_| {
+            let answer = service.admit();
+            total += 1;
+            throttled += u32::from(answer.0);
+            answer
+        })
+        .await;
+        let rate = lane.effective_rate();
+        assert!((340.0..=440.0).contains(&rate), "settled at {rate}");
+        // Ideal: the bucket's 4,000 plus 400/s for 60 s.
+        assert!(
+            f64::from(total - throttled) >= 0.9 * 28_000.0,
+            "{total} sent, {throttled} throttled"
+        );
+        assert!(
+            throttled * 100 < total * 3,
+            "{throttled} of {total} throttled"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_that_is_not_used_does_not_grow() {
+        let mut lane = Lane::new(LaneKind::ResourceUnits, 100.0, 100.0, false, Instant::now());
+        let start = Instant::now();
+        while Instant::now() - start < Duration::from_secs(10) {
+            // 10 units a second, far below the rate.
+            lane.reserve(1, Instant::now());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(lane.effective_rate(), 100.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_high_rising_limit_percentage_slows_before_any_429() {
+        let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now());
+        let mut pct = 0.9;
+        drive(&mut lane, 5, |_| {
+            pct = f64::min(pct + 0.0002, 1.0);
+            (false, Some(pct))
+        })
+        .await;
+        assert!(lane.effective_rate() < 100.0);
+    }
+}
