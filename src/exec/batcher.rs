@@ -19,7 +19,7 @@ use crate::graph::classify::{
 use crate::graph::client::{BatchAnswer, BatchFailure, GraphClient};
 use crate::graph::wire::{BatchRequestItem, BatchResponseItem, JsonContentType, MAX_BATCH_ITEMS};
 use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response};
-use crate::throttle::controller::LaneKind;
+use crate::throttle::controller::{CUT_GAP, LaneKind};
 use crate::throttle::retry::full_jitter;
 use crate::throttle::{Feedback, Throttle};
 
@@ -402,6 +402,12 @@ struct BatchTask {
     version: ApiVersion,
 }
 
+/// Shortest wait before a throttled request goes again, even when `Retry-After` is shorter: a
+/// `Retry-After` says when *one* request may pass, and every item throttled at the same moment
+/// gets the same value; waiting one control interval lets the throttle measure the rate the
+/// service allows and spread the retries at it, instead of spending their retries in a herd.
+const MIN_THROTTLED_WAIT: Duration = CUT_GAP;
+
 const LOST_WRITE: &str = "the connection dropped after the request was sent: the change may or may not have been applied";
 
 impl BatchTask {
@@ -534,7 +540,14 @@ impl BatchTask {
                 );
                 let wait = item
                     .header("retry-after")
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                    .map(|w| {
+                        if throttled {
+                            w.max(MIN_THROTTLED_WAIT)
+                        } else {
+                            w
+                        }
+                    });
                 let error = error_from_answer(
                     item.status,
                     &item.body,
@@ -575,15 +588,11 @@ impl BatchTask {
                 Stats::add(&stats.throttled, n);
                 let attempts = batch.iter().map(|p| p.attempts).max().unwrap_or(1);
                 let wait = wait.unwrap_or_else(|| full_jitter(attempts));
-                // A whole-batch 429 is about the app, not an item: hold everything.
+                // A whole-batch 429 is about the app's rate of calls, not an item: hold
+                // everything, and slow the calls.
                 self.shared.throttle.pause_for(wait);
-                let writes = batch.iter().any(|p| p.request.is_write());
-                self.shared.throttle.observe(Feedback {
-                    write: writes,
-                    throttled: true,
-                    scope: None,
-                    limit_percentage: None,
-                });
+                self.shared.throttle.call_throttled();
+                let wait = wait.max(MIN_THROTTLED_WAIT);
                 for pending in batch {
                     self.retry_or_fail(pending, Some(wait), with_attempts(&error, 0));
                 }

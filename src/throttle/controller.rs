@@ -25,7 +25,9 @@ const HISTORY: usize = 4;
 const PRESSURE_CUT: f64 = 0.95;
 /// At most one 429 cut per this long: the answers of batches already in flight carry the same
 /// news and must not cut again; long enough to measure what the service accepts after a cut.
-const CUT_GAP: Duration = Duration::from_millis(250);
+pub const CUT_GAP: Duration = Duration::from_millis(250);
+/// Lowest rate a lane is cut to (units per second), so a run never stalls on a misread signal.
+const FLOOR: f64 = 0.2;
 /// Percentage from which the bucket is draining towards throttling.
 const HIGH: f64 = 0.95;
 /// Percentage at which Graph starts warning.
@@ -38,6 +40,8 @@ pub enum LaneKind {
     ResourceUnits,
     /// Writes per 150 s.
     Writes,
+    /// HTTP calls (a `$batch` counts once), per 10 s.
+    Calls,
 }
 
 /// A budget's cap and adaptive rate.
@@ -92,7 +96,7 @@ impl Lane {
             cap,
             adaptive,
             rate,
-            floor: (rate / 200.0).max(0.05),
+            floor: FLOOR.min(rate),
             slow_start: true,
             interval_start: now,
             sent: 0.0,
@@ -300,9 +304,10 @@ impl Lane {
     }
 }
 
-/// Bucket of the adaptive pacer: half a second of its rate, and at least one full batch.
+/// Bucket of the adaptive pacer: a quarter second of its rate. Small, so a lowered rate holds
+/// at once; a batch larger than it waits until the units have accrued (see [`Gcra::reserve`]).
 fn pacer_burst(rate: f64) -> f64 {
-    (rate * 0.5).max(20.0)
+    (rate * 0.25).max(1.0)
 }
 
 #[cfg(test)]

@@ -46,9 +46,10 @@ impl Gcra {
             return now;
         }
         let units = f64::from(n);
-        // A request larger than the bucket is let through as if the bucket were that large
-        // (it then leaves the bucket that much in debt), rather than waiting forever.
-        let tolerance = Duration::from_secs_f64(self.burst.max(units) * self.emission);
+        // A request larger than the bucket waits until the bucket would have refilled by the
+        // difference: the service's own bucket refills at the same pace, so the units are
+        // there when the request arrives.
+        let tolerance = Duration::from_secs_f64(self.burst * self.emission);
         let base = self.tat.max(now);
         let new_tat = base + Duration::from_secs_f64(units * self.emission);
         self.tat = new_tat;
@@ -85,6 +86,13 @@ mod tests {
         let later = start + Duration::from_secs(60);
         assert_eq!(bucket.reserve(20, later), later);
         assert_eq!(bucket.reserve(1, later) - later, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_request_larger_than_the_bucket_waits_for_the_difference() {
+        let now = Instant::now();
+        let mut bucket = Gcra::new(10.0, 5.0, now);
+        assert_eq!(bucket.reserve(20, now) - now, Duration::from_millis(1500));
     }
 
     #[test]

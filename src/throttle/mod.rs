@@ -159,8 +159,14 @@ pub struct Throttle {
 struct State {
     ru: Lane,
     writes: Lane,
+    /// HTTP calls: capped at Graph's published app-wide 130,000 requests per 10 s, and cut by
+    /// whole-batch 429s, which are about the rate of calls rather than of items.
+    calls: Lane,
     paused_until: Instant,
 }
+
+/// Graph's published app-wide request limit per 10 s (any service, all tenants).
+const CALLS_PER_10S: f64 = 130_000.0;
 
 impl Throttle {
     /// A throttle for `config`, its buckets full.
@@ -180,6 +186,13 @@ impl Throttle {
                     LaneKind::Writes,
                     config.budget.write_rate(),
                     f64::from(config.budget.writes_per_150s),
+                    capped,
+                    now,
+                ),
+                calls: Lane::new(
+                    LaneKind::Calls,
+                    CALLS_PER_10S / 10.0,
+                    CALLS_PER_10S,
                     capped,
                     now,
                 ),
@@ -203,7 +216,8 @@ impl Throttle {
             let now = Instant::now();
             let ru_go = state.ru.reserve(units, now);
             let write_go = state.writes.reserve(writes, now);
-            state.paused_until.max(ru_go).max(write_go)
+            let call_go = state.calls.reserve(1, now);
+            state.paused_until.max(ru_go).max(write_go).max(call_go)
         };
         if go > Instant::now() {
             tokio::time::sleep_until(go).await;
@@ -221,7 +235,9 @@ impl Throttle {
     pub fn observe(&self, feedback: Feedback) {
         let mut state = self.lock();
         let now = Instant::now();
-        let State { ru, writes, .. } = &mut *state;
+        let State {
+            ru, writes, calls, ..
+        } = &mut *state;
         let target = if feedback.throttled {
             match (feedback.scope, feedback.write) {
                 (Some(kind), _) => kind,
@@ -240,6 +256,7 @@ impl Throttle {
         let lane = match target {
             LaneKind::ResourceUnits => ru,
             LaneKind::Writes => writes,
+            LaneKind::Calls => calls,
         };
         lane.observe(feedback.throttled, feedback.limit_percentage, now);
     }
@@ -251,6 +268,14 @@ impl Throttle {
         let now = Instant::now();
         state.ru.accepted(units, now);
         state.writes.accepted(writes, now);
+        state.calls.accepted(1, now);
+    }
+
+    /// Report a whole `$batch` refused with 429: the rate of calls is too high.
+    pub fn call_throttled(&self) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.calls.observe(true, None, now);
     }
 
     /// Hold all sending for `wait` (a whole-batch 429's `Retry-After`).
@@ -268,10 +293,11 @@ impl Throttle {
         let now = Instant::now();
         state.ru.tick(now);
         state.writes.tick(now);
+        state.calls.tick(now);
         ThrottleState {
             ru_rate: state.ru.effective_rate(),
             write_rate: state.writes.effective_rate(),
-            slowed: state.ru.is_slowed() || state.writes.is_slowed(),
+            slowed: state.ru.is_slowed() || state.writes.is_slowed() || state.calls.is_slowed(),
             paused: state.paused_until > now,
         }
     }

@@ -1,0 +1,170 @@
+//! Rate efficiency of the executor against the in-process simulator (latency 20..80 ms):
+//! 20,000 users, one read then one write each. Prints the ideal time (from the service's budget)
+//! over the actual time, and the share of throttled answers, for three cases:
+//! - `equal`: the client's budget equals the service's (target >= 0.95, <= 1 % throttled);
+//! - `half`: other apps use half of the tenant's write budget (`--background-load 0.5`) (same
+//!   targets);
+//! - `adaptive`: `--budget adaptive` against a service with four times the client's budget
+//!   (target >= 0.90, <= 3 % throttled).
+//!
+//! `EXEC_EFFICIENCY_CASE=equal|half|adaptive` runs one case; `EXEC_EFFICIENCY_USERS` changes the
+//! number of users.
+
+mod exec_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use authbulk::auth::TokenProvider;
+use authbulk::exec::{ExecConfig, Executor, Shutdown};
+use authbulk::graph::client::GraphClient;
+use authbulk::sim::SimConfig;
+use authbulk::throttle::{Budget, BudgetMode, RateConfig};
+use exec_support::*;
+
+/// Writes per 150 s of the service: with its bucket of 150 s, 20,000 writes take a minute.
+const SERVICE_WRITES: f64 = 14_286.0;
+/// Resource units per 10 s of the service (the published large-tenant budget).
+const SERVICE_RU: f64 = 8_000.0;
+
+struct Case {
+    name: &'static str,
+    client: Budget,
+    mode: BudgetMode,
+    service_ru: f64,
+    service_writes: f64,
+    tenant_writes_per_5min: f64,
+    background_load: f64,
+    target_efficiency: f64,
+    target_throttled: f64,
+}
+
+impl Case {
+    /// The shortest possible run: every bucket of the service drained from full at its rate.
+    fn ideal(&self, users: usize) -> f64 {
+        let reads = users as f64;
+        let writes = users as f64;
+        let ru = (reads + writes - self.service_ru) / (self.service_ru / 10.0);
+        let app_writes = (writes - self.service_writes) / (self.service_writes / 150.0);
+        let tenant = self.tenant_writes_per_5min * (1.0 - self.background_load);
+        let tenant_writes = (writes - tenant) / (tenant / 300.0);
+        ru.max(app_writes).max(tenant_writes).max(0.0)
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let published = Budget {
+        ru_per_10s: SERVICE_RU as u32,
+        writes_per_150s: SERVICE_WRITES as u32,
+    };
+    vec![
+        Case {
+            name: "equal",
+            client: published,
+            mode: BudgetMode::Capped,
+            service_ru: SERVICE_RU,
+            service_writes: SERVICE_WRITES,
+            tenant_writes_per_5min: 1e9,
+            background_load: 0.0,
+            target_efficiency: 0.95,
+            target_throttled: 0.01,
+        },
+        Case {
+            name: "half",
+            client: published,
+            mode: BudgetMode::Capped,
+            service_ru: SERVICE_RU,
+            service_writes: SERVICE_WRITES,
+            // The tenant-wide bucket would allow the app's full rate; other apps take half.
+            tenant_writes_per_5min: SERVICE_WRITES * 2.0 * 2.0,
+            background_load: 0.5,
+            target_efficiency: 0.95,
+            target_throttled: 0.01,
+        },
+        Case {
+            name: "adaptive",
+            client: Budget {
+                ru_per_10s: (SERVICE_RU / 4.0) as u32,
+                writes_per_150s: (SERVICE_WRITES / 4.0) as u32,
+            },
+            mode: BudgetMode::Adaptive,
+            service_ru: SERVICE_RU,
+            service_writes: SERVICE_WRITES,
+            tenant_writes_per_5min: 1e9,
+            background_load: 0.0,
+            target_efficiency: 0.90,
+            target_throttled: 0.03,
+        },
+    ]
+}
+
+async fn run(case: &Case, users: usize) {
+    let sim = authbulk::sim::start(SimConfig {
+        users,
+        ru_per_10s: Some(case.service_ru),
+        writes_per_150s: Some(case.service_writes),
+        tenant_writes_per_5min: Some(case.tenant_writes_per_5min),
+        background_load: case.background_load,
+        latency: Some((Duration::from_millis(20), Duration::from_millis(80))),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let config = ExecConfig {
+        rate: RateConfig {
+            budget: case.client,
+            mode: case.mode,
+        },
+        ..ExecConfig::default()
+    };
+    let client =
+        GraphClient::new(sim.url(), TokenProvider::fixed(sim.mint_token()), 16).expect("client");
+    let exec = Executor::start(client, config, Shutdown::new());
+    let work = Arc::new(Work {
+        exec: exec.clone(),
+        reads: 1,
+        writes: 1,
+        failed: AtomicU64::new(0),
+    });
+    let start = Instant::now();
+    drive(work.clone(), users, config.active_users).await;
+    let actual = start.elapsed().as_secs_f64();
+    let stats = exec.stats().snapshot();
+    let ideal = case.ideal(users);
+    let efficiency = ideal / actual;
+    let throttled = stats.throttled as f64 / stats.sent as f64;
+    let verdict = if efficiency >= case.target_efficiency && throttled <= case.target_throttled {
+        "meets target"
+    } else {
+        "MISSES target"
+    };
+    println!(
+        "exec_efficiency {:<8} ideal {:>6.1} s / actual {:>6.1} s = {:.3}   throttled {:>5} of {:>6} = {:.2} %   failed {}   ({verdict}: >= {:.2}, <= {:.0} %)",
+        case.name,
+        ideal,
+        actual,
+        efficiency,
+        stats.throttled,
+        stats.sent,
+        throttled * 100.0,
+        work.failed.load(Ordering::Relaxed),
+        case.target_efficiency,
+        case.target_throttled * 100.0,
+    );
+}
+
+fn main() {
+    let only = std::env::var("EXEC_EFFICIENCY_CASE").ok();
+    let users = std::env::var("EXEC_EFFICIENCY_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    for case in cases() {
+        if only.as_deref().is_some_and(|o| o != case.name) {
+            continue;
+        }
+        runtime.block_on(run(&case, users));
+    }
+}
