@@ -9,6 +9,7 @@ use crate::Outcome;
 pub mod auth_flags;
 pub mod job_flags;
 pub mod rate_flags;
+mod run;
 mod sim;
 mod validate;
 
@@ -51,9 +52,12 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a simulated tenant (Microsoft Graph and its token endpoint) until Ctrl-C.
-    Sim(sim::SimArgs),
+    Sim(Box<sim::SimArgs>),
     /// Check job files offline: print every problem with its line, exit 2 if any.
     Validate(Box<validate::ValidateArgs>),
+    /// Run job files (or --all-users/--group with --action) against a tenant: read, plan,
+    /// preview, confirm, apply; a report of every operation.
+    Run(Box<run::RunArgs>),
 }
 
 /// Set up `tracing` on stderr from the logging flags (`RUST_LOG` overrides the level).
@@ -82,8 +86,9 @@ pub fn init_logging(args: &LogArgs) {
 /// Run a parsed command line to its outcome. Fatal errors are printed here, on stderr.
 pub fn execute(cli: Cli) -> Outcome {
     let result = match cli.command {
-        Command::Sim(args) => sim::execute(args),
+        Command::Sim(args) => sim::execute(*args),
         Command::Validate(args) => validate::execute(*args),
+        Command::Run(args) => run::execute(*args),
     };
     match result {
         Ok(outcome) => outcome,

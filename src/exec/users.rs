@@ -32,6 +32,12 @@ pub trait UserWork: Send + Sync + 'static {
 
     /// The output of an item that was read but not started because the run was stopped.
     fn cancelled(&self, item: Self::Item) -> Self::Output;
+
+    /// Called when the user `key` has no item running or waiting any more, so per-user state
+    /// kept between a user's items can be dropped (memory stays flat).
+    fn user_done(&self, key: &str) {
+        let _ = key;
+    }
 }
 
 /// How [`for_each_user`] ended.
@@ -123,6 +129,7 @@ where
                     }
                     None => {
                         active.remove(&key);
+                        work.user_done(&key);
                     }
                 }
             }

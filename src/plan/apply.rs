@@ -31,6 +31,13 @@ use crate::report::{Record, Status};
 pub trait Records: Send {
     /// Take one record.
     fn record(&mut self, record: Record) -> impl Future<Output = ()> + Send;
+
+    /// Called just before the write of `step` is sent, and awaited: a journal records the start
+    /// here (write-ahead), so a resumed run knows the step's outcome must be checked.
+    fn before_write(&mut self, step: &str) -> impl Future<Output = ()> + Send {
+        let _ = step;
+        std::future::ready(())
+    }
 }
 
 impl Records for Vec<Record> {
@@ -335,6 +342,16 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         // After real writes the state is whatever Graph now holds: the next row reads it.
     }
 
+    /// Resolve the context's user to its object id (once per context) and return it; `None`
+    /// when the user cannot be read (the next [`apply_op`](Self::apply_op) reports why).
+    pub async fn resolve_user(&self, context: &mut UserContext) -> Option<String> {
+        if context.user_id.is_none() {
+            let user = context.user.clone();
+            context.user_id = Some(self.resolve(&user).await);
+        }
+        context.user_id().map(str::to_string)
+    }
+
     /// GET the user's object id (`/users/{u}?$select=id,userPrincipalName`).
     async fn resolve(&self, user: &str) -> Result<String, GraphError> {
         let request = Request::get(
@@ -473,6 +490,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 out.record(record).await;
                 continue;
             }
+            out.before_write(&step.step).await;
             let started = Instant::now();
             let result = self.run_step(user, user_id, &step, state).await;
             record.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

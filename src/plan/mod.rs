@@ -29,5 +29,5 @@ pub use apply::{Applier, Records, UserContext};
 pub use desired::plan;
 pub use state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
 pub use step::{ChangeKind, Effect, Plan, Refusal, Step};
-pub use summary::{PlanSummary, print_plan};
+pub use summary::{PlanSummary, print_changes, print_plan};
 pub use tap_out::{IssuedTap, TapOutFile, TapSink};

@@ -110,6 +110,14 @@ fn is_change(record: &Record) -> bool {
 /// per user with changes or failures, each change with its mark, step, before and after, then
 /// the totals. Users whose rows are all unchanged only count in the totals.
 pub fn print_plan(out: &mut impl Write, records: &[Record]) -> io::Result<()> {
+    print_changes(out, records)?;
+    let summary = PlanSummary::from_records(records);
+    writeln!(out, "\nPlan: {}.", summary.line())
+}
+
+/// Print the changes and failures held in `records`, per user, without the totals (a run
+/// prints each row's records as the row ends).
+pub fn print_changes(out: &mut impl Write, records: &[Record]) -> io::Result<()> {
     // Group by user in order of first appearance (users' records interleave when users run in
     // parallel); one pass, so a plan of 100,000 users prints in linear time.
     let mut order: Vec<&str> = Vec::new();
@@ -147,8 +155,7 @@ pub fn print_plan(out: &mut impl Write, records: &[Record]) -> io::Result<()> {
             )?;
         }
     }
-    let summary = PlanSummary::from_records(records);
-    writeln!(out, "\nPlan: {}.", summary.line())
+    Ok(())
 }
 
 fn shown(record: &Record) -> bool {

@@ -39,6 +39,11 @@ pub enum Event {
         /// The row's sequence number.
         seq: u64,
     },
+    /// A dry run's planned steps of one row, reported together (no journal in a dry run).
+    Planned {
+        /// The records (status `planned`).
+        records: Vec<Record>,
+    },
     /// A step that was not run because the run was interrupted: reported, but not journaled, so
     /// `--resume` runs it.
     Cancelled {
@@ -52,7 +57,8 @@ pub async fn collect(
     mut events: mpsc::Receiver<Event>,
     mut report: ReportWriter,
     mut journal: Option<Journal>,
-    mut on_record: impl FnMut(&Record) + Send,
+    mut on_records: impl FnMut(&[Record]) + Send,
+    mut on_row_done: impl FnMut() + Send,
 ) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
@@ -83,17 +89,25 @@ pub async fn collect(
                     journal.done(seq, &record)?;
                 }
                 summary.add(&record);
-                on_record(&record);
+                on_records(std::slice::from_ref(&*record));
             }
             Event::RowDone { seq } => {
                 if let Some(journal) = journal.as_mut() {
                     journal.row_done(seq)?;
                 }
+                on_row_done();
+            }
+            Event::Planned { records } => {
+                for record in &records {
+                    report.write(record)?;
+                    summary.add(record);
+                }
+                on_records(&records);
             }
             Event::Cancelled { record } => {
                 report.write(&record)?;
                 summary.add(&record);
-                on_record(&record);
+                on_records(std::slice::from_ref(&*record));
             }
         }
         if events.is_empty() {
@@ -129,7 +143,7 @@ mod tests {
         let journal_path = journal::path_for(&report_path);
         let journal = Journal::create(&journal_path, "job").unwrap();
         let (tx, rx) = mpsc::channel(8);
-        let collector = tokio::spawn(collect(rx, report, Some(journal), |_| {}));
+        let collector = tokio::spawn(collect(rx, report, Some(journal), |_| {}, || {}));
 
         let (ack, acked) = oneshot::channel();
         tx.send(Event::Started {

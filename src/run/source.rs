@@ -1,0 +1,290 @@
+//! Where a run's rows come from: job files (checked in a first pass, then streamed) or
+//! enumerated targets (`--all-users`, `--group`), as [`Row`]s numbered in input order. The
+//! sequence number `seq` is what the journal keys rows by, so it is the same on every run of the
+//! same input.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::graph::client::GraphClient;
+use crate::job::{self, Defaults, JobSource, Operation, Problem};
+use crate::throttle::retry::RetryPolicy;
+
+/// One unit of work: a valid operation, or a row that failed validation (with `--skip-invalid`).
+#[derive(Debug)]
+pub struct Row {
+    /// Sequence number over the whole input, from 0.
+    pub seq: u64,
+    /// What the row holds.
+    pub kind: RowKind,
+}
+
+/// What a [`Row`] holds.
+#[derive(Debug)]
+pub enum RowKind {
+    /// A valid operation.
+    Op(Operation),
+    /// A row that failed validation: reported `skipped` with its problems.
+    Invalid {
+        /// Its data-row index in its file.
+        row: u64,
+        /// Why, every problem on one line.
+        why: String,
+    },
+    /// Target enumeration failed part-way: reported `failed`.
+    EnumerationFailed {
+        /// The error as Graph gave it.
+        error: crate::graph::GraphError,
+    },
+}
+
+/// What the first pass over the job files found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The job's extra columns, in order of first appearance (for the report header).
+    pub extra: Vec<String>,
+    /// Data rows.
+    pub rows: u64,
+    /// Rows with problems.
+    pub invalid_rows: u64,
+    /// Problems found.
+    pub problems: u64,
+}
+
+/// Files holding what was read from stdin, so a job from a pipe can be read twice (check, then
+/// run) like a file. Removed when dropped.
+pub struct Spooled(#[allow(dead_code)] Option<tempfile::TempPath>);
+
+/// Replace a stdin source by a temporary file holding what stdin gave.
+pub fn spool_stdin(sources: Vec<JobSource>) -> Result<(Vec<JobSource>, Spooled)> {
+    let mut spooled = None;
+    let mut out = Vec::with_capacity(sources.len());
+    for source in sources {
+        match source {
+            JobSource::Stdin { format } => {
+                if spooled.is_some() {
+                    bail!("stdin (-) can be given only once");
+                }
+                let mut file = tempfile::NamedTempFile::new()
+                    .context("cannot create a temporary file for the job on stdin")?;
+                std::io::copy(&mut std::io::stdin().lock(), &mut file)
+                    .and_then(|_| file.flush())
+                    .context("cannot read the job from stdin")?;
+                let path = file.into_temp_path();
+                out.push(JobSource::File {
+                    path: PathBuf::from(&*path),
+                    format: Some(format),
+                });
+                spooled = Some(path);
+            }
+            file => out.push(file),
+        }
+    }
+    Ok((out, Spooled(spooled)))
+}
+
+/// First pass: read every row of every file, hand each problem to `on_problem`, and learn the
+/// extra columns. File-level errors (cannot open, broken part-way) are returned as errors.
+pub fn check(
+    sources: &[JobSource],
+    defaults: &Defaults,
+    mut on_problem: impl FnMut(&Problem),
+) -> Result<Checked> {
+    let mut checked = Checked::default();
+    let mut seen: HashSet<String> = HashSet::new();
+    for source in sources {
+        let mut reader = job::open(source, defaults)?;
+        let mut last_bad: Option<u64> = None;
+        let mut took_extra = false;
+        for item in reader.by_ref() {
+            match item {
+                Ok(op) => {
+                    checked.rows += 1;
+                    if !took_extra {
+                        took_extra = true;
+                        for (name, _) in &op.extra {
+                            if seen.insert(name.to_string()) {
+                                checked.extra.push(name.to_string());
+                            }
+                        }
+                    }
+                }
+                Err(problem) => {
+                    on_problem(&problem);
+                    checked.problems += 1;
+                    if problem.row != 0 && last_bad != Some(problem.row) {
+                        last_bad = Some(problem.row);
+                        checked.rows += 1;
+                        checked.invalid_rows += 1;
+                    }
+                }
+            }
+        }
+        reader.finish()?;
+    }
+    Ok(checked)
+}
+
+/// A fingerprint of the job: its files' bytes and the flags that shape its rows, so `--resume`
+/// can refuse a different job.
+pub fn fingerprint(sources: &[JobSource], shape: &str) -> Result<String> {
+    let mut hash = Sha256::new();
+    for source in sources {
+        if let JobSource::File { path, .. } = source {
+            let print = job::fingerprint_file(path)?;
+            hash.update(print.0);
+        }
+    }
+    hash.update(shape.as_bytes());
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Second pass: stream the rows of the (checked) job files, in order, from a reading thread.
+pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item = Row> + Send {
+    let (tx, rx) = mpsc::channel::<Row>(1024);
+    std::thread::spawn(move || {
+        let mut seq = 0u64;
+        for source in &sources {
+            let Ok(reader) = job::open(source, &defaults) else {
+                return; // checked in the first pass; a file changed since is not run
+            };
+            // Problems of one row come together: merge them into one invalid row.
+            let mut pending: Option<(u64, Vec<String>)> = None;
+            let flush = |pending: &mut Option<(u64, Vec<String>)>, seq: &mut u64| {
+                pending.take().map(|(row, whys)| {
+                    let out = Row {
+                        seq: *seq,
+                        kind: RowKind::Invalid {
+                            row,
+                            why: whys.join("; "),
+                        },
+                    };
+                    *seq += 1;
+                    out
+                })
+            };
+            for item in reader {
+                let row = match item {
+                    Ok(op) => {
+                        if let Some(invalid) = flush(&mut pending, &mut seq) {
+                            if tx.blocking_send(invalid).is_err() {
+                                return;
+                            }
+                        }
+                        let row = Row {
+                            seq,
+                            kind: RowKind::Op(op),
+                        };
+                        seq += 1;
+                        Some(row)
+                    }
+                    Err(problem) if problem.row == 0 => None,
+                    Err(problem) => {
+                        let text = problem.to_string();
+                        match &mut pending {
+                            Some((row, whys)) if *row == problem.row => {
+                                whys.push(text);
+                                None
+                            }
+                            _ => {
+                                let invalid = flush(&mut pending, &mut seq);
+                                pending = Some((problem.row, vec![text]));
+                                invalid
+                            }
+                        }
+                    }
+                };
+                if let Some(row) = row {
+                    if tx.blocking_send(row).is_err() {
+                        return;
+                    }
+                }
+            }
+            if let Some(invalid) = flush(&mut pending, &mut seq) {
+                if tx.blocking_send(invalid).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|row| (row, rx)) },
+    )
+}
+
+/// Which users a run without job files works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Targets {
+    /// Every user, optionally filtered (`--all-users [--filter]`).
+    AllUsers {
+        /// An OData `$filter`.
+        filter: Option<String>,
+    },
+    /// The users among these groups' transitive members (`--group`, repeatable).
+    Groups(Vec<String>),
+}
+
+/// Stream the target users as rows of the `--action` given by `defaults`. A user in several
+/// groups is worked on once. Enumeration errors become one failed row, and end the stream.
+pub fn target_rows(
+    client: GraphClient,
+    targets: Targets,
+    defaults: Defaults,
+    retry: RetryPolicy,
+) -> impl Stream<Item = Row> + Send {
+    let users = match targets {
+        Targets::AllUsers { filter } => client.users(filter.as_deref(), retry).boxed(),
+        Targets::Groups(groups) => futures::stream::iter(groups)
+            .flat_map(move |group| client.group_members(&group, retry))
+            .boxed(),
+    };
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut seq = 0u64;
+    let mut failed = false;
+    users.filter_map(move |user| {
+        let row = match user {
+            _ if failed => None,
+            Ok(user) => {
+                let name = if user.user_principal_name.is_empty() {
+                    user.id.clone()
+                } else {
+                    user.user_principal_name.clone()
+                };
+                if !seen.insert(user.id.to_lowercase()) {
+                    None
+                } else {
+                    let index = seq + 1;
+                    let kind = match defaults.operation_for(&name, index) {
+                        Ok(op) => RowKind::Op(op),
+                        Err(problems) => RowKind::Invalid {
+                            row: index,
+                            why: problems
+                                .iter()
+                                .map(|p| p.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        },
+                    };
+                    Some(kind)
+                }
+            }
+            Err(error) => {
+                failed = true;
+                Some(RowKind::EnumerationFailed { error })
+            }
+        };
+        let row = row.map(|kind| {
+            let row = Row { seq, kind };
+            seq += 1;
+            row
+        });
+        std::future::ready(row)
+    })
+}

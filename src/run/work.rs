@@ -1,0 +1,318 @@
+//! What a run does per row: the bridge between the per-user driver ([`crate::exec`]), the
+//! planner ([`crate::plan`]) and the report collector ([`crate::report::collect`]). Each row's
+//! records go to the collector as its steps end; before each write the step is journaled
+//! (write-ahead) and the write waits for that to be durable.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use super::exclude::Exclusions;
+use super::source::{Row, RowKind};
+use crate::exec::{Executor, UserWork};
+use crate::graph::{ApiVersion, GraphCall, Request, path};
+use crate::job::{Action, Operation};
+use crate::plan::{Applier, Records, TapOutFile, UserContext};
+use crate::report::{Event, Record, Resume, Status};
+
+/// The step name of a created pass (as the planner names it).
+const TAP_STEP: &str = "issue temporaryAccessPass";
+
+/// Per-row work of a run.
+pub struct RowWork {
+    /// Sends every request.
+    pub exec: Executor,
+    /// Plan only: GETs, `planned` records.
+    pub dry_run: bool,
+    /// Where created passes go.
+    pub taps: Option<Arc<TapOutFile>>,
+    /// `--tap-out` was given (a dry run does not create the file).
+    pub tap_out_given: bool,
+    /// The collector.
+    pub events: mpsc::Sender<Event>,
+    /// What an earlier run did (`--resume`).
+    pub resume: Option<Arc<Resume>>,
+    /// Users never touched.
+    pub exclusions: Exclusions,
+    /// The run's clock for `older_than` / `unused_for`: one instant for the whole run.
+    pub now: DateTime<Utc>,
+    /// Per-user state kept between a user's rows, dropped when the user is done.
+    pub contexts: Mutex<HashMap<String, UserContext>>,
+}
+
+impl RowWork {
+    fn applier(&self) -> Applier<'_, Executor> {
+        let mut applier = Applier::new(&self.exec)
+            .dry_run(self.dry_run)
+            .tap_out_given(self.tap_out_given)
+            .clock(self.now);
+        if let Some(taps) = &self.taps {
+            applier = applier.tap_sink(taps.as_ref());
+        }
+        applier
+    }
+
+    async fn send(&self, seq: u64, record: Record) {
+        let _ = self
+            .events
+            .send(Event::Finished {
+                seq,
+                record: Box::new(record),
+            })
+            .await;
+    }
+
+    async fn run_op(&self, seq: u64, op: Operation) {
+        let key = op.user_key();
+        let context = self.contexts.lock().ok().and_then(|mut c| c.remove(&key));
+        let mut context = context.unwrap_or_else(|| UserContext::new(op.user.clone()));
+        let applier = self.applier();
+        if self.exclusions.contains(&op.user) {
+            self.send(seq, excluded(&op, None)).await;
+            return;
+        }
+        if !self.exclusions.is_empty() {
+            let id = applier.resolve_user(&mut context).await;
+            if let Some(id) = id.filter(|id| self.exclusions.contains(id)) {
+                self.send(seq, excluded(&op, Some(id))).await;
+                return;
+            }
+        }
+        let resumed = self.resume.as_deref();
+        let tap_started = resumed
+            .and_then(|r| r.open_starts.get(&seq))
+            .and_then(|starts| starts.iter().find(|(step, _)| step == TAP_STEP))
+            .map(|(_, at)| *at);
+        if let Some(at) = tap_started {
+            if let Some(record) = self
+                .tap_issued_before(&applier, &mut context, &op, at)
+                .await
+            {
+                self.send(seq, record).await;
+                self.keep(key, context);
+                return;
+            }
+        }
+        let mut sink = RowSink {
+            seq,
+            events: &self.events,
+            journal: !self.dry_run,
+            hide_unchanged: resumed.is_some_and(|r| r.row_touched(seq)),
+            buffer: Vec::new(),
+        };
+        applier.apply_op(&mut context, &op, &mut sink).await;
+        sink.flush().await;
+        self.keep(key, context);
+    }
+
+    fn keep(&self, key: String, context: UserContext) {
+        if let Ok(mut contexts) = self.contexts.lock() {
+            contexts.insert(key, context);
+        }
+    }
+
+    /// A resumed row whose pass was being issued when the earlier run stopped: if the user has a
+    /// pass created since, it was issued and its value is lost; never issue a second one
+    /// blindly. `None` when no such pass exists (the row runs normally).
+    async fn tap_issued_before(
+        &self,
+        applier: &Applier<'_, Executor>,
+        context: &mut UserContext,
+        op: &Operation,
+        started: DateTime<Utc>,
+    ) -> Option<Record> {
+        let id = applier.resolve_user(context).await?;
+        let request = Request::get(
+            ApiVersion::V1,
+            format!(
+                "{}/authentication/temporaryAccessPassMethods",
+                path::user(&id)
+            ),
+        );
+        let mut record = base_record(op, Some(&id));
+        record.step = TAP_STEP.into();
+        match self.exec.call(&op.user, request).await {
+            Ok(response) => {
+                let created_since = response.body["value"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|tap| tap["createdDateTime"].as_str())
+                    .filter_map(|text| DateTime::parse_from_rfc3339(text).ok())
+                    // Clocks differ: a pass created up to a minute before the start counts.
+                    .find(|created| *created >= started - chrono::Duration::minutes(1))?;
+                record.status = Some(Status::Failed);
+                record.error_code = Some("tapValueLost".into());
+                record.error_message = Some(format!(
+                    "a temporary access pass was created at {created_since} by the interrupted \
+                     run, but its value was lost; it was not issued again (issue a new one with \
+                     a new row if needed)"
+                ));
+            }
+            Err(error) => {
+                record.status = Some(Status::Failed);
+                record.http_status = error.status;
+                record.error_code = Some(error.code.clone());
+                record.error_message = Some(format!(
+                    "the interrupted run may have issued a pass; it could not be checked: {}",
+                    error.message
+                ));
+                record.request_id = error.request_id.clone();
+            }
+        }
+        Some(record)
+    }
+}
+
+impl UserWork for RowWork {
+    type Item = Row;
+    type Output = Event;
+
+    fn user_key(&self, row: &Row) -> String {
+        match &row.kind {
+            RowKind::Op(op) => op.user_key(),
+            // Rows without a user run on their own.
+            _ => format!("\u{0}row{}", row.seq),
+        }
+    }
+
+    async fn run(&self, row: Row) -> Event {
+        let seq = row.seq;
+        if self.resume.as_deref().is_some_and(|r| r.row_done(seq)) {
+            return Event::RowDone { seq };
+        }
+        match row.kind {
+            RowKind::Op(op) => self.run_op(seq, op).await,
+            RowKind::Invalid { row, why } => {
+                let record = Record {
+                    row,
+                    step: "validate row".into(),
+                    status: Some(Status::Skipped),
+                    error_code: Some("invalidRow".into()),
+                    error_message: Some(why),
+                    ..Record::default()
+                };
+                self.send(seq, record).await;
+            }
+            RowKind::EnumerationFailed { error } => {
+                let record = Record {
+                    row: seq + 1,
+                    step: "enumerate targets".into(),
+                    status: Some(Status::Failed),
+                    http_status: error.status,
+                    error_code: Some(error.code.clone()),
+                    error_message: Some(error.message.clone()),
+                    request_id: error.request_id.clone(),
+                    attempts: error.attempts,
+                    ..Record::default()
+                };
+                self.send(seq, record).await;
+            }
+        }
+        Event::RowDone { seq }
+    }
+
+    fn cancelled(&self, row: Row) -> Event {
+        let mut record = match &row.kind {
+            RowKind::Op(op) => base_record(op, None),
+            RowKind::Invalid { row, .. } => Record {
+                row: *row,
+                ..Record::default()
+            },
+            RowKind::EnumerationFailed { .. } => Record::default(),
+        };
+        record.step = "not started".into();
+        record.status = Some(Status::Cancelled);
+        record.error_message = Some("interrupted before it ran".into());
+        Event::Cancelled {
+            record: Box::new(record),
+        }
+    }
+
+    fn user_done(&self, key: &str) {
+        if let Ok(mut contexts) = self.contexts.lock() {
+            contexts.remove(key);
+        }
+    }
+}
+
+/// The record fields every record of `op` shares.
+fn base_record(op: &Operation, user_id: Option<&str>) -> Record {
+    Record {
+        row: op.row,
+        user: op.user.clone(),
+        user_id: user_id.map(str::to_string),
+        action: op.action.name().to_string(),
+        extra: op.extra.clone(),
+        ..Record::default()
+    }
+}
+
+fn excluded(op: &Operation, user_id: Option<String>) -> Record {
+    let mut record = base_record(op, user_id.as_deref());
+    record.step = match op.action {
+        Action::List => "read methods".into(),
+        _ => "all steps".into(),
+    };
+    record.status = Some(Status::Skipped);
+    record.error_code = Some("excluded".into());
+    record.error_message = Some("excluded by --exclude".into());
+    record
+}
+
+/// A row's records on their way to the collector. In a dry run a row's records are sent
+/// together, so the printed plan shows them together.
+struct RowSink<'a> {
+    seq: u64,
+    events: &'a mpsc::Sender<Event>,
+    journal: bool,
+    /// The row has records from an earlier run: an `unchanged` now only repeats what they say.
+    hide_unchanged: bool,
+    buffer: Vec<Record>,
+}
+
+impl RowSink<'_> {
+    async fn flush(&mut self) {
+        if !self.buffer.is_empty() {
+            let records = std::mem::take(&mut self.buffer);
+            let _ = self.events.send(Event::Planned { records }).await;
+        }
+    }
+}
+
+impl Records for RowSink<'_> {
+    async fn record(&mut self, record: Record) {
+        if self.hide_unchanged && record.status == Some(Status::Unchanged) {
+            return;
+        }
+        if record.status == Some(Status::Planned) {
+            self.buffer.push(record);
+            return;
+        }
+        let _ = self
+            .events
+            .send(Event::Finished {
+                seq: self.seq,
+                record: Box::new(record),
+            })
+            .await;
+    }
+
+    async fn before_write(&mut self, step: &str) {
+        if !self.journal {
+            return;
+        }
+        let (ack, acked) = oneshot::channel();
+        let started = Event::Started {
+            seq: self.seq,
+            step: step.to_string(),
+            at: Utc::now(),
+            ack,
+        };
+        if self.events.send(started).await.is_ok() {
+            let _ = acked.await;
+        }
+    }
+}
