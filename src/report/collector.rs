@@ -39,6 +39,12 @@ pub enum Event {
         /// The row's sequence number.
         seq: u64,
     },
+    /// Row `seq` stopped part-way because the run was interrupted: it is not journaled as done,
+    /// so `--resume` plans it again.
+    RowInterrupted {
+        /// The row's sequence number.
+        seq: u64,
+    },
     /// A dry run's planned steps of one row, reported together (no journal in a dry run).
     Planned {
         /// The records (status `planned`).
@@ -97,6 +103,7 @@ pub async fn collect(
                 }
                 on_row_done();
             }
+            Event::RowInterrupted { .. } => on_row_done(),
             Event::Planned { records } => {
                 for record in &records {
                     report.write(record)?;

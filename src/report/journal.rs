@@ -63,6 +63,9 @@ pub struct Resume {
     pub open_starts: HashMap<u64, Vec<(String, DateTime<Utc>)>>,
     /// Finished records in the journal.
     pub records: u64,
+    /// Steps with a finished record, by row, for rows not done (at most the rows that were in
+    /// flight when the earlier run stopped).
+    partial: HashMap<u64, Vec<String>>,
 }
 
 impl Resume {
@@ -74,6 +77,17 @@ impl Resume {
     /// Row `seq` has records from an earlier run (so an empty plan now adds no `unchanged`).
     pub fn row_touched(&self, seq: u64) -> bool {
         self.rows_touched.contains(seq)
+    }
+
+    /// The steps of row `seq` that have a finished record from an earlier run (empty for a row
+    /// that is done or was never touched).
+    pub fn done_steps(&self, seq: u64) -> &[String] {
+        self.partial.get(&seq).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Steps of row `seq` started by an earlier run with no known outcome: (step, when).
+    pub fn open_starts(&self, seq: u64) -> &[(String, DateTime<Utc>)] {
+        self.open_starts.get(&seq).map(Vec::as_slice).unwrap_or(&[])
     }
 }
 
@@ -149,6 +163,13 @@ impl Journal {
                     Entry::Done { seq, record } => {
                         resume.rows_touched.insert(seq);
                         resume.records += 1;
+                        if !resume.rows_done.contains(seq) {
+                            resume
+                                .partial
+                                .entry(seq)
+                                .or_default()
+                                .push(record.step.clone());
+                        }
                         if let Some(open) = resume.open_starts.get_mut(&seq) {
                             open.retain(|(step, _)| *step != record.step);
                             if open.is_empty() {
@@ -159,6 +180,7 @@ impl Journal {
                     Entry::Row { seq } => {
                         resume.rows_done.insert(seq);
                         resume.open_starts.remove(&seq);
+                        resume.partial.remove(&seq);
                     }
                 }
                 first = false;
@@ -294,6 +316,9 @@ mod tests {
         assert_eq!(resume.records, 2);
         assert_eq!(resume.open_starts.len(), 1);
         assert_eq!(resume.open_starts[&1][0].0, "issue temporaryAccessPass");
+        assert_eq!(resume.open_starts(1)[0].0, "issue temporaryAccessPass");
+        assert_eq!(resume.done_steps(2), ["delete email"]);
+        assert!(resume.done_steps(0).is_empty() && resume.done_steps(1).is_empty());
         let steps: Vec<_> = Journal::records(&path).unwrap().map(|r| r.step).collect();
         assert_eq!(steps, ["delete fido2 k1", "delete email"]);
     }

@@ -31,6 +31,7 @@ use crate::report::{Event, Journal, Record, ReportWriter, Resume, collect, journ
 pub mod confirm;
 pub mod connect;
 pub mod exclude;
+pub mod resume;
 pub mod source;
 mod work;
 
@@ -338,7 +339,7 @@ async fn tally_plan(mut events: mpsc::Receiver<Event>) -> PlanSummary {
             Event::Started { ack, .. } => {
                 let _ = ack.send(());
             }
-            Event::RowDone { .. } => {}
+            Event::RowDone { .. } | Event::RowInterrupted { .. } => {}
         }
     }
     plan

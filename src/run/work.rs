@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::exclude::Exclusions;
+use super::resume::RowResume;
 use super::source::{Row, RowKind};
 use crate::exec::{Executor, UserWork};
 use crate::graph::{ApiVersion, GraphCall, Request, path};
@@ -64,23 +65,30 @@ impl RowWork {
             .await;
     }
 
-    async fn run_op(&self, seq: u64, op: Operation) {
+    /// Run one row; false when it was cut short by an interruption (not journaled as done).
+    async fn run_op(&self, seq: u64, op: Operation) -> bool {
         let key = op.user_key();
         let context = self.contexts.lock().ok().and_then(|mut c| c.remove(&key));
         let mut context = context.unwrap_or_else(|| UserContext::new(op.user.clone()));
         let applier = self.applier();
         if self.exclusions.contains(&op.user) {
             self.send(seq, excluded(&op, None)).await;
-            return;
+            return true;
         }
         if !self.exclusions.is_empty() {
             let id = applier.resolve_user(&mut context).await;
             if let Some(id) = id.filter(|id| self.exclusions.contains(id)) {
                 self.send(seq, excluded(&op, Some(id))).await;
-                return;
+                return true;
             }
         }
         let resumed = self.resume.as_deref();
+        // A pass is issued exactly once per row: one the earlier run recorded ends the row.
+        if matches!(op.action, Action::IssueTap(_))
+            && resumed.is_some_and(|r| r.done_steps(seq).iter().any(|s| s == TAP_STEP))
+        {
+            return true;
+        }
         let tap_started = resumed
             .and_then(|r| r.open_starts.get(&seq))
             .and_then(|starts| starts.iter().find(|(step, _)| step == TAP_STEP))
@@ -92,19 +100,23 @@ impl RowWork {
             {
                 self.send(seq, record).await;
                 self.keep(key, context);
-                return;
+                return true;
             }
         }
         let mut sink = RowSink {
             seq,
             events: &self.events,
             journal: !self.dry_run,
-            hide_unchanged: resumed.is_some_and(|r| r.row_touched(seq)),
+            resume: RowResume::new(resumed, seq),
             buffer: Vec::new(),
         };
         applier.apply_op(&mut context, &op, &mut sink).await;
         sink.flush().await;
+        for record in sink.resume.owed(&base_record(&op, context.user_id())) {
+            self.send(seq, record).await;
+        }
         self.keep(key, context);
+        !sink.resume.interrupted()
     }
 
     fn keep(&self, key: String, context: UserContext) {
@@ -184,7 +196,11 @@ impl UserWork for RowWork {
             return Event::RowDone { seq };
         }
         match row.kind {
-            RowKind::Op(op) => self.run_op(seq, op).await,
+            RowKind::Op(op) => {
+                if !self.run_op(seq, op).await {
+                    return Event::RowInterrupted { seq };
+                }
+            }
             RowKind::Invalid { row, why } => {
                 let record = Record {
                     row,
@@ -268,8 +284,8 @@ struct RowSink<'a> {
     seq: u64,
     events: &'a mpsc::Sender<Event>,
     journal: bool,
-    /// The row has records from an earlier run: an `unchanged` now only repeats what they say.
-    hide_unchanged: bool,
+    /// What an earlier run left of this row (`--resume`), and what this run reported of it.
+    resume: RowResume,
     buffer: Vec<Record>,
 }
 
@@ -284,11 +300,21 @@ impl RowSink<'_> {
 
 impl Records for RowSink<'_> {
     async fn record(&mut self, record: Record) {
-        if self.hide_unchanged && record.status == Some(Status::Unchanged) {
+        if !self.resume.keep(&record) {
             return;
         }
         if record.status == Some(Status::Planned) {
             self.buffer.push(record);
+            return;
+        }
+        if record.status == Some(Status::Cancelled) {
+            // Reported, but not journaled: `--resume` runs the step.
+            let _ = self
+                .events
+                .send(Event::Cancelled {
+                    record: Box::new(record),
+                })
+                .await;
             return;
         }
         let _ = self
@@ -304,6 +330,7 @@ impl Records for RowSink<'_> {
         if !self.journal {
             return;
         }
+        self.resume.started(step);
         let (ack, acked) = oneshot::channel();
         let started = Event::Started {
             seq: self.seq,

@@ -1,0 +1,208 @@
+//! What `--resume` does to one row's records, so that every step of the job keeps exactly one
+//! final record across any number of interruptions. The per-row work ([`super::work`]) asks a
+//! [`RowResume`] about each record the planner emits for a row, tells it each write it is about
+//! to send, and asks it at the end of the row for the records it still owes.
+//!
+//! Why this is needed: a resumed row is planned again against the tenant's current state (the
+//! actions are desired state). A step whose write reached the tenant just before the earlier
+//! run was killed, but whose record never reached the journal, is then no longer in the plan: it
+//! would be done without a record. The journal has its start, so it is reported here as done
+//! before the interruption. The other way round, a record the journal already holds (a listing,
+//! an `unchanged`) must not be reported a second time when the row runs again.
+
+use chrono::{DateTime, Utc};
+
+use crate::report::{Record, Resume, Status};
+
+/// The steps whose failure means the row was not planned (its state was not read).
+const READ_STEPS: [&str; 3] = ["read user", "read methods", "read sign-in preferences"];
+
+/// The note of a step whose write an earlier run sent and the re-read state shows done.
+pub const DONE_BEFORE: &str = "done before the interruption (confirmed by re-reading)";
+
+/// One row's view of what an earlier run left, and what this run has reported for it so far.
+#[derive(Debug, Default)]
+pub struct RowResume {
+    /// Steps started by an earlier run with no known outcome, not yet covered by a record.
+    open: Vec<(String, DateTime<Utc>)>,
+    /// Steps with a record from an earlier run.
+    done: Vec<String>,
+    /// Steps whose write this run sent.
+    started: Vec<String>,
+    /// An `unchanged` now repeats what earlier records say (or hides a step done before).
+    hide_unchanged: bool,
+    /// The row's state could not be read, so the plan is unknown.
+    unread: bool,
+    /// A step was cancelled: the row stays open for the next `--resume`.
+    interrupted: bool,
+}
+
+impl RowResume {
+    /// The view for row `seq`; a fresh row when `resume` is `None` (not a resumed run).
+    pub fn new(resume: Option<&Resume>, seq: u64) -> Self {
+        let Some(resume) = resume else {
+            return RowResume::default();
+        };
+        let open = resume.open_starts(seq).to_vec();
+        RowResume {
+            hide_unchanged: resume.row_touched(seq) || !open.is_empty(),
+            open,
+            done: resume.done_steps(seq).to_vec(),
+            ..RowResume::default()
+        }
+    }
+
+    /// The write of `step` is about to be sent by this run.
+    pub fn started(&mut self, step: &str) {
+        self.started.push(step.to_string());
+    }
+
+    /// Whether `record` goes to the report; notes what it tells about the row.
+    pub fn keep(&mut self, record: &Record) -> bool {
+        match record.status {
+            Some(Status::Cancelled) => self.interrupted = true,
+            Some(Status::Failed) if READ_STEPS.contains(&record.step.as_str()) => {
+                self.unread = true;
+            }
+            _ => {}
+        }
+        let was_open = self.open.iter().any(|(step, _)| *step == record.step);
+        self.open.retain(|(step, _)| *step != record.step);
+        if was_open {
+            return true;
+        }
+        if self.hide_unchanged && record.status == Some(Status::Unchanged) {
+            return false;
+        }
+        // A record the journal already holds, for a step this run did not write again (a
+        // listing, a refusal): reported once already.
+        let sent_now = self.started.contains(&record.step);
+        !(self.done.contains(&record.step) && !sent_now && record.status != Some(Status::Cancelled))
+    }
+
+    /// The row was cut short by an interruption: it must not be journaled as done.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
+    }
+
+    /// The records still owed at the end of the row: one for each step an earlier run started
+    /// whose outcome no record of this run covered. `base` carries the row's common fields.
+    ///
+    /// When the row was planned again (its state read), such a step is no longer needed: the
+    /// state shows it done, so it was done by the earlier run (`ok`). When the state could not
+    /// be read, its outcome is unknown (`failed`, `outcomeUnknown`). When the row was interrupted
+    /// again, nothing is owed yet: the next `--resume` decides.
+    pub fn owed(&mut self, base: &Record) -> Vec<Record> {
+        if self.interrupted {
+            return Vec::new();
+        }
+        let unread = self.unread;
+        self.open
+            .drain(..)
+            .map(|(step, at)| {
+                let mut record = base.clone();
+                record.step = step;
+                if unread {
+                    record.status = Some(Status::Failed);
+                    record.error_code = Some("outcomeUnknown".into());
+                    record.error_message = Some(format!(
+                        "sent by the interrupted run at {}; the user's state could not be read \
+                         to check whether it was done",
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ));
+                } else {
+                    record.status = Some(Status::Ok);
+                    record.after = DONE_BEFORE.into();
+                }
+                record
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Journal;
+
+    fn record(step: &str, status: Status) -> Record {
+        Record {
+            row: 1,
+            step: step.into(),
+            status: Some(status),
+            ..Record::default()
+        }
+    }
+
+    /// A journal where row 0 finished "delete a" and started "delete b" without an outcome.
+    fn resumed() -> (tempfile::TempDir, Resume) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut journal = Journal::create(&path, "job").unwrap();
+        journal.started(0, "delete a", Utc::now()).unwrap();
+        journal.done(0, &record("delete a", Status::Ok)).unwrap();
+        journal.started(0, "delete b", Utc::now()).unwrap();
+        journal.sync().unwrap();
+        drop(journal);
+        let (_, resume) = Journal::resume(&path, "job").unwrap();
+        (dir, resume)
+    }
+
+    #[test]
+    fn a_started_step_missing_from_the_new_plan_is_reported_done_before_the_interruption() {
+        let (_dir, resume) = resumed();
+        let mut row = RowResume::new(Some(&resume), 0);
+        // The new plan holds only a later step.
+        row.started("delete c");
+        assert!(row.keep(&record("delete c", Status::Ok)));
+        let owed = row.owed(&record("", Status::Ok));
+        assert_eq!(owed.len(), 1);
+        assert_eq!(owed[0].step, "delete b");
+        assert_eq!(owed[0].status, Some(Status::Ok));
+        assert_eq!(owed[0].after, DONE_BEFORE);
+        assert!(row.owed(&Record::default()).is_empty(), "owed once");
+    }
+
+    #[test]
+    fn a_started_step_planned_again_is_covered_by_its_new_record() {
+        let (_dir, resume) = resumed();
+        let mut row = RowResume::new(Some(&resume), 0);
+        row.started("delete b");
+        assert!(row.keep(&record("delete b", Status::Ok)));
+        assert!(row.owed(&Record::default()).is_empty());
+    }
+
+    #[test]
+    fn records_already_journaled_and_unchanged_repeats_are_not_reported_again() {
+        let (_dir, resume) = resumed();
+        let mut row = RowResume::new(Some(&resume), 0);
+        assert!(!row.keep(&record("set phone mobile", Status::Unchanged)));
+        assert!(!row.keep(&record("delete a", Status::Ok)));
+        // The same step written again by this run is a new write: reported.
+        row.started("delete a");
+        assert!(row.keep(&record("delete a", Status::Ok)));
+    }
+
+    #[test]
+    fn an_unreadable_state_leaves_the_outcome_unknown_and_an_interruption_owes_nothing() {
+        let (_dir, resume) = resumed();
+        let mut row = RowResume::new(Some(&resume), 0);
+        assert!(row.keep(&record("read methods", Status::Failed)));
+        let owed = row.owed(&Record::default());
+        assert_eq!(owed[0].status, Some(Status::Failed));
+        assert_eq!(owed[0].error_code.as_deref(), Some("outcomeUnknown"));
+
+        let mut row = RowResume::new(Some(&resume), 0);
+        assert!(row.keep(&record("read methods", Status::Cancelled)));
+        assert!(row.interrupted());
+        assert!(row.owed(&Record::default()).is_empty());
+    }
+
+    #[test]
+    fn a_fresh_run_keeps_every_record() {
+        let mut row = RowResume::new(None, 0);
+        assert!(row.keep(&record("set phone mobile", Status::Unchanged)));
+        assert!(row.keep(&record("delete a", Status::Ok)));
+        assert!(row.owed(&Record::default()).is_empty());
+    }
+}

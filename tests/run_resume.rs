@@ -1,0 +1,246 @@
+//! `--resume` after a crash: the binary is killed (SIGKILL) at seeded-random points of a
+//! 5,000-user mixed job against a simulator in its own process, resumed each time, and finally
+//! run to the end. The report must then hold exactly one final record per step, the tenant must
+//! be in the desired state, no write may have been applied twice and no pass issued twice.
+
+mod run_resume_support;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use authbulk::sim::upn;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use run_resume_support::{SimProcess, jsonl_records, size};
+use serde_json::Value;
+
+const USERS: usize = 5000;
+
+/// The mixed job: one row per user (actions by index), plus a second row for every tenth user
+/// (rows of one user run in file order). Returns the job's text and its number of rows.
+fn mixed_job() -> (String, usize) {
+    let mut job = String::from(
+        "user,action,phone_type,phone_number,email,method_type,lifetime_minutes,issue_tap,ticket\n",
+    );
+    let mut rows = 0;
+    for i in 0..USERS {
+        let user = upn(i);
+        let ticket = format!("T-{i}");
+        let row = match i % 9 {
+            0 => format!("{user},set-phone,mobile,+46 70 {i:07},,,,,{ticket}"),
+            1 => format!("{user},remove-authenticator,,,,,,,{ticket}"),
+            2 => format!("{user},set-email,,,resumed{i}@example.org,,,,{ticket}"),
+            3 => format!("{user},issue-tap,,,,,60,,{ticket}"),
+            4 => format!("{user},reset-mfa,,,,,60,true,{ticket}"),
+            5 => format!("{user},reset-mfa,,,,,,,{ticket}"),
+            6 => format!("{user},remove-method,,,,fido2,,,{ticket}"),
+            7 => format!(
+                "{user},set-phone,office,+1 425 555 {:04},,,,,{ticket}",
+                i % 10000
+            ),
+            _ => format!("{user},list,,,,,,,{ticket}"),
+        };
+        job.push_str(&row);
+        job.push('\n');
+        rows += 1;
+        if i % 10 == 0 && i % 9 != 3 && i % 9 != 4 {
+            job.push_str(&format!(
+                "{user},set-email,,,second{i}@example.org,,,,{ticket}b\n"
+            ));
+            rows += 1;
+        }
+    }
+    (job, rows)
+}
+
+#[test]
+fn killed_runs_resume_to_one_record_per_step_no_double_write_and_no_double_pass() {
+    let began = Instant::now();
+    let sim = SimProcess::start(&["--users", "5000", "--unthrottled"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (job_text, rows) = mixed_job();
+    let job = dir.path().join("job.csv");
+    std::fs::write(&job, job_text).unwrap();
+    let report = dir.path().join("report.jsonl");
+    let journal = dir.path().join("report.jsonl.journal");
+    let run = |attempt: usize| {
+        let tap_out = dir.path().join(format!("taps-{attempt}.csv"));
+        let mut args = vec![
+            job.to_str().unwrap().to_string(),
+            "--yes".into(),
+            "--report".into(),
+            report.to_str().unwrap().to_string(),
+            "--tap-out".into(),
+            tap_out.to_str().unwrap().to_string(),
+            "--budget".into(),
+            "adaptive".into(),
+            "--concurrency".into(),
+            "32".into(),
+        ];
+        if attempt > 0 {
+            args.push("--resume".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sim.run(&args)
+    };
+
+    let mut rng = ChaCha8Rng::seed_from_u64(20261126);
+    let mut attempt = 0;
+    let mut kills = 0;
+    while kills < 4 {
+        let mut child = run(attempt)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill once the journal has grown by a random amount (polled: the kill point is what is
+        // random, the poll only watches for it).
+        let from = size(&journal);
+        let grow = rng.random_range(200_000..900_000u64);
+        let exited = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if size(&journal) >= from + grow {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        attempt += 1;
+        match exited {
+            Some(status) => panic!(
+                "the run ended ({status}) before kill {}: grow the job",
+                kills + 1
+            ),
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+    let finished = run(attempt).output().unwrap();
+    let stderr = String::from_utf8_lossy(&finished.stderr);
+    assert!(
+        finished.status.code() == Some(0) || finished.status.code() == Some(1),
+        "{stderr}"
+    );
+
+    // Exactly one final record per step, and every row has one.
+    let records = jsonl_records(&report);
+    let mut seen: HashSet<(u64, String)> = HashSet::new();
+    let mut rows_reported: HashSet<u64> = HashSet::new();
+    let mut failed_rows: HashSet<u64> = HashSet::new();
+    for record in &records {
+        let row = record["row"].as_u64().unwrap();
+        let step = record["step"].as_str().unwrap().to_string();
+        assert!(
+            seen.insert((row, step.clone())),
+            "row {row} step {step} reported twice"
+        );
+        rows_reported.insert(row);
+        // Failures are the tenant's answers (a user outside the pass policy): data, not a
+        // crash's trace; nothing may be left cancelled.
+        let status = record["status"].as_str().unwrap();
+        assert!(
+            matches!(status, "ok" | "unchanged" | "failed" | "skipped"),
+            "{record}"
+        );
+        if matches!(status, "failed" | "skipped") {
+            failed_rows.insert(row);
+        }
+    }
+    assert_eq!(rows_reported.len(), rows, "every row has a record");
+
+    // No write applied twice: each user's successful writes in the simulator are the writes
+    // the report says were done for them.
+    let counters = sim.introspect("counters");
+    let mut reported_writes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut reported_taps: BTreeMap<String, u64> = BTreeMap::new();
+    for record in &records {
+        let action = record["action"].as_str().unwrap();
+        let status = record["status"].as_str().unwrap();
+        let lost_tap = record["error_code"].as_str() == Some("tapValueLost");
+        if action == "list" || !(status == "ok" || lost_tap) {
+            continue;
+        }
+        let user = record["user"].as_str().unwrap().to_lowercase();
+        *reported_writes.entry(user.clone()).or_default() += 1;
+        if record["step"] == "issue temporaryAccessPass" {
+            *reported_taps.entry(user).or_default() += 1;
+        }
+    }
+    let per_user = |key: &str| -> BTreeMap<String, u64> {
+        counters[key]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.to_lowercase(), v.as_u64().unwrap()))
+            .collect()
+    };
+    assert_eq!(per_user("writes_per_user"), reported_writes);
+    assert_eq!(per_user("taps_per_user"), reported_taps);
+    assert_eq!(counters["duplicate_taps"], 0);
+
+    // Every pass reached exactly one --tap-out file, except passes whose value was lost.
+    let mut passes: HashMap<String, u64> = HashMap::new();
+    for n in 0..=attempt {
+        let path = dir.path().join(format!("taps-{n}.csv"));
+        if !Path::new(&path).exists() {
+            continue;
+        }
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        for row in reader.records() {
+            *passes.entry(row.unwrap()[0].to_lowercase()).or_default() += 1;
+        }
+    }
+    let lost = records
+        .iter()
+        .filter(|r| r["error_code"].as_str() == Some("tapValueLost"))
+        .count() as u64;
+    assert!(passes.values().all(|n| *n == 1), "a pass in two files");
+    assert_eq!(
+        passes.len() as u64 + lost,
+        reported_taps.values().sum::<u64>()
+    );
+
+    // The tenant is in the desired state: a dry run of the same job plans nothing but the
+    // passes of the issue-tap rows (not desired state: one per run).
+    let dry_report = dir.path().join("dry.jsonl");
+    let dry = sim
+        .run(&[
+            job.to_str().unwrap(),
+            "--dry-run",
+            "--report",
+            dry_report.to_str().unwrap(),
+            "--tap-out",
+            dir.path().join("dry-taps.csv").to_str().unwrap(),
+            "--budget",
+            "adaptive",
+            "--concurrency",
+            "32",
+        ])
+        .output()
+        .unwrap();
+    assert!(dry.status.code() == Some(0) || !failed_rows.is_empty());
+    for record in jsonl_records(&dry_report) {
+        if failed_rows.contains(&record["row"].as_u64().unwrap()) {
+            continue;
+        }
+        let status = record["status"].as_str().unwrap();
+        let planned_tap =
+            record["action"] == "issue-tap" && record["step"] == "issue temporaryAccessPass";
+        assert!(
+            status == "unchanged" || (status == "ok" && record["action"] == "list") || planned_tap,
+            "not in the desired state: {record}"
+        );
+    }
+    eprintln!(
+        "{kills} kills, {} records ({} rows failed), {:?}",
+        records.len(),
+        failed_rows.len(),
+        began.elapsed()
+    );
+    let _: Value = counters;
+}
