@@ -36,6 +36,8 @@ enum Entry {
     Done { seq: u64, record: Box<Record> },
     /// Row `seq` has nothing more to do.
     Row { seq: u64 },
+    /// This run writes created passes to this `--tap-out` file.
+    TapOut { path: PathBuf },
 }
 
 /// The journal path that belongs to a report.
@@ -63,6 +65,8 @@ pub struct Resume {
     pub open_starts: HashMap<u64, Vec<(String, DateTime<Utc>)>>,
     /// Finished records in the journal.
     pub records: u64,
+    /// The `--tap-out` files of the earlier runs, in order.
+    pub tap_outs: Vec<PathBuf>,
     /// Steps with a finished record, by row, for rows not done (at most the rows that were in
     /// flight when the earlier run stopped).
     partial: HashMap<u64, Vec<String>>,
@@ -177,6 +181,7 @@ impl Journal {
                             }
                         }
                     }
+                    Entry::TapOut { path } => resume.tap_outs.push(path),
                     Entry::Row { seq } => {
                         resume.rows_done.insert(seq);
                         resume.open_starts.remove(&seq);
@@ -229,6 +234,14 @@ impl Journal {
             seq,
             record: Box::new(record.clone()),
         })
+    }
+
+    /// Record where this run writes created passes, so a resumed run can tell whether a pass
+    /// created just before a crash reached that file. Synced at once.
+    pub fn tap_out(&mut self, path: &Path) -> Result<()> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        self.append(&Entry::TapOut { path })?;
+        self.sync()
     }
 
     /// Record that row `seq` has nothing more to do.
@@ -303,6 +316,7 @@ mod tests {
         journal.started(0, "delete fido2 k1", at).unwrap();
         journal.done(0, &record(1, "delete fido2 k1")).unwrap();
         journal.row_done(0).unwrap();
+        journal.tap_out(Path::new("/tmp/taps-1.csv")).unwrap();
         journal.started(1, "issue temporaryAccessPass", at).unwrap();
         journal.started(2, "delete email", at).unwrap();
         journal.done(2, &record(3, "delete email")).unwrap();
@@ -314,6 +328,7 @@ mod tests {
         assert!(!resume.row_done(1) && !resume.row_done(2));
         assert!(resume.row_touched(2) && !resume.row_touched(1));
         assert_eq!(resume.records, 2);
+        assert_eq!(resume.tap_outs, [PathBuf::from("/tmp/taps-1.csv")]);
         assert_eq!(resume.open_starts.len(), 1);
         assert_eq!(resume.open_starts[&1][0].0, "issue temporaryAccessPass");
         assert_eq!(resume.open_starts(1)[0].0, "issue temporaryAccessPass");

@@ -159,8 +159,15 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         (report, journal, None)
     };
     eprintln!("report: {}", report_path.display());
+    let mut journal = journal;
     let taps = match (&config.tap_out, config.dry_run) {
-        (Some(path), false) => Some(Arc::new(TapOutFile::create(path)?)),
+        (Some(path), false) => {
+            let file = TapOutFile::create(path)?;
+            if let Some(journal) = journal.as_mut() {
+                journal.tap_out(path)?;
+            }
+            Some(Arc::new(file))
+        }
         _ => None,
     };
 

@@ -10,6 +10,8 @@
 //! before the interruption. The other way round, a record the journal already holds (a listing,
 //! an `unchanged`) must not be reported a second time when the row runs again.
 
+use std::path::PathBuf;
+
 use chrono::{DateTime, Utc};
 
 use crate::report::{Record, Resume, Status};
@@ -120,6 +122,39 @@ impl RowResume {
     }
 }
 
+/// The earlier `--tap-out` file (of `files`, the earlier runs' in order) that holds a pass for
+/// `user_id` starting no earlier than a minute before `started` (clocks differ), if any: a pass
+/// created just before a crash may have reached its file before its record reached the journal.
+/// Unreadable files and torn lines are passed over.
+pub fn tap_delivered_in(
+    files: &[PathBuf],
+    user_id: &str,
+    started: DateTime<Utc>,
+) -> Option<PathBuf> {
+    let since = started - chrono::Duration::minutes(1);
+    files.iter().rev().find_map(|path| {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_path(path)
+            .ok()?;
+        let found = reader.records().map_while(Result::ok).any(|row| {
+            // Columns: user, user_id, pass, start, lifetime (see `crate::plan::TapOutFile`).
+            // A line torn by a crash lacks fields: its pass is not whole.
+            let start = match row.get(3) {
+                Some("") => true,
+                Some(text) => DateTime::parse_from_rfc3339(text).is_ok_and(|s| s >= since),
+                None => false,
+            };
+            row.len() == 5
+                && start
+                && row
+                    .get(1)
+                    .is_some_and(|id| id.eq_ignore_ascii_case(user_id))
+        });
+        found.then(|| path.clone())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +231,35 @@ mod tests {
         assert!(row.keep(&record("read methods", Status::Cancelled)));
         assert!(row.interrupted());
         assert!(row.owed(&Record::default()).is_empty());
+    }
+
+    #[test]
+    fn a_pass_is_found_in_an_earlier_tap_out_file_by_user_id_and_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("taps-0.csv");
+        std::fs::write(
+            &old,
+            "user,user_id,pass,start,lifetime\n\
+             a@x,id-a,secret1,2026-01-01T10:00:00Z,60\n\
+             b@x,id-b,secret2,2026-01-01T12:00:00Z,60\n\
+             c@x,id-c,sec",
+        )
+        .unwrap();
+        let files = vec![dir.path().join("missing.csv"), old.clone()];
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        assert_eq!(
+            tap_delivered_in(&files, "ID-B", at("2026-01-01T12:00:30Z")),
+            Some(old.clone())
+        );
+        // A pass of that user from before the start is an earlier row's.
+        assert_eq!(
+            tap_delivered_in(&files, "id-a", at("2026-01-01T12:00:00Z")),
+            None
+        );
+        assert_eq!(
+            tap_delivered_in(&files, "id-c", at("2026-01-01T09:00:00Z")),
+            None
+        );
     }
 
     #[test]
