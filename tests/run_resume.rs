@@ -132,6 +132,7 @@ fn killed_runs_resume_to_one_record_per_step_no_double_write_and_no_double_pass(
     let mut seen: HashSet<(u64, String)> = HashSet::new();
     let mut rows_reported: HashSet<u64> = HashSet::new();
     let mut failed_rows: HashSet<u64> = HashSet::new();
+    let mut failures: BTreeMap<String, u64> = BTreeMap::new();
     for record in &records {
         let row = record["row"].as_u64().unwrap();
         let step = record["step"].as_str().unwrap().to_string();
@@ -154,6 +155,9 @@ fn killed_runs_resume_to_one_record_per_step_no_double_write_and_no_double_pass(
         );
         if matches!(status, "failed" | "skipped") {
             failed_rows.insert(row);
+            *failures
+                .entry(format!("{status} {}", record["error_code"]))
+                .or_default() += 1;
         }
     }
     assert_eq!(rows_reported.len(), rows, "every row has a record");
@@ -263,7 +267,7 @@ fn killed_runs_resume_to_one_record_per_step_no_double_write_and_no_double_pass(
         );
     }
     eprintln!(
-        "{kills} kills, {} records ({} rows failed), {:?}",
+        "{kills} kills, {} records ({} rows failed: {failures:?}), {:?}",
         records.len(),
         failed_rows.len(),
         began.elapsed()

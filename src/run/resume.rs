@@ -45,7 +45,13 @@ impl RowResume {
         let Some(resume) = resume else {
             return RowResume::default();
         };
-        let open = resume.open_starts(seq).to_vec();
+        // A step started by two interrupted runs in turn (the first never sent it) is one step.
+        let mut open: Vec<(String, DateTime<Utc>)> = Vec::new();
+        for (step, at) in resume.open_starts(seq) {
+            if !open.iter().any(|(seen, _)| seen == step) {
+                open.push((step.clone(), *at));
+            }
+        }
         RowResume {
             hide_unchanged: resume.row_touched(seq) || !open.is_empty(),
             open,
@@ -196,6 +202,22 @@ mod tests {
         assert_eq!(owed[0].status, Some(Status::Ok));
         assert_eq!(owed[0].after, DONE_BEFORE);
         assert!(row.owed(&Record::default()).is_empty(), "owed once");
+    }
+
+    #[test]
+    fn a_step_started_by_two_interrupted_runs_is_owed_one_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut journal = Journal::create(&path, "job").unwrap();
+        journal.started(0, "create email", Utc::now()).unwrap();
+        journal.started(0, "create email", Utc::now()).unwrap();
+        journal.sync().unwrap();
+        drop(journal);
+        let (_, resume) = Journal::resume(&path, "job").unwrap();
+        let mut row = RowResume::new(Some(&resume), 0);
+        assert!(!row.keep(&record("set email", Status::Unchanged)));
+        let owed = row.owed(&Record::default());
+        assert_eq!(owed.len(), 1, "{owed:?}");
     }
 
     #[test]
