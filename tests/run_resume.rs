@@ -109,10 +109,8 @@ fn killed_runs_resume_to_one_record_per_step_no_double_write_and_no_double_pass(
         };
         attempt += 1;
         match exited {
-            Some(status) => panic!(
-                "the run ended ({status}) before kill {}: grow the job",
-                kills + 1
-            ),
+            // A fast machine finished the job before this kill point: resume from there.
+            Some(_) => break,
             None => {
                 child.kill().unwrap();
                 child.wait().unwrap();
@@ -120,12 +118,10 @@ fn killed_runs_resume_to_one_record_per_step_no_double_write_and_no_double_pass(
             }
         }
     }
+    assert!(kills >= 2, "only {kills} kills: grow the job");
+    let journal_size = size(&journal);
     let finished = run(attempt).output().unwrap();
     let stderr = String::from_utf8_lossy(&finished.stderr);
-    assert!(
-        finished.status.code() == Some(0) || finished.status.code() == Some(1),
-        "{stderr}"
-    );
 
     // Exactly one final record per step, and every row has one.
     let records = jsonl_records(&report);
@@ -161,6 +157,9 @@ fn killed_runs_resume_to_one_record_per_step_no_double_write_and_no_double_pass(
         }
     }
     assert_eq!(rows_reported.len(), rows, "every row has a record");
+    // The exit code covers the whole report, the records kept from the killed runs included.
+    let expected = if failed_rows.is_empty() { 0 } else { 1 };
+    assert_eq!(finished.status.code(), Some(expected), "{stderr}");
 
     // No write applied twice: each user's successful writes in the simulator are the writes
     // the report says were done for them.
@@ -267,7 +266,8 @@ fn killed_runs_resume_to_one_record_per_step_no_double_write_and_no_double_pass(
         );
     }
     eprintln!(
-        "{kills} kills, {} records ({} rows failed: {failures:?}), {:?}",
+        "{kills} kills at journal sizes up to {journal_size}, {} records ({} rows failed: \
+         {failures:?}), {:?}",
         records.len(),
         failed_rows.len(),
         began.elapsed()

@@ -59,6 +59,20 @@ impl Summary {
             .or_default() += 1;
     }
 
+    /// Add the counts of `earlier` (a resumed run's records kept from the interrupted run, so
+    /// the summary and the exit code cover the whole report).
+    pub fn absorb(&mut self, earlier: &Summary) {
+        for (status, n) in &earlier.by_status {
+            *self.by_status.entry(*status).or_default() += n;
+        }
+        for (action, counts) in &earlier.by_action {
+            let mine = self.by_action.entry(action.clone()).or_default();
+            for (status, n) in counts {
+                *mine.entry(*status).or_default() += n;
+            }
+        }
+    }
+
     /// Records with this status.
     pub fn count(&self, status: Status) -> u64 {
         self.by_status.get(&status).copied().unwrap_or(0)
@@ -148,6 +162,13 @@ mod tests {
         assert_eq!(summary.outcome(), Outcome::Interrupted);
         assert_eq!(summary.count(Status::Ok), 2);
         assert_eq!(summary.by_action["reset-mfa"][&Status::Failed], 1);
+
+        let mut resumed = Summary::default();
+        resumed.add(&record("set-phone", Status::Ok));
+        resumed.absorb(&summary);
+        assert_eq!(resumed.count(Status::Ok), 3);
+        assert_eq!(resumed.by_action["set-phone"][&Status::Ok], 2);
+        assert_eq!(resumed.outcome(), Outcome::Interrupted);
 
         summary.finish(
             Traffic {

@@ -2,6 +2,7 @@
 //! appended as steps finish and flushed at least once a second, so a crash keeps what was done.
 //! Owned by the collector task alone.
 
+use std::borrow::Borrow;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -46,16 +47,16 @@ impl ReportWriter {
 
     /// Rewrite the report at `path` from `records` (a resumed run's finished records, each
     /// exactly once), then keep appending.
-    pub fn rewrite<'a>(
+    pub fn rewrite<R: Borrow<Record>>(
         path: &Path,
         extra: &[String],
-        records: impl IntoIterator<Item = &'a Record>,
+        records: impl IntoIterator<Item = R>,
     ) -> Result<Self> {
         let file = File::create(path)
             .with_context(|| format!("cannot rewrite report {}", path.display()))?;
         let mut writer = Self::start(path, file, extra)?;
         for record in records {
-            writer.write(record)?;
+            writer.write(record.borrow())?;
         }
         writer.flush()?;
         Ok(writer)

@@ -26,7 +26,7 @@ use crate::graph::client::GraphClient;
 use crate::job::{Defaults, JobSource};
 use crate::plan::{PlanSummary, TapOutFile, print_changes};
 use crate::report::summary::Traffic;
-use crate::report::{Event, Journal, Record, ReportWriter, Resume, collect, journal, writer};
+use crate::report::{Event, Journal, ReportWriter, Resume, Summary, collect, journal, writer};
 
 pub mod confirm;
 pub mod connect;
@@ -131,10 +131,13 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         .clone()
         .unwrap_or_else(|| writer::default_path(now));
     let journal_path = journal::path_for(&report_path);
+    let mut kept = Summary::default();
     let (report, journal, resume) = if config.resume {
         let (journal, resume) = Journal::resume(&journal_path, &fingerprint)?;
-        let records = Journal::records(&journal_path)?.collect::<Vec<Record>>();
-        let report = ReportWriter::rewrite(&report_path, &extra, &records)?;
+        // The report again from the journal's finished records, each once; their counts join
+        // this run's so the summary and the exit code cover the whole report.
+        let records = Journal::records(&journal_path)?.inspect(|r| kept.add(r));
+        let report = ReportWriter::rewrite(&report_path, &extra, records)?;
         eprintln!(
             "resuming {}: {} records kept from the interrupted run",
             report_path.display(),
@@ -292,6 +295,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         .await
         .context("the report task failed")?
         .context("writing the report")?;
+    summary.absorb(&kept);
     if let Ok(progress) = Arc::try_unwrap(progress) {
         progress.finish();
     }
