@@ -169,6 +169,27 @@ fn ctrl_c_exits_130_with_a_flushed_report_and_resume_completes_the_rest_once() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("summary:"), "{stderr}");
 
+    // A resume with another job is refused, and leaves the report as it was.
+    let other = dir.path().join("other.csv");
+    let text = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(&other, text.replace("sigint0@", "changed0@")).unwrap();
+    let before = std::fs::read(&report).unwrap();
+    let refused = sim
+        .run(&[
+            other.to_str().unwrap(),
+            "--yes",
+            "--report",
+            report.to_str().unwrap(),
+            "--budget",
+            "adaptive",
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("job files differ"));
+    assert_eq!(std::fs::read(&report).unwrap(), before);
+
     let second = args(true);
     let second: Vec<&str> = second.iter().map(String::as_str).collect();
     let resumed = sim.run(&second).output().unwrap();
