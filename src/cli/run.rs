@@ -40,7 +40,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
     /// Continue the interrupted run that wrote --report (same job files).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
     /// File for temporary access passes (created with mode 0600; must not exist).
     #[arg(long, value_name = "FILE")]

@@ -1,8 +1,10 @@
 //! The journal beside the report (`<report>.journal`, JSON Lines): write-ahead, so an
 //! interrupted or killed run can be continued with `--resume`. Before a write is sent its step is
 //! recorded as started; when its answer is known the full record is recorded as done; when a row
-//! has no more steps the row is recorded as done. Entries are group-committed (flushed and synced
-//! together) by the collector, and a writer waits for the sync before it sends a request.
+//! has no more steps the row is recorded as done. Each run also notes its `--tap-out` file, so a
+//! resumed run can find a pass created just before a crash. Entries are group-committed (flushed
+//! and synced together) by the collector, and a writer waits for the sync before it sends a
+//! request. [`crate::run::resume`] turns what a resumed run finds here into records.
 //!
 //! Why a separate journal and not the report itself: the report's format is the user's choice
 //! (CSV for a spreadsheet) and may be edited; the journal is ours, typed, and holds the starts.

@@ -95,6 +95,10 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     if config.resume && config.report.is_none() {
         bail!("--resume needs the --report of the run to continue");
     }
+    if config.resume && config.dry_run {
+        // Planned records would mix into the interrupted run's report.
+        bail!("--resume continues a run that writes: it cannot be a --dry-run");
+    }
 
     // 1. The job: every bad row is printed before anything else happens.
     let (input, _spooled, extra, total, fingerprint) = match config.input {
