@@ -9,7 +9,7 @@
 //! Why a separate journal and not the report itself: the report's format is the user's choice
 //! (CSV for a spreadsheet) and may be edited; the journal is ours, typed, and holds the starts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -72,6 +72,8 @@ pub struct Resume {
     /// Steps with a finished record, by row, for rows not done (at most the rows that were in
     /// flight when the earlier run stopped).
     partial: HashMap<u64, Vec<String>>,
+    /// Rows not done with a failed record: their attempt had ended when the run stopped.
+    failed: HashSet<u64>,
 }
 
 impl Resume {
@@ -89,6 +91,12 @@ impl Resume {
     /// that is done or was never touched).
     pub fn done_steps(&self, seq: u64) -> &[String] {
         self.partial.get(&seq).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Row `seq` is not done but has a failed record: the earlier run's attempt had ended (a
+    /// failure skips the rest of a row), only the row's last records may be missing.
+    pub fn failed_before(&self, seq: u64) -> bool {
+        self.failed.contains(&seq)
     }
 
     /// Steps of row `seq` started by an earlier run with no known outcome: (step, when).
@@ -170,6 +178,9 @@ impl Journal {
                         resume.rows_touched.insert(seq);
                         resume.records += 1;
                         if !resume.rows_done.contains(seq) {
+                            if record.status == Some(super::Status::Failed) {
+                                resume.failed.insert(seq);
+                            }
                             resume
                                 .partial
                                 .entry(seq)
@@ -188,6 +199,7 @@ impl Journal {
                         resume.rows_done.insert(seq);
                         resume.open_starts.remove(&seq);
                         resume.partial.remove(&seq);
+                        resume.failed.remove(&seq);
                     }
                 }
                 first = false;
@@ -335,9 +347,30 @@ mod tests {
         assert_eq!(resume.open_starts[&1][0].0, "issue temporaryAccessPass");
         assert_eq!(resume.open_starts(1)[0].0, "issue temporaryAccessPass");
         assert_eq!(resume.done_steps(2), ["delete email"]);
+        assert!(!resume.failed_before(2));
         assert!(resume.done_steps(0).is_empty() && resume.done_steps(1).is_empty());
         let steps: Vec<_> = Journal::records(&path).unwrap().map(|r| r.step).collect();
         assert_eq!(steps, ["delete fido2 k1", "delete email"]);
+    }
+
+    #[test]
+    fn a_row_with_a_failed_record_but_no_row_marker_failed_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut journal = Journal::create(&path, "job").unwrap();
+        let mut failed = record(1, "delete a");
+        failed.status = Some(Status::Failed);
+        journal.done(0, &failed).unwrap();
+        journal.done(1, &failed).unwrap();
+        journal.row_done(1).unwrap();
+        journal.sync().unwrap();
+        drop(journal);
+        let (_, resume) = Journal::resume(&path, "job").unwrap();
+        assert!(resume.failed_before(0));
+        assert!(
+            !resume.failed_before(1),
+            "a done row is skipped, not re-checked"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What `--resume` does to one row's records, so that every step of the job keeps exactly one
-//! final record across any number of interruptions. The per-row work ([`super::work`]) asks a
+//! final record across any number of interruptions. The per-row work (`run/work.rs`) asks a
 //! [`RowResume`] about each record the planner emits for a row, tells it each write it is about
 //! to send, and asks it at the end of the row for the records it still owes.
 //!
@@ -37,6 +37,8 @@ pub struct RowResume {
     unread: bool,
     /// A step was cancelled: the row stays open for the next `--resume`.
     interrupted: bool,
+    /// The earlier run's attempt at the row ended in a failure: nothing more is written.
+    failed_before: bool,
 }
 
 impl RowResume {
@@ -56,8 +58,27 @@ impl RowResume {
             hide_unchanged: resume.row_touched(seq) || !open.is_empty(),
             open,
             done: resume.done_steps(seq).to_vec(),
+            failed_before: resume.failed_before(seq),
             ..RowResume::default()
         }
+    }
+
+    /// The earlier run's attempt at this row ended in a failure, and the run stopped before the
+    /// row's last records were journaled. The row must then be planned only (no write: a failed
+    /// step is not tried again, as for any finished row), and [`after_failure`](Self::after_failure)
+    /// turns the steps still planned into the `skipped` records the earlier run owed.
+    pub fn failed_before(&self) -> bool {
+        self.failed_before
+    }
+
+    /// For a row that [failed before](Self::failed_before): a step the plan still holds was
+    /// skipped because an earlier step failed. Other records pass unchanged.
+    pub fn after_failure(&self, mut record: Record) -> Record {
+        if self.failed_before && record.status == Some(Status::Planned) {
+            record.status = Some(Status::Skipped);
+            record.error_message = Some("earlier step failed".into());
+        }
+        record
     }
 
     /// The write of `step` is about to be sent by this run.
@@ -282,6 +303,28 @@ mod tests {
             tap_delivered_in(&files, "id-c", at("2026-01-01T09:00:00Z")),
             None
         );
+    }
+
+    #[test]
+    fn a_row_that_failed_before_reports_its_remaining_steps_skipped_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut journal = Journal::create(&path, "job").unwrap();
+        journal
+            .done(0, &record("delete a", Status::Failed))
+            .unwrap();
+        journal.sync().unwrap();
+        drop(journal);
+        let (_, resume) = Journal::resume(&path, "job").unwrap();
+        let mut row = RowResume::new(Some(&resume), 0);
+        assert!(row.failed_before());
+        // Planned again (GETs only): the failed step keeps its one record, the next is skipped.
+        let again = row.after_failure(record("delete a", Status::Planned));
+        assert!(!row.keep(&again));
+        let next = row.after_failure(record("delete b", Status::Planned));
+        assert_eq!(next.status, Some(Status::Skipped));
+        assert!(row.keep(&next));
+        assert!(!RowResume::new(None, 0).failed_before());
     }
 
     #[test]

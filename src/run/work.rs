@@ -110,12 +110,17 @@ impl RowWork {
             resume: RowResume::new(resumed, seq),
             buffer: Vec::new(),
         };
+        // A row whose earlier attempt failed is finished: plan it only, for its owed records.
+        let applier = applier.dry_run(self.dry_run || sink.resume.failed_before());
         applier.apply_op(&mut context, &op, &mut sink).await;
         sink.flush().await;
         for record in sink.resume.owed(&base_record(&op, context.user_id())) {
             self.send(seq, record).await;
         }
-        self.keep(key, context);
+        // A planned-only row's context holds effects that never happened: not for the next row.
+        if !sink.resume.failed_before() {
+            self.keep(key, context);
+        }
         !sink.resume.interrupted()
     }
 
@@ -309,6 +314,7 @@ impl RowSink<'_> {
 
 impl Records for RowSink<'_> {
     async fn record(&mut self, record: Record) {
+        let record = self.resume.after_failure(record);
         if !self.resume.keep(&record) {
             return;
         }
