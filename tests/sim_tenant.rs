@@ -190,6 +190,16 @@ async fn a_user_is_addressed_by_upn_or_object_id_and_encoded_upns_decode() {
         let user = g.get(&format!("/v1.0/users/{}", enc(&upn(i)))).await;
         assert_eq!(user.body["id"], id.as_str());
     }
+    // Object ids and UPNs are case-insensitive.
+    let upper = g
+        .get(&format!(
+            "/v1.0/users/{}",
+            g.sim.user_id(3).unwrap().to_uppercase()
+        ))
+        .await;
+    assert_eq!(upper.body["userPrincipalName"], upn(3));
+    let shouting = g.get("/v1.0/users/USER00003@CONTOSO.ONMICROSOFT.COM").await;
+    assert_eq!(shouting.body["userPrincipalName"], upn(3));
     // Fully encoded apostrophe and guest hashes decode to the same user.
     let user = g
         .get("/v1.0/users/o%27neil00005%40contoso.onmicrosoft.com")
@@ -350,5 +360,22 @@ async fn the_registration_report_lists_every_user_with_its_default() {
     assert_eq!(
         first["defaultMfaMethod"],
         default_of(&g.state(0)).unwrap_or("none")
+    );
+}
+
+#[tokio::test]
+async fn the_registration_report_needs_a_premium_tenant() {
+    let g = Graph::start(SimConfig {
+        users: 10,
+        premium: false,
+        ..SimConfig::default()
+    })
+    .await;
+    let report = g
+        .get("/v1.0/reports/authenticationMethods/userRegistrationDetails")
+        .await;
+    assert_eq!(
+        (report.status, report.code()),
+        (403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
     );
 }

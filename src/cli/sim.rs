@@ -73,6 +73,9 @@ pub struct SimArgs {
     /// operation".
     #[arg(long, default_value_t = 0.0)]
     pub hello_refusal_rate: f64,
+    /// The tenant has no Entra ID P1/P2 licence: the registration report answers 403.
+    #[arg(long)]
+    pub no_premium: bool,
     /// Write the tenant as JSON to this file at exit.
     #[arg(long)]
     pub state_out: Option<PathBuf>,
@@ -209,6 +212,7 @@ impl SimArgs {
                 ..TapPolicy::default()
             },
             hello_refusal_rate: self.hello_refusal_rate,
+            premium: !self.no_premium,
             state_out: self.state_out.clone(),
         })
     }

@@ -316,7 +316,19 @@ fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {
         ["transitiveMembers", "microsoft.graph.user"] => (true, true),
         [.., other] => return Reply::unknown_segment(other),
     };
-    let mut members: Vec<Value> = Vec::new();
+    // Members by index first (nested groups, then users), so only the page asked for is
+    // rendered.
+    let mut groups = Vec::new();
+    if !users_only {
+        // Direct nested groups, or every level of them for transitiveMembers.
+        let mut stack = group.groups.clone();
+        while let Some(sub) = stack.pop() {
+            groups.push(sub);
+            if transitive {
+                stack.extend_from_slice(&sim.tenant.groups[sub].groups);
+            }
+        }
+    }
     let users = if transitive {
         sim.tenant.transitive_users(g)
     } else {
@@ -324,39 +336,36 @@ fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {
     };
     let params = query_params(call.query);
     let fields = param(&params, "$select");
-    if !users_only && !transitive {
-        for &sub in &group.groups {
-            let sub = &sim.tenant.groups[sub];
-            members.push(select_with(
-                &json!({"@odata.type": "#microsoft.graph.group", "id": sub.id, "displayName": sub.name}),
-                fields,
-            ));
-        }
-    }
-    if !users_only && transitive {
-        let mut stack = group.groups.clone();
-        while let Some(sub) = stack.pop() {
-            let sub = &sim.tenant.groups[sub];
-            members.push(select_with(
-                &json!({"@odata.type": "#microsoft.graph.group", "id": sub.id, "displayName": sub.name}),
-                fields,
-            ));
-            stack.extend_from_slice(&sub.groups);
-        }
-    }
-    for i in users {
-        let mut user = sim.tenant.identities[i].json();
-        user["@odata.type"] = json!("#microsoft.graph.user");
-        members.push(select_with(&user, fields));
-    }
-    let (range, next) = match page(sim, call, &params, members.len(), 100, 999) {
+    let (range, next) = match page(sim, call, &params, groups.len() + users.len(), 100, 999) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    paged(members.drain(range).collect(), next)
+    let value = range
+        .map(|k| {
+            let mut member = match groups.get(k) {
+                Some(&sub) => {
+                    let sub = &sim.tenant.groups[sub];
+                    json!({"@odata.type": "#microsoft.graph.group", "id": sub.id, "displayName": sub.name})
+                }
+                None => sim.tenant.identities[users[k - groups.len()]].json(),
+            };
+            if member.get("@odata.type").is_none() {
+                member["@odata.type"] = json!("#microsoft.graph.user");
+            }
+            select_with(&member, fields)
+        })
+        .collect();
+    paged(value, next)
 }
 
 fn registration_report(sim: &Sim, call: &Call) -> Reply {
+    if !sim.config.premium {
+        return Reply::error(
+            403,
+            "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+            "Tenant does not have a SKU required for this call.",
+        );
+    }
     let params = query_params(call.query);
     let users = match filtered_users(sim, param(&params, "$filter")) {
         Ok(u) => u,
@@ -406,6 +415,9 @@ fn registration_report(sim: &Sim, call: &Call) -> Reply {
     paged(value, next)
 }
 
+/// The header that tells a client how close it is to throttling (sent above 80% usage).
+pub(crate) const LIMIT_PERCENTAGE: &str = "x-ms-throttle-limit-percentage";
+
 /// One Graph request through the per-request pipeline: throttle check (a 429 with its headers),
 /// the read/write counters, a 503/504 fault for `$batch` items, then the route. Adds
 /// `x-ms-throttle-limit-percentage` once a bucket is more than 80% used.
@@ -430,7 +442,7 @@ pub(crate) fn answer(sim: &Sim, call: &Call, batch_item: bool) -> Reply {
     }
     let reply = dispatch(sim, call);
     match usage {
-        Some(u) => reply.with_header("x-ms-throttle-limit-percentage", format!("{u:.2}")),
+        Some(u) => reply.with_header(LIMIT_PERCENTAGE, format!("{u:.2}")),
         None => reply,
     }
 }

@@ -102,18 +102,6 @@ fn write(sim: &Sim, u: usize, change: impl FnOnce(&mut UserState) -> Reply) -> R
     reply
 }
 
-fn render(sim: &Sim, beta: bool, now: DateTime<Utc>, m: &Method) -> Value {
-    let unique = match &m.kind {
-        Kind::Phone {
-            phone_type: PhoneType::Mobile,
-            number,
-            ..
-        } => sim.tenant.mobile_unique(number),
-        _ => true,
-    };
-    m.json(beta, now, unique)
-}
-
 fn list(sim: &Sim, call: &Call, u: usize, keep: impl Fn(&Method) -> bool) -> Reply {
     let now = Utc::now();
     let state = sim.tenant.lock(u);
@@ -121,7 +109,7 @@ fn list(sim: &Sim, call: &Call, u: usize, keep: impl Fn(&Method) -> bool) -> Rep
         .methods
         .iter()
         .filter(|m| keep(m))
-        .map(|m| render(sim, call.beta, now, m))
+        .map(|m| sim.tenant.method_json(m, call.beta, now))
         .collect();
     Reply::json(200, json!({ "value": value }))
 }
@@ -129,7 +117,7 @@ fn list(sim: &Sim, call: &Call, u: usize, keep: impl Fn(&Method) -> bool) -> Rep
 fn get_one(sim: &Sim, call: &Call, u: usize, id: &str, keep: impl Fn(&Method) -> bool) -> Reply {
     let state = sim.tenant.lock(u);
     match state.methods.iter().find(|m| m.id == id && keep(m)) {
-        Some(m) => Reply::json(200, render(sim, call.beta, Utc::now(), m)),
+        Some(m) => Reply::json(200, sim.tenant.method_json(m, call.beta, Utc::now())),
         None => Reply::not_found(id),
     }
 }
@@ -194,7 +182,7 @@ fn create_phone(sim: &Sim, state: &mut UserState, body: Option<&Value>) -> Reply
             sms_sign_in: false,
         },
     };
-    let reply = Reply::json(201, render(sim, false, Utc::now(), &method));
+    let reply = Reply::json(201, sim.tenant.method_json(&method, false, Utc::now()));
     state.methods.push(method);
     reply
 }

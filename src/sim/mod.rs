@@ -106,6 +106,9 @@ pub struct SimConfig {
     /// Share (0..1) of Windows Hello deletes refused with "MFA is required for a 'RemoveKey'
     /// operation".
     pub hello_refusal_rate: f64,
+    /// The tenant has Entra ID P1/P2 licences; without them the registration report answers
+    /// 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant` (default true).
+    pub premium: bool,
     /// Where to dump the tenant as JSON on [`SimHandle::shutdown`].
     pub state_out: Option<PathBuf>,
 }
@@ -130,6 +133,7 @@ impl Default for SimConfig {
             client_certificates: Vec::new(),
             tap_policy: TapPolicy::default(),
             hello_refusal_rate: 0.0,
+            premium: true,
             state_out: None,
         }
     }

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use super::Sim;
 use super::faults::Fault;
-use super::graph::{Call, answer};
+use super::graph::{Call, LIMIT_PERCENTAGE, answer};
 use super::introspect::LiveCounters;
 use super::reply::Reply;
 
@@ -94,9 +94,10 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Full<B
     if let Err(reply) = sim.tokens.check(header(&parts, "authorization")) {
         return Ok(respond(&sim, reply, client_request_id));
     }
-    if let Err(t) = sim.throttle.admit_call() {
-        return Ok(respond(&sim, sim.throttled(t), client_request_id));
-    }
+    let usage = match sim.throttle.admit_call() {
+        Ok(usage) => usage,
+        Err(t) => return Ok(respond(&sim, sim.throttled(t), client_request_id)),
+    };
     let fault = sim.config.faults.draw(true);
     if let Some(reply) = fault.reply() {
         sim.counters.count_fault(&reply.status.to_string());
@@ -115,6 +116,13 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Full<B
         sim.counters.count_fault("reset");
         return Err(Dropped);
     }
+    // A single request may already carry its own (item) usage; the call's counts when higher.
+    let reply = match usage {
+        Some(u) if !reply.headers.iter().any(|(n, _)| *n == LIMIT_PERCENTAGE) => {
+            reply.with_header(LIMIT_PERCENTAGE, format!("{u:.2}"))
+        }
+        _ => reply,
+    };
     Ok(respond(&sim, reply, client_request_id))
 }
 

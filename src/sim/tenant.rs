@@ -345,7 +345,7 @@ pub(crate) struct Tenant {
     pub identities: Vec<Identity>,
     /// Mutable state by index, one lock per user.
     pub states: Vec<Mutex<UserState>>,
-    /// Index by object id.
+    /// Index by object id (lower case).
     by_id: HashMap<String, usize>,
     /// Index by lower-cased UPN.
     by_upn: HashMap<String, usize>,
@@ -598,9 +598,11 @@ impl Tenant {
 
     /// The index of the user addressed by object id or UPN (case-insensitive).
     pub fn find(&self, user: &str) -> Option<usize> {
+        // Object ids and UPNs are both case-insensitive in Graph.
+        let key = user.to_lowercase();
         self.by_id
-            .get(user)
-            .or_else(|| self.by_upn.get(&user.to_lowercase()))
+            .get(&key)
+            .or_else(|| self.by_upn.get(&key))
             .copied()
     }
 
@@ -619,6 +621,19 @@ impl Tenant {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         mobiles.get(number).copied().unwrap_or(0) <= 1
+    }
+
+    /// A method as Graph shows it, with a mobile's `smsSignInState` from the tenant's numbers.
+    pub fn method_json(&self, m: &Method, beta: bool, now: DateTime<Utc>) -> Value {
+        let unique = match &m.kind {
+            Kind::Phone {
+                phone_type: PhoneType::Mobile,
+                number,
+                ..
+            } => self.mobile_unique(number),
+            _ => true,
+        };
+        m.json(beta, now, unique)
     }
 
     /// Record that a mobile number was added (`+1`) or removed (`-1`).
@@ -666,13 +681,7 @@ impl Tenant {
         let methods: Vec<Value> = state
             .methods
             .iter()
-            .map(|m| {
-                let unique = match &m.kind {
-                    Kind::Phone { number, .. } => self.mobile_unique(number),
-                    _ => true,
-                };
-                m.json(true, now, unique)
-            })
+            .map(|m| self.method_json(m, true, now))
             .collect();
         let issued: Vec<Value> = state
             .issued

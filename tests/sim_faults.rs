@@ -1,0 +1,155 @@
+//! Injected faults: 503 and 504 answered without applying the request, a dropped connection
+//! after the request was applied, and added latency.
+
+mod sim_support;
+
+use std::time::{Duration, Instant};
+
+use authbulk::sim::{FaultRates, SimConfig, upn};
+use serde_json::json;
+use sim_support::Graph;
+
+fn faulty(faults: FaultRates) -> SimConfig {
+    SimConfig {
+        users: 20,
+        faults,
+        ..SimConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_503_or_504_is_answered_instead_of_applying_the_request() {
+    for (faults, status, code) in [
+        (
+            FaultRates {
+                unavailable: 1.0,
+                ..FaultRates::default()
+            },
+            503,
+            "serviceNotAvailable",
+        ),
+        (
+            FaultRates {
+                gateway_timeout: 1.0,
+                ..FaultRates::default()
+            },
+            504,
+            "UnknownError",
+        ),
+    ] {
+        let g = Graph::start(faulty(faults)).await;
+        let r = g
+            .post(&g.user_path("v1.0", 1, "/revokeSignInSessions"), json!({}))
+            .await;
+        assert_eq!((r.status, r.code()), (status, code));
+        assert_eq!(g.state(1)["sessionsRevoked"], 0, "not applied");
+        assert_eq!(g.sim.counters().faults[&status.to_string()], 1);
+    }
+}
+
+#[tokio::test]
+async fn a_reset_drops_the_connection_after_the_request_was_applied() {
+    let g = Graph::start(faulty(FaultRates {
+        reset: 1.0,
+        ..FaultRates::default()
+    }))
+    .await;
+    let sent = g
+        .http
+        .post(format!(
+            "{}{}",
+            g.sim.url(),
+            g.user_path("v1.0", 1, "/authentication/temporaryAccessPassMethods")
+        ))
+        .bearer_auth(&g.token)
+        .json(&json!({}))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the client sees no answer");
+    let counters = g.sim.counters();
+    assert_eq!(counters.faults["reset"], 1);
+    assert_eq!(
+        counters.taps_per_user.get(&upn(1)),
+        Some(&1),
+        "but the pass was issued"
+    );
+    assert_eq!(
+        g.state(1)["issuedTemporaryAccessPasses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn fault_rates_are_drawn_per_call_at_about_the_configured_rate() {
+    let g = Graph::start(faulty(FaultRates {
+        unavailable: 0.3,
+        ..FaultRates::default()
+    }))
+    .await;
+    let mut failed = 0;
+    for _ in 0..300 {
+        if g.get("/v1.0/users?$top=1").await.status == 503 {
+            failed += 1;
+        }
+    }
+    // 90 expected; the bounds are over 5 standard deviations wide.
+    assert!((50..=130).contains(&failed), "{failed} of 300");
+}
+
+#[tokio::test]
+async fn latency_is_added_to_every_call() {
+    let latency = Some((Duration::from_millis(40), Duration::from_millis(60)));
+    let g = Graph::start(SimConfig {
+        users: 20,
+        latency,
+        ..SimConfig::default()
+    })
+    .await;
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(g.get("/v1.0/users?$top=1").await.status, 200);
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(120),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn batch_items_fail_on_their_own_at_the_fault_rate() {
+    let g = Graph::start(faulty(FaultRates {
+        unavailable: 0.5,
+        ..FaultRates::default()
+    }))
+    .await;
+    let items: Vec<serde_json::Value> = (0..20)
+        .map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{}", sim_support::enc(&upn(i)))}))
+        .collect();
+    let mut envelopes_ok = 0;
+    let mut item_statuses = Vec::new();
+    for _ in 0..20 {
+        let r = g.batch("v1.0", json!(items)).await;
+        if r.status == 200 {
+            envelopes_ok += 1;
+            item_statuses.extend(
+                r.body["responses"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x["status"].as_u64().unwrap()),
+            );
+        } else {
+            assert_eq!(r.status, 503);
+        }
+    }
+    assert!(envelopes_ok > 0);
+    assert!(item_statuses.contains(&503), "some items failed alone");
+    assert!(
+        item_statuses.contains(&200),
+        "and the others of the same batch succeeded"
+    );
+}
