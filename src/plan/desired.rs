@@ -293,14 +293,10 @@ pub(super) fn delete_step(user: &str, method: &Method) -> Option<Step> {
         kind: ChangeKind::Delete,
         before: method.describe(),
         after: String::new(),
+        // The QR code PIN method is a singleton addressed without its id.
         request: Request::delete(
             version,
-            format!(
-                "{}/{}/{}",
-                authentication(user),
-                method_type.collection(),
-                path::segment(&method.id)
-            ),
+            method_type.method_path(&path::user(user), &method.id),
         ),
         effect: Effect::MethodRemoved {
             method_type,
