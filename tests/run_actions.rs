@@ -149,3 +149,132 @@ async fn an_alternate_mobile_without_a_mobile_fails_its_row_and_writes_nothing()
     assert_eq!(t.sim.counters().writes, 0);
     assert!(methods_of(&t.state(i), "phone").is_empty());
 }
+
+fn authenticators(t: &Tenant, i: usize) -> Vec<Value> {
+    t.methods(i, "microsoftAuthenticator")
+}
+
+fn ids(methods: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = methods
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn date(m: &Value, field: &str) -> Option<DateTime<Utc>> {
+    m[field].as_str().map(|d| d.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_authenticator_removes_exactly_what_each_selector_chooses_and_is_idempotent() {
+    let t = tenant(200).await;
+    let now = Utc::now();
+    let old = |m: &Value, days: i64| date(m, "createdDateTime").is_some_and(|c| c < now - Duration::days(days));
+    let unused = |m: &Value, days: i64| {
+        date(m, "lastUsedDateTime")
+            .or(date(m, "createdDateTime"))
+            .is_some_and(|c| c < now - Duration::days(days))
+    };
+    let count = |s: &Value| methods_of(s, "microsoftAuthenticator").len();
+    let mut taken = Vec::new();
+    let by_id = t.pick(&mut taken, |s| count(s) >= 2);
+    let by_device = t.pick(&mut taken, |s| {
+        let a = methods_of(s, "microsoftAuthenticator");
+        a.len() >= 2 && a[0]["displayName"] != a[1]["displayName"]
+    });
+    let by_age = t.pick(&mut taken, |s| {
+        let a = methods_of(s, "microsoftAuthenticator");
+        a.iter().any(|m| old(m, 180)) && a.iter().any(|m| !old(m, 180))
+    });
+    let by_use = t.pick(&mut taken, |s| {
+        let a = methods_of(s, "microsoftAuthenticator");
+        a.iter().any(|m| unused(m, 90)) && a.iter().any(|m| !unused(m, 90))
+    });
+    let keep_one = t.pick(&mut taken, |s| count(s) >= 2);
+    let all = t.pick(&mut taken, |s| count(s) >= 2 && default_of(s).as_deref() == Some("push"));
+
+    let before = |i| authenticators(&t, i);
+    let (id_list, device_list, age_list, use_list, keep_list, all_list) = (
+        before(by_id),
+        before(by_device),
+        before(by_age),
+        before(by_use),
+        before(keep_one),
+        before(all),
+    );
+    let target_id = id_list[1]["id"].as_str().unwrap().to_string();
+    let device_name = device_list[0]["displayName"].as_str().unwrap().to_string();
+    // A glob on the first word, in another case: `iphone*` chooses `iPhone 14`.
+    let glob = format!(
+        "{}*",
+        device_name.split(' ').next().unwrap().to_lowercase()
+    );
+    let glob_matches = |m: &Value| {
+        m["displayName"]
+            .as_str()
+            .is_some_and(|n| n.to_lowercase().starts_with(&glob[..glob.len() - 1]))
+    };
+    let job = t.job(
+        "authenticators.csv",
+        &format!(
+            "user,action,method_id,device,older_than,unused_for,keep_newest\n\
+             {},remove-authenticator,{target_id},,,,\n\
+             {},remove-authenticator,,{glob},,,\n\
+             {},remove-authenticator,,,180d,,\n\
+             {},remove-authenticator,,,,90d,\n\
+             {},remove-authenticator,,,,,1\n\
+             {},remove-authenticator,,,,,\n",
+            upn(by_id),
+            upn(by_device),
+            upn(by_age),
+            upn(by_use),
+            upn(keep_one),
+            upn(all),
+        ),
+    );
+    let job = job.to_str().unwrap();
+    let first = t.run("first.jsonl", &[job, "--yes"]).await;
+    first.expect_code(0);
+    for r in &first.report {
+        assert_eq!(r["status"], "ok", "{r:?}");
+    }
+
+    let kept = |list: &[Value], keep: &dyn Fn(&Value) -> bool| {
+        ids(&list.iter().filter(|m| keep(m)).cloned().collect::<Vec<_>>())
+    };
+    assert_eq!(
+        ids(&authenticators(&t, by_id)),
+        kept(&id_list, &|m| m["id"] != target_id.as_str())
+    );
+    assert_eq!(
+        ids(&authenticators(&t, by_device)),
+        kept(&device_list, &|m| !glob_matches(m))
+    );
+    assert_eq!(
+        ids(&authenticators(&t, by_age)),
+        kept(&age_list, &|m| !old(m, 180))
+    );
+    assert_eq!(
+        ids(&authenticators(&t, by_use)),
+        kept(&use_list, &|m| !unused(m, 90))
+    );
+    // keep_newest 1: the newest by creation date stays; undated registrations count as oldest.
+    let newest = keep_list
+        .iter()
+        .max_by_key(|m| (date(m, "createdDateTime"), std::cmp::Reverse(m["id"].as_str().unwrap().to_string())))
+        .unwrap();
+    assert_eq!(ids(&authenticators(&t, keep_one)), ids(std::slice::from_ref(newest)));
+    // No selector: every registration goes, and the default (push) moved first or went last.
+    assert!(authenticators(&t, all).is_empty());
+    let deletes = first
+        .steps_of(&upn(all))
+        .into_iter()
+        .filter(|(s, _)| s.starts_with("delete microsoftAuthenticator"))
+        .count();
+    assert_eq!(deletes, all_list.len());
+    assert_ne!(default_of(&t.state(all)).as_deref(), Some("push"));
+
+    second_run_changes_nothing(&t, job, &[]).await;
+}
