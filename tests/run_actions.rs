@@ -278,3 +278,203 @@ async fn remove_authenticator_removes_exactly_what_each_selector_chooses_and_is_
 
     second_run_changes_nothing(&t, job, &[]).await;
 }
+
+fn taps_issued(t: &Tenant, i: usize) -> Vec<String> {
+    t.state(i)["issuedTemporaryAccessPasses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["temporaryAccessPass"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The `--tap-out` file's rows as (user, pass), after checking it is private to its owner.
+fn tap_out(path: &std::path::Path) -> Vec<(String, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "--tap-out mode {mode:o}");
+    read_report(path)
+        .into_iter()
+        .map(|r| (r["user"].clone(), r["pass"].clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_mfa_and_remove_method_leave_only_the_password_and_a_second_run_writes_nothing() {
+    let t = tenant(800).await;
+    let many = |s: &Value| non_password(s).len() >= 3;
+    let mut taken = Vec::new();
+    let with_tap = t.pick(&mut taken, |s| {
+        s["tapPolicyTarget"] == true && many(s) && !methods_of(s, "qrCodePin").is_empty()
+    });
+    let plain = t.pick(&mut taken, |s| many(s) && default_of(s).as_deref() == Some("push"));
+    let phones = t.pick(&mut taken, |s| {
+        phone(s, "alternateMobile").is_some()
+            && default_of(s).is_some_and(|d| d.starts_with("voice") || d == "sms")
+    });
+    let fido = t.pick(&mut taken, |s| !methods_of(s, "fido2").is_empty());
+    let qr = t.pick(&mut taken, |s| !methods_of(s, "qrCodePin").is_empty());
+    let fido_before = non_password(&t.state(fido)).len() - t.methods(fido, "fido2").len();
+    let job = t.job(
+        "reset.csv",
+        &format!(
+            "user,action,method_type,revoke_sessions,issue_tap,lifetime_minutes\n\
+             {},reset-mfa,,true,true,120\n\
+             {},reset-mfa,,,,\n\
+             {},reset-mfa,,false,false,\n\
+             {},remove-method,fido2,,,\n\
+             {},remove-method,qrCodePin,,,\n",
+            upn(with_tap),
+            upn(plain),
+            upn(phones),
+            upn(fido),
+            upn(qr),
+        ),
+    );
+    let job = job.to_str().unwrap();
+    let taps = t.path("taps.csv");
+    let first = t
+        .run("first.csv", &[job, "--yes", "--tap-out", taps.to_str().unwrap()])
+        .await;
+    first.expect_code(0);
+    for r in &first.report {
+        assert_eq!(r["status"], "ok", "{r:?}");
+        assert!(!r["error_message"].contains("default"), "{r:?}");
+    }
+
+    // Only the password stays (and the new pass for the row that asked for one).
+    let s = t.state(with_tap);
+    assert_eq!(non_password(&s), ["#microsoft.graph.temporaryAccessPassAuthenticationMethod"]);
+    assert_eq!(methods_of(&s, "temporaryAccessPass")[0]["lifetimeInMinutes"], 120);
+    assert_eq!(s["sessionsRevoked"], 1);
+    let steps: Vec<String> = first.steps_of(&upn(with_tap)).into_iter().map(|(s, _)| s).collect();
+    assert!(steps.iter().any(|s| s.starts_with("delete qrCodePin")), "{steps:?}");
+    assert_eq!(
+        steps[steps.len() - 2..],
+        ["revoke sessions", "issue temporaryAccessPass"]
+    );
+    for i in [plain, phones] {
+        assert!(non_password(&t.state(i)).is_empty(), "{}", t.state(i));
+        assert_eq!(t.state(i)["sessionsRevoked"], 0);
+    }
+    assert!(t.methods(fido, "fido2").is_empty());
+    assert_eq!(non_password(&t.state(fido)).len(), fido_before);
+    assert!(t.methods(qr, "qrCodePin").is_empty());
+
+    // The pass is in the 0600 file, and nowhere else.
+    let passes = taps_issued(&t, with_tap);
+    assert_eq!(passes.len(), 1);
+    assert_eq!(tap_out(&taps), [(upn(with_tap), passes[0].clone())]);
+    let report_text = std::fs::read_to_string(t.path("first.csv")).unwrap();
+    assert!(!report_text.contains(&passes[0]));
+    assert!(!first.stdout.contains(&passes[0]) && !first.stderr.contains(&passes[0]));
+
+    let taps2 = t.path("taps2.csv");
+    second_run_changes_nothing(&t, job, &["--tap-out", taps2.to_str().unwrap()]).await;
+    assert_eq!(taps_issued(&t, with_tap).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_tap_revoke_sessions_and_list_act_once_per_row_and_tap_out_is_never_overwritten() {
+    let t = tenant(60).await;
+    let mut taken = Vec::new();
+    let tap = t.pick(&mut taken, |s| s["tapPolicyTarget"] == true);
+    let revoke = t.pick(&mut taken, |s| s["sessionsRevoked"] == 0);
+    let list = t.pick(&mut taken, |s| non_password(s).len() >= 3);
+    let job = t.job(
+        "once.jsonl",
+        &format!(
+            "{{\"user\":\"{}\",\"action\":\"issue-tap\",\"usable_once\":true}}\n\
+             {{\"user\":\"{}\",\"action\":\"revoke-sessions\"}}\n\
+             {{\"user\":\"{}\",\"action\":\"list\"}}\n",
+            upn(tap),
+            upn(revoke),
+            upn(list)
+        ),
+    );
+    let job = job.to_str().unwrap();
+    let taps = t.path("taps.csv");
+    let taps = taps.to_str().unwrap();
+    let first = t.run("first.csv", &[job, "--yes", "--tap-out", taps]).await;
+    first.expect_code(0);
+    let passes = taps_issued(&t, tap);
+    assert_eq!(passes.len(), 1);
+    assert_eq!(t.methods(tap, "temporaryAccessPass")[0]["isUsableOnce"], true);
+    assert_eq!(tap_out(std::path::Path::new(taps)), [(upn(tap), passes[0].clone())]);
+    assert_eq!(t.state(revoke)["sessionsRevoked"], 1);
+    assert_eq!(
+        first.steps_of(&upn(revoke)),
+        [("revoke sessions".to_string(), "ok".to_string())]
+    );
+    // list: one record per method, the password included, and no write for that user.
+    let listed = first.of(&upn(list));
+    assert_eq!(listed.len(), non_password(&t.state(list)).len() + 1);
+    assert_eq!(t.state(list)["writes"], 0);
+    let counters = t.sim.counters();
+    assert_eq!(counters.writes, 2, "{counters:?}");
+
+    // The pass file exists: refused before anything is written, and the file is kept.
+    t.sim.reset_counters();
+    let refused = t.run("refused.csv", &[job, "--yes", "--tap-out", taps]).await;
+    refused.expect_code(2);
+    assert!(refused.stderr.contains("exists"), "{}", refused.stderr);
+    assert_eq!(t.sim.counters().writes, 0);
+    assert_eq!(tap_out(std::path::Path::new(taps)).len(), 1);
+
+    // issue-tap and revoke-sessions are not desired state: each run does them once more.
+    let taps2 = t.path("taps2.csv");
+    let again = t
+        .run("again.csv", &[job, "--yes", "--tap-out", taps2.to_str().unwrap()])
+        .await;
+    again.expect_code(0);
+    assert_eq!(t.sim.counters().writes, 2);
+    assert_eq!(taps_issued(&t, tap).len(), 2);
+    assert_eq!(t.sim.counters().duplicate_taps, 1);
+}
+
+fn sms_state(s: &Value) -> Option<String> {
+    phone(s, "mobile").map(|p| p["smsSignInState"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_default_and_sms_sign_in_reach_the_desired_state_and_a_second_run_writes_nothing() {
+    let t = tenant(200).await;
+    let mut taken = Vec::new();
+    let to_sms = t.pick(&mut taken, |s| {
+        phone(s, "mobile").is_some() && default_of(s).is_some_and(|d| d != "sms")
+    });
+    let system_off = t.pick(&mut taken, |s| {
+        s["signInPreferences"]["isSystemPreferredAuthenticationMethodEnabled"] == true
+    });
+    let enable = t.pick(&mut taken, |s| sms_state(s).as_deref() == Some("notEnabled"));
+    let disable = t.pick(&mut taken, |s| sms_state(s).as_deref() == Some("ready"));
+    let job = t.job(
+        "settings.csv",
+        &format!(
+            "user;action;default_method;system_preferred\r\n\
+             {};set-default;sms;\r\n\
+             {};set-default;;false\r\n\
+             {};enable-sms-signin;;\r\n\
+             {};disable-sms-signin;;\r\n",
+            upn(to_sms),
+            upn(system_off),
+            upn(enable),
+            upn(disable)
+        ),
+    );
+    let job = job.to_str().unwrap();
+    let first = t.run("first.csv", &[job, "--yes"]).await;
+    first.expect_code(0);
+    for r in &first.report {
+        assert_eq!(r["status"], "ok", "{r:?}");
+    }
+    assert_eq!(default_of(&t.state(to_sms)).as_deref(), Some("sms"));
+    assert_eq!(
+        t.state(system_off)["signInPreferences"]["isSystemPreferredAuthenticationMethodEnabled"],
+        false
+    );
+    assert_eq!(sms_state(&t.state(enable)).as_deref(), Some("ready"));
+    assert_eq!(sms_state(&t.state(disable)).as_deref(), Some("notEnabled"));
+
+    second_run_changes_nothing(&t, job, &[]).await;
+}
