@@ -26,7 +26,9 @@ fn reset_job(t: &Tenant, n: usize) -> (String, Vec<usize>) {
 }
 
 fn methods_snapshot(t: &Tenant) -> Vec<Value> {
-    (0..t.users).map(|i| t.state(i)["methods"].clone()).collect()
+    (0..t.users)
+        .map(|i| t.state(i)["methods"].clone())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,9 +83,15 @@ async fn max_changes_refuses_a_larger_plan_with_exit_2_and_allows_a_smaller_one(
     let t = tenant(40).await;
     let (job, _) = reset_job(&t, 6);
     let before = methods_snapshot(&t);
-    let refused = t.run("refused.csv", &[&job, "--yes", "--max-changes", "3"]).await;
+    let refused = t
+        .run("refused.csv", &[&job, "--yes", "--max-changes", "3"])
+        .await;
     refused.expect_code(2);
-    assert!(refused.stderr.contains("--max-changes 3"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--max-changes 3"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(t.sim.counters().writes, 0);
     assert_eq!(methods_snapshot(&t), before);
     assert!(!t.path("refused.csv").exists());
@@ -91,7 +99,9 @@ async fn max_changes_refuses_a_larger_plan_with_exit_2_and_allows_a_smaller_one(
     let dry = t.run("dry.csv", &[&job, "--dry-run"]).await;
     let planned = dry.statuses()["planned"].to_string();
     t.sim.reset_counters();
-    let allowed = t.run("allowed.csv", &[&job, "--yes", "--max-changes", &planned]).await;
+    let allowed = t
+        .run("allowed.csv", &[&job, "--yes", "--max-changes", &planned])
+        .await;
     allowed.expect_code(0);
     assert_eq!(t.sim.counters().writes.to_string(), planned);
 }

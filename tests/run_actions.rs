@@ -85,8 +85,14 @@ async fn phone_and_email_actions_reach_the_desired_state_and_a_second_run_writes
     let first = t.run("first.csv", &[job, "--yes"]).await;
     first.expect_code(0);
 
-    assert_eq!(number(&t.state(create), "mobile").as_deref(), Some("+46 701234567"));
-    assert_eq!(number(&t.state(update), "mobile").as_deref(), Some("+1 4255550100"));
+    assert_eq!(
+        number(&t.state(create), "mobile").as_deref(),
+        Some("+46 701234567")
+    );
+    assert_eq!(
+        number(&t.state(update), "mobile").as_deref(),
+        Some("+1 4255550100")
+    );
     assert_eq!(number(&t.state(same), "mobile"), Some(same_number));
     assert_eq!(t.state(same)["writes"], 0);
     assert_eq!(
@@ -95,8 +101,14 @@ async fn phone_and_email_actions_reach_the_desired_state_and_a_second_run_writes
     );
     assert!(methods_of(&t.state(remove_all), "phone").is_empty());
     assert!(phone(&t.state(office), "office").is_none());
-    assert_eq!(email(&t.state(new_email)).as_deref(), Some("new@example.com"));
-    assert_eq!(email(&t.state(change_email)).as_deref(), Some("changed@example.com"));
+    assert_eq!(
+        email(&t.state(new_email)).as_deref(),
+        Some("new@example.com")
+    );
+    assert_eq!(
+        email(&t.state(change_email)).as_deref(),
+        Some("changed@example.com")
+    );
     assert_eq!(email(&t.state(drop_email)), None);
 
     let steps = |i| first.steps_of(&upn(i));
@@ -116,8 +128,14 @@ async fn phone_and_email_actions_reach_the_desired_state_and_a_second_run_writes
         .map(|(step, _)| step)
         .filter(|s| s.starts_with("delete phone"))
         .collect();
-    assert_eq!(removed.first().map(String::as_str), Some("delete phone alternateMobile"));
-    assert_eq!(removed.last().map(String::as_str), Some("delete phone mobile"));
+    assert_eq!(
+        removed.first().map(String::as_str),
+        Some("delete phone alternateMobile")
+    );
+    assert_eq!(
+        removed.last().map(String::as_str),
+        Some("delete phone mobile")
+    );
     assert_eq!(steps(office), [ok("delete phone office")]);
     assert_eq!(steps(new_email), [ok("create email")]);
     assert_eq!(steps(change_email), [ok("update email")]);
@@ -139,7 +157,10 @@ async fn an_alternate_mobile_without_a_mobile_fails_its_row_and_writes_nothing()
     let i = t.find(|s| phone(s, "mobile").is_none());
     let job = t.job(
         "alt.csv",
-        &format!("user,action,phone_type,phone_number\n{},set-phone,alternateMobile,+46 709999999\n", upn(i)),
+        &format!(
+            "user,action,phone_type,phone_number\n{},set-phone,alternateMobile,+46 709999999\n",
+            upn(i)
+        ),
     );
     let run = t.run("alt.jsonl", &[job.to_str().unwrap(), "--yes"]).await;
     run.expect_code(1);
@@ -171,7 +192,9 @@ fn date(m: &Value, field: &str) -> Option<DateTime<Utc>> {
 async fn remove_authenticator_removes_exactly_what_each_selector_chooses_and_is_idempotent() {
     let t = tenant(200).await;
     let now = Utc::now();
-    let old = |m: &Value, days: i64| date(m, "createdDateTime").is_some_and(|c| c < now - Duration::days(days));
+    let old = |m: &Value, days: i64| {
+        date(m, "createdDateTime").is_some_and(|c| c < now - Duration::days(days))
+    };
     let unused = |m: &Value, days: i64| {
         date(m, "lastUsedDateTime")
             .or(date(m, "createdDateTime"))
@@ -193,7 +216,9 @@ async fn remove_authenticator_removes_exactly_what_each_selector_chooses_and_is_
         a.iter().any(|m| unused(m, 90)) && a.iter().any(|m| !unused(m, 90))
     });
     let keep_one = t.pick(&mut taken, |s| count(s) >= 2);
-    let all = t.pick(&mut taken, |s| count(s) >= 2 && default_of(s).as_deref() == Some("push"));
+    let all = t.pick(&mut taken, |s| {
+        count(s) >= 2 && default_of(s).as_deref() == Some("push")
+    });
 
     let before = |i| authenticators(&t, i);
     let (id_list, device_list, age_list, use_list, keep_list, all_list) = (
@@ -207,10 +232,7 @@ async fn remove_authenticator_removes_exactly_what_each_selector_chooses_and_is_
     let target_id = id_list[1]["id"].as_str().unwrap().to_string();
     let device_name = device_list[0]["displayName"].as_str().unwrap().to_string();
     // A glob on the first word, in another case: `iphone*` chooses `iPhone 14`.
-    let glob = format!(
-        "{}*",
-        device_name.split(' ').next().unwrap().to_lowercase()
-    );
+    let glob = format!("{}*", device_name.split(' ').next().unwrap().to_lowercase());
     let glob_matches = |m: &Value| {
         m["displayName"]
             .as_str()
@@ -263,9 +285,17 @@ async fn remove_authenticator_removes_exactly_what_each_selector_chooses_and_is_
     // keep_newest 1: the newest by creation date stays; undated registrations count as oldest.
     let newest = keep_list
         .iter()
-        .max_by_key(|m| (date(m, "createdDateTime"), std::cmp::Reverse(m["id"].as_str().unwrap().to_string())))
+        .max_by_key(|m| {
+            (
+                date(m, "createdDateTime"),
+                std::cmp::Reverse(m["id"].as_str().unwrap().to_string()),
+            )
+        })
         .unwrap();
-    assert_eq!(ids(&authenticators(&t, keep_one)), ids(std::slice::from_ref(newest)));
+    assert_eq!(
+        ids(&authenticators(&t, keep_one)),
+        ids(std::slice::from_ref(newest))
+    );
     // No selector: every registration goes, and the default (push) moved first or went last.
     assert!(authenticators(&t, all).is_empty());
     let deletes = first
@@ -307,7 +337,9 @@ async fn reset_mfa_and_remove_method_leave_only_the_password_and_a_second_run_wr
     let with_tap = t.pick(&mut taken, |s| {
         s["tapPolicyTarget"] == true && many(s) && !methods_of(s, "qrCodePin").is_empty()
     });
-    let plain = t.pick(&mut taken, |s| many(s) && default_of(s).as_deref() == Some("push"));
+    let plain = t.pick(&mut taken, |s| {
+        many(s) && default_of(s).as_deref() == Some("push")
+    });
     let phones = t.pick(&mut taken, |s| {
         phone(s, "alternateMobile").is_some()
             && default_of(s).is_some_and(|d| d.starts_with("voice") || d == "sms")
@@ -334,7 +366,10 @@ async fn reset_mfa_and_remove_method_leave_only_the_password_and_a_second_run_wr
     let job = job.to_str().unwrap();
     let taps = t.path("taps.csv");
     let first = t
-        .run("first.csv", &[job, "--yes", "--tap-out", taps.to_str().unwrap()])
+        .run(
+            "first.csv",
+            &[job, "--yes", "--tap-out", taps.to_str().unwrap()],
+        )
         .await;
     first.expect_code(0);
     for r in &first.report {
@@ -344,11 +379,24 @@ async fn reset_mfa_and_remove_method_leave_only_the_password_and_a_second_run_wr
 
     // Only the password stays (and the new pass for the row that asked for one).
     let s = t.state(with_tap);
-    assert_eq!(non_password(&s), ["#microsoft.graph.temporaryAccessPassAuthenticationMethod"]);
-    assert_eq!(methods_of(&s, "temporaryAccessPass")[0]["lifetimeInMinutes"], 120);
+    assert_eq!(
+        non_password(&s),
+        ["#microsoft.graph.temporaryAccessPassAuthenticationMethod"]
+    );
+    assert_eq!(
+        methods_of(&s, "temporaryAccessPass")[0]["lifetimeInMinutes"],
+        120
+    );
     assert_eq!(s["sessionsRevoked"], 1);
-    let steps: Vec<String> = first.steps_of(&upn(with_tap)).into_iter().map(|(s, _)| s).collect();
-    assert!(steps.iter().any(|s| s.starts_with("delete qrCodePin")), "{steps:?}");
+    let steps: Vec<String> = first
+        .steps_of(&upn(with_tap))
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert!(
+        steps.iter().any(|s| s.starts_with("delete qrCodePin")),
+        "{steps:?}"
+    );
     assert_eq!(
         steps[steps.len() - 2..],
         ["revoke sessions", "issue temporaryAccessPass"]
@@ -399,8 +447,14 @@ async fn issue_tap_revoke_sessions_and_list_act_once_per_row_and_tap_out_is_neve
     first.expect_code(0);
     let passes = taps_issued(&t, tap);
     assert_eq!(passes.len(), 1);
-    assert_eq!(t.methods(tap, "temporaryAccessPass")[0]["isUsableOnce"], true);
-    assert_eq!(tap_out(std::path::Path::new(taps)), [(upn(tap), passes[0].clone())]);
+    assert_eq!(
+        t.methods(tap, "temporaryAccessPass")[0]["isUsableOnce"],
+        true
+    );
+    assert_eq!(
+        tap_out(std::path::Path::new(taps)),
+        [(upn(tap), passes[0].clone())]
+    );
     assert_eq!(t.state(revoke)["sessionsRevoked"], 1);
     assert_eq!(
         first.steps_of(&upn(revoke)),
@@ -415,7 +469,9 @@ async fn issue_tap_revoke_sessions_and_list_act_once_per_row_and_tap_out_is_neve
 
     // The pass file exists: refused before anything is written, and the file is kept.
     t.sim.reset_counters();
-    let refused = t.run("refused.csv", &[job, "--yes", "--tap-out", taps]).await;
+    let refused = t
+        .run("refused.csv", &[job, "--yes", "--tap-out", taps])
+        .await;
     refused.expect_code(2);
     assert!(refused.stderr.contains("exists"), "{}", refused.stderr);
     assert_eq!(t.sim.counters().writes, 0);
@@ -424,7 +480,10 @@ async fn issue_tap_revoke_sessions_and_list_act_once_per_row_and_tap_out_is_neve
     // issue-tap and revoke-sessions are not desired state: each run does them once more.
     let taps2 = t.path("taps2.csv");
     let again = t
-        .run("again.csv", &[job, "--yes", "--tap-out", taps2.to_str().unwrap()])
+        .run(
+            "again.csv",
+            &[job, "--yes", "--tap-out", taps2.to_str().unwrap()],
+        )
         .await;
     again.expect_code(0);
     assert_eq!(t.sim.counters().writes, 2);
@@ -446,7 +505,9 @@ async fn set_default_and_sms_sign_in_reach_the_desired_state_and_a_second_run_wr
     let system_off = t.pick(&mut taken, |s| {
         s["signInPreferences"]["isSystemPreferredAuthenticationMethodEnabled"] == true
     });
-    let enable = t.pick(&mut taken, |s| sms_state(s).as_deref() == Some("notEnabled"));
+    let enable = t.pick(&mut taken, |s| {
+        sms_state(s).as_deref() == Some("notEnabled")
+    });
     let disable = t.pick(&mut taken, |s| sms_state(s).as_deref() == Some("ready"));
     let job = t.job(
         "settings.csv",
