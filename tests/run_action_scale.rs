@@ -70,6 +70,14 @@ async fn reset_mfa_of_2000_users_with_mixed_methods_leaves_each_with_only_a_pass
         run.report.iter().map(|r| r["user"].as_str()).collect();
     assert_eq!(users_reported.len(), t.users);
     assert_eq!(counters.throttled.values().sum::<u64>(), 0);
+
+    // The same reset again: every user is already there, nothing is written.
+    t.sim.reset_counters();
+    let again = t.run("again.csv", &args).await;
+    again.expect_code(0);
+    assert_eq!(again.statuses().keys().collect::<Vec<_>>(), ["unchanged"]);
+    assert_eq!(again.report.len(), t.users);
+    assert_eq!(t.sim.counters().writes, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

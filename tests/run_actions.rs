@@ -539,3 +539,54 @@ async fn set_default_and_sms_sign_in_reach_the_desired_state_and_a_second_run_wr
 
     second_run_changes_nothing(&t, job, &[]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_serves_the_qr_code_pin_method_as_a_singleton_without_an_id() {
+    let t = tenant(400).await;
+    let i = t.find(|s| !methods_of(s, "qrCodePin").is_empty());
+    let id = t.state(i)["id"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let token = t.sim.mint_token();
+    let url = |version: &str| {
+        format!(
+            "{}/{version}/users/{id}/authentication/qrCodePinMethod",
+            t.sim.url()
+        )
+    };
+    let send = |method: reqwest::Method, version: &str| {
+        http.request(method, url(version))
+            .bearer_auth(&token)
+            .send()
+    };
+    let got = send(reqwest::Method::GET, "beta").await.unwrap();
+    assert_eq!(got.status(), 200);
+    let body: Value = got.json().await.unwrap();
+    assert_eq!(
+        body["@odata.type"],
+        "#microsoft.graph.qrCodePinAuthenticationMethod"
+    );
+    assert_eq!(body["id"], t.methods(i, "qrCodePin")[0]["id"]);
+    let item = format!("{}/x", url("v1.0"));
+    let with_id = http.delete(item).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(with_id.status(), 400);
+    assert_eq!(
+        send(reqwest::Method::DELETE, "v1.0")
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert!(t.methods(i, "qrCodePin").is_empty());
+    assert_eq!(t.state(i)["writes"], 1);
+    assert_eq!(
+        send(reqwest::Method::GET, "v1.0").await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        send(reqwest::Method::DELETE, "v1.0")
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
