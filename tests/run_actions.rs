@@ -590,3 +590,111 @@ async fn the_simulator_serves_the_qr_code_pin_method_as_a_singleton_without_an_i
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_of_one_user_run_in_file_order_and_a_dry_run_plans_each_on_the_state_before_it() {
+    let t = tenant(60).await;
+    let i = t.find(|s| methods_of(s, "phone").is_empty());
+    let user = upn(i);
+    // The same user spelled in another case: one user, rows in file order.
+    let shouted = user.to_uppercase();
+    let job = t.job(
+        "sequence.csv",
+        &format!(
+            "user,action,phone_type,phone_number\n\
+             {user},set-phone,mobile,+46 701111111\n\
+             {shouted},set-phone,alternateMobile,+46 702222222\n\
+             {user},set-phone,mobile,+46 703333333\n\
+             {shouted},remove-phone,mobile,\n\
+             {user},remove-phone,all,\n\
+             {user},set-phone,office,+46 8123456\n"
+        ),
+    );
+    let job = job.to_str().unwrap();
+    let expected = [
+        "create phone mobile",
+        "create phone alternateMobile",
+        "update phone mobile",
+        "delete phone mobile",
+        "delete phone alternateMobile",
+        "delete phone mobile",
+        "create phone office",
+    ];
+    let dry = t.run("dry.csv", &[job, "--dry-run"]).await;
+    dry.expect_code(1);
+    // Row 4 removes the mobile while the alternateMobile (row 2) still needs it: refused in the
+    // plan, as the service would refuse it.
+    let row4: Vec<&Row> = dry.report.iter().filter(|r| r["row"] == "4").collect();
+    assert_eq!(row4.len(), 1);
+    assert_eq!(row4[0]["error_code"], "mobileNeededByAlternateMobile");
+    let steps = |run: &Run, status: &str| -> Vec<String> {
+        let mut records: Vec<&Row> = run
+            .report
+            .iter()
+            .filter(|r| r["status"] == status)
+            .collect();
+        records.sort_by_key(|r| r["row"].parse::<u64>().unwrap());
+        records.into_iter().map(|r| r["step"].clone()).collect()
+    };
+    let without_row4: Vec<&str> = expected
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| *n != 3)
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(steps(&dry, "planned"), without_row4);
+    assert_eq!(t.sim.counters().writes, 0);
+
+    let apply = t.run("apply.csv", &[job, "--yes"]).await;
+    apply.expect_code(1);
+    assert_eq!(steps(&apply, "ok"), without_row4);
+    let state = t.state(i);
+    assert_eq!(
+        non_password(&state)
+            .iter()
+            .filter(|t| t.contains("phone"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        phone(&state, "office").unwrap()["phoneNumber"],
+        "+46 8123456"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_apostrophe_and_object_id_users_are_addressed_safely() {
+    let t = tenant(120).await;
+    let guest = 7; // guest00007_fabrikam.com#EXT#@contoso.onmicrosoft.com
+    let apostrophe = 5; // o'neil00005@contoso.onmicrosoft.com
+    let by_id = 12;
+    assert!(upn(guest).contains("#EXT#") && upn(apostrophe).contains('\''));
+    let id = t.state(by_id)["id"].as_str().unwrap().to_string();
+    let job = t.job(
+        "odd.csv",
+        &format!(
+            "user,action,email\n\
+             {},set-email,guest@example.com\n\
+             {},set-email,oneil@example.com\n\
+             {id},set-email,byid@example.com\n",
+            upn(guest),
+            upn(apostrophe)
+        ),
+    );
+    let job = job.to_str().unwrap();
+    let run = t.run("odd.csv.report.csv", &[job, "--yes"]).await;
+    run.expect_code(0);
+    let email = |i| {
+        methods_of(&t.state(i), "email")[0]["emailAddress"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(email(guest), "guest@example.com");
+    assert_eq!(email(apostrophe), "oneil@example.com");
+    assert_eq!(email(by_id), "byid@example.com");
+    assert_eq!(run.of(&id)[0]["user_id"], id);
+    let written: Vec<String> = t.sim.counters().writes_per_user.into_keys().collect();
+    assert_eq!(written.len(), 3, "{written:?}");
+    second_run_changes_nothing(&t, job, &[]).await;
+}
