@@ -220,3 +220,38 @@ async fn a_group_target_reaches_its_transitive_members_with_the_action() {
     assert!(revoked.len() > engineering["directUsers"].as_u64().unwrap() as usize);
     assert!(run.report.iter().all(|r| r["status"] == "ok"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_excluded_by_object_id_are_skipped_in_enumerated_targets_too() {
+    let t = tenant(60).await;
+    let excluded = [3usize, 21];
+    let ids: Vec<String> = excluded
+        .iter()
+        .map(|&i| t.state(i)["id"].as_str().unwrap().to_string())
+        .collect();
+    let run = t
+        .run(
+            "targets.jsonl",
+            &[
+                "--all-users",
+                "--action",
+                "revoke-sessions",
+                "--exclude",
+                &ids[0],
+                "--exclude",
+                &upn(excluded[1]),
+                "--yes",
+            ],
+        )
+        .await;
+    run.expect_code(0);
+    for i in 0..t.users {
+        let skipped = excluded.contains(&i);
+        assert_eq!(t.state(i)["sessionsRevoked"] == 0, skipped, "user {i}");
+        let records = run.of(&upn(i));
+        assert_eq!(records.len(), 1, "user {i}: {records:?}");
+        let status = if skipped { "skipped" } else { "ok" };
+        assert_eq!(records[0]["status"], status, "user {i}");
+    }
+    assert_eq!(t.sim.counters().writes as usize, t.users - excluded.len());
+}

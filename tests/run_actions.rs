@@ -698,3 +698,27 @@ async fn guest_apostrophe_and_object_id_users_are_addressed_safely() {
     assert_eq!(written.len(), 3, "{written:?}");
     second_run_changes_nothing(&t, job, &[]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabling_sms_sign_in_on_a_shared_number_is_refused_alike_in_the_dry_run_and_the_apply() {
+    let t = tenant(1000).await;
+    let shared = t.find(|s| sms_state(s).as_deref() == Some("phoneNumberNotUnique"));
+    let job = t.job(
+        "shared.csv",
+        &format!("user,action\n{},enable-sms-signin\n", upn(shared)),
+    );
+    let job = job.to_str().unwrap();
+    let dry = t.run("dry.csv", &[job, "--dry-run"]).await;
+    let apply = t.run("apply.csv", &[job, "--yes"]).await;
+    for run in [&dry, &apply] {
+        run.expect_code(1);
+        assert_eq!(run.report.len(), 1);
+        assert_eq!(run.report[0]["status"], "failed");
+        assert_eq!(run.report[0]["error_code"], "phoneNumberNotUnique");
+    }
+    assert_eq!(t.sim.counters().writes, 0);
+    assert_eq!(
+        sms_state(&t.state(shared)).as_deref(),
+        Some("phoneNumberNotUnique")
+    );
+}

@@ -1299,3 +1299,19 @@ fn remove_method_qr_code_pin_deletes_the_one_method_without_an_id_in_the_path() 
         Plan::Unchanged { .. }
     ));
 }
+
+#[test]
+fn enable_sms_sign_in_is_refused_in_the_plan_on_a_shared_number_or_when_policy_forbids_it() {
+    for (state, code) in [
+        (SmsSignInState::PhoneNumberNotUnique, "phoneNumberNotUnique"),
+        (
+            SmsSignInState::NotAllowedByPolicy,
+            "smsSignInNotAllowedByPolicy",
+        ),
+    ] {
+        match plan(&Action::EnableSmsSignIn, U, &mobile_with(state), now()) {
+            Plan::Refused(refusal) => assert_eq!(refusal.code, code),
+            other => panic!("{other:?}"),
+        }
+    }
+}
