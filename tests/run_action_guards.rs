@@ -255,3 +255,60 @@ async fn users_excluded_by_object_id_are_skipped_in_enumerated_targets_too() {
     }
     assert_eq!(t.sim.counters().writes as usize, t.users - excluded.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_named_like_columns_fill_the_rows_and_a_dry_run_never_creates_the_tap_out_file() {
+    let t = tenant(80).await;
+    let mut taken = Vec::new();
+    let fido = t.pick(&mut taken, |s| !methods_of(s, "fido2").is_empty());
+    let tap = t.pick(&mut taken, |s| {
+        s["tapPolicyTarget"] == true && methods_of(s, "fido2").is_empty()
+    });
+    // A job of users only: the action and its parameter come from the flags.
+    let job = t.job("users.csv", &format!("UPN\n{}\n{}\n", upn(fido), upn(tap)));
+    let job = job.to_str().unwrap();
+    let taps = t.path("taps.csv");
+    let taps = taps.to_str().unwrap();
+    let dry = t
+        .run(
+            "dry.csv",
+            &[
+                job,
+                "--action",
+                "remove-method",
+                "--method-type",
+                "FIDO2",
+                "--dry-run",
+            ],
+        )
+        .await;
+    dry.expect_code(0);
+    assert_eq!(dry.of(&upn(fido))[0]["status"], "planned");
+    assert_eq!(dry.of(&upn(tap))[0]["status"], "unchanged");
+
+    let pass_dry = t
+        .run(
+            "tapdry.csv",
+            &[job, "--action", "issue-tap", "--dry-run", "--tap-out", taps],
+        )
+        .await;
+    pass_dry.expect_code(0);
+    assert!(!std::path::Path::new(taps).exists());
+    assert_eq!(t.sim.counters().writes, 0);
+
+    let apply = t
+        .run(
+            "apply.csv",
+            &[
+                job,
+                "--action",
+                "remove-method",
+                "--method-type",
+                "fido2",
+                "--yes",
+            ],
+        )
+        .await;
+    apply.expect_code(0);
+    assert!(methods_of(&t.state(fido), "fido2").is_empty());
+}
