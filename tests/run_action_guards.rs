@@ -312,3 +312,45 @@ async fn flags_named_like_columns_fill_the_rows_and_a_dry_run_never_creates_the_
     apply.expect_code(0);
     assert!(methods_of(&t.state(fido), "fido2").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_groups_reach_each_member_once() {
+    let t = tenant(100).await;
+    let groups = t.sim.groups();
+    let id_of = |name: &str| {
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["displayName"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (sales, pilot) = (id_of("Sales"), id_of("Pilot"));
+    let run = t
+        .run(
+            "groups.jsonl",
+            &[
+                "--group",
+                &sales,
+                "--group",
+                &pilot,
+                "--action",
+                "revoke-sessions",
+                "--yes",
+            ],
+        )
+        .await;
+    run.expect_code(0);
+    let mut reported: Vec<String> = run.report.iter().map(|r| r["user"].clone()).collect();
+    let total = reported.len();
+    reported.sort();
+    reported.dedup();
+    assert_eq!(reported.len(), total, "a user was reported twice");
+    for i in 0..t.users {
+        let member = i % 10 == 0 || i < 30;
+        assert_eq!(t.state(i)["sessionsRevoked"], u64::from(member), "user {i}");
+    }
+}
