@@ -349,3 +349,27 @@ async fn a_refused_credential_exits_2_and_leaves_no_file() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(!dir.path().join("inv.csv").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_named_on_several_rows_or_by_object_id_is_listed_once() {
+    let sim = sim(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = sim.user_id(1).unwrap().to_string();
+    let job = format!(
+        "user\n{}\n{}\n{id}\n{}\n",
+        upn(1),
+        upn(1).to_uppercase(),
+        upn(2)
+    );
+    std::fs::write(dir.path().join("job.csv"), job).unwrap();
+    let output = export(&sim, dir.path(), &["job.csv", "--out", "inv.csv"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = rows(&dir.path().join("inv.csv"));
+    assert_eq!(users_in(&rows), [upn(1), upn(2)].into_iter().collect());
+    assert_matches_simulator(&sim, &upn(1), &rows, true);
+    assert!(
+        stderr(&output).contains("export: 2 users"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -12,6 +12,7 @@
 //! Files: [`inventory`] (the rows), [`read`] (reading one user), [`format`] (CSV, JSON Lines
 //! and the output), [`summary`].
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,6 +65,21 @@ pub fn default_out(now: chrono::DateTime<chrono::Utc>) -> Destination {
     Destination::File(format!("authbulk-export-{}.csv", now.format("%Y%m%dT%H%M%SZ")).into())
 }
 
+/// The job's rows with each user's repeats left out (a job often names a user on several
+/// rows: set a phone, then make it the default); the inventory lists a user once.
+fn once_per_user(
+    rows: impl futures::Stream<Item = source::Row> + Send + 'static,
+) -> impl futures::Stream<Item = source::Row> + Send + 'static {
+    let mut seen: HashSet<String> = HashSet::new();
+    rows.filter(move |row| {
+        let first = match &row.kind {
+            source::RowKind::Op(op) => seen.insert(op.user_key()),
+            _ => true,
+        };
+        std::future::ready(first)
+    })
+}
+
 /// Export to the end; the outcome gives the exit code (1 when some user could not be read).
 /// Errors are fatal problems found before any read (exit 2).
 pub async fn export(config: ExportConfig) -> Result<Outcome> {
@@ -114,7 +130,9 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
     let ctrl_c = shutdown.listen_for_ctrl_c();
     let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
     let rows: BoxStream<'static, source::Row> = match input {
-        Input::Jobs(sources) => source::job_rows(sources, config.defaults.clone()).boxed(),
+        Input::Jobs(sources) => {
+            once_per_user(source::job_rows(sources, config.defaults.clone())).boxed()
+        }
         Input::Targets(targets) => source::target_rows(
             client.clone(),
             targets,
@@ -137,7 +155,19 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
             let mut writer = writer;
             let mut summary = ExportSummary::default();
             let mut failure: Option<anyhow::Error> = None;
+            // A user named twice (by UPN and by object id, say) is listed once.
+            let mut listed: HashSet<String> = HashSet::new();
             while let Some(read) = received.recv().await {
+                let first = read
+                    .rows
+                    .first()
+                    .and_then(|row| row.user_id.as_deref())
+                    .is_none_or(|id| listed.insert(id.to_ascii_lowercase()));
+                if !first {
+                    summary.repeated += 1;
+                    progress.inc(1);
+                    continue;
+                }
                 summary.add(&read);
                 if failure.is_none() {
                     failure = writer.write_user(&read.rows).err();

@@ -26,6 +26,8 @@ pub struct ExportSummary {
     pub failed: u64,
     /// Users read whose default method is unknown (`signInPreferences` unreadable).
     pub default_unknown: u64,
+    /// Users read again under another name (their object id after their UPN), listed once.
+    pub repeated: u64,
     /// Items not started because the export was stopped.
     pub cancelled: u64,
     /// The first failures, as one line each.
@@ -126,6 +128,13 @@ impl ExportSummary {
                 "default method unknown for {} users (signInPreferences could not be read; \
                  is_default left empty)",
                 self.default_unknown
+            )?;
+        }
+        if self.repeated > 0 {
+            writeln!(
+                out,
+                "{} users named again under another spelling were listed once",
+                self.repeated
             )?;
         }
         if self.cancelled > 0 {
