@@ -129,6 +129,8 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
     let shutdown = Shutdown::new();
     let ctrl_c = shutdown.listen_for_ctrl_c();
     let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
+    // Enumerated targets come once each already (by object id); only a job can repeat a user.
+    let from_jobs = matches!(input, Input::Jobs(_));
     let rows: BoxStream<'static, source::Row> = match input {
         Input::Jobs(sources) => {
             once_per_user(source::job_rows(sources, config.defaults.clone())).boxed()
@@ -158,11 +160,12 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
             // A user named twice (by UPN and by object id, say) is listed once.
             let mut listed: HashSet<String> = HashSet::new();
             while let Some(read) = received.recv().await {
-                let first = read
-                    .rows
-                    .first()
-                    .and_then(|row| row.user_id.as_deref())
-                    .is_none_or(|id| listed.insert(id.to_ascii_lowercase()));
+                let first = !from_jobs
+                    || read
+                        .rows
+                        .first()
+                        .and_then(|row| row.user_id.as_deref())
+                        .is_none_or(|id| listed.insert(id.to_ascii_lowercase()));
                 if !first {
                     summary.repeated += 1;
                     progress.inc(1);
