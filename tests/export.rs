@@ -373,3 +373,75 @@ async fn a_user_named_on_several_rows_or_by_object_id_is_listed_once() {
         stderr(&output)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_job_rows_stop_the_export_unless_skip_invalid_makes_them_error_rows() {
+    let sim = sim(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let job = format!("user,action\n{},list\n{},frobnicate\n", upn(1), upn(2));
+    std::fs::write(dir.path().join("job.csv"), job).unwrap();
+    let refused = export(&sim, dir.path(), &["job.csv", "--out", "a.csv"], None);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("job.csv:3: action"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!dir.path().join("a.csv").exists());
+    assert_eq!(sim.counters().http_requests, 0, "nothing was read");
+
+    let output = export(
+        &sim,
+        dir.path(),
+        &["job.csv", "--skip-invalid", "--out", "b.csv"],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let rows = rows(&dir.path().join("b.csv"));
+    assert_matches_simulator(&sim, &upn(1), &rows, true);
+    let errors: Vec<_> = rows
+        .iter()
+        .filter(|r| r["method_type"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["error_code"], "invalidRow");
+    assert!(
+        errors[0]["error_message"].contains("job row 2"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn simulate_exports_the_built_in_tenant_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authbulk"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AZURE_") {
+            command.env_remove(name);
+        }
+    }
+    let output = command
+        .current_dir(dir.path())
+        .args(["export", "--simulate", "--sim-users", "12", "--all-users"])
+        .args([
+            "--action",
+            "set-phone",
+            "--out",
+            "-",
+            "--out-format",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
+    let users: BTreeSet<String> = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["user"].to_string())
+        .collect();
+    // Every user of the tenant, and nothing else on stdout (the summary is on stderr); the
+    // --action of a run is ignored for targets, which are only read.
+    assert_eq!(users.len(), 12);
+    assert!(stderr(&output).contains("export: 12 users"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file");
+}

@@ -27,7 +27,7 @@ use crate::auth::TokenProvider;
 use crate::exec::progress::Progress;
 use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
-use crate::job::Defaults;
+use crate::job::{ActionKind, Defaults};
 use crate::run::{Connection, Input, source};
 
 pub mod format;
@@ -135,10 +135,14 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
         Input::Jobs(sources) => {
             once_per_user(source::job_rows(sources, config.defaults.clone())).boxed()
         }
+        // A target is only read: whatever --action says, its row is a `list`.
         Input::Targets(targets) => source::target_rows(
             client.clone(),
             targets,
-            config.defaults.clone(),
+            Defaults {
+                action: Some(ActionKind::List),
+                ..Defaults::default()
+            },
             config.exec.retry,
         )
         .boxed(),
