@@ -67,8 +67,10 @@ pub fn default_out(now: chrono::DateTime<chrono::Utc>) -> Destination {
 
 /// The job's rows with each user's repeats left out (a job often names a user on several
 /// rows: set a phone, then make it the default); the inventory lists a user once.
+/// A repeat left out counts as done for the progress display (its total counts job rows).
 fn once_per_user(
     rows: impl futures::Stream<Item = source::Row> + Send + 'static,
+    progress: Arc<Progress>,
 ) -> impl futures::Stream<Item = source::Row> + Send + 'static {
     let mut seen: HashSet<String> = HashSet::new();
     rows.filter(move |row| {
@@ -76,6 +78,9 @@ fn once_per_user(
             source::RowKind::Op(op) => seen.insert(op.user_key()),
             _ => true,
         };
+        if !first {
+            progress.inc(1);
+        }
         std::future::ready(first)
     })
 }
@@ -129,12 +134,20 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
     let shutdown = Shutdown::new();
     let ctrl_c = shutdown.listen_for_ctrl_c();
     let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
+    // 4. Every user through the executor; one collector writes.
+    let progress = Arc::new(Progress::start(
+        total,
+        exec.stats().clone(),
+        exec.throttle().clone(),
+    ));
     // Enumerated targets come once each already (by object id); only a job can repeat a user.
     let from_jobs = matches!(input, Input::Jobs(_));
     let rows: BoxStream<'static, source::Row> = match input {
-        Input::Jobs(sources) => {
-            once_per_user(source::job_rows(sources, config.defaults.clone())).boxed()
-        }
+        Input::Jobs(sources) => once_per_user(
+            source::job_rows(sources, config.defaults.clone()),
+            progress.clone(),
+        )
+        .boxed(),
         // A target is only read: whatever --action says, its row is a `list`.
         Input::Targets(targets) => source::target_rows(
             client.clone(),
@@ -148,12 +161,6 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
         .boxed(),
     };
 
-    // 4. Every user through the executor; one collector writes.
-    let progress = Arc::new(Progress::start(
-        total,
-        exec.stats().clone(),
-        exec.throttle().clone(),
-    ));
     let (reads, mut received) = mpsc::channel::<read::UserRead>(1024);
     let collector = {
         let progress = progress.clone();

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::inventory::InventoryRow;
 use crate::exec::UserWork;
-use crate::graph::{ApiVersion, GraphCall, GraphError, Request, path};
+use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, path};
 use crate::plan::wire;
 use crate::run::source::{Row, RowKind};
 
@@ -85,7 +85,7 @@ pub async fn read_user<G: GraphCall>(graph: &G, user: &str) -> UserRead {
             Ok(prefs) => (Some(prefs), None),
             Err(err) => {
                 let error = GraphError {
-                    kind: crate::graph::ErrorKind::Rejected,
+                    kind: ErrorKind::Rejected,
                     status: Some(answer.status),
                     code: "unexpectedAnswer".into(),
                     message: err.to_string(),
