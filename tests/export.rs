@@ -445,3 +445,32 @@ fn simulate_exports_the_built_in_tenant_to_stdout() {
     assert!(stderr(&output).contains("export: 12 users"));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_reads_are_retried_by_the_executor_and_every_user_is_listed() {
+    // A tenant budget far below what the client is allowed to send: the simulator answers
+    // 429s with Retry-After, and the executor retries them as it does for `run`.
+    let sim = authbulk::sim::start(SimConfig {
+        users: 8,
+        ru_per_10s: Some(20.0),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = export(
+        &sim,
+        dir.path(),
+        &["--all-users", "--budget", "adaptive", "--out", "inv.jsonl"],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let throttled: u64 = sim.counters().throttled.values().sum();
+    assert!(throttled > 0, "the simulator never throttled");
+    let rows = rows(&dir.path().join("inv.jsonl"));
+    assert_eq!(users_in(&rows), (0..8).map(upn).collect());
+    assert!(rows.iter().all(|r| r["method_type"] != "error"));
+    for i in [0, 5, 7] {
+        assert_matches_simulator(&sim, &upn(i), &rows, false);
+    }
+}
