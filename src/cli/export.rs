@@ -24,7 +24,8 @@ pub enum OutFormatArg {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Job files whose users to list (.csv, .tsv, .txt, .json, .jsonl); `-` reads stdin (with
-    /// --format). Only the user column matters.
+    /// --format). Only the users matter, but rows must be valid job rows: rows without an
+    /// action are `list`, and --action and the row flags work as for `run`.
     #[arg(value_name = "JOB")]
     pub jobs: Vec<String>,
     /// Inventory file, .csv or .jsonl (never overwritten); `-` for stdout

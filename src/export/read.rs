@@ -166,3 +166,151 @@ impl<G: GraphCall + 'static> UserWork for ExportWork<G> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Response;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    /// Answers by URL prefix; records the URLs asked for.
+    struct Fake {
+        answers: Vec<(&'static str, Result<Value, GraphError>)>,
+        asked: Mutex<Vec<(ApiVersion, String)>>,
+    }
+
+    impl GraphCall for Fake {
+        async fn call(&self, _user: &str, request: Request) -> Result<Response, GraphError> {
+            if let Ok(mut asked) = self.asked.lock() {
+                asked.push((request.version, request.url.clone()));
+            }
+            let (_, answer) = self
+                .answers
+                .iter()
+                .find(|(suffix, _)| request.url.contains(suffix))
+                .unwrap();
+            answer.clone().map(|body| Response {
+                status: 200,
+                body,
+                request_id: None,
+                attempts: 1,
+            })
+        }
+    }
+
+    fn denied() -> GraphError {
+        GraphError {
+            kind: ErrorKind::Permission,
+            status: Some(403),
+            code: "Authorization_RequestDenied".into(),
+            message: "Insufficient privileges".into(),
+            request_id: Some("rid".into()),
+            attempts: 1,
+        }
+    }
+
+    fn user() -> (&'static str, Result<Value, GraphError>) {
+        (
+            "$select",
+            Ok(json!({"id": "id-1", "userPrincipalName": "Jo_fabrikam.com#EXT#@contoso.com"})),
+        )
+    }
+
+    #[tokio::test]
+    async fn resolves_then_reads_methods_and_preferences_through_beta_by_object_id() {
+        let fake = Fake {
+            answers: vec![
+                user(),
+                (
+                    "/authentication/methods",
+                    Ok(
+                        json!({"value": [{"@odata.type": "#microsoft.graph.emailAuthenticationMethod",
+                        "id": "e", "emailAddress": "jo@fabrikam.com"}]}),
+                    ),
+                ),
+                (
+                    "/signInPreferences",
+                    Ok(json!({"userPreferredMethodForSecondaryAuthentication": "push"})),
+                ),
+            ],
+            asked: Mutex::new(Vec::new()),
+        };
+        let read = read_user(&fake, "jo_fabrikam.com#EXT#@contoso.com").await;
+        assert_eq!(
+            read.outcome,
+            ReadOutcome::Read {
+                preferences_error: None
+            }
+        );
+        assert_eq!(read.rows.len(), 1);
+        assert_eq!(read.rows[0].user, "Jo_fabrikam.com#EXT#@contoso.com");
+        assert_eq!(read.rows[0].display_name, "jo@fabrikam.com");
+        assert_eq!(read.rows[0].is_default, Some(false));
+        let asked = fake.asked.lock().unwrap().clone();
+        assert_eq!(
+            asked,
+            vec![
+                (
+                    ApiVersion::V1,
+                    "/users/jo_fabrikam.com%23EXT%23@contoso.com?$select=id,userPrincipalName"
+                        .to_string()
+                ),
+                (
+                    ApiVersion::Beta,
+                    "/users/id-1/authentication/methods".to_string()
+                ),
+                (
+                    ApiVersion::Beta,
+                    "/users/id-1/authentication/signInPreferences".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn unreadable_preferences_keep_the_methods_with_the_default_unknown() {
+        let fake = Fake {
+            answers: vec![
+                user(),
+                (
+                    "/authentication/methods",
+                    Ok(
+                        json!({"value": [{"@odata.type": "#microsoft.graph.softwareOathAuthenticationMethod", "id": "o"}]}),
+                    ),
+                ),
+                ("/signInPreferences", Err(denied())),
+            ],
+            asked: Mutex::new(Vec::new()),
+        };
+        let read = read_user(&fake, "jo").await;
+        assert_eq!(
+            read.outcome,
+            ReadOutcome::Read {
+                preferences_error: Some(denied())
+            }
+        );
+        assert_eq!(read.rows.len(), 1);
+        assert_eq!(read.rows[0].is_default, None);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_methods_list_is_one_error_row_with_the_resolved_user() {
+        let fake = Fake {
+            answers: vec![user(), ("/authentication/methods", Err(denied()))],
+            asked: Mutex::new(Vec::new()),
+        };
+        let read = read_user(&fake, "jo").await;
+        assert_eq!(read.outcome, ReadOutcome::Failed);
+        assert_eq!(read.rows.len(), 1);
+        let row = &read.rows[0];
+        assert!(row.is_error());
+        assert_eq!(row.user_id.as_deref(), Some("id-1"));
+        assert_eq!(
+            row.error.as_ref().map(|e| e.code.as_str()),
+            Some("Authorization_RequestDenied")
+        );
+        // Nothing more was asked after the failure.
+        assert_eq!(fake.asked.lock().unwrap().len(), 2);
+    }
+}
