@@ -29,7 +29,7 @@ pub struct Cli {
 /// Logging flags.
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// More log output (-v info, -vv debug, -vvv trace).
+    /// More log output (-v debug, -vv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Less log output (errors only).
@@ -69,10 +69,10 @@ pub fn init_logging(args: &LogArgs) {
     let level = if args.quiet {
         "error"
     } else {
+        // Info by default: without a terminal, progress is a log line every few seconds.
         match args.verbose {
-            0 => "warn",
-            1 => "info",
-            2 => "debug",
+            0 => "info",
+            1 => "debug",
             _ => "trace",
         }
     };
@@ -80,7 +80,8 @@ pub fn init_logging(args: &LogArgs) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("authbulk={level},warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match args.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
