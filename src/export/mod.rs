@@ -60,9 +60,10 @@ pub struct ExportConfig {
     pub exec: ExecConfig,
 }
 
-/// The default output: `authbulk-export-<UTC time>.csv` in the current directory.
+/// The default output: `authbulk-export-<UTC time, to the millisecond>.csv` in the current
+/// directory (like the report: two exports in one second get two files).
 pub fn default_out(now: chrono::DateTime<chrono::Utc>) -> Destination {
-    Destination::File(format!("authbulk-export-{}.csv", now.format("%Y%m%dT%H%M%SZ")).into())
+    Destination::File(format!("authbulk-export-{}.csv", now.format("%Y%m%dT%H%M%S%.3fZ")).into())
 }
 
 /// The job's rows with each user's repeats left out (a job often names a user on several

@@ -98,7 +98,9 @@ pub async fn read_user<G: GraphCall>(graph: &G, user: &str) -> UserRead {
         Err(error) => (None, Some(error)),
     };
     if let Some(error) = &preferences_error {
-        tracing::warn!(user = %upn, %error, "default method unknown: signInPreferences unreadable");
+        // Debug, not warn: a missing permission would repeat this for every user; the summary
+        // counts them.
+        tracing::debug!(user = %upn, %error, "default method unknown: signInPreferences unreadable");
     }
     match super::inventory::method_rows(&upn, &id, &methods, preferences.as_ref()) {
         Ok(rows) => UserRead {
