@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::Outcome;
 
 pub mod auth_flags;
+mod export;
 pub mod job_flags;
 pub mod rate_flags;
 mod run;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Run job files (or --all-users/--group with --action) against a tenant: read, plan,
     /// preview, confirm, apply; a report of every operation.
     Run(Box<run::RunArgs>),
+    /// Inventory: one row per existing method for every target user (job files, --all-users or
+    /// --group), CSV or JSON Lines; read-only.
+    Export(Box<export::ExportArgs>),
 }
 
 /// Set up `tracing` on stderr from the logging flags (`RUST_LOG` overrides the level).
@@ -90,6 +94,7 @@ pub fn execute(cli: Cli) -> Outcome {
         Command::Sim(args) => sim::execute(*args),
         Command::Validate(args) => validate::execute(*args),
         Command::Run(args) => run::execute(*args),
+        Command::Export(args) => export::execute(*args),
     };
     match result {
         Ok(outcome) => outcome,
