@@ -12,12 +12,14 @@
 //! | [`throttle`] | client-side budgets and the adaptive rate controller |
 //! | [`exec`] | the executor: per-user requests packed into `$batch` calls, retries, shutdown |
 //! | [`plan`] | actions as desired state: read, compare, plan steps, apply |
+//! | [`export`] | the inventory (`authbulk export`): one row per existing method of every target user |
 //! | [`report`] | report records, the report file, the journal for `--resume`, the summary |
 //! | [`sim`] | the simulated tenant (Graph + token endpoint) used by `--simulate`, tests and benchmarks |
 
 pub mod auth;
 pub mod cli;
 pub mod exec;
+pub mod export;
 pub mod graph;
 pub mod job;
 pub mod plan;

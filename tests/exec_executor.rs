@@ -408,3 +408,73 @@ async fn all_users_and_group_members_are_enumerated_across_pages() {
         .await;
     assert_eq!(filtered.len(), 2_500 / 50);
 }
+
+#[tokio::test]
+async fn a_first_stop_answers_every_request_and_retries_nothing_more() {
+    // The service allows 50 reads per 10 s; 300 are asked for, so most wait for retries.
+    let rig = rig(
+        SimConfig {
+            users: 300,
+            ru_per_10s: Some(50.0),
+            ..SimConfig::default()
+        },
+        unbounded(),
+    )
+    .await;
+    let calls = (0..300).map(|i| {
+        let user = upn(i);
+        let exec = &rig.exec;
+        async move { exec.call(&user, methods(&user)).await }
+    });
+    let stopper = async {
+        // Stop once the first answers are in (counted by the executor, not timed).
+        while rig.exec.stats().snapshot().reads < 50 {
+            tokio::task::yield_now().await;
+        }
+        rig.shutdown.escalate();
+    };
+    let (results, ()) = tokio::join!(join_all(calls), stopper);
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let cancelled = results
+        .iter()
+        .filter(|r| r.as_ref().is_err_and(|e| e.kind == ErrorKind::Cancelled))
+        .count();
+    assert_eq!(ok + cancelled, 300, "every request has an answer");
+    assert!(ok >= 50 && cancelled > 0, "{ok} ok, {cancelled} cancelled");
+    assert_eq!(
+        rig.sim.counters().reads,
+        ok as u64,
+        "nothing ran after the answers"
+    );
+}
+
+#[tokio::test]
+async fn a_second_stop_cancels_requests_waiting_for_a_retry_at_once() {
+    let rig = rig(
+        SimConfig {
+            users: 100,
+            ru_per_10s: Some(10.0),
+            ..SimConfig::default()
+        },
+        unbounded(),
+    )
+    .await;
+    let calls = (0..100).map(|i| {
+        let user = upn(i);
+        let exec = &rig.exec;
+        async move { exec.call(&user, methods(&user)).await }
+    });
+    let stopper = async {
+        while rig.exec.stats().snapshot().throttled == 0 {
+            tokio::task::yield_now().await;
+        }
+        rig.shutdown.escalate();
+        rig.shutdown.escalate();
+    };
+    let (results, ()) = tokio::join!(join_all(calls), stopper);
+    assert!(results.iter().all(|r| match r {
+        Ok(_) => true,
+        Err(e) => e.kind == ErrorKind::Cancelled,
+    }));
+    assert!(results.iter().filter(|r| r.is_err()).count() >= 80);
+}

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::Outcome;
 
 pub mod auth_flags;
+mod export;
 pub mod job_flags;
 pub mod rate_flags;
 mod run;
@@ -28,7 +29,7 @@ pub struct Cli {
 /// Logging flags.
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// More log output (-v info, -vv debug, -vvv trace).
+    /// More log output (-v debug, -vv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Less log output (errors only).
@@ -58,6 +59,9 @@ pub enum Command {
     /// Run job files (or --all-users/--group with --action) against a tenant: read, plan,
     /// preview, confirm, apply; a report of every operation.
     Run(Box<run::RunArgs>),
+    /// Inventory: one row per existing method for every target user (job files, --all-users or
+    /// --group), CSV or JSON Lines; read-only.
+    Export(Box<export::ExportArgs>),
 }
 
 /// Set up `tracing` on stderr from the logging flags (`RUST_LOG` overrides the level).
@@ -65,10 +69,10 @@ pub fn init_logging(args: &LogArgs) {
     let level = if args.quiet {
         "error"
     } else {
+        // Info by default: without a terminal, progress is a log line every few seconds.
         match args.verbose {
-            0 => "warn",
-            1 => "info",
-            2 => "debug",
+            0 => "info",
+            1 => "debug",
             _ => "trace",
         }
     };
@@ -76,7 +80,8 @@ pub fn init_logging(args: &LogArgs) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("authbulk={level},warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match args.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -89,6 +94,7 @@ pub fn execute(cli: Cli) -> Outcome {
         Command::Sim(args) => sim::execute(*args),
         Command::Validate(args) => validate::execute(*args),
         Command::Run(args) => run::execute(*args),
+        Command::Export(args) => export::execute(*args),
     };
     match result {
         Ok(outcome) => outcome,

@@ -418,6 +418,7 @@ impl BatchTask {
         let stats = &self.shared.stats;
         Stats::add(&stats.batches, 1);
         Stats::add(&stats.sent, batch.len() as u64);
+        let sent_at = Instant::now();
         let result = {
             let items: Vec<BatchRequestItem<'_>> = batch
                 .iter()
@@ -450,13 +451,13 @@ impl BatchTask {
                     }
                 }
             }
-            Some(Ok(answer)) => self.on_answer(batch, answer),
-            Some(Err(failure)) => self.on_failure(batch, failure),
+            Some(Ok(answer)) => self.on_answer(batch, answer, sent_at),
+            Some(Err(failure)) => self.on_failure(batch, failure, sent_at),
         }
         let _ = self.events.send(Event::Done);
     }
 
-    fn on_answer(&self, batch: Vec<Pending>, mut answer: BatchAnswer) {
+    fn on_answer(&self, batch: Vec<Pending>, mut answer: BatchAnswer, sent_at: Instant) {
         let mut slots: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
         let items = std::mem::take(&mut answer.items);
         let (mut accepted, mut accepted_writes) = (0u32, 0u32);
@@ -485,7 +486,7 @@ impl BatchTask {
                 tracing::debug!(id = %item.id, "answer to no request of the batch");
                 continue;
             };
-            self.on_item(pending, item, &answer);
+            self.on_item(pending, item, &answer, sent_at);
         }
         // Items the service did not answer: as good as a lost connection for them.
         for pending in slots.into_iter().flatten() {
@@ -498,7 +499,13 @@ impl BatchTask {
         }
     }
 
-    fn on_item(&self, mut pending: Pending, item: BatchResponseItem, answer: &BatchAnswer) {
+    fn on_item(
+        &self,
+        mut pending: Pending,
+        item: BatchResponseItem,
+        answer: &BatchAnswer,
+        sent_at: Instant,
+    ) {
         let stats = &self.shared.stats;
         let write = pending.request.is_write();
         let pct = item
@@ -512,6 +519,7 @@ impl BatchTask {
                 throttled,
                 scope: item.header("x-ms-throttle-information").and_then(scope_of),
                 limit_percentage: pct,
+                sent_at,
             });
         }
         let request_id = item
@@ -580,7 +588,7 @@ impl BatchTask {
         }
     }
 
-    fn on_failure(&self, batch: Vec<Pending>, failure: BatchFailure) {
+    fn on_failure(&self, batch: Vec<Pending>, failure: BatchFailure, sent_at: Instant) {
         let stats = &self.shared.stats;
         let n = batch.len() as u64;
         match failure {
@@ -591,7 +599,7 @@ impl BatchTask {
                 // A whole-batch 429 is about the app's rate of calls, not an item: hold
                 // everything, and slow the calls.
                 self.shared.throttle.pause_for(wait);
-                self.shared.throttle.call_throttled();
+                self.shared.throttle.call_throttled(sent_at);
                 let wait = wait.max(MIN_THROTTLED_WAIT);
                 for pending in batch {
                     self.retry_or_fail(pending, Some(wait), with_attempts(&error, 0));

@@ -38,9 +38,9 @@ impl Progress {
             };
             bar.set_draw_target(ProgressDrawTarget::stderr());
             let template = if total.is_some() {
-                "{elapsed_precise} [{bar:30}] {pos}/{len} users  {msg}  ETA {eta}"
+                "{elapsed_precise} [{bar:30}] {pos}/{len} rows  {msg}  ETA {eta}"
             } else {
-                "{elapsed_precise} {spinner} {pos} users  {msg}"
+                "{elapsed_precise} {spinner} {pos} rows  {msg}"
             };
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style.progress_chars("=> "));
@@ -86,7 +86,7 @@ impl Progress {
                             ));
                         }
                         None => tracing::info!(
-                            users,
+                            rows = users,
                             total = total.unwrap_or(0),
                             reads = snapshot.reads,
                             writes = snapshot.writes,

@@ -303,11 +303,14 @@ pub enum MethodType {
     Email,
     /// Phone methods.
     Phone,
+    /// The QR code + PIN method: at most one per user, addressed without an id
+    /// (`/authentication/qrCodePinMethod`).
+    QrCodePin,
 }
 
 impl MethodType {
     /// Every removable type.
-    pub const ALL: [MethodType; 9] = [
+    pub const ALL: [MethodType; 10] = [
         MethodType::Fido2,
         MethodType::SoftwareOath,
         MethodType::WindowsHelloForBusiness,
@@ -317,6 +320,7 @@ impl MethodType {
         MethodType::HardwareOath,
         MethodType::Email,
         MethodType::Phone,
+        MethodType::QrCodePin,
     ];
 
     /// The name job files use (`fido2`, `softwareOath`, ...).
@@ -331,6 +335,7 @@ impl MethodType {
             MethodType::HardwareOath => "hardwareOath",
             MethodType::Email => "email",
             MethodType::Phone => "phone",
+            MethodType::QrCodePin => "qrCodePin",
         }
     }
 
@@ -339,7 +344,9 @@ impl MethodType {
         format!("#microsoft.graph.{}AuthenticationMethod", self.name())
     }
 
-    /// The typed collection under `/users/{u}/authentication/` that lists and deletes them.
+    /// The typed collection under `/users/{u}/authentication/` that lists and deletes them. For
+    /// [`MethodType::QrCodePin`] it is a single navigation property, not a collection: see
+    /// [`MethodType::is_singleton`].
     pub fn collection(self) -> &'static str {
         match self {
             MethodType::Fido2 => "fido2Methods",
@@ -351,6 +358,28 @@ impl MethodType {
             MethodType::HardwareOath => "hardwareOathMethods",
             MethodType::Email => "emailMethods",
             MethodType::Phone => "phoneMethods",
+            MethodType::QrCodePin => "qrCodePinMethod",
+        }
+    }
+
+    /// True when the user has at most one method of the type and Graph addresses it without an
+    /// id: GET and DELETE `/users/{u}/authentication/qrCodePinMethod` (v1.0 and beta).
+    pub fn is_singleton(self) -> bool {
+        matches!(self, MethodType::QrCodePin)
+    }
+
+    /// The path that reads or deletes the method `id` of this type, for the user whose encoded
+    /// path is `user_path` (`/users/{u}`, from `crate::graph::path::user`): the typed
+    /// collection and the encoded id, or the singleton's path alone.
+    pub fn method_path(self, user_path: &str, id: &str) -> String {
+        if self.is_singleton() {
+            format!("{user_path}/authentication/{}", self.collection())
+        } else {
+            format!(
+                "{user_path}/authentication/{}/{}",
+                self.collection(),
+                crate::graph::path::segment(id)
+            )
         }
     }
 
@@ -490,6 +519,22 @@ mod tests {
         assert_eq!(
             MethodType::from_odata_type("#microsoft.graph.passwordAuthenticationMethod"),
             None
+        );
+        assert_eq!(
+            MethodType::from_odata_type("#microsoft.graph.qrCodePinAuthenticationMethod"),
+            Some(MethodType::QrCodePin)
+        );
+    }
+
+    #[test]
+    fn the_qr_code_pin_method_is_addressed_without_an_id() {
+        assert_eq!(
+            MethodType::QrCodePin.method_path("/users/u1", "ignored"),
+            "/users/u1/authentication/qrCodePinMethod"
+        );
+        assert_eq!(
+            MethodType::Fido2.method_path("/users/u1", "a/b"),
+            "/users/u1/authentication/fido2Methods/a%2Fb"
         );
     }
 

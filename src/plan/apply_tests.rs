@@ -904,3 +904,23 @@ async fn a_dry_run_told_of_tap_out_plans_the_pass_without_a_sink() {
     );
     assert_eq!(graph.writes(), 0);
 }
+
+#[tokio::test]
+async fn a_context_with_a_known_object_id_reads_no_user() {
+    let graph = FakeGraph::new(vec![password(), typed(MethodType::Fido2, "k")], None);
+    let applier = Applier::new(&graph).dry_run(true);
+    let mut context = super::UserContext::resolved(UPN, ID);
+    let mut out: Vec<Record> = Vec::new();
+    applier
+        .apply_op(&mut context, &op(1, Action::List), &mut out)
+        .await;
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|r| r.user_id.as_deref() == Some(ID)));
+    let log = graph.0.lock().unwrap().log.clone();
+    assert_eq!(log.len(), 1, "only the methods are read");
+    assert!(
+        log[0].2.ends_with("/authentication/methods"),
+        "{:?}",
+        log[0].2
+    );
+}

@@ -293,14 +293,10 @@ pub(super) fn delete_step(user: &str, method: &Method) -> Option<Step> {
         kind: ChangeKind::Delete,
         before: method.describe(),
         after: String::new(),
+        // The QR code PIN method is a singleton addressed without its id.
         request: Request::delete(
             version,
-            format!(
-                "{}/{}/{}",
-                authentication(user),
-                method_type.collection(),
-                path::segment(&method.id)
-            ),
+            method_type.method_path(&path::user(user), &method.id),
         ),
         effect: Effect::MethodRemoved {
             method_type,
@@ -463,6 +459,27 @@ fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
             step: format!("{verb} smsSignIn"),
             state: current.as_graph().to_string(),
         };
+    }
+    // The service refuses to enable SMS sign-in on a number another user shares or when the
+    // policy forbids it (graph-contract.md, "Rules"): say so in the plan, so a dry run
+    // predicts the apply instead of planning a write that must fail.
+    let refused = match current {
+        super::state::SmsSignInState::PhoneNumberNotUnique => Some((
+            "phoneNumberNotUnique",
+            "another user has the same mobile number, so SMS sign-in cannot be enabled: give              the user a unique mobile number first",
+        )),
+        super::state::SmsSignInState::NotAllowedByPolicy => Some((
+            "smsSignInNotAllowedByPolicy",
+            "the tenant's authentication methods policy does not allow SMS sign-in for this              user",
+        )),
+        _ => None,
+    };
+    if on && let Some((code, message)) = refused {
+        return Plan::Refused(Refusal {
+            step: "enable smsSignIn".into(),
+            code,
+            message: message.into(),
+        });
     }
     changes(vec![Step {
         step: format!("{verb} smsSignIn"),

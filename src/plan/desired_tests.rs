@@ -804,7 +804,7 @@ fn reset_mfa_reports_unknown_types_it_cannot_delete() {
         method(
             "q1",
             MethodKind::Unknown {
-                odata_type: "#microsoft.graph.qrCodePinAuthenticationMethod".into(),
+                odata_type: "#microsoft.graph.externalAuthenticationMethod".into(),
             },
         ),
         typed(MethodType::Fido2, "key1"),
@@ -814,7 +814,7 @@ fn reset_mfa_reports_unknown_types_it_cannot_delete() {
             assert_eq!(steps.len(), 1);
             assert_eq!(blocked.len(), 1);
             assert_eq!(blocked[0].code, "unsupportedMethodType");
-            assert!(blocked[0].step.contains("qrCodePin"));
+            assert!(blocked[0].step.contains("externalAuthentication"));
         }
         other => panic!("{other:?}"),
     }
@@ -1019,7 +1019,7 @@ fn list_reports_every_method_including_unknown_types() {
         method(
             "q",
             MethodKind::Unknown {
-                odata_type: "#microsoft.graph.qrCodePinAuthenticationMethod".into(),
+                odata_type: "#microsoft.graph.externalAuthenticationMethod".into(),
             },
         ),
     ]);
@@ -1039,8 +1039,8 @@ fn list_reports_every_method_including_unknown_types() {
                         "iPhone 14, created 2023-02-01".into()
                     ),
                     (
-                        "method #microsoft.graph.qrCodePinAuthenticationMethod q".into(),
-                        "#microsoft.graph.qrCodePinAuthenticationMethod, created unknown".into()
+                        "method #microsoft.graph.externalAuthenticationMethod q".into(),
+                        "#microsoft.graph.externalAuthenticationMethod, created unknown".into()
                     ),
                 ]
             );
@@ -1078,7 +1078,7 @@ fn reset_mfa_keeps_the_last_default_method_when_undeletable_methods_stay() {
             method(
                 "q1",
                 MethodKind::Unknown {
-                    odata_type: "#microsoft.graph.qrCodePinAuthenticationMethod".into(),
+                    odata_type: "#microsoft.graph.externalAuthenticationMethod".into(),
                 },
             ),
         ]),
@@ -1095,7 +1095,7 @@ fn reset_mfa_keeps_the_last_default_method_when_undeletable_methods_stay() {
             assert_eq!(codes, ["defaultMethodKept", "unsupportedMethodType"]);
             assert_eq!(blocked[0].step, "delete microsoftAuthenticator a2");
             assert!(
-                blocked[0].message.contains("qrCodePin"),
+                blocked[0].message.contains("externalAuthentication"),
                 "{}",
                 blocked[0].message
             );
@@ -1229,7 +1229,7 @@ fn reset_mfa_with_a_pass_and_undeletable_methods_issues_the_pass_once() {
             method(
                 "q1",
                 MethodKind::Unknown {
-                    odata_type: "#microsoft.graph.qrCodePinAuthenticationMethod".into(),
+                    odata_type: "#microsoft.graph.externalAuthenticationMethod".into(),
                 },
             ),
         ]),
@@ -1245,12 +1245,73 @@ fn reset_mfa_with_a_pass_and_undeletable_methods_issues_the_pass_once() {
     for step in first.steps() {
         after.apply(&step.effect);
     }
-    // The mobile (default) and the QR-code PIN stay and are reported; no second pass.
+    // The mobile (default) and the external method stay and are reported; no second pass.
     match plan(&action, U, &after, now()) {
         Plan::Changes { steps, blocked } => {
             assert!(steps.is_empty(), "{steps:?}");
             assert_eq!(blocked.len(), 2);
         }
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn reset_mfa_deletes_the_qr_code_pin_through_its_singleton_path_before_the_default() {
+    let s = with_default(
+        state(vec![
+            password(),
+            authenticator("a1", "iPhone", None),
+            typed(MethodType::QrCodePin, "q1"),
+        ]),
+        Some(DefaultMethod::Push),
+    );
+    let p = plan(&reset(false, None), U, &s, now());
+    assert_eq!(
+        steps(&p),
+        ["delete qrCodePin q1", "delete microsoftAuthenticator a1"]
+    );
+    assert_eq!(
+        p.steps()[0].request.url,
+        format!("/users/{U}/authentication/qrCodePinMethod")
+    );
+    assert!(matches!(&p, Plan::Changes { blocked, .. } if blocked.is_empty()));
+    assert_idempotent(&reset(false, None), &s);
+}
+
+#[test]
+fn remove_method_qr_code_pin_deletes_the_one_method_without_an_id_in_the_path() {
+    let action = Action::RemoveMethod {
+        method_type: MethodType::QrCodePin,
+        select: Selector::default(),
+    };
+    let s = state(vec![password(), typed(MethodType::QrCodePin, "q1")]);
+    let p = plan(&action, U, &s, now());
+    assert_eq!(steps(&p), ["delete qrCodePin q1"]);
+    assert!(
+        p.steps()[0]
+            .request
+            .url
+            .ends_with("/authentication/qrCodePinMethod")
+    );
+    assert_idempotent(&action, &s);
+    assert!(matches!(
+        plan(&action, U, &state(vec![password()]), now()),
+        Plan::Unchanged { .. }
+    ));
+}
+
+#[test]
+fn enable_sms_sign_in_is_refused_in_the_plan_on_a_shared_number_or_when_policy_forbids_it() {
+    for (state, code) in [
+        (SmsSignInState::PhoneNumberNotUnique, "phoneNumberNotUnique"),
+        (
+            SmsSignInState::NotAllowedByPolicy,
+            "smsSignInNotAllowedByPolicy",
+        ),
+    ] {
+        match plan(&Action::EnableSmsSignIn, U, &mobile_with(state), now()) {
+            Plan::Refused(refusal) => assert_eq!(refusal.code, code),
+            other => panic!("{other:?}"),
+        }
     }
 }

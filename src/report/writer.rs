@@ -109,9 +109,10 @@ impl ReportWriter {
     }
 }
 
-/// The default report name: `authbulk-<UTC time>.csv` in the current folder.
+/// The default report name: `authbulk-<UTC time, to the millisecond>.csv` in the current folder
+/// (two runs started in the same second get two reports).
 pub fn default_path(now: chrono::DateTime<chrono::Utc>) -> PathBuf {
-    PathBuf::from(format!("authbulk-{}.csv", now.format("%Y%m%dT%H%M%SZ")))
+    PathBuf::from(format!("authbulk-{}.csv", now.format("%Y%m%dT%H%M%S%.3fZ")))
 }
 
 #[cfg(test)]

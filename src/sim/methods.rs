@@ -48,6 +48,7 @@ pub(crate) fn route(sim: &Sim, call: &Call, u: usize, rest: &[String]) -> Reply 
         }
         [collection, tail @ ..] => match collection_type(collection) {
             None => Reply::unknown_segment(collection),
+            Some(t) if t.is_singleton() => singleton(sim, call, u, t, tail),
             Some(t) if t.beta_only() && !call.beta => Reply::unknown_segment(collection),
             Some(t) => typed(sim, call, u, t, tail),
         },
@@ -89,6 +90,33 @@ fn typed(sim: &Sim, call: &Call, u: usize, t: MethodType, tail: &[&str]) -> Repl
         }
         ([_, action], _) | ([_, _, action, ..], _) => Reply::unknown_segment(action),
         _ => Reply::method_not_allowed(),
+    }
+}
+
+/// The endpoints of a method addressed without an id (`qrCodePinMethod`, v1.0 and beta): GET
+/// the one method, DELETE it; 404 when the user has none.
+fn singleton(sim: &Sim, call: &Call, u: usize, t: MethodType, tail: &[&str]) -> Reply {
+    let find = |state: &UserState| {
+        state
+            .methods
+            .iter()
+            .find(|m| m.method_type() == Some(t))
+            .map(|m| m.id.clone())
+    };
+    match (tail, &call.verb) {
+        ([], &Verb::GET) => {
+            let state = sim.tenant.lock(u);
+            match state.methods.iter().find(|m| m.method_type() == Some(t)) {
+                Some(m) => Reply::json(200, sim.tenant.method_json(m, call.beta, Utc::now())),
+                None => Reply::not_found(t.collection()),
+            }
+        }
+        ([], &Verb::DELETE) => write(sim, u, |s| match find(s) {
+            Some(id) => delete(sim, s, t, &id),
+            None => Reply::not_found(t.collection()),
+        }),
+        ([], _) => Reply::method_not_allowed(),
+        ([segment, ..], _) => Reply::unknown_segment(segment),
     }
 }
 

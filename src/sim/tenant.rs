@@ -120,7 +120,8 @@ pub(crate) enum Kind {
         /// Serial number.
         serial: String,
     },
-    /// A type authbulk does not manage (new types appear every year): listed, never deletable.
+    /// A QR code + PIN method (at most one; deleted through the singleton `qrCodePinMethod`;
+    /// never a default method).
     QrCodePin,
 }
 
@@ -136,10 +137,11 @@ pub(crate) struct Method {
 }
 
 impl Method {
-    /// Its typed collection type; `None` for the password and unmanaged types.
+    /// Its typed collection type; `None` for the password.
     pub fn method_type(&self) -> Option<MethodType> {
         Some(match self.kind {
-            Kind::Password | Kind::QrCodePin => return None,
+            Kind::Password => return None,
+            Kind::QrCodePin => MethodType::QrCodePin,
             Kind::Phone { .. } => MethodType::Phone,
             Kind::Email { .. } => MethodType::Email,
             Kind::Authenticator { .. } => MethodType::MicrosoftAuthenticator,

@@ -10,13 +10,13 @@ use super::gcra::Gcra;
 /// How often the control law looks at what the service said.
 pub const INTERVAL: Duration = Duration::from_millis(500);
 /// Growth per interval before the first throttling signal (slow start).
-const SLOW_START_GROWTH: f64 = 1.25;
+const SLOW_START_GROWTH: f64 = 1.41;
 /// Growth per interval after a signal (gradual recovery).
 const RECOVERY_GROWTH: f64 = 1.03;
 /// Growth per interval while the bucket is nearly empty but not emptying (probing).
 const PROBE_GROWTH: f64 = 1.01;
 /// Cut on a 429 when there is no estimate of what the service accepts.
-const THROTTLED_CUT: f64 = 0.75;
+const THROTTLED_CUT: f64 = 0.5;
 /// On a 429, the new rate is this share of the rate the service accepted lately.
 const ACCEPTED_SHARE: f64 = 0.97;
 /// Control intervals kept for the accepted-rate estimate.
@@ -160,17 +160,30 @@ impl Lane {
         cap.max(pacer)
     }
 
-    /// Record one answer's signals. A 429 cuts at once (once per [`CUT_GAP`]); percentages are
-    /// weighed at the end of the interval.
-    pub fn observe(&mut self, throttled: bool, pct: Option<f64>, now: Instant) {
+    /// Record the signals of the answer to a request sent at `sent_at`. A 429 cuts at once;
+    /// percentages are weighed at the end of the interval. A 429 to a request sent before the
+    /// last cut is old news (the cut already answered it) and cuts nothing, as TCP cuts once
+    /// per window; and cuts are at least [`CUT_GAP`] apart.
+    pub fn observe(&mut self, throttled: bool, pct: Option<f64>, sent_at: Instant, now: Instant) {
         self.tick(now);
         if let Some(p) = pct {
             self.max_pct = Some(self.max_pct.map_or(p, |m| m.max(p)));
+            if self.slow_start && p >= HIGH {
+                // Slow start found the bucket's bottom: it is 95 % used and we are draining it
+                // at the rate that got us here. Halve at once (as TCP leaves slow start) rather
+                // than wait for the 429s of an empty bucket.
+                self.slow_start = false;
+                let measured = self.measured(now);
+                self.cut(THROTTLED_CUT, measured, now);
+            }
         }
         if throttled {
             self.throttled = true;
             self.slow_start = false;
-            if self.last_cut.is_none_or(|at| now - at >= CUT_GAP) {
+            let news = self
+                .last_cut
+                .is_none_or(|at| sent_at > at && now - at >= CUT_GAP);
+            if news {
                 // The accepted rate only counts since the last cut: what was accepted before
                 // (a burst from a full bucket) says nothing of the rate allowed now.
                 match self.accepted_rate(now) {
@@ -331,7 +344,7 @@ mod tests {
             if !throttled {
                 lane.accepted(1, Instant::now());
             }
-            lane.observe(throttled, pct, Instant::now());
+            lane.observe(throttled, pct, Instant::now(), Instant::now());
         }
         sent
     }
@@ -341,7 +354,7 @@ mod tests {
         let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now());
         drive(&mut lane, 2, |_| (false, None)).await;
         assert_eq!(lane.effective_rate(), 100.0);
-        lane.observe(true, None, Instant::now());
+        lane.observe(true, None, Instant::now(), Instant::now());
         let cut = lane.effective_rate();
         assert!(cut < 100.0, "rate after a 429: {cut}");
         drive(&mut lane, 30, |_| (false, None)).await;
@@ -352,8 +365,12 @@ mod tests {
     async fn a_burst_of_429s_from_one_episode_cuts_once() {
         let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now());
         drive(&mut lane, 2, |_| (false, None)).await;
+        let sent = Instant::now();
+        lane.observe(true, None, sent, Instant::now());
+        // Answers to requests sent before that cut keep arriving for a while.
         for _ in 0..10 {
-            lane.observe(true, None, Instant::now());
+            tokio::time::sleep(CUT_GAP).await;
+            lane.observe(true, None, sent, Instant::now());
         }
         assert!(lane.effective_rate() >= 100.0 * THROTTLED_CUT * 0.99);
     }

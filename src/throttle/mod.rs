@@ -133,6 +133,9 @@ pub struct Feedback {
     pub scope: Option<LaneKind>,
     /// `x-ms-throttle-limit-percentage`, when sent.
     pub limit_percentage: Option<f64>,
+    /// When the request was sent (a 429 to a request sent before the last slow-down is not
+    /// news).
+    pub sent_at: Instant,
 }
 
 /// A snapshot for the progress bar and the summary.
@@ -258,7 +261,12 @@ impl Throttle {
             LaneKind::Writes => writes,
             LaneKind::Calls => calls,
         };
-        lane.observe(feedback.throttled, feedback.limit_percentage, now);
+        lane.observe(
+            feedback.throttled,
+            feedback.limit_percentage,
+            feedback.sent_at,
+            now,
+        );
     }
 
     /// Report that the service accepted (answered other than 429) `units` requests of a
@@ -271,11 +279,12 @@ impl Throttle {
         state.calls.accepted(1, now);
     }
 
-    /// Report a whole `$batch` refused with 429: the rate of calls is too high.
-    pub fn call_throttled(&self) {
+    /// Report a whole `$batch` sent at `sent_at` refused with 429: the rate of calls is too
+    /// high.
+    pub fn call_throttled(&self, sent_at: Instant) {
         let mut state = self.lock();
         let now = Instant::now();
-        state.calls.observe(true, None, now);
+        state.calls.observe(true, None, sent_at, now);
     }
 
     /// Hold all sending for `wait` (a whole-batch 429's `Retry-After`).

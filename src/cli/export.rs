@@ -1,0 +1,139 @@
+//! `authbulk export`: flags of an export, validated into [`crate::export::ExportConfig`]; runs
+//! it on a tokio runtime and returns its outcome.
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+
+use crate::Outcome;
+use crate::cli::auth_flags::AuthArgs;
+use crate::cli::job_flags::JobFlags;
+use crate::cli::rate_flags::RateFlags;
+use crate::export::{Destination, ExportConfig, OutFormat};
+use crate::run::Connection;
+
+/// `--out-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutFormatArg {
+    /// CSV with a header line.
+    Csv,
+    /// JSON Lines.
+    Jsonl,
+}
+
+/// Flags of `authbulk export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Job files whose users to list (.csv, .tsv, .txt, .json, .jsonl); `-` reads stdin (with
+    /// --format). Only the users matter, but rows must be valid job rows: rows without an
+    /// action are `list`, and --action and the row flags work as for `run`.
+    #[arg(value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// Inventory file, .csv or .jsonl (never overwritten); `-` for stdout
+    /// [default: authbulk-export-<UTC time>.csv].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<String>,
+    /// Inventory format, instead of the --out file's extension (stdout: csv).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub out_format: Option<OutFormatArg>,
+    /// Export the users of a job's valid rows even when some rows are bad (each bad row
+    /// becomes an "error" row).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// List every user of the tenant instead of job files.
+    #[arg(long, help_heading = "Targets")]
+    pub all_users: bool,
+    /// OData $filter for --all-users, e.g. "startswith(userPrincipalName,'a')".
+    #[arg(
+        long,
+        value_name = "ODATA",
+        requires = "all_users",
+        help_heading = "Targets"
+    )]
+    pub filter: Option<String>,
+    /// List the users among a group's transitive members; repeatable.
+    #[arg(long, value_name = "ID", help_heading = "Targets")]
+    pub group: Vec<String>,
+    /// Export from a simulated tenant in this process (no credentials needed).
+    #[arg(long, help_heading = "Tenant")]
+    pub simulate: bool,
+    /// Users of the simulated tenant.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        requires = "simulate",
+        help_heading = "Tenant"
+    )]
+    pub sim_users: usize,
+    /// Seed of the simulated tenant.
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 42,
+        requires = "simulate",
+        help_heading = "Tenant"
+    )]
+    pub sim_seed: u64,
+    /// Format and per-row defaults of the job files (as for `run`; --action defaults to list).
+    #[command(flatten)]
+    pub job: JobFlags,
+    /// Credentials and cloud.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Rate limits, retries, concurrency.
+    #[command(flatten)]
+    pub rate: RateFlags,
+}
+
+/// Validate the flags into the export's configuration.
+pub fn config(args: ExportArgs) -> Result<ExportConfig> {
+    if args.jobs.is_empty() && !args.all_users && args.group.is_empty() {
+        bail!("nothing to export: give job files, --all-users [--filter ODATA] or --group ID");
+    }
+    // Any action is accepted; rows without one are `list` (read-only), so a plain list of
+    // users is a valid job.
+    let mut job = args.job.clone();
+    job.action.get_or_insert_with(|| "list".to_string());
+    let defaults = job.defaults()?;
+    let input = super::run::input(
+        &args.jobs,
+        args.all_users,
+        args.filter.clone(),
+        &args.group,
+        &job,
+    )?;
+    let out = match args.out.as_deref() {
+        Some("-") => Destination::Stdout,
+        Some(path) => Destination::File(path.into()),
+        None => crate::export::default_out(chrono::Utc::now()),
+    };
+    let connection = if args.simulate {
+        Connection::Simulate {
+            users: args.sim_users,
+            seed: args.sim_seed,
+        }
+    } else {
+        Connection::Tenant(args.auth.to_config()?)
+    };
+    Ok(ExportConfig {
+        input,
+        defaults,
+        skip_invalid: args.skip_invalid,
+        out,
+        out_format: args.out_format.map(|f| match f {
+            OutFormatArg::Csv => OutFormat::Csv,
+            OutFormatArg::Jsonl => OutFormat::JsonLines,
+        }),
+        connection,
+        exec: args.rate.to_config()?,
+    })
+}
+
+/// Validate the flags and export.
+pub fn execute(args: ExportArgs) -> Result<Outcome> {
+    let config = config(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::export::export(config))
+}
