@@ -136,6 +136,9 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         .unwrap_or_else(|| writer::default_path(now));
     let journal_path = journal::path_for(&report_path);
     let mut kept = Summary::default();
+    // Files this run creates are removed again if it stops before applying anything (a bad
+    // credential, a refused plan), so the same command can simply be run again.
+    let mut created = CreatedFiles::default();
     let (report, journal, resume) = if config.resume {
         let (journal, resume) = Journal::resume(&journal_path, &fingerprint)?;
         // The report again from the journal's finished records, each once; their counts join
@@ -150,12 +153,15 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         (report, Some(journal), Some(Arc::new(resume)))
     } else {
         let report = ReportWriter::create(&report_path, &extra)?;
+        created.0.push(report_path.clone());
         let journal = match config.dry_run {
             true => None,
             false => match Journal::create(&journal_path, &fingerprint) {
-                Ok(journal) => Some(journal),
+                Ok(journal) => {
+                    created.0.push(journal_path.clone());
+                    Some(journal)
+                }
                 Err(err) => {
-                    let _ = std::fs::remove_file(&report_path);
                     return Err(err.context(
                         "a journal of an earlier run is in the way: continue that run with \
                          --resume, or choose another --report",
@@ -170,6 +176,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let taps = match (&config.tap_out, config.dry_run) {
         (Some(path), false) => {
             let file = TapOutFile::create(path)?;
+            created.0.push(path.clone());
             if let Some(journal) = journal.as_mut() {
                 journal.tap_out(path)?;
             }
@@ -250,16 +257,13 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         if let Some(refusal) = refusal {
             drop(report);
             drop(journal);
-            if !config.resume {
-                let _ = std::fs::remove_file(&report_path);
-                let _ = std::fs::remove_file(&journal_path);
-            }
             ctrl_c.abort();
             bail!(refusal);
         }
     }
 
     // 5. Apply (or the dry run's plan), every record to the report as it comes.
+    created.keep();
     let progress = Arc::new(Progress::start(
         total,
         exec.stats().clone(),
@@ -358,4 +362,23 @@ async fn tally_plan(mut events: mpsc::Receiver<Event>) -> PlanSummary {
         }
     }
     plan
+}
+
+/// Files a run created, removed when dropped unless [`CreatedFiles::keep`] was called.
+#[derive(Default)]
+struct CreatedFiles(Vec<PathBuf>);
+
+impl CreatedFiles {
+    /// The run goes on to apply: its files are the user's now.
+    fn keep(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for CreatedFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }

@@ -21,6 +21,9 @@ use crate::report::{Event, Record, Resume, Status};
 /// The step name of a created pass (as the planner names it).
 const TAP_STEP: &str = "issue temporaryAccessPass";
 
+/// The step name of a session revoke (as the planner names it).
+const REVOKE_STEP: &str = "revoke sessions";
+
 /// Per-row work of a run.
 pub struct RowWork {
     /// Sends every request.
@@ -109,10 +112,22 @@ impl RowWork {
             journal: !self.dry_run,
             resume: RowResume::new(resumed, seq),
             buffer: Vec::new(),
+            action: None,
+            revoked_or_failed: false,
         };
         // A row whose earlier attempt failed is finished: plan it only, for its owed records.
         let applier = applier.dry_run(self.dry_run || sink.resume.failed_before());
         applier.apply_op(&mut context, &op, &mut sink).await;
+        if !self.dry_run && owes_revoke(&op, resumed, seq, &sink) {
+            // The interrupted run deleted the methods but stopped before the revoke: re-planned
+            // against the reset state, the row is unchanged and would never revoke.
+            let revoke = Operation {
+                action: Action::RevokeSessions,
+                ..op.clone()
+            };
+            sink.action = Some(op.action.name());
+            applier.apply_op(&mut context, &revoke, &mut sink).await;
+        }
         sink.flush().await;
         for record in sink.resume.owed(&base_record(&op, context.user_id())) {
             self.send(seq, record).await;
@@ -301,6 +316,26 @@ struct RowSink<'a> {
     /// What an earlier run left of this row (`--resume`), and what this run reported of it.
     resume: RowResume,
     buffer: Vec<Record>,
+    /// The action name records carry when a step runs on behalf of the row's action.
+    action: Option<&'static str>,
+    /// This attempt reported a revoke, or a failure (which skips the rest of the row).
+    revoked_or_failed: bool,
+}
+
+/// A resumed `reset-mfa` row with `revoke_sessions` whose deletes were done by the interrupted
+/// run, but whose revoke was neither done then nor reported now.
+fn owes_revoke(op: &Operation, resumed: Option<&Resume>, seq: u64, sink: &RowSink<'_>) -> bool {
+    let Action::ResetMfa {
+        revoke_sessions: true,
+        ..
+    } = op.action
+    else {
+        return false;
+    };
+    let done = resumed.map(|r| r.done_steps(seq)).unwrap_or(&[]);
+    !sink.revoked_or_failed
+        && done.iter().any(|step| step.starts_with("delete "))
+        && !done.iter().any(|step| step == REVOKE_STEP)
 }
 
 impl RowSink<'_> {
@@ -313,7 +348,12 @@ impl RowSink<'_> {
 }
 
 impl Records for RowSink<'_> {
-    async fn record(&mut self, record: Record) {
+    async fn record(&mut self, mut record: Record) {
+        if let Some(action) = self.action {
+            record.action = action.to_string();
+        }
+        self.revoked_or_failed |=
+            record.step == REVOKE_STEP || record.status == Some(Status::Failed);
         let record = self.resume.after_failure(record);
         if !self.resume.keep(&record) {
             return;
@@ -356,5 +396,73 @@ impl Records for RowSink<'_> {
         if self.events.send(started).await.is_ok() {
             let _ = acked.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Journal;
+
+    fn op(revoke_sessions: bool) -> Operation {
+        Operation {
+            row: 1,
+            line: 2,
+            user: "user00001@contoso.onmicrosoft.com".into(),
+            action: Action::ResetMfa {
+                revoke_sessions,
+                issue_tap: None,
+            },
+            extra: Vec::new(),
+        }
+    }
+
+    /// A resume of one row (seq 0) whose earlier run finished these steps.
+    fn resumed(done: &[&str]) -> Resume {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv.journal");
+        let mut journal = Journal::create(&path, "job").unwrap();
+        for step in done {
+            let record = Record {
+                row: 1,
+                step: step.to_string(),
+                status: Some(Status::Ok),
+                ..Record::default()
+            };
+            journal.done(0, &record).unwrap();
+        }
+        journal.sync().unwrap();
+        drop(journal);
+        Journal::resume(&path, "job").unwrap().1
+    }
+
+    #[tokio::test]
+    async fn a_reset_interrupted_after_its_deletes_still_owes_its_revoke() {
+        let (events, _received) = mpsc::channel(8);
+        let sink = |resume: &Resume| RowSink {
+            seq: 0,
+            events: &events,
+            journal: true,
+            resume: RowResume::new(Some(resume), 0),
+            buffer: Vec::new(),
+            action: None,
+            revoked_or_failed: false,
+        };
+        let deleted = resumed(&["delete fido2 k1", "delete phone mobile"]);
+        assert!(owes_revoke(&op(true), Some(&deleted), 0, &sink(&deleted)));
+        assert!(!owes_revoke(&op(false), Some(&deleted), 0, &sink(&deleted)));
+        let revoked = resumed(&["delete fido2 k1", REVOKE_STEP]);
+        assert!(!owes_revoke(&op(true), Some(&revoked), 0, &sink(&revoked)));
+        let untouched = resumed(&[]);
+        assert!(!owes_revoke(
+            &op(true),
+            Some(&untouched),
+            0,
+            &sink(&untouched)
+        ));
+        assert!(!owes_revoke(&op(true), None, 0, &sink(&untouched)));
+        let mut revoked_now = sink(&deleted);
+        revoked_now.revoked_or_failed = true;
+        assert!(!owes_revoke(&op(true), Some(&deleted), 0, &revoked_now));
     }
 }

@@ -2,24 +2,16 @@
 //! spreadsheet programs: one that starts with `=`, `+`, `-`, `@`, tab or carriage return would be
 //! read as a formula (CSV injection, OWASP), so it gets a leading `'`, which spreadsheet programs
 //! hide: a phone number `+46 701234567` still reads as such. The rule is the report's
-//! (`crate::report::format`), whose `neutralise` is private to that module.
+//! ([`crate::report::format::neutralise`]).
 
-use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::Format;
 use crate::export::inventory::{COLUMNS, InventoryRow, format_date};
+use crate::report::format::neutralise;
 
 /// The CSV format.
 pub struct Csv;
-
-/// `cell` made safe for spreadsheet programs.
-fn neutralise(cell: &str) -> Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
-        _ => cell.into(),
-    }
-}
 
 fn write_line<'a>(out: &mut dyn Write, cells: impl IntoIterator<Item = &'a str>) -> io::Result<()> {
     let mut writer = csv::WriterBuilder::new().from_writer(out);

@@ -9,6 +9,8 @@ use super::Record;
 mod csv;
 mod jsonl;
 
+pub use csv::neutralise;
+
 /// The fixed columns of every report, in order; the job's extra columns follow them.
 pub const COLUMNS: [&str; 14] = [
     "row",
