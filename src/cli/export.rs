@@ -5,11 +5,10 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
 use crate::Outcome;
-use crate::cli::auth_flags::AuthArgs;
 use crate::cli::job_flags::JobFlags;
 use crate::cli::rate_flags::RateFlags;
+use crate::cli::targets::{TargetArgs, TenantArgs};
 use crate::export::{Destination, ExportConfig, OutFormat};
-use crate::run::Connection;
 
 /// `--out-format` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,47 +38,15 @@ pub struct ExportArgs {
     /// becomes an "error" row).
     #[arg(long)]
     pub skip_invalid: bool,
-    /// List every user of the tenant instead of job files.
-    #[arg(long, help_heading = "Targets")]
-    pub all_users: bool,
-    /// OData $filter for --all-users, e.g. "startswith(userPrincipalName,'a')".
-    #[arg(
-        long,
-        value_name = "ODATA",
-        requires = "all_users",
-        help_heading = "Targets"
-    )]
-    pub filter: Option<String>,
-    /// List the users among a group's transitive members; repeatable.
-    #[arg(long, value_name = "ID", help_heading = "Targets")]
-    pub group: Vec<String>,
-    /// Export from a simulated tenant in this process (no credentials needed).
-    #[arg(long, help_heading = "Tenant")]
-    pub simulate: bool,
-    /// Users of the simulated tenant.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 1000,
-        requires = "simulate",
-        help_heading = "Tenant"
-    )]
-    pub sim_users: usize,
-    /// Seed of the simulated tenant.
-    #[arg(
-        long,
-        value_name = "S",
-        default_value_t = 42,
-        requires = "simulate",
-        help_heading = "Tenant"
-    )]
-    pub sim_seed: u64,
+    /// Enumerated targets instead of job files.
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// The tenant.
+    #[command(flatten)]
+    pub tenant: TenantArgs,
     /// Format and per-row defaults of the job files (as for `run`; --action defaults to list).
     #[command(flatten)]
     pub job: JobFlags,
-    /// Credentials and cloud.
-    #[command(flatten)]
-    pub auth: AuthArgs,
     /// Rate limits, retries, concurrency.
     #[command(flatten)]
     pub rate: RateFlags,
@@ -87,7 +54,7 @@ pub struct ExportArgs {
 
 /// Validate the flags into the export's configuration.
 pub fn config(args: ExportArgs) -> Result<ExportConfig> {
-    if args.jobs.is_empty() && !args.all_users && args.group.is_empty() {
+    if args.jobs.is_empty() && !args.targets.all_users && args.targets.group.is_empty() {
         bail!("nothing to export: give job files, --all-users [--filter ODATA] or --group ID");
     }
     // Any action is accepted; rows without one are `list` (read-only), so a plain list of
@@ -95,26 +62,13 @@ pub fn config(args: ExportArgs) -> Result<ExportConfig> {
     let mut job = args.job.clone();
     job.action.get_or_insert_with(|| "list".to_string());
     let defaults = job.defaults()?;
-    let input = super::run::input(
-        &args.jobs,
-        args.all_users,
-        args.filter.clone(),
-        &args.group,
-        &job,
-    )?;
+    let input = args.targets.input(&args.jobs, &job)?;
     let out = match args.out.as_deref() {
         Some("-") => Destination::Stdout,
         Some(path) => Destination::File(path.into()),
         None => crate::export::default_out(chrono::Utc::now()),
     };
-    let connection = if args.simulate {
-        Connection::Simulate {
-            users: args.sim_users,
-            seed: args.sim_seed,
-        }
-    } else {
-        Connection::Tenant(args.auth.to_config()?)
-    };
+    let connection = args.tenant.connection()?;
     Ok(ExportConfig {
         input,
         defaults,

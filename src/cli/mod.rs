@@ -12,6 +12,7 @@ pub mod job_flags;
 pub mod rate_flags;
 mod run;
 mod sim;
+pub mod targets;
 mod validate;
 
 /// Bulk changes to users' authentication methods (MFA) in Microsoft Entra ID.

@@ -7,8 +7,8 @@
 //! of a user's rows), and prints dry runs with [`summary::print_plan`].
 //!
 //! Files, one concept each: [`state`] (the domain model), [`wire`] (Graph's JSON), [`select`]
-//! and `glob` (selectors), [`desired`] and `reset` (planning), [`default`] (the default
-//! method's rules), [`step`] (what a plan is made of), [`effect`] (steps played on the state),
+//! (selectors, with the job module's `device` glob), [`desired`] and `reset` (planning),
+//! [`default`] (the default method's rules), [`step`] (what a plan is made of), [`effect`] (steps played on the state),
 //! [`apply`] (carrying plans out), [`tap_out`] (the `--tap-out` file), [`summary`] (dry-run
 //! totals and the plan printer).
 
@@ -16,7 +16,6 @@ pub mod apply;
 pub mod default;
 pub mod desired;
 pub mod effect;
-mod glob;
 mod reset;
 pub mod select;
 pub mod state;

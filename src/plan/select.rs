@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::glob::glob_matches;
 use super::state::Method;
 use crate::job::Selector;
+use crate::job::glob::matches as glob_matches;
 
 /// The methods of `candidates` that `selector` chooses at `now`, in the candidates' order.
 ///
