@@ -23,6 +23,9 @@ pub struct Row {
     pub seq: u64,
     /// What the row holds.
     pub kind: RowKind,
+    /// The user's object id when the input already gave it (enumerated targets), so it is not
+    /// resolved again.
+    pub user_id: Option<String>,
 }
 
 /// What a [`Row`] holds.
@@ -159,6 +162,7 @@ pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item
             let flush = |pending: &mut Option<(u64, Vec<String>)>, seq: &mut u64| {
                 pending.take().map(|(row, whys)| {
                     let out = Row {
+                        user_id: None,
                         seq: *seq,
                         kind: RowKind::Invalid {
                             row,
@@ -178,6 +182,7 @@ pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item
                             }
                         }
                         let row = Row {
+                            user_id: None,
                             seq,
                             kind: RowKind::Op(op),
                         };
@@ -272,16 +277,16 @@ pub fn target_rows(
                                 .join("; "),
                         },
                     };
-                    Some(kind)
+                    Some((kind, Some(user.id)))
                 }
             }
             Err(error) => {
                 failed = true;
-                Some(RowKind::EnumerationFailed { error })
+                Some((RowKind::EnumerationFailed { error }, None))
             }
         };
-        let row = row.map(|kind| {
-            let row = Row { seq, kind };
+        let row = row.map(|(kind, user_id)| {
+            let row = Row { seq, kind, user_id };
             seq += 1;
             row
         });

@@ -69,10 +69,13 @@ impl RowWork {
     }
 
     /// Run one row; false when it was cut short by an interruption (not journaled as done).
-    async fn run_op(&self, seq: u64, op: Operation) -> bool {
+    async fn run_op(&self, seq: u64, op: Operation, user_id: Option<String>) -> bool {
         let key = op.user_key();
         let context = self.contexts.lock().ok().and_then(|mut c| c.remove(&key));
-        let mut context = context.unwrap_or_else(|| UserContext::new(op.user.clone()));
+        let mut context = context.unwrap_or_else(|| match user_id {
+            Some(id) => UserContext::resolved(op.user.clone(), id),
+            None => UserContext::new(op.user.clone()),
+        });
         let applier = self.applier();
         if self.exclusions.contains(&op.user) {
             self.send(seq, excluded(&op, None)).await;
@@ -226,7 +229,7 @@ impl UserWork for RowWork {
         }
         match row.kind {
             RowKind::Op(op) => {
-                if !self.run_op(seq, op).await {
+                if !self.run_op(seq, op, row.user_id).await {
                     return Event::RowInterrupted { seq };
                 }
             }
