@@ -99,15 +99,15 @@ impl TokenCache {
         let _flight = self.fetching.lock().await;
         {
             let state = self.state();
-            if let Some(cached) = &state.current {
-                if Instant::now() < cached.stale_at {
-                    return Ok(cached.token.clone());
-                }
+            if let Some(cached) = &state.current
+                && Instant::now() < cached.stale_at
+            {
+                return Ok(cached.token.clone());
             }
-            if state.fetches != seen {
-                if let Some(err) = &state.failure {
-                    return Err(err.clone());
-                }
+            if state.fetches != seen
+                && let Some(err) = &state.failure
+            {
+                return Err(err.clone());
             }
         }
         self.fetch().await
@@ -119,10 +119,10 @@ impl TokenCache {
         let Ok(_flight) = self.fetching.try_lock() else {
             return cached.token;
         };
-        if let Some(newer) = self.current() {
-            if Instant::now() < newer.refresh_at {
-                return newer.token;
-            }
+        if let Some(newer) = self.current()
+            && Instant::now() < newer.refresh_at
+        {
+            return newer.token;
         }
         match self.fetch().await {
             Ok(token) => token,

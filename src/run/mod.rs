@@ -321,10 +321,8 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         },
         started.elapsed(),
     );
-    if dry_run {
-        if let Ok(plan) = plan.lock() {
-            println!("\nPlan: {}.", plan.line());
-        }
+    if dry_run && let Ok(plan) = plan.lock() {
+        println!("\nPlan: {}.", plan.line());
     }
     let mut stderr = std::io::stderr().lock();
     summary.print(&mut stderr)?;

@@ -176,10 +176,10 @@ pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item
             for item in reader {
                 let row = match item {
                     Ok(op) => {
-                        if let Some(invalid) = flush(&mut pending, &mut seq) {
-                            if tx.blocking_send(invalid).is_err() {
-                                return;
-                            }
+                        if let Some(invalid) = flush(&mut pending, &mut seq)
+                            && tx.blocking_send(invalid).is_err()
+                        {
+                            return;
                         }
                         let row = Row {
                             user_id: None,
@@ -205,16 +205,16 @@ pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item
                         }
                     }
                 };
-                if let Some(row) = row {
-                    if tx.blocking_send(row).is_err() {
-                        return;
-                    }
-                }
-            }
-            if let Some(invalid) = flush(&mut pending, &mut seq) {
-                if tx.blocking_send(invalid).is_err() {
+                if let Some(row) = row
+                    && tx.blocking_send(row).is_err()
+                {
                     return;
                 }
+            }
+            if let Some(invalid) = flush(&mut pending, &mut seq)
+                && tx.blocking_send(invalid).is_err()
+            {
+                return;
             }
         }
     });

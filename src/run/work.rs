@@ -99,15 +99,14 @@ impl RowWork {
             .and_then(|r| r.open_starts.get(&seq))
             .and_then(|starts| starts.iter().find(|(step, _)| step == TAP_STEP))
             .map(|(_, at)| *at);
-        if let Some(at) = tap_started {
-            if let Some(record) = self
+        if let Some(at) = tap_started
+            && let Some(record) = self
                 .tap_issued_before(&applier, &mut context, &op, at)
                 .await
-            {
-                self.send(seq, record).await;
-                self.keep(key, context);
-                return true;
-            }
+        {
+            self.send(seq, record).await;
+            self.keep(key, context);
+            return true;
         }
         let mut sink = RowSink {
             seq,

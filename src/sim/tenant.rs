@@ -471,7 +471,7 @@ fn generate_user(config: &SimConfig, i: usize, now: DateTime<Utc>) -> (Identity,
             }
         }
         if rng.random_range(0..100) < 15 {
-            let number = if i % 3 == 0 {
+            let number = if i.is_multiple_of(3) {
                 format!("+1 4255{i:06}x{}", 100 + i % 900)
             } else {
                 format!("+1 4255{i:06}")
