@@ -149,10 +149,17 @@ async fn issue_tap_once(exec: &impl GraphCall, user: &str) -> (bool, u32) {
             Ok(_) => return (true, unknown),
             Err(err) if err.kind == ErrorKind::UnknownOutcome => {
                 unknown += 1;
-                let state = exec
-                    .call(user, Request::get(ApiVersion::V1, &url))
-                    .await
-                    .expect("the state can be read again");
+                // Half of all connections drop here, so even a read that the executor retried
+                // can run out of attempts: read again, a bounded number of times.
+                let mut reads = 0;
+                let state = loop {
+                    reads += 1;
+                    match exec.call(user, Request::get(ApiVersion::V1, &url)).await {
+                        Ok(state) => break state,
+                        Err(err) if reads < 10 && err.kind == ErrorKind::Transient => {}
+                        Err(err) => panic!("{user}: the state cannot be read again: {err}"),
+                    }
+                };
                 if state.body["value"]
                     .as_array()
                     .is_some_and(|v| !v.is_empty())
