@@ -150,6 +150,22 @@ impl Lane {
         go
     }
 
+    /// How many of `wanted` units could be taken now without waiting. Fewer than wanted means
+    /// the lane holds demand back: it is binding, which is what lets its rate grow.
+    pub fn available_now(&mut self, wanted: u32, now: Instant) -> u32 {
+        self.tick(now);
+        let cap = self.cap.as_ref().map_or(u32::MAX, |c| c.available_now(now));
+        let pacer = self
+            .adaptive
+            .as_ref()
+            .map_or(u32::MAX, |p| p.available_now(now));
+        let free = wanted.min(cap).min(pacer);
+        if free < wanted {
+            self.binding = true;
+        }
+        free
+    }
+
     /// When `n` units would be available, without taking them.
     pub fn available_at(&self, n: u32, now: Instant) -> Instant {
         let cap = self.cap.as_ref().map_or(now, |c| c.available_at(n, now));
@@ -168,8 +184,8 @@ impl Lane {
         self.tick(now);
         if let Some(p) = pct {
             self.max_pct = Some(self.max_pct.map_or(p, |m| m.max(p)));
-            if self.slow_start && p >= HIGH {
-                // Slow start found the bucket's bottom: it is 95 % used and we are draining it
+            if self.slow_start && p >= WARN {
+                // Slow start found the bucket's bottom: it is 80 % used and we are draining it
                 // at the rate that got us here. Halve at once (as TCP leaves slow start) rather
                 // than wait for the 429s of an empty bucket.
                 self.slow_start = false;

@@ -227,8 +227,17 @@ impl Throttle {
         }
     }
 
+    /// How many of `wanted` writes could go now without waiting (taking nothing). The batcher
+    /// puts at most that many writes in a batch and fills it with reads, so reads are never
+    /// held behind writes that wait for their budget; fewer than `wanted` tells the write lane
+    /// that its rate is what holds the engine back.
+    pub fn writes_now(&self, wanted: u32) -> u32 {
+        let mut state = self.lock();
+        state.writes.available_now(wanted, Instant::now())
+    }
+
     /// When a batch with `writes` writes could go, without taking anything; the batcher uses it
-    /// to send reads ahead of writes that must wait.
+    /// to wake up when writes that had to wait may go.
     pub fn writes_available_at(&self, writes: u32) -> Instant {
         let state = self.lock();
         state.writes.available_at(writes, Instant::now())
