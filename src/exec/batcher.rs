@@ -334,6 +334,14 @@ impl Batcher {
         usize::try_from(self.shared.throttle.writes_now(wanted)).unwrap_or(queued)
     }
 
+    /// How many writes of queue `index` make a batch worth waiting for, when it holds writes
+    /// alone (see [`Throttle::write_batch`]).
+    fn write_batch(&self, index: usize) -> usize {
+        let queued = self.writes_queued[index].min(MAX_BATCH_ITEMS);
+        let queued32 = u32::try_from(queued).unwrap_or(u32::MAX);
+        usize::try_from(self.shared.throttle.write_batch(queued32)).unwrap_or(queued)
+    }
+
     /// A queue whose batch should go now: 20 requests that may go, or lingered long enough.
     /// Writes the write budget holds back do not count (they must not hold reads back), and a
     /// queue of writes alone waits until a batch's worth of them may go rather than trickling
@@ -350,7 +358,7 @@ impl Batcher {
             let lingered =
                 self.ready_since[i].is_some_and(|t| now >= t + self.shared.config.linger);
             sendable >= MAX_BATCH_ITEMS
-                || lingered && (reads > 0 || sendable >= writes.min(MAX_BATCH_ITEMS))
+                || lingered && (reads > 0 || sendable >= self.write_batch(i))
         })
     }
 
@@ -364,7 +372,7 @@ impl Batcher {
                 return Some(lingered);
             }
             // Writes alone: wake when a batch's worth of them may go.
-            let batch = u32::try_from(writes.min(MAX_BATCH_ITEMS)).unwrap_or(u32::MAX);
+            let batch = u32::try_from(self.write_batch(i)).unwrap_or(u32::MAX);
             Some(lingered.max(self.shared.throttle.writes_available_at(batch)))
         });
         let retry = self.delayed.peek().map(|d| d.at);
@@ -790,5 +798,79 @@ fn scope_of(information: &str) -> Option<LaneKind> {
         Some(LaneKind::ResourceUnits)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+
+    use super::*;
+    use crate::auth::TokenProvider;
+    use crate::graph::path;
+    use crate::sim::{SimConfig, upn};
+    use crate::throttle::{Budget, BudgetMode, RateConfig};
+
+    #[tokio::test]
+    async fn reads_are_not_held_behind_writes_that_wait_for_their_budget() {
+        let sim = crate::sim::start(SimConfig {
+            users: 40,
+            unthrottled: true,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator");
+        // 15 writes of burst, then one every 10 s; resource units never bind.
+        let config = ExecConfig {
+            rate: RateConfig {
+                budget: Budget {
+                    ru_per_10s: 1_000_000,
+                    writes_per_150s: 15,
+                },
+                mode: BudgetMode::Capped,
+            },
+            ..ExecConfig::default()
+        };
+        let client = GraphClient::new(sim.url(), TokenProvider::fixed(sim.mint_token()), 16)
+            .expect("client");
+        let exec = Executor::start(client, config, Shutdown::new());
+        let writes_done = Arc::new(AtomicUsize::new(0));
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        for i in 0..20 {
+            let (exec, done, done_tx) = (exec.clone(), writes_done.clone(), done_tx.clone());
+            tokio::spawn(async move {
+                let user = upn(i);
+                let url = format!("{}/revokeSignInSessions", path::user(&user));
+                let request = Request::post(ApiVersion::V1, url, serde_json::json!({}));
+                if exec.call(&user, request).await.is_ok() {
+                    done.fetch_add(1, AtomicOrdering::SeqCst);
+                    let _ = done_tx.send(());
+                }
+            });
+        }
+        // The burst's 15 writes are answered; the other 5 wait in the executor for their budget.
+        let burst = async {
+            for _ in 0..15 {
+                done_rx.recv().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(8), burst)
+            .await
+            .expect("the writes within the budget went");
+        let reads = (20..40).map(|i| {
+            let exec = exec.clone();
+            async move {
+                let user = upn(i);
+                let url = format!("{}/authentication/methods", path::user(&user));
+                exec.call(&user, Request::get(ApiVersion::V1, url)).await
+            }
+        });
+        // Bounded: the five writes over the burst cannot go for 10 s and more.
+        let reads = tokio::time::timeout(Duration::from_secs(8), futures::future::join_all(reads))
+            .await
+            .expect("the reads were held behind writes waiting for their budget");
+        assert!(reads.iter().all(Result::is_ok), "{reads:?}");
+        let writes = writes_done.load(AtomicOrdering::SeqCst);
+        assert!(writes <= 15, "{writes} writes went with a budget of 15");
     }
 }

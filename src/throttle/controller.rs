@@ -166,6 +166,15 @@ impl Lane {
         free
     }
 
+    /// The most units the lane ever lets go at once: its smallest bucket, at least 1.
+    pub fn burst(&self) -> u32 {
+        let cap = self.cap.as_ref().map_or(f64::INFINITY, Gcra::burst);
+        let pacer = self.adaptive.as_ref().map_or(f64::INFINITY, Gcra::burst);
+        let burst = cap.min(pacer).floor().max(1.0);
+        // Saturating float-to-int conversion.
+        burst as u32
+    }
+
     /// When `n` units would be available, without taking them.
     pub fn available_at(&self, n: u32, now: Instant) -> Instant {
         let cap = self.cap.as_ref().map_or(now, |c| c.available_at(n, now));
@@ -474,6 +483,30 @@ mod tests {
             throttled * 100 < total * 3,
             "{throttled} of {total} throttled"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_start_ends_at_the_first_warning_before_any_429() {
+        let mut lane = Lane::new(LaneKind::ResourceUnits, 100.0, 100.0, false, Instant::now());
+        drive(&mut lane, 3, |_| (false, None)).await;
+        let grown = lane.effective_rate();
+        assert!(grown > 300.0, "slow start grew to {grown}");
+        lane.observe(false, Some(0.81), Instant::now(), Instant::now());
+        assert!(!lane.slow_start);
+        assert!(lane.effective_rate() <= grown * THROTTLED_CUT + 1.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn demand_held_back_by_available_now_lets_the_rate_grow() {
+        let mut lane = Lane::new(LaneKind::Writes, 10.0, 10.0, false, Instant::now());
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            // The batcher asks for a batch's worth and takes only what may go now.
+            let free = lane.available_now(20, Instant::now());
+            lane.reserve(free, Instant::now());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(lane.effective_rate() > 20.0, "{}", lane.effective_rate());
     }
 
     #[tokio::test(start_paused = true)]

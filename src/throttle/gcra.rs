@@ -56,6 +56,11 @@ impl Gcra {
         new_tat.checked_sub(tolerance).map_or(now, |go| go.max(now))
     }
 
+    /// The bucket size in units.
+    pub fn burst(&self) -> f64 {
+        self.burst
+    }
+
     /// How many whole units could be taken now without waiting.
     pub fn available_now(&self, now: Instant) -> u32 {
         let owed = self.tat.saturating_duration_since(now).as_secs_f64() / self.emission;

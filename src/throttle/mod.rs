@@ -236,6 +236,12 @@ impl Throttle {
         state.writes.available_now(wanted, Instant::now())
     }
 
+    /// How many of `queued` writes make a batch worth waiting for: all of them, unless the write
+    /// budget's bucket is smaller (then waiting for more would only delay the first ones).
+    pub fn write_batch(&self, queued: u32) -> u32 {
+        queued.min(self.lock().writes.burst())
+    }
+
     /// When a batch with `writes` writes could go, without taking anything; the batcher uses it
     /// to wake up when writes that had to wait may go.
     pub fn writes_available_at(&self, writes: u32) -> Instant {
