@@ -1,5 +1,22 @@
 //! The batcher and its batch tasks: the [`Executor`] behind [`GraphCall`]. See the module doc
 //! of [`super`] for the pipeline.
+//!
+//! # Batch forming and the two budgets
+//!
+//! Reads cost resource units; writes cost resource units *and* writes, and the write budget
+//! is usually the scarcer. A batch therefore takes first the writes the write budget lets go
+//! *now* ([`Throttle::writes_now`]), then fills up with reads, in arrival order within each
+//! kind (only a user's earliest queued request may go, so a user's requests keep their order).
+//! Before that, everything waiting in the channel is moved into the queues, so the choice is
+//! made over all that is ready. Why: with one FIFO and a batch that waits for all its budgets,
+//! each kind blocked the other (head-of-line blocking). At the start of a run every active user
+//! queues its first read (2,000 of them) and the writes of the users already read sat behind
+//! them, while the service's write bucket stood full and its refill was lost; later a batch
+//! waiting for write budget held every read behind it, so no new user could start. In the
+//! `--budget adaptive` benchmark that cost 5 to 10 s of a 60 s run. Writes held back by their
+//! budget also tell the write lane that its rate is what holds the engine back, which is what
+//! lets an adaptive rate grow. A queue holding only writes waits until a batch's worth of them
+//! may go (at most the write bucket's size) rather than sending one write per call.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet, VecDeque};
