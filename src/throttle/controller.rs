@@ -58,7 +58,9 @@ pub struct Lane {
     rate: f64,
     /// Lowest rate the controller goes to, so a run never stalls on a misread signal.
     floor: f64,
-    /// No signal seen yet: grow fast.
+    /// No signal seen yet: grow fast. Only without a cap: a capped lane starts at its cap, so
+    /// it has nothing to find, and a warning it sees is its own use of its own budget (Graph
+    /// warns at 80 % of the bucket the cap mirrors), not a sign of overshoot to halve for.
     slow_start: bool,
     /// Start of the current control interval.
     interval_start: Instant,
@@ -97,7 +99,7 @@ impl Lane {
             adaptive,
             rate,
             floor: FLOOR.min(rate),
-            slow_start: true,
+            slow_start: !capped,
             interval_start: now,
             sent: 0.0,
             binding: false,
@@ -507,6 +509,14 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(lane.effective_rate() > 20.0, "{}", lane.effective_rate());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_capped_lane_at_its_cap_is_not_halved_by_a_warning() {
+        let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now());
+        drive(&mut lane, 2, |_| (false, None)).await;
+        lane.observe(false, Some(0.81), Instant::now(), Instant::now());
+        assert_eq!(lane.effective_rate(), 100.0);
     }
 
     #[tokio::test(start_paused = true)]

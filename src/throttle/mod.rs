@@ -24,7 +24,8 @@
 //!   (once per episode): while it throttles, what it lets through is exactly what it allows us,
 //!   so one cut lands just under the service's real rate instead of halving (the delivery-rate
 //!   idea of BBR); without such an estimate it halves what was sent;
-//! - the first limit percentage (0.8) ends slow start and halves the rate (see below);
+//! - the first limit percentage (0.8) ends slow start and halves the rate (see below; only
+//!   with `--budget adaptive`: a capped engine starts at its cap and has nothing to find);
 //! - a limit percentage at or above 0.95 that is still rising cuts 5 %: the bucket is draining;
 //! - a percentage between 0.8 and 0.95 holds the rate while it rises (we are at the limit);
 //! - otherwise the rate grows: by 41 % per control interval (doubling every second) until the
