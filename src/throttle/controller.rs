@@ -58,7 +58,9 @@ pub struct Lane {
     rate: f64,
     /// Lowest rate the controller goes to, so a run never stalls on a misread signal.
     floor: f64,
-    /// No signal seen yet: grow fast.
+    /// No signal seen yet: grow fast. Only without a cap: a capped lane starts at its cap, so
+    /// it has nothing to find, and a warning it sees is its own use of its own budget (Graph
+    /// warns at 80 % of the bucket the cap mirrors), not a sign of overshoot to halve for.
     slow_start: bool,
     /// Start of the current control interval.
     interval_start: Instant,
@@ -97,7 +99,7 @@ impl Lane {
             adaptive,
             rate,
             floor: FLOOR.min(rate),
-            slow_start: true,
+            slow_start: !capped,
             interval_start: now,
             sent: 0.0,
             binding: false,
@@ -150,6 +152,31 @@ impl Lane {
         go
     }
 
+    /// How many of `wanted` units could be taken now without waiting. Fewer than wanted means
+    /// the lane holds demand back: it is binding, which is what lets its rate grow.
+    pub fn available_now(&mut self, wanted: u32, now: Instant) -> u32 {
+        self.tick(now);
+        let cap = self.cap.as_ref().map_or(u32::MAX, |c| c.available_now(now));
+        let pacer = self
+            .adaptive
+            .as_ref()
+            .map_or(u32::MAX, |p| p.available_now(now));
+        let free = wanted.min(cap).min(pacer);
+        if free < wanted {
+            self.binding = true;
+        }
+        free
+    }
+
+    /// The most units the lane ever lets go at once: its smallest bucket, at least 1.
+    pub fn burst(&self) -> u32 {
+        let cap = self.cap.as_ref().map_or(f64::INFINITY, Gcra::burst);
+        let pacer = self.adaptive.as_ref().map_or(f64::INFINITY, Gcra::burst);
+        let burst = cap.min(pacer).floor().max(1.0);
+        // Saturating float-to-int conversion.
+        burst as u32
+    }
+
     /// When `n` units would be available, without taking them.
     pub fn available_at(&self, n: u32, now: Instant) -> Instant {
         let cap = self.cap.as_ref().map_or(now, |c| c.available_at(n, now));
@@ -168,8 +195,8 @@ impl Lane {
         self.tick(now);
         if let Some(p) = pct {
             self.max_pct = Some(self.max_pct.map_or(p, |m| m.max(p)));
-            if self.slow_start && p >= HIGH {
-                // Slow start found the bucket's bottom: it is 95 % used and we are draining it
+            if self.slow_start && p >= WARN {
+                // Slow start found the bucket's bottom: it is 80 % used and we are draining it
                 // at the rate that got us here. Halve at once (as TCP leaves slow start) rather
                 // than wait for the 429s of an empty bucket.
                 self.slow_start = false;
@@ -458,6 +485,38 @@ mod tests {
             throttled * 100 < total * 3,
             "{throttled} of {total} throttled"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_start_ends_at_the_first_warning_before_any_429() {
+        let mut lane = Lane::new(LaneKind::ResourceUnits, 100.0, 100.0, false, Instant::now());
+        drive(&mut lane, 3, |_| (false, None)).await;
+        let grown = lane.effective_rate();
+        assert!(grown > 300.0, "slow start grew to {grown}");
+        lane.observe(false, Some(0.81), Instant::now(), Instant::now());
+        assert!(!lane.slow_start);
+        assert!(lane.effective_rate() <= grown * THROTTLED_CUT + 1.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn demand_held_back_by_available_now_lets_the_rate_grow() {
+        let mut lane = Lane::new(LaneKind::Writes, 10.0, 10.0, false, Instant::now());
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            // The batcher asks for a batch's worth and takes only what may go now.
+            let free = lane.available_now(20, Instant::now());
+            lane.reserve(free, Instant::now());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(lane.effective_rate() > 20.0, "{}", lane.effective_rate());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_capped_lane_at_its_cap_is_not_halved_by_a_warning() {
+        let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now());
+        drive(&mut lane, 2, |_| (false, None)).await;
+        lane.observe(false, Some(0.81), Instant::now(), Instant::now());
+        assert_eq!(lane.effective_rate(), 100.0);
     }
 
     #[tokio::test(start_paused = true)]

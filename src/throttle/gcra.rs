@@ -56,6 +56,23 @@ impl Gcra {
         new_tat.checked_sub(tolerance).map_or(now, |go| go.max(now))
     }
 
+    /// The bucket size in units.
+    pub fn burst(&self) -> f64 {
+        self.burst
+    }
+
+    /// How many whole units could be taken now without waiting.
+    pub fn available_now(&self, now: Instant) -> u32 {
+        let owed = self.tat.saturating_duration_since(now).as_secs_f64() / self.emission;
+        let free = (self.burst - owed).floor();
+        if free <= 0.0 {
+            0
+        } else {
+            // Saturating float-to-int conversion; a bucket never holds more than u32::MAX.
+            free as u32
+        }
+    }
+
     /// When `n` units would be available, without taking them.
     pub fn available_at(&self, n: u32, now: Instant) -> Instant {
         let mut probe = self.clone();
@@ -93,6 +110,18 @@ mod tests {
         let now = Instant::now();
         let mut bucket = Gcra::new(10.0, 5.0, now);
         assert_eq!(bucket.reserve(20, now) - now, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn available_now_counts_the_units_a_reservation_would_not_wait_for() {
+        let now = Instant::now();
+        let mut bucket = Gcra::new(10.0, 20.0, now);
+        assert_eq!(bucket.available_now(now), 20);
+        bucket.reserve(15, now);
+        assert_eq!(bucket.available_now(now), 5);
+        assert_eq!(bucket.reserve(5, now), now);
+        assert_eq!(bucket.available_now(now), 0);
+        assert_eq!(bucket.available_now(now + Duration::from_millis(350)), 3);
     }
 
     #[test]
