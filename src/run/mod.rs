@@ -326,6 +326,13 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     }
     let mut stderr = std::io::stderr().lock();
     summary.print(&mut stderr)?;
+    if let Some(taps) = &taps {
+        writeln!(
+            stderr,
+            "temporary access passes: {} (mode 0600; hand them over, then delete the file)",
+            taps.path().display()
+        )?;
+    }
     if let Some(path) = &config.summary_json {
         let json = serde_json::to_vec_pretty(&summary)?;
         std::fs::write(path, json)
