@@ -6,10 +6,7 @@ mod exec_support;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use authbulk::auth::TokenProvider;
-use authbulk::exec::{ExecConfig, Executor, Shutdown};
-use authbulk::graph::client::GraphClient;
-use authbulk::throttle::{Budget, BudgetMode, RateConfig};
+use authbulk::exec::ExecConfig;
 use exec_support::*;
 
 const USERS: usize = 1_000_000;
@@ -23,20 +20,7 @@ fn main() {
     let sim = spawn_sim(users);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let config = ExecConfig {
-            rate: RateConfig {
-                budget: Budget {
-                    ru_per_10s: u32::MAX,
-                    writes_per_150s: u32::MAX,
-                },
-                mode: BudgetMode::Capped,
-            },
-            concurrency: 32,
-            ..ExecConfig::default()
-        };
-        let client = GraphClient::new(&sim.url, TokenProvider::fixed(sim.token.clone()), 32)
-            .expect("client");
-        let exec = Executor::start(client, config, Shutdown::new());
+        let exec = unthrottled_executor(&sim);
         let work = Arc::new(Work {
             exec: exec.clone(),
             reads: 1,
@@ -44,7 +28,7 @@ fn main() {
             failed: AtomicU64::new(0),
         });
         let start = std::time::Instant::now();
-        drive(work.clone(), users, config.active_users).await;
+        drive(work.clone(), users, ExecConfig::default().active_users).await;
         let peak = peak_rss_kib() as f64 / 1024.0;
         println!("exec_memory: {users} users, one read each (simulator in a child process)");
         println!("  sub-requests sent   {}", exec.stats().snapshot().sent);

@@ -8,10 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use authbulk::auth::TokenProvider;
-use authbulk::exec::{ExecConfig, Executor, Shutdown};
-use authbulk::graph::client::GraphClient;
-use authbulk::throttle::{Budget, BudgetMode, RateConfig};
+use authbulk::exec::ExecConfig;
 use exec_support::*;
 
 const USERS: usize = 20_000;
@@ -22,20 +19,7 @@ fn main() {
     let sim = spawn_sim(USERS);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let config = ExecConfig {
-            rate: RateConfig {
-                budget: Budget {
-                    ru_per_10s: u32::MAX,
-                    writes_per_150s: u32::MAX,
-                },
-                mode: BudgetMode::Capped,
-            },
-            concurrency: 32,
-            ..ExecConfig::default()
-        };
-        let client = GraphClient::new(&sim.url, TokenProvider::fixed(sim.token.clone()), 32)
-            .expect("client");
-        let exec = Executor::start(client, config, Shutdown::new());
+        let exec = unthrottled_executor(&sim);
         let work = Arc::new(Work {
             exec: exec.clone(),
             reads: READS,
@@ -44,7 +28,7 @@ fn main() {
         });
         let cpu_before = cpu_micros();
         let start = Instant::now();
-        drive(work.clone(), USERS, config.active_users).await;
+        drive(work.clone(), USERS, ExecConfig::default().active_users).await;
         let elapsed = start.elapsed().as_secs_f64();
         let cpu = (cpu_micros() - cpu_before) as f64;
         let stats = exec.stats().snapshot();

@@ -8,8 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use authbulk::exec::{Executor, UserWork};
+use authbulk::auth::TokenProvider;
+use authbulk::exec::{ExecConfig, Executor, Shutdown, UserWork};
+use authbulk::graph::client::GraphClient;
 use authbulk::graph::{ApiVersion, GraphCall, Request, path};
+use authbulk::throttle::{Budget, BudgetMode, RateConfig};
 
 /// Environment variable that turns a bench binary into the simulator's child process.
 const CHILD_ENV: &str = "AUTHBULK_BENCH_SIM_USERS";
@@ -158,4 +161,23 @@ pub fn peak_rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM")
+}
+
+/// An executor with no client-side budget and 32 batches in flight, for the raw-speed and
+/// memory benches against an unthrottled simulator.
+pub fn unthrottled_executor(sim: &ChildSim) -> Executor {
+    let config = ExecConfig {
+        rate: RateConfig {
+            budget: Budget {
+                ru_per_10s: u32::MAX,
+                writes_per_150s: u32::MAX,
+            },
+            mode: BudgetMode::Capped,
+        },
+        concurrency: 32,
+        ..ExecConfig::default()
+    };
+    let client =
+        GraphClient::new(&sim.url, TokenProvider::fixed(sim.token.clone()), 32).expect("client");
+    Executor::start(client, config, Shutdown::new())
 }
