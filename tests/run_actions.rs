@@ -722,3 +722,24 @@ async fn enabling_sms_sign_in_on_a_shared_number_is_refused_alike_in_the_dry_run
         Some("phoneNumberNotUnique")
     );
 }
+
+#[tokio::test]
+async fn every_batch_item_asks_graph_for_low_throttling_priority_in_its_own_headers() {
+    let t = tenant(40).await;
+    let job = t.job(
+        "low.csv",
+        &format!(
+            "user,action,phone_type,phone_number\n{},list,,\n{},set-phone,office,+46 87654321\n",
+            upn(1),
+            upn(2)
+        ),
+    );
+    t.sim.reset_counters();
+    t.run("low.csv.report.csv", &[job.to_str().unwrap(), "--yes"])
+        .await
+        .expect_code(0);
+    let c = t.sim.counters();
+    assert!(c.batch_items >= 3, "{c:?}");
+    // Graph does not pass the envelope's headers to the items: each item carries its own.
+    assert_eq!(c.low_priority_items, c.batch_items, "{c:?}");
+}

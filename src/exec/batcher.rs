@@ -34,7 +34,7 @@ use crate::graph::classify::{
     parse_retry_after,
 };
 use crate::graph::client::{BatchAnswer, BatchFailure, GraphClient};
-use crate::graph::wire::{BatchRequestItem, BatchResponseItem, JsonContentType, MAX_BATCH_ITEMS};
+use crate::graph::wire::{BatchRequestItem, BatchResponseItem, ItemHeaders, MAX_BATCH_ITEMS};
 use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response};
 use crate::throttle::controller::{CUT_GAP, LaneKind};
 use crate::throttle::retry::full_jitter;
@@ -538,7 +538,7 @@ impl BatchTask {
                     id: i.to_string(),
                     method: p.request.method.as_str(),
                     url: &p.request.url,
-                    headers: p.request.body.as_ref().map(|_| JsonContentType::json()),
+                    headers: ItemHeaders::new(p.request.body.is_some()),
                     body: p.request.body.as_ref(),
                 })
                 .collect();

@@ -27,27 +27,33 @@ pub struct BatchRequestItem<'a> {
     pub method: &'a str,
     /// Relative URL without the version (`/users/...`).
     pub url: &'a str,
-    /// `Content-Type: application/json`, required by Graph for every item with a body.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub headers: Option<JsonContentType>,
+    /// The item's own request headers: Graph does not pass the envelope's headers to the
+    /// items, each is throttled on its own ("JSON batching").
+    pub headers: ItemHeaders,
     /// The item's JSON body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<&'a Value>,
 }
 
-/// The one header an item with a body must carry.
+/// The request headers of one `$batch` item, serialised as its `headers` map.
 #[derive(Debug, Serialize)]
-pub struct JsonContentType {
-    /// Always `application/json`.
-    #[serde(rename = "Content-Type")]
-    pub content_type: &'static str,
+pub struct ItemHeaders {
+    /// `application/json`, required by Graph for every item with a body.
+    #[serde(rename = "Content-Type", skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<&'static str>,
+    /// Always `low`: a bulk job asks to be throttled before interactive traffic
+    /// ("Microsoft Graph service-specific throttling limits", identity and access, "Request
+    /// headers").
+    #[serde(rename = "x-ms-throttle-priority")]
+    pub priority: &'static str,
 }
 
-impl JsonContentType {
-    /// `Content-Type: application/json`.
-    pub fn json() -> Self {
-        JsonContentType {
-            content_type: "application/json",
+impl ItemHeaders {
+    /// The headers of an item, with the JSON content type when it has a body.
+    pub fn new(has_body: bool) -> Self {
+        ItemHeaders {
+            content_type: has_body.then_some("application/json"),
+            priority: "low",
         }
     }
 }
@@ -143,7 +149,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn items_with_a_body_carry_the_json_content_type_and_others_do_not() {
+    fn every_item_asks_for_low_priority_and_items_with_a_body_carry_the_json_content_type() {
         let body = serde_json::json!({"phoneNumber": "+46 701234567"});
         let batch = BatchRequestBody {
             requests: &[
@@ -151,14 +157,14 @@ mod tests {
                     id: "0".into(),
                     method: "GET",
                     url: "/users/a/authentication/methods",
-                    headers: None,
+                    headers: ItemHeaders::new(false),
                     body: None,
                 },
                 BatchRequestItem {
                     id: "1".into(),
                     method: "POST",
                     url: "/users/b/authentication/phoneMethods",
-                    headers: Some(JsonContentType::json()),
+                    headers: ItemHeaders::new(true),
                     body: Some(&body),
                 },
             ],
@@ -167,9 +173,11 @@ mod tests {
         assert_eq!(
             text,
             serde_json::json!({"requests":[
-                {"id":"0","method":"GET","url":"/users/a/authentication/methods"},
+                {"id":"0","method":"GET","url":"/users/a/authentication/methods",
+                 "headers":{"x-ms-throttle-priority":"low"}},
                 {"id":"1","method":"POST","url":"/users/b/authentication/phoneMethods",
-                 "headers":{"Content-Type":"application/json"},"body":{"phoneNumber":"+46 701234567"}}
+                 "headers":{"Content-Type":"application/json","x-ms-throttle-priority":"low"},
+                 "body":{"phoneNumber":"+46 701234567"}}
             ]})
         );
     }
