@@ -153,3 +153,81 @@ async fn batch_items_fail_on_their_own_at_the_fault_rate() {
         "and the others of the same batch succeeded"
     );
 }
+
+#[tokio::test]
+async fn an_applied_then_504_write_is_made_although_the_answer_is_a_gateway_timeout() {
+    let g = Graph::start(SimConfig {
+        users: 20,
+        applied_timeouts: authbulk::sim::AppliedTimeouts {
+            item: 1.0,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    // A single write.
+    let r = g
+        .post(&g.user_path("v1.0", 1, "/revokeSignInSessions"), json!({}))
+        .await;
+    assert_eq!(r.status, 504);
+    assert_eq!(g.state(1)["sessionsRevoked"], 1, "applied");
+    // A $batch item: the envelope is 200, the write's item 504, the read's item 200.
+    let b = g
+        .batch(
+            "v1.0",
+            json!([
+                {"id": "w", "method": "POST", "url": format!("/users/{}/revokeSignInSessions", sim_support::enc(&upn(2))),
+                 "headers": {"Content-Type": "application/json"}, "body": {}},
+                {"id": "r", "method": "GET", "url": format!("/users/{}/authentication/methods", sim_support::enc(&upn(3)))},
+            ]),
+        )
+        .await;
+    assert_eq!(b.status, 200);
+    let status = |id: &str| {
+        b.body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("w"), 504);
+    assert_eq!(status("r"), 200);
+    assert_eq!(g.state(2)["sessionsRevoked"], 1, "applied");
+    // A refused write stays refused: only applied writes become 504s.
+    let refused = g
+        .post(
+            &g.user_path("v1.0", 3, "/authentication/phoneMethods"),
+            json!({"phoneNumber": "not a number", "phoneType": "office"}),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(g.sim.counters().faults["504-applied"], 2);
+}
+
+#[tokio::test]
+async fn a_whole_batch_can_be_answered_504_after_every_item_ran() {
+    let g = Graph::start(SimConfig {
+        users: 20,
+        applied_timeouts: authbulk::sim::AppliedTimeouts {
+            batch: 1.0,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let items: Vec<_> = (0..5)
+        .map(|i| {
+            json!({"id": i.to_string(), "method": "POST",
+                "url": format!("/users/{}/revokeSignInSessions", sim_support::enc(&upn(i))),
+                "headers": {"Content-Type": "application/json"}, "body": {}})
+        })
+        .collect();
+    let b = g.batch("v1.0", json!(items)).await;
+    assert_eq!((b.status, b.code()), (504, "UnknownError"));
+    for i in 0..5 {
+        assert_eq!(g.state(i)["sessionsRevoked"], 1, "user {i} applied");
+    }
+    assert_eq!(g.sim.counters().faults["batch-504-applied"], 1);
+}

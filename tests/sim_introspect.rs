@@ -74,7 +74,13 @@ async fn groups_are_listed_with_their_member_counts() {
     let g = Graph::with_users(100).await;
     let (_, groups) = sim_get(&g, "groups").await;
     let groups = groups.as_array().unwrap();
-    assert_eq!(groups.len(), 5);
+    assert_eq!(
+        groups.len(),
+        6,
+        "five groups and the TAP policy's excluded group"
+    );
+    assert_eq!(groups[5]["displayName"], "Temporary Access Pass excluded");
+    assert_eq!(groups[5]["directUsers"], 9, "users 10, 21, ... 98");
     let ids: Vec<&str> = groups.iter().map(|x| x["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,

@@ -603,3 +603,74 @@ async fn external_authentication_methods_are_listed_and_deleted_in_their_typed_c
         gone.body
     );
 }
+
+#[tokio::test]
+async fn the_methods_policy_shows_the_tap_and_sms_settings_that_decide_the_writes() {
+    let g = Graph::start(SimConfig {
+        users: 60,
+        tap_policy: authbulk::sim::TapPolicy {
+            min_minutes: 30,
+            max_minutes: 120,
+            default_minutes: 45,
+            usable_once: true,
+            length: 12,
+            ..Default::default()
+        },
+        sms_sign_in_allowed: false,
+        ..SimConfig::default()
+    })
+    .await;
+    let base = "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations";
+    let tap = g.get(&format!("{base}/TemporaryAccessPass")).await;
+    assert_eq!(tap.status, 200, "{}", tap.body);
+    assert_eq!(
+        tap.body["@odata.type"],
+        "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration"
+    );
+    for (field, value) in [
+        ("minimumLifetimeInMinutes", json!(30)),
+        ("maximumLifetimeInMinutes", json!(120)),
+        ("defaultLifetimeInMinutes", json!(45)),
+        ("defaultLength", json!(12)),
+        ("isUsableOnce", json!(true)),
+    ] {
+        assert_eq!(tap.body[field], value, "{field}");
+    }
+    let excluded = tap.body["excludeTargets"][0]["id"].as_str().unwrap();
+    assert!(g.sim.group_ids().iter().any(|id| id == excluded));
+    // A lifetime outside the policy is refused; inside it, the pass has the policy's length
+    // and is one-time use although the create did not ask.
+    let user = g.find_user(60, |s| s["tapPolicyTarget"] == true);
+    let path = g.user_path("v1.0", user, "/authentication/temporaryAccessPassMethods");
+    let long = g.post(&path, json!({"lifetimeInMinutes": 121})).await;
+    assert_eq!((long.status, long.code()), (400, "badRequest"));
+    let ok = g
+        .post(
+            &path,
+            json!({"lifetimeInMinutes": 120, "isUsableOnce": false}),
+        )
+        .await;
+    assert_eq!(ok.status, 201);
+    assert_eq!(ok.body["temporaryAccessPass"].as_str().unwrap().len(), 12);
+    assert_eq!(ok.body["isUsableOnce"], true);
+    // SMS sign-in disabled by policy.
+    let sms = g.get(&format!("{base}/Sms")).await;
+    assert_eq!(sms.body["state"], "disabled");
+    let i = g.find_user(60, |s| phone(s, "mobile").is_some());
+    assert_eq!(
+        phone(&g.state(i), "mobile").unwrap()["smsSignInState"],
+        "notAllowedByPolicy"
+    );
+    let refused = g
+        .post(
+            &g.user_path(
+                "v1.0",
+                i,
+                "/authentication/phoneMethods/3179e48a-750b-4051-897c-87b9720928f7/enableSmsSignIn",
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(g.get(&format!("{base}/Voice")).await.status, 404);
+}

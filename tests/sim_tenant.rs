@@ -708,3 +708,25 @@ async fn users_deleted_and_created_while_a_job_runs_change_what_graph_answers() 
     assert!(g.sim.delete_user(&new_upn));
     assert!(!g.sim.delete_user(&new_upn), "already gone");
 }
+
+#[tokio::test]
+async fn authenticator_registrations_mostly_have_no_dates_as_graph_gives_them() {
+    let g = Graph::with_users(2000).await;
+    let all: Vec<Value> = (0..2000)
+        .flat_map(|i| {
+            methods_of(&g.state(i), "microsoftAuthenticator")
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(all.len() > 1000, "{}", all.len());
+    let share =
+        |f: &dyn Fn(&Value) -> bool| all.iter().filter(|m| f(m)).count() as f64 / all.len() as f64;
+    // createdDateTime only for passwordless phone sign-in: a minority (~15%).
+    let dated = share(&|m| m["createdDateTime"].is_string());
+    assert!((0.10..0.20).contains(&dated), "{dated}");
+    // Beta lastUsedDateTime often null (~50%).
+    let unused = share(&|m| m["lastUsedDateTime"].is_null());
+    assert!((0.40..0.60).contains(&unused), "{unused}");
+}

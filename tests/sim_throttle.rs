@@ -289,3 +289,92 @@ async fn batch_envelopes_carry_the_app_limit_percentage_near_the_request_limit()
         [false, false, false, false, false, false, false, false, true]
     );
 }
+
+#[tokio::test]
+async fn every_answer_carries_its_resource_units_and_pages_cost_what_the_docs_say() {
+    let g = Graph::start(SimConfig {
+        users: 50,
+        ru_per_10s: Some(1000.0),
+        ..SimConfig::default()
+    })
+    .await;
+    let group = &g.sim.group_ids()[1];
+    let eventual = [("ConsistencyLevel", "eventual")];
+    for (path, cost) in [
+        ("/v1.0/users?$top=5".to_string(), "2"),
+        ("/v1.0/users?$top=5&$select=id".to_string(), "1"),
+        (
+            format!("/v1.0/groups/{group}/transitiveMembers?$top=5"),
+            "5",
+        ),
+        (
+            format!(
+                "/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$select=id&$count=true"
+            ),
+            "4",
+        ),
+        (g.user_path("v1.0", 1, "/authentication/methods"), "1"),
+    ] {
+        let a = g
+            .send_with(reqwest::Method::GET, &path, None, &eventual)
+            .await;
+        assert_eq!(a.status, 200, "{path}");
+        assert_eq!(a.header("x-ms-resource-unit"), Some(cost), "{path}");
+    }
+    // Inside a $batch, each item carries its own.
+    let b = g
+        .batch(
+            "v1.0",
+            json!([{"id": "1", "method": "GET", "url": "/users?$top=3"}]),
+        )
+        .await;
+    assert_eq!(b.body["responses"][0]["headers"]["x-ms-resource-unit"], "2");
+}
+
+#[tokio::test]
+async fn pages_are_charged_their_resource_units() {
+    // 10 units per 10 s: five users pages at 2 units empty the bucket, the sixth waits.
+    let g = Graph::start(SimConfig {
+        users: 50,
+        ru_per_10s: Some(10.0),
+        ..SimConfig::default()
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(g.get("/v1.0/users?$top=1").await.status, 200);
+    }
+    let refused = g.get("/v1.0/users?$top=1").await;
+    assert_eq!(refused.status, 429);
+    let wait: f64 = refused.header("Retry-After").unwrap().parse().unwrap();
+    assert!(
+        wait > 1.0 && wait <= 2.0,
+        "two units at one a second: {wait}"
+    );
+}
+
+#[tokio::test]
+async fn the_priority_header_counts_per_batch_item_never_from_the_envelope() {
+    let g = Graph::with_users(10).await;
+    let url = format!("/users/{}/authentication/methods", enc(&upn(1)));
+    g.send_with(
+        reqwest::Method::POST,
+        "/v1.0/$batch",
+        Some(json!({"requests": [
+            {"id": "1", "method": "GET", "url": url},
+            {"id": "2", "method": "GET", "url": url, "headers": {"x-ms-throttle-priority": "low"}},
+        ]})),
+        &[("x-ms-throttle-priority", "low")],
+    )
+    .await;
+    let c = g.sim.counters();
+    assert_eq!((c.batch_items, c.low_priority_items), (2, 1));
+    assert_eq!(c.low_priority_requests, 0, "the envelope is not an item");
+    g.send_with(
+        reqwest::Method::GET,
+        &format!("/v1.0{url}"),
+        None,
+        &[("x-ms-throttle-priority", "low")],
+    )
+    .await;
+    assert_eq!(g.sim.counters().low_priority_requests, 1);
+}

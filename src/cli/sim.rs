@@ -74,6 +74,16 @@ pub struct SimArgs {
     /// Temporary access pass policy: default lifetime, minutes.
     #[arg(long, default_value_t = 60)]
     pub tap_default_minutes: u32,
+    /// Temporary access pass policy: every pass is one-time use.
+    #[arg(long)]
+    pub tap_usable_once: bool,
+    /// Temporary access pass policy: length of a pass (8 to 48 characters).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(8..=48))]
+    pub tap_length: u32,
+    /// The authentication methods policy disables SMS sign-in: mobiles show
+    /// `notAllowedByPolicy` and enableSmsSignIn is refused.
+    #[arg(long)]
+    pub no_sms_sign_in: bool,
     /// Share (0 to 1) of Windows Hello deletes refused with "MFA is required for a 'RemoveKey'
     /// operation".
     #[arg(long, default_value_t = 0.0)]
@@ -236,9 +246,12 @@ impl SimArgs {
                 min_minutes: min,
                 max_minutes: max,
                 default_minutes: default,
+                usable_once: self.tap_usable_once,
+                length: self.tap_length,
                 ..TapPolicy::default()
             },
             hello_refusal_rate: self.hello_refusal_rate,
+            sms_sign_in_allowed: !self.no_sms_sign_in,
             premium: !self.no_premium,
             state_out: self.state_out.clone(),
         })

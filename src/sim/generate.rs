@@ -42,6 +42,9 @@ pub(crate) fn rng_for(seed: u64, salt: u64, i: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.rotate_left(32) ^ i)
 }
 
+/// The name of the group the temporary access pass policy excludes.
+pub(crate) const TAP_EXCLUDED_GROUP: &str = "Temporary Access Pass excluded";
+
 /// The external authentication method configuration of the simulated tenant's policy.
 const EXTERNAL_CONFIGURATION_ID: &str = "a5b7e2c4-1f0d-4e8a-9c3b-6d2f1e0a7b94";
 
@@ -272,5 +275,15 @@ pub(crate) fn generate_groups(config: &SimConfig) -> Vec<Group> {
         ),
         make("Guests", pick(&|i| i % 50 == 7), vec![]),
         make("Pilot", pick(&|i| i < 30), vec![]),
+        // The temporary access pass policy's excluded group (made even when the policy excludes
+        // nobody, so the other groups' ids never depend on the policy).
+        make(
+            TAP_EXCLUDED_GROUP,
+            match config.tap_policy.excluded_every {
+                Some(e) if e > 0 => pick(&|i| i % e == e - 1),
+                _ => vec![],
+            },
+            vec![],
+        ),
     ]
 }

@@ -62,6 +62,7 @@ fn permissions(call: &Call, segments: &[String]) -> &'static [&'static str] {
         Some("users") => &["UserAuthenticationMethod.ReadWrite.All"],
         Some("groups") => &["GroupMember.Read.All", "Group.Read.All"],
         Some("reports") => &["AuditLog.Read.All"],
+        Some("policies") => &["Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"],
         _ => &[],
     }
 }
@@ -125,6 +126,12 @@ pub(crate) fn dispatch(sim: &Sim, call: &Call) -> Reply {
             "userRegistrationDetails",
             rest @ ..,
         ] => get_only(call, || super::report::route(sim, call, rest)),
+        [
+            "policies",
+            "authenticationMethodsPolicy",
+            "authenticationMethodConfigurations",
+            id,
+        ] => get_only(call, || super::policy::configuration(sim, id)),
         [first, ..] => Reply::unknown_segment(first),
         [] => Reply::unknown_segment(""),
     }

@@ -272,6 +272,11 @@ fn sms_sign_in(sim: &Sim, state: &mut UserState, id: &str, enable: bool) -> Repl
             number,
             sms_sign_in,
         } => {
+            if enable && !sim.config.sms_sign_in_allowed {
+                return Reply::bad_request(
+                    "SMS sign-in cannot be enabled: the authentication methods policy does not allow it (notAllowedByPolicy).",
+                );
+            }
             if enable && !sim.tenant.mobile_unique(number) {
                 return Reply::bad_request(
                     "SMS sign-in cannot be enabled: the phone number is not unique in the tenant (phoneNumberNotUnique).",
@@ -357,17 +362,20 @@ fn create_tap(sim: &Sim, user: &User, state: &mut UserState, body: Option<&Value
             Err(_) => return Reply::bad_request("Invalid value for 'startDateTime'."),
         },
     };
-    let usable_once = body
-        .and_then(|b| b.get("isUsableOnce"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    // "isUsableOnce: If true, all the passes in the tenant will be restricted to one-time use"
+    // (temporaryAccessPassAuthenticationMethodConfiguration).
+    let usable_once = policy.usable_once
+        || body
+            .and_then(|b| b.get("isUsableOnce"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
     // A new pass replaces the one the user has (one pass per user).
     state
         .methods
         .retain(|m| !matches!(m.kind, Kind::Tap { .. }));
     let mut rng = rand::rng();
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789+#%";
-    let value: String = (0..8)
+    let value: String = (0..policy.length.clamp(8, 48))
         .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
         .collect();
     let method = Method {

@@ -13,6 +13,7 @@
 //! | `graph` | routes, users, groups, permissions, resource-unit costs, the per-request pipeline |
 //! | `query` | `$filter`, `$search`, `$orderby`, `$count`, paging, the advanced-query rule |
 //! | `report` | the registration report (`userRegistrationDetails`) |
+//! | `policy` | the authentication methods policy's TAP and SMS configurations |
 //! | `batch` | `$batch` |
 //! | `token` | the token endpoint and access tokens |
 //! | `throttle` | token buckets |
@@ -39,6 +40,7 @@ mod generate;
 mod graph;
 mod introspect;
 mod methods;
+mod policy;
 mod query;
 mod reply;
 mod report;
@@ -63,8 +65,12 @@ pub struct TapPolicy {
     /// Lifetime of a pass created without one, minutes (default 60).
     pub default_minutes: u32,
     /// Users with index `i % n == n - 1` are outside the policy's targets (default `Some(11)`:
-    /// users 10, 21, 32, ...); `None` targets everyone.
+    /// users 10, 21, 32, ...), as members of an excluded group; `None` targets everyone.
     pub excluded_every: Option<usize>,
+    /// Every pass is one-time use, whatever the create asks (default false).
+    pub usable_once: bool,
+    /// Length of a pass in characters (default 8; the docs allow 8 to 48).
+    pub length: u32,
 }
 
 impl Default for TapPolicy {
@@ -74,6 +80,8 @@ impl Default for TapPolicy {
             max_minutes: 480,
             default_minutes: 60,
             excluded_every: Some(11),
+            usable_once: false,
+            length: 8,
         }
     }
 }
@@ -115,6 +123,10 @@ pub struct SimConfig {
     pub client_certificates: Vec<String>,
     /// The temporary access pass policy.
     pub tap_policy: TapPolicy,
+    /// The SMS method of the authentication methods policy is enabled for all users, so SMS
+    /// sign-in can be enabled on a unique mobile (default true); false: every mobile shows
+    /// `notAllowedByPolicy` and `enableSmsSignIn` is refused.
+    pub sms_sign_in_allowed: bool,
     /// Share (0..1) of Windows Hello deletes refused with "MFA is required for a 'RemoveKey'
     /// operation".
     pub hello_refusal_rate: f64,
@@ -146,6 +158,7 @@ impl Default for SimConfig {
             client_certificates: Vec::new(),
             tap_policy: TapPolicy::default(),
             hello_refusal_rate: 0.0,
+            sms_sign_in_allowed: true,
             premium: true,
             state_out: None,
         }
@@ -329,7 +342,7 @@ impl SimHandle {
     }
 
     /// The groups' ids: Sales, Engineering (Engineering Contractors nested inside), Engineering
-    /// Contractors, Guests, Pilot.
+    /// Contractors, Guests, Pilot, Temporary Access Pass excluded.
     pub fn group_ids(&self) -> Vec<String> {
         self.sim
             .tenant

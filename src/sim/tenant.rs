@@ -107,6 +107,8 @@ pub(crate) struct Tenant {
     /// How many users hold each mobile number (for `smsSignInState`). Always locked after a
     /// user's lock, never before, so the two cannot deadlock.
     mobiles: Mutex<HashMap<String, u32>>,
+    /// The policy allows SMS sign-in (else every mobile shows `notAllowedByPolicy`).
+    sms_allowed: bool,
 }
 
 fn mobile_of(state: &UserState) -> Option<&str> {
@@ -126,6 +128,7 @@ impl Tenant {
             directory: RwLock::new(Directory::default()),
             groups: generate_groups(config),
             mobiles: Mutex::new(HashMap::new()),
+            sms_allowed: config.sms_sign_in_allowed,
         };
         for i in 0..config.users {
             let (identity, state) = generate_user(config, i, now);
@@ -226,7 +229,8 @@ impl Tenant {
         mobiles.get(number).copied().unwrap_or(0) <= 1
     }
 
-    /// A method as Graph shows it, with a mobile's `smsSignInState` from the tenant's numbers.
+    /// A method as Graph shows it, with a mobile's `smsSignInState` from the tenant's numbers
+    /// and the policy.
     pub fn method_json(&self, m: &Method, beta: bool, now: DateTime<Utc>) -> Value {
         let unique = match &m.kind {
             Kind::Phone {
@@ -236,7 +240,14 @@ impl Tenant {
             } => self.mobile_unique(number),
             _ => true,
         };
-        m.json(beta, now, unique)
+        let mut v = m.json(beta, now, unique);
+        if !self.sms_allowed
+            && v["smsSignInState"] != "notSupported"
+            && v["smsSignInState"].is_string()
+        {
+            v["smsSignInState"] = Value::String("notAllowedByPolicy".into());
+        }
+        v
     }
 
     /// Record that a mobile number was added (`+1`) or removed (`-1`).
