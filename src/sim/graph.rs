@@ -5,12 +5,14 @@
 //! unit cost, throttling, faults). Called for every single request and every `$batch` item by
 //! [`super::server`] and [`super::batch`], after authentication.
 
+use std::sync::Arc;
+
 use hyper::Method as Verb;
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
 use super::Sim;
-use super::query::{DirectoryQuery, Item, page, param, params, select_with};
+use super::query::{Body, DirectoryQuery, Item, page, param, params, select_with};
 
 /// Query-string and form decoding (the token endpoint reads its form with it).
 pub(crate) use super::query::params as query_params;
@@ -159,7 +161,10 @@ fn list_users(sim: &Sim, call: &Call) -> Reply {
         .map(|u| Item {
             id: u.identity.id.clone(),
             sort: super::query::sort_text(&q, &u.identity),
-            json: u.identity.json(),
+            json: Body::User {
+                user: Arc::clone(u),
+                typed: false,
+            },
         })
         .collect();
     page(
@@ -209,7 +214,9 @@ fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {
             items.push(Item {
                 id: sub_group.id.clone(),
                 sort: sub_group.name.to_lowercase(),
-                json: json!({"@odata.type": "#microsoft.graph.group", "id": sub_group.id, "displayName": sub_group.name}),
+                json: Body::Ready(
+                    json!({"@odata.type": "#microsoft.graph.group", "id": sub_group.id, "displayName": sub_group.name}),
+                ),
             });
             if transitive {
                 stack.extend_from_slice(&sim.tenant.groups[sub].groups);
@@ -221,15 +228,19 @@ fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {
     } else {
         sim.tenant.live_of(&group.users)
     };
-    items.extend(users.iter().filter(|u| q.keeps(&u.identity)).map(|u| {
-        let mut json = u.identity.json();
-        json["@odata.type"] = json!("#microsoft.graph.user");
-        Item {
-            id: u.identity.id.clone(),
-            sort: super::query::sort_text(&q, &u.identity),
-            json,
-        }
-    }));
+    items.extend(
+        users
+            .into_iter()
+            .filter(|u| q.keeps(&u.identity))
+            .map(|u| Item {
+                id: u.identity.id.clone(),
+                sort: super::query::sort_text(&q, &u.identity),
+                json: Body::User {
+                    user: u,
+                    typed: true,
+                },
+            }),
+    );
     page(
         sim,
         call,

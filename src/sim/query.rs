@@ -11,6 +11,7 @@
 //! so one session pages through one stable order while the next sees another. Called by
 //! [`super::graph`] and [`super::report`].
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use serde_json::{Map, Value, json};
@@ -18,7 +19,7 @@ use serde_json::{Map, Value, json};
 use super::Sim;
 use super::graph::Call;
 use super::reply::Reply;
-use super::tenant::Identity;
+use super::tenant::{Identity, User};
 
 /// Query parameters, decoded (`+` is a space, as ASP.NET reads it).
 pub(crate) fn params(query: &str) -> Vec<(String, String)> {
@@ -287,7 +288,35 @@ pub(crate) struct Item {
     /// Sort text under `$orderby` (lower case).
     pub sort: String,
     /// The object as Graph shows it (before `$select`).
-    pub json: Value,
+    pub json: Body,
+}
+
+/// An item's JSON, rendered only when the item is on the page asked for.
+pub(crate) enum Body {
+    /// Already rendered.
+    Ready(Value),
+    /// A user object; `typed` adds `@odata.type` (members of a group are of mixed types).
+    User {
+        /// The user.
+        user: Arc<User>,
+        /// Add `"@odata.type": "#microsoft.graph.user"`.
+        typed: bool,
+    },
+}
+
+impl Body {
+    fn render(self) -> Value {
+        match self {
+            Body::Ready(v) => v,
+            Body::User { user, typed } => {
+                let mut v = user.identity.json();
+                if typed {
+                    v["@odata.type"] = json!("#microsoft.graph.user");
+                }
+                v
+            }
+        }
+    }
 }
 
 /// A 64-bit mix of a session seed and an object id: the order of one paging session.
@@ -373,14 +402,18 @@ pub(crate) fn page(
             .collect()
     };
     keyed.retain(|(k, _)| after.is_none_or(|a| *k > a));
-    keyed.sort_unstable_by_key(|(k, _)| *k);
+    // Only the page is sorted: the smallest `top` places first, in linear time.
     let more = keyed.len() > top;
-    keyed.truncate(top);
+    if more {
+        keyed.select_nth_unstable_by_key(top, |(k, _)| *k);
+        keyed.truncate(top);
+    }
+    keyed.sort_unstable_by_key(|(k, _)| *k);
     let fields = param(params, "$select");
     let last = keyed.last().map(|(k, _)| *k);
     let value: Vec<Value> = keyed
         .into_iter()
-        .map(|(_, it)| select_with(&it.json, fields))
+        .map(|(_, it)| select_with(&it.json.render(), fields))
         .collect();
     let mut body = json!({ "value": value });
     if count {

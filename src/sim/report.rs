@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::Sim;
 use super::catalog::SecondFactor;
 use super::graph::Call;
-use super::query::{Item, literal, page, param, params};
+use super::query::{Body, Item, literal, page, param, params};
 use super::reply::Reply;
 use super::state::{Kind, UserState};
 use super::tenant::{Identity, User};
@@ -262,7 +262,7 @@ fn list(sim: &Sim, call: &Call) -> Reply {
                 .and_then(|o| json[o].as_str())
                 .unwrap_or_default()
                 .to_lowercase(),
-            json,
+            json: Body::Ready(json),
         })
         .collect();
     page(
