@@ -65,6 +65,8 @@ fn mobile_number(i: usize) -> String {
     format!("+46 70{n:07}")
 }
 
+/// User `i` of the tenant of `config`: identity, methods, default method; method ages relative to
+/// `now`. The same seed and index always give the same user.
 pub(crate) fn generate_user(
     config: &SimConfig,
     i: usize,
@@ -253,7 +255,8 @@ pub(crate) fn generate_user(
 }
 
 /// The deterministic groups: Sales, Engineering (with Engineering Contractors nested inside),
-/// Engineering Contractors, Guests and Pilot.
+/// Engineering Contractors, Guests, Pilot, and the group the temporary access pass policy
+/// excludes.
 pub(crate) fn generate_groups(config: &SimConfig) -> Vec<Group> {
     let mut rng = rng_for(config.seed, 2, 0);
     let n = config.users;

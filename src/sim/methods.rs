@@ -2,6 +2,9 @@
 //! updating and deleting methods with the service rules of graph-contract.md (phone format, one
 //! phone per type, alternateMobile needs mobile, one email, the default method deleted last,
 //! temporary access pass bounds and policy, SMS sign-in) and the beta `signInPreferences`.
+//! Collections are the ones [`super::catalog`] spells from the docs: any other name is 400
+//! "Resource not found for the segment", a body whose `@odata.type` is not the collection's is
+//! 400, and an id looked up in another type's collection is 404.
 //! Called by [`super::graph::dispatch`] once the user is resolved and the call admitted.
 
 use chrono::{DateTime, Utc};
