@@ -32,8 +32,9 @@ mod workload;
 
 pub use cloud::Cloud;
 pub use config::{AuthConfig, CredentialSource, ManagedIdentityEndpoint};
-pub(crate) use config::{IMDS_HOST, IMDS_TOKEN_PATH, check_endpoint, check_tenant};
+pub(crate) use config::{IMDS_HOST, IMDS_TOKEN_PATH, check_identity_endpoint, check_tenant};
 pub use credential::Secret;
+pub(crate) use managed::default_arc_tokens_dir;
 
 use cache::TokenCache;
 use credential::{Credential, EntraApp};

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 
 use crate::auth::{
     AuthConfig, Cloud, CredentialSource, IMDS_HOST, IMDS_TOKEN_PATH, ManagedIdentityEndpoint,
-    Secret, check_endpoint, check_tenant,
+    Secret, check_identity_endpoint, check_tenant, default_arc_tokens_dir,
 };
 
 /// Authentication flags. Secrets are never flags: they come from files or environment variables.
@@ -160,7 +160,7 @@ impl AuthArgs {
         } else if self.managed_identity {
             CredentialSource::ManagedIdentity {
                 client_id: client_id.clone(),
-                endpoint: managed_identity_endpoint(&env)?,
+                endpoint: managed_identity_endpoint(&env, client_id.as_deref())?,
             }
         } else if let Some(secret) = env("AZURE_CLIENT_SECRET") {
             let (tenant, client_id) = app("AZURE_CLIENT_SECRET")?;
@@ -215,17 +215,50 @@ fn read_secret(path: &Path, flag: &str) -> anyhow::Result<Secret> {
     Ok(Secret::new(secret))
 }
 
-/// App Service and Container Apps announce their endpoint; elsewhere it is IMDS, whose host
-/// `AZURE_POD_IDENTITY_AUTHORITY_HOST` moves (the Azure Identity convention).
+/// The platform announces its endpoint (see `auth::managed` for the protocols); elsewhere it
+/// is IMDS, whose host `AZURE_POD_IDENTITY_AUTHORITY_HOST` moves (the Azure Identity
+/// convention). The order is Azure Identity's: App Service, Service Fabric, Arc, Cloud Shell,
+/// IMDS.
 fn managed_identity_endpoint(
     env: &impl Fn(&str) -> Option<String>,
+    client_id: Option<&str>,
 ) -> anyhow::Result<ManagedIdentityEndpoint> {
-    if let (Some(url), Some(header)) = (env("IDENTITY_ENDPOINT"), env("IDENTITY_HEADER")) {
-        let url = check_endpoint(&url).context("IDENTITY_ENDPOINT")?;
+    let identity_endpoint = env("IDENTITY_ENDPOINT");
+    if let (Some(url), Some(header)) = (&identity_endpoint, env("IDENTITY_HEADER")) {
+        if env("IDENTITY_SERVER_THUMBPRINT").is_some() {
+            bail!(
+                "--managed-identity: this is Azure Service Fabric (IDENTITY_SERVER_THUMBPRINT is set), \
+                 whose managed identity protocol authbulk does not support; use a client secret or certificate"
+            );
+        }
+        let url = check_identity_endpoint(url).context("IDENTITY_ENDPOINT")?;
         return Ok(ManagedIdentityEndpoint::AppService {
             url,
             header: Secret::new(header),
         });
+    }
+    if let (Some(url), Some(_)) = (&identity_endpoint, env("IMDS_ENDPOINT")) {
+        if client_id.is_some() {
+            bail!(
+                "--managed-identity on Azure Arc: Arc-enabled servers have only a system-assigned identity; \
+                 drop --client-id / AZURE_CLIENT_ID"
+            );
+        }
+        let url = check_identity_endpoint(url).context("IDENTITY_ENDPOINT")?;
+        let tokens_dir = env(ARC_TOKENS_DIR_VARIABLE)
+            .map(PathBuf::from)
+            .unwrap_or_else(default_arc_tokens_dir);
+        return Ok(ManagedIdentityEndpoint::AzureArc { url, tokens_dir });
+    }
+    if let Some(url) = env("MSI_ENDPOINT") {
+        if client_id.is_some() {
+            bail!(
+                "--managed-identity in Cloud Shell: Cloud Shell has only the signed-in user's identity; \
+                 drop --client-id / AZURE_CLIENT_ID"
+            );
+        }
+        let url = check_identity_endpoint(&url).context("MSI_ENDPOINT")?;
+        return Ok(ManagedIdentityEndpoint::CloudShell { url });
     }
     let host = match env("AZURE_POD_IDENTITY_AUTHORITY_HOST") {
         Some(host) => host.trim().trim_end_matches('/').to_string(),
@@ -236,6 +269,10 @@ fn managed_identity_endpoint(
         .with_context(|| format!("AZURE_POD_IDENTITY_AUTHORITY_HOST {host:?}"))?;
     Ok(ManagedIdentityEndpoint::Imds { url })
 }
+
+/// Moves the folder an Azure Arc challenge file must be in (tests; the agent's own folder
+/// otherwise).
+pub const ARC_TOKENS_DIR_VARIABLE: &str = "AUTHBULK_ARC_TOKENS_DIR";
 
 /// The first executable `name` in the directories of `path`.
 fn find_on_path(name: &str, path: Option<&str>) -> Option<PathBuf> {
