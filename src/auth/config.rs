@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 
 use super::cloud::Cloud;
 use super::credential::Secret;
+use super::sign_in_store::{SignIn, SignInStore};
 
 /// Where tokens come from, the first configured link of the chain in DESIGN.md.
 #[derive(Debug, Clone)]
@@ -55,6 +56,14 @@ pub enum CredentialSource {
         client_id: Option<String>,
         /// The endpoint that hands out its tokens.
         endpoint: ManagedIdentityEndpoint,
+    },
+    /// The admin's own sign-in from `authbulk login` (delegated; refreshed with its stored
+    /// refresh token).
+    SignedIn {
+        /// Who signed in, to which tenant and app.
+        sign_in: SignIn,
+        /// Where the refresh token is.
+        store: SignInStore,
     },
     /// The Azure CLI's logged-in account.
     AzureCli {
@@ -122,6 +131,7 @@ pub struct AuthConfig {
     graph_root: String,
     authority: String,
     credential: CredentialSource,
+    reason: String,
 }
 
 impl AuthConfig {
@@ -132,7 +142,19 @@ impl AuthConfig {
             graph_root: cloud.graph_root().to_string(),
             authority: cloud.authority().to_string(),
             credential,
+            reason: String::new(),
         }
+    }
+
+    /// Why the chain chose this credential (for `auth status`).
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+
+    /// Why the chain chose this credential.
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 
     /// Send Graph requests to `url` instead of the cloud's root (`--graph-url`: a proxy, the
@@ -208,6 +230,11 @@ impl AuthConfig {
                 Some(id) => format!("user-assigned managed identity {id}"),
                 None => "system-assigned managed identity".to_string(),
             },
+            CredentialSource::SignedIn { sign_in, .. } => format!(
+                "sign-in of {} (authbulk login) in tenant {}",
+                sign_in.user.as_deref().unwrap_or("a user"),
+                sign_in.tenant
+            ),
             CredentialSource::AzureCli { .. } => "Azure CLI account".to_string(),
         }
     }
