@@ -2,7 +2,7 @@
 //! validation, with the Azure Identity environment variables, into one [`AuthConfig`]: the
 //! credential chain of DESIGN.md picks the first configured source. Flags beat environment
 //! variables, so an explicit `--certificate` wins over an `AZURE_CLIENT_SECRET` left in the
-//! environment. The chain, in order ([`CHAIN`]): `--access-token-env`, `--client-secret-file`,
+//! environment. The chain, in order (also in `auth status --help` and the README): `--access-token-env`, `--client-secret-file`,
 //! `--certificate`, `--managed-identity`, `AZURE_CLIENT_SECRET`, `AZURE_CLIENT_CERTIFICATE_PATH`,
 //! `AZURE_FEDERATED_TOKEN_FILE`, the sign-in stored by `authbulk login`, the Azure CLI.
 
@@ -55,8 +55,10 @@ pub struct AuthArgs {
     /// [or $AZURE_CLIENT_CERTIFICATE_PASSWORD].
     #[arg(long, value_name = "FILE", help_heading = "Authentication")]
     pub certificate_password_file: Option<PathBuf>,
-    /// Use the managed identity of the Azure resource authbulk runs on (user-assigned with
-    /// --client-id or AZURE_CLIENT_ID).
+    /// Use the managed identity of the Azure resource authbulk runs on: App Service, Functions,
+    /// Container Apps (IDENTITY_ENDPOINT + IDENTITY_HEADER), Azure Arc (IDENTITY_ENDPOINT +
+    /// IMDS_ENDPOINT), Cloud Shell (MSI_ENDPOINT), else IMDS. User-assigned with --client-id or
+    /// AZURE_CLIENT_ID.
     #[arg(long, group = "credential", help_heading = "Authentication")]
     pub managed_identity: bool,
     /// The Microsoft cloud.
@@ -231,11 +233,6 @@ impl AuthArgs {
         Ok(config)
     }
 }
-
-/// The credential chain in order, for `--help` and the README.
-pub const CHAIN: &str = "--access-token-env, --client-secret-file, --certificate, --managed-identity, \
-AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, \
-the sign-in stored by `authbulk login`, the Azure CLI (`az`)";
 
 /// The sign-in `authbulk login` stored, if any.
 fn stored_sign_in(

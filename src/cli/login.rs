@@ -58,6 +58,20 @@ pub struct LogoutArgs {}
 pub enum AuthCommand {
     /// Show which credential is used and why, who it is, the permissions or scopes its token
     /// carries and when it expires (never the token).
+    #[command(after_help = "\
+The credential chain (run, export and auth status take the first one configured; flags beat \
+environment variables): --access-token-env, --client-secret-file, --certificate, \
+--managed-identity, AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, \
+AZURE_FEDERATED_TOKEN_FILE, the sign-in stored by `authbulk login`, the Azure CLI (`az`).
+
+A delegated token without a UserAuthenticationMethod.* scope (the Azure CLI's own token) is \
+reported as not ready; run, export and auth status exit 2 with it.
+
+Exit codes: 0 a token was obtained and can reach authentication methods; 2 otherwise.
+
+Examples:
+  authbulk auth status
+  AZURE_CLIENT_SECRET=... authbulk auth status --tenant contoso.onmicrosoft.com --client-id <app id>")]
     Status(Box<StatusArgs>),
 }
 
