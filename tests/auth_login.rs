@@ -418,3 +418,105 @@ async fn an_azure_cli_like_delegated_token_is_refused_before_any_graph_request()
         "no Graph request was sent"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_status_names_an_app_credential_its_roles_and_refuses_a_token_without_method_scopes() {
+    let sim = sim().await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut command = authbulk(
+        &sim,
+        state.path(),
+        &["auth", "status", "--graph-url", sim.url()],
+    );
+    command
+        .env("AZURE_TENANT_ID", sim.tenant_id())
+        .env("AZURE_CLIENT_ID", sim.client_id())
+        .env("AZURE_CLIENT_SECRET", sim.client_secret());
+    let status = output(command).await;
+    let stdout = text(&status.stdout);
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&status.stderr)
+    );
+    assert!(
+        stdout.contains("chosen because AZURE_CLIENT_SECRET is set"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("signed in:     app"), "{stdout}");
+    assert!(
+        stdout.contains("permissions (roles):")
+            && stdout.contains("UserAuthenticationMethod.ReadWrite.All"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(sim.client_secret()) && !stdout.contains("eyJ"),
+        "{stdout}"
+    );
+
+    // The Azure CLI's kind of token: shown, and not ready.
+    let claims = r#"{"appid":"04b07795-8ddb-461a-bbee-02f9e1bf7b46","idtyp":"user","scp":"User.Read.All Directory.AccessAsUser.All","upn":"admin@contoso.onmicrosoft.com"}"#;
+    let token = format!(
+        "eyJhbGciOiJSUzI1NiJ9.{}.c2ln",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims)
+    );
+    let mut command = authbulk(
+        &sim,
+        state.path(),
+        &["auth", "status", "--access-token-env", "AZ_TOKEN"],
+    );
+    command.env("AZ_TOKEN", &token);
+    let status = output(command).await;
+    let stdout = text(&status.stdout);
+    assert_eq!(status.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("scopes (scp):  Directory.AccessAsUser.All User.Read.All"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ready:         no") && stdout.contains("authbulk login"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&token));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_logs_of_login_and_a_refresh_hold_no_token_code_or_refresh_token() {
+    let sim = sim().await;
+    let state = tempfile::tempdir().expect("tempdir");
+    plan(
+        &sim,
+        &format!("pending=1&interval=0&outcome=approve&upn={}", enc(&upn(6))),
+    )
+    .await;
+    let mut login = authbulk(&sim, state.path(), &["login", "-vv"]);
+    login.env("RUST_LOG", "trace");
+    let login = output(login).await;
+    assert_eq!(login.status.code(), Some(0), "{}", text(&login.stderr));
+    let first = record(state.path()).expect("stored")["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_string();
+    let mut status = authbulk(
+        &sim,
+        state.path(),
+        &["auth", "status", "-vv", "--graph-url", sim.url()],
+    );
+    status.env("RUST_LOG", "trace");
+    let status = output(status).await;
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    let second = record(state.path()).expect("stored")["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_string();
+    for out in [&login.stdout, &login.stderr, &status.stdout, &status.stderr] {
+        let out = text(out);
+        assert!(
+            !out.contains(&first) && !out.contains(&second),
+            "a refresh token leaked"
+        );
+        assert!(!out.contains("eyJ"), "an access token leaked: {out}");
+        assert!(!out.contains("device_code="), "the device code leaked");
+    }
+}
