@@ -367,6 +367,135 @@ async fn managed_identity_on_app_service_sends_the_identity_header() {
     assert!(!err.to_string().contains("forged"), "{err}");
 }
 
+#[test]
+fn linux_app_service_link_local_identity_endpoint_is_accepted() {
+    // Linux App Service and Functions announce plain http on a link-local address.
+    let args = AuthArgs {
+        managed_identity: true,
+        ..AuthArgs::default()
+    };
+    let env = HashMap::from([
+        (
+            "IDENTITY_ENDPOINT".to_string(),
+            "http://169.254.129.2:8081/msi/token".to_string(),
+        ),
+        ("IDENTITY_HEADER".to_string(), "h".to_string()),
+    ]);
+    let config = args
+        .to_config_with_env(|name| env.get(name).cloned())
+        .expect("link-local IDENTITY_ENDPOINT accepted");
+    assert!(
+        matches!(
+            config.credential(),
+            authbulk::auth::CredentialSource::ManagedIdentity {
+                endpoint: authbulk::auth::ManagedIdentityEndpoint::AppService { url, .. },
+                ..
+            } if url == "http://169.254.129.2:8081/msi/token"
+        ),
+        "{:?}",
+        config.credential()
+    );
+    // Plain http to a routed address still is not.
+    let env = HashMap::from([
+        (
+            "IDENTITY_ENDPOINT".to_string(),
+            "http://10.1.2.3:8081/msi/token".to_string(),
+        ),
+        ("IDENTITY_HEADER".to_string(), "h".to_string()),
+    ]);
+    let err = args
+        .to_config_with_env(|name| env.get(name).cloned())
+        .expect_err("routed plain http refused");
+    assert!(format!("{err:#}").contains("link-local"), "{err:#}");
+}
+
+#[tokio::test]
+async fn imds_404_while_the_identity_is_not_ready_is_retried() {
+    let entra = serve(Entra::new(3600, None)).await;
+    entra.imds_not_ready.store(1, Ordering::SeqCst);
+    let env = env_for(
+        &entra,
+        &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &entra.url())],
+    );
+    let args = AuthArgs {
+        managed_identity: true,
+        ..AuthArgs::default()
+    };
+    let token = provider(&args, &env)
+        .expect("provider")
+        .token()
+        .await
+        .expect("404 then 200");
+    assert!(entra.valid(&token));
+    assert_eq!(entra.token_requests.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn azure_arc_challenge_file_is_read_and_sent_back_as_basic_authorization() {
+    let entra = serve(Entra::new(3600, None)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("challenge.key");
+    std::fs::write(&file, "arc-challenge-secret\n").expect("write");
+    *entra.arc_challenge.lock().expect("arc") = Some((file, "arc-challenge-secret".into()));
+    let endpoint = format!("{}/arc/token", entra.url());
+    let tokens_dir = dir.path().to_string_lossy().into_owned();
+    let mut env = env_for(
+        &entra,
+        &[
+            ("IDENTITY_ENDPOINT", &endpoint),
+            ("IMDS_ENDPOINT", "http://127.0.0.1:1"),
+            ("AUTHBULK_ARC_TOKENS_DIR", &tokens_dir),
+        ],
+    );
+    // Arc has only a system-assigned identity.
+    env.remove("AZURE_CLIENT_ID");
+    let args = AuthArgs {
+        managed_identity: true,
+        ..AuthArgs::default()
+    };
+    let token = provider(&args, &env)
+        .expect("provider")
+        .token()
+        .await
+        .expect("arc token");
+    assert!(entra.valid(&token));
+    assert_eq!(entra.token_requests.load(Ordering::SeqCst), 2);
+
+    // A challenge naming a file outside the agent's folder is not read.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let stolen = elsewhere.path().join("id_rsa.key");
+    std::fs::write(&stolen, "not-for-the-agent").expect("write");
+    *entra.arc_challenge.lock().expect("arc") = Some((stolen, "not-for-the-agent".into()));
+    let err = provider(&args, &env)
+        .expect("provider")
+        .check()
+        .await
+        .expect_err("file outside the tokens folder");
+    assert!(
+        err.to_string().contains("not in the agent's tokens folder"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("not-for-the-agent"), "{err}");
+}
+
+#[tokio::test]
+async fn cloud_shell_posts_the_resource_with_the_metadata_header() {
+    let entra = serve(Entra::new(3600, None)).await;
+    let endpoint = format!("{}/cloudshell/token", entra.url());
+    let mut env = env_for(&entra, &[("MSI_ENDPOINT", &endpoint)]);
+    env.remove("AZURE_CLIENT_ID");
+    let args = AuthArgs {
+        managed_identity: true,
+        ..AuthArgs::default()
+    };
+    let token = provider(&args, &env)
+        .expect("provider")
+        .token()
+        .await
+        .expect("cloud shell token");
+    assert!(entra.valid(&token));
+}
+
 #[tokio::test(start_paused = true)]
 async fn unreachable_token_endpoint_is_unavailable_not_refused() {
     // Bind and drop: nothing listens on this port any more.

@@ -42,8 +42,53 @@ fn kind(config: &AuthConfig) -> &'static str {
         CredentialSource::Certificate { .. } => "certificate",
         CredentialSource::WorkloadIdentity { .. } => "workload identity",
         CredentialSource::ManagedIdentity { .. } => "managed identity",
+        CredentialSource::SignedIn { .. } => "signed in",
         CredentialSource::AzureCli { .. } => "azure cli",
     }
+}
+
+#[test]
+fn a_stored_sign_in_comes_after_app_credentials_and_before_the_azure_cli() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let dir = state.path().join("authbulk");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("signin.json"),
+        r#"{"tenant":"t","client_id":"14d82eec-204b-4c2f-b7e8-296a70dab67e","cloud":"global","user":"admin@contoso.com","store":"file","refresh_token":"rt"}"#,
+    )
+    .expect("record");
+    let home = state.path().to_string_lossy().into_owned();
+    let with = |extra: &[(&'static str, &str)]| {
+        let mut vars = vec![("XDG_STATE_HOME", home.as_str()), ("PATH", "")];
+        vars.extend_from_slice(extra);
+        vars.into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let vars = with(&[]);
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let chosen = config(&[], &pairs).expect("config");
+    assert_eq!(kind(&chosen), "signed in");
+    assert!(
+        chosen.reason().contains("authbulk login"),
+        "{}",
+        chosen.reason()
+    );
+    let vars = with(&[
+        ("AZURE_FEDERATED_TOKEN_FILE", "/f"),
+        ("AZURE_TENANT_ID", "t"),
+        ("AZURE_CLIENT_ID", "c"),
+    ]);
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        kind(&config(&[], &pairs).expect("config")),
+        "workload identity"
+    );
+    // A sign-in of another cloud is named, not used silently.
+    let vars = with(&[]);
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let err = config(&["--cloud", "usgov"], &pairs).expect_err("other cloud");
+    assert!(format!("{err:#}").contains("--cloud global"), "{err:#}");
 }
 
 #[test]

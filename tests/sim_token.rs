@@ -340,7 +340,11 @@ async fn graph_answers_401_to_a_missing_or_expired_token() {
         (status, body["error"]["code"].as_str()),
         (401, Some("InvalidAuthenticationToken"))
     );
-    let (status, _) = graph_status(&g, "simtoken.99999999999999.forged").await;
+    let (status, _) = graph_status(
+        &g,
+        "eyJhbGciOiJIUzI1NiJ9.eyJleHBfbXMiOjk5OTk5OTk5OTk5OTk5fQ.forged",
+    )
+    .await;
     assert_eq!(status, 401);
 }
 

@@ -19,7 +19,7 @@ use super::AuthError;
 use super::assertion::client_assertion;
 use super::credential::Secret;
 use super::credential::{
-    AccessToken, Credential, EntraApp, JWT_BEARER, TokenRequest, request_token, unix_now,
+    AccessToken, Credential, EntraApp, JWT_BEARER, Retry, TokenRequest, request_token, unix_now,
 };
 
 /// A certificate and its RSA private key.
@@ -65,6 +65,7 @@ impl Credential for ClientCertificateCredential {
                 request,
                 what: &what,
                 redact: &[assertion.as_str()],
+                retry: Retry::Standard,
             })
             .await
         })

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 
 use super::cloud::Cloud;
 use super::credential::Secret;
+use super::sign_in_store::{SignIn, SignInStore};
 
 /// Where tokens come from, the first configured link of the chain in DESIGN.md.
 #[derive(Debug, Clone)]
@@ -56,6 +57,14 @@ pub enum CredentialSource {
         /// The endpoint that hands out its tokens.
         endpoint: ManagedIdentityEndpoint,
     },
+    /// The admin's own sign-in from `authbulk login` (delegated; refreshed with its stored
+    /// refresh token).
+    SignedIn {
+        /// Who signed in, to which tenant and app.
+        sign_in: SignIn,
+        /// Where the refresh token is.
+        store: SignInStore,
+    },
     /// The Azure CLI's logged-in account.
     AzureCli {
         /// The `az` program.
@@ -80,6 +89,34 @@ pub enum ManagedIdentityEndpoint {
         /// The header value that proves the caller runs inside the resource.
         header: Secret,
     },
+    /// An Azure Arc-enabled server (`IDENTITY_ENDPOINT` and `IMDS_ENDPOINT`, no header): the
+    /// local agent answers 401 with the path of a challenge file only a local administrator can
+    /// read, whose content proves the caller runs on the machine.
+    AzureArc {
+        /// Full token URL.
+        url: String,
+        /// The folder the challenge file must be in (the agent's documented tokens folder).
+        tokens_dir: PathBuf,
+    },
+    /// Azure Cloud Shell (`MSI_ENDPOINT`): a form POST with the `Metadata` header.
+    CloudShell {
+        /// Full token URL.
+        url: String,
+    },
+}
+
+impl ManagedIdentityEndpoint {
+    /// The platform, for messages and `auth status`.
+    pub fn platform(&self) -> &'static str {
+        match self {
+            ManagedIdentityEndpoint::Imds { .. } => "instance metadata service (IMDS)",
+            ManagedIdentityEndpoint::AppService { .. } => {
+                "App Service / Functions / Container Apps (IDENTITY_ENDPOINT)"
+            }
+            ManagedIdentityEndpoint::AzureArc { .. } => "Azure Arc agent (IDENTITY_ENDPOINT)",
+            ManagedIdentityEndpoint::CloudShell { .. } => "Cloud Shell (MSI_ENDPOINT)",
+        }
+    }
 }
 
 /// The default IMDS host.
@@ -94,6 +131,7 @@ pub struct AuthConfig {
     graph_root: String,
     authority: String,
     credential: CredentialSource,
+    reason: String,
 }
 
 impl AuthConfig {
@@ -104,7 +142,19 @@ impl AuthConfig {
             graph_root: cloud.graph_root().to_string(),
             authority: cloud.authority().to_string(),
             credential,
+            reason: String::new(),
         }
+    }
+
+    /// Why the chain chose this credential (for `auth status`).
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+
+    /// Why the chain chose this credential.
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 
     /// Send Graph requests to `url` instead of the cloud's root (`--graph-url`: a proxy, the
@@ -180,6 +230,11 @@ impl AuthConfig {
                 Some(id) => format!("user-assigned managed identity {id}"),
                 None => "system-assigned managed identity".to_string(),
             },
+            CredentialSource::SignedIn { sign_in, .. } => format!(
+                "sign-in of {} (authbulk login) in tenant {}",
+                sign_in.user.as_deref().unwrap_or("a user"),
+                sign_in.tenant
+            ),
             CredentialSource::AzureCli { .. } => "Azure CLI account".to_string(),
         }
     }
@@ -188,6 +243,18 @@ impl AuthConfig {
 /// An endpoint URL that may receive secrets or tokens: HTTPS, or plain HTTP to this machine
 /// only (the simulator, a local proxy). Returned without trailing slash.
 pub(crate) fn check_endpoint(url: &str) -> anyhow::Result<String> {
+    check_url(url, false)
+}
+
+/// A managed identity endpoint the platform announces: as [`check_endpoint`], and plain HTTP to
+/// a link-local address too (169.254.0.0/16, fe80::/10). Linux App Service and Functions set
+/// `IDENTITY_ENDPOINT=http://169.254.129.2:8081/msi/token`; a link-local address is never
+/// routed off the host's link, so the identity header does not cross the network.
+pub(crate) fn check_identity_endpoint(url: &str) -> anyhow::Result<String> {
+    check_url(url, true)
+}
+
+fn check_url(url: &str, link_local: bool) -> anyhow::Result<String> {
     let trimmed = url.trim().trim_end_matches('/');
     let parsed = reqwest::Url::parse(trimmed).with_context(|| format!("{url:?} is not a URL"))?;
     if parsed.query().is_some() || parsed.fragment().is_some() {
@@ -196,6 +263,10 @@ pub(crate) fn check_endpoint(url: &str) -> anyhow::Result<String> {
     match parsed.scheme() {
         "https" => {}
         "http" if is_loopback(&parsed) => {}
+        "http" if link_local && is_link_local(&parsed) => {}
+        "http" if link_local => bail!(
+            "{url:?} uses plain http; only https is allowed except to this machine (127.0.0.1, ::1, localhost) or a link-local address (169.254.0.0/16, fe80::/10)"
+        ),
         "http" => bail!(
             "{url:?} uses plain http; only https is allowed except to this machine (127.0.0.1, ::1, localhost)"
         ),
@@ -213,6 +284,18 @@ fn is_loopback(url: &reqwest::Url) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn is_link_local(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    match host.trim_start_matches('[').trim_end_matches(']').parse() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_link_local(),
+        // fe80::/10: the first ten bits are 1111 1110 10.
+        Ok(std::net::IpAddr::V6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+        Err(_) => false,
+    }
 }
 
 /// A tenant id or domain: it goes into the token endpoint's path, so only the characters of a
@@ -247,6 +330,30 @@ mod tests {
         assert!(check_endpoint("ftp://x").is_err());
         assert!(check_endpoint("https://x/?a=b").is_err());
         assert!(check_endpoint("login.microsoftonline.com").is_err());
+    }
+
+    #[test]
+    fn identity_endpoints_may_be_plain_http_to_link_local_addresses_only() {
+        for ok in [
+            "http://169.254.129.2:8081/msi/token",
+            "http://169.254.169.254/metadata/identity/oauth2/token",
+            "http://[fe80::1]:8081/msi/token",
+            "http://127.0.0.1:41000/MSI/token/",
+            "https://identity.example.com/token",
+        ] {
+            assert!(check_identity_endpoint(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://169.255.0.1/msi/token",
+            "http://10.0.0.4:8081/msi/token",
+            "http://[fec0::1]/msi/token",
+            "http://identity.example.com/token",
+        ] {
+            let err = check_identity_endpoint(bad).expect_err(bad).to_string();
+            assert!(err.contains("link-local"), "{err}");
+        }
+        // Other endpoints (authority, Graph) keep the stricter rule.
+        assert!(check_endpoint("http://169.254.129.2:8081/msi/token").is_err());
     }
 
     #[test]

@@ -72,7 +72,49 @@ pub(crate) struct TokenRequest<'a> {
     /// Values to blank out of any error text before it is shown (a secret the endpoint might
     /// echo).
     pub redact: &'a [&'a str],
+    /// How this endpoint is retried.
+    pub retry: Retry,
 }
+
+/// How a token endpoint is retried: every endpoint retries connection errors, 429 and 5xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Microsoft Entra and the App Service-style local endpoints: 3 attempts.
+    Standard,
+    /// The instance metadata service also answers 404 while the identity is not ready yet and
+    /// 410 while IMDS is being upgraded ("Managed identities for Azure resources: how to use
+    /// on a VM", error handling: retry with exponential backoff; 410 for up to 70 s).
+    Imds,
+}
+
+impl Retry {
+    fn attempts(self) -> u32 {
+        match self {
+            Retry::Standard => ATTEMPTS,
+            // 1 + 6 retries; with the 410 floor below that waits over 70 s in all.
+            Retry::Imds => 7,
+        }
+    }
+
+    fn transient(self, status: u16) -> bool {
+        status == 429
+            || (500..600).contains(&status)
+            || (self == Retry::Imds && (status == 404 || status == 410))
+    }
+
+    /// The wait before the next attempt after `status` (none for a connection error).
+    fn wait(self, attempt: u32, status: Option<u16>) -> Duration {
+        let wait = backoff(attempt);
+        if self == Retry::Imds && status == Some(410) {
+            wait.max(IMDS_410_WAIT)
+        } else {
+            wait
+        }
+    }
+}
+
+/// Shortest wait after an IMDS 410, so the retries span the 70 s an upgrade may take.
+const IMDS_410_WAIT: Duration = Duration::from_secs(12);
 
 /// The success body of the token endpoint, and of managed identity endpoints (which send
 /// numbers as strings and may give `expires_on` instead of `expires_in`).
@@ -174,11 +216,11 @@ pub(crate) async fn request_token(req: TokenRequest<'_>) -> Result<AccessToken, 
                     req.what,
                     redact(&error_chain(&err), req.redact)
                 );
-                if attempt >= ATTEMPTS {
+                if attempt >= req.retry.attempts() {
                     return Err(AuthError::Unavailable(message));
                 }
                 tracing::warn!(attempt, "{message}; retrying");
-                backoff(attempt)
+                req.retry.wait(attempt, None)
             }
             Ok(response) => {
                 let status = response.status();
@@ -187,12 +229,12 @@ pub(crate) async fn request_token(req: TokenRequest<'_>) -> Result<AccessToken, 
                 if status.is_success() {
                     return parse_token(&body, started, req.what);
                 }
-                let transient = status.as_u16() == 429 || status.is_server_error();
+                let transient = req.retry.transient(status.as_u16());
                 let message = redact(&describe_refusal(status.as_u16(), &body), req.redact);
                 if !transient {
                     return Err(AuthError::Refused(format!("{}: {message}", req.what)));
                 }
-                if attempt >= ATTEMPTS {
+                if attempt >= req.retry.attempts() {
                     return Err(AuthError::Unavailable(format!(
                         "{}: the token endpoint kept failing: {message}",
                         req.what
@@ -204,7 +246,7 @@ pub(crate) async fn request_token(req: TokenRequest<'_>) -> Result<AccessToken, 
                     "{}: token endpoint busy; retrying",
                     req.what
                 );
-                retry_after.unwrap_or_else(|| backoff(attempt))
+                retry_after.unwrap_or_else(|| req.retry.wait(attempt, Some(status.as_u16())))
             }
         };
         tokio::time::sleep(wait).await;

@@ -1,6 +1,6 @@
 //! Credentials and access tokens. Owns the credential chain of DESIGN.md (an access token from
 //! an environment variable, client secret, certificate, workload identity, managed identity,
-//! Azure CLI), the clouds and endpoint overrides, and the token cache the Graph client asks
+//! the admin's own sign-in from `authbulk login`, Azure CLI), the clouds and endpoint overrides, and the token cache the Graph client asks
 //! before every call ([`TokenProvider::token`]) and after a 401 ([`TokenProvider::invalidate`]).
 //! The command line builds an [`AuthConfig`] (in `cli::auth_flags`); the command calls
 //! [`TokenProvider::from_config`] and [`TokenProvider::check`] before any work, so a bad
@@ -23,17 +23,28 @@ mod assertion;
 mod azure_cli;
 mod cache;
 mod certificate;
+pub mod claims;
 mod cloud;
 mod config;
 mod credential;
+mod delegated;
 mod managed;
 mod secret;
+mod sign_in_store;
 mod workload;
 
 pub use cloud::Cloud;
 pub use config::{AuthConfig, CredentialSource, ManagedIdentityEndpoint};
-pub(crate) use config::{IMDS_HOST, IMDS_TOKEN_PATH, check_endpoint, check_tenant};
+pub(crate) use config::{
+    IMDS_HOST, IMDS_TOKEN_PATH, check_endpoint, check_identity_endpoint, check_tenant,
+};
 pub use credential::Secret;
+pub use delegated::{
+    DELEGATED_SCOPES, GRAPH_CLI_CLIENT_ID, LoginMethod, LoginOutcome, LoginSettings,
+    delegated_scope, sign_in,
+};
+pub(crate) use managed::default_arc_tokens_dir;
+pub use sign_in_store::{SignIn, SignInStore, StoreKind, TOKEN_STORE_VARIABLE};
 
 use cache::TokenCache;
 use credential::{Credential, EntraApp};
@@ -48,6 +59,10 @@ pub enum AuthError {
     /// The credential could not be loaded or the endpoint not reached.
     #[error("{0}")]
     Unavailable(String),
+    /// The token works but cannot do authbulk's work (a delegated token without the
+    /// authentication-method scopes, such as the Azure CLI's).
+    #[error("{0}")]
+    MissingPermission(String),
 }
 
 /// A source of access tokens for Graph, cached and refreshed before expiry. Cheap to clone.
@@ -133,6 +148,15 @@ impl TokenProvider {
                 resource,
                 http,
             }),
+            CredentialSource::SignedIn { sign_in, store } => {
+                Box::new(delegated::SignedInCredential {
+                    store: store.clone(),
+                    client_id: sign_in.client_id.clone(),
+                    token_url: config.token_url(&sign_in.tenant),
+                    cloud: config.cloud(),
+                    http,
+                })
+            }
             CredentialSource::AzureCli { program, tenant } => {
                 Box::new(azure_cli::AzureCliCredential {
                     program: program.clone(),
@@ -148,9 +172,12 @@ impl TokenProvider {
     }
 
     /// Fetch the first token now, so a bad secret or certificate stops the command before any
-    /// work with one error naming the AADSTS code.
+    /// work with one error naming the AADSTS code; and read its claims, so a delegated token
+    /// that cannot reach authentication methods (the Azure CLI's own token: `scp` without
+    /// `UserAuthenticationMethod.*`, no `roles`) stops it too, before any Graph request.
     pub async fn check(&self) -> Result<(), AuthError> {
-        self.token().await.map(drop)
+        let token = self.token().await?;
+        check_claims(&token)
     }
 
     /// A valid access token, fetched or refreshed when the cached one is near its expiry.
@@ -171,6 +198,42 @@ impl TokenProvider {
             Inner::Cached(cache) => cache.invalidate(used),
         }
     }
+}
+
+/// Refuse a delegated token without any authentication-method scope (Graph would answer 403 to
+/// every method read and write), and warn when the signed-in user has no role that may manage
+/// other users' methods. Opaque tokens and app tokens pass (Graph judges `roles` per call).
+fn check_claims(token: &str) -> Result<(), AuthError> {
+    let Some(claims) = claims::read_claims(token) else {
+        return Ok(());
+    };
+    let granted = claims::granted_permissions(&claims);
+    if granted.principal != claims::Principal::User {
+        return Ok(());
+    }
+    let who = claims.user_name().unwrap_or("the signed-in user");
+    let app = claims.app_id().unwrap_or("an unknown app");
+    if !granted.reaches_methods() {
+        let scopes: Vec<&str> = granted.permissions.iter().map(String::as_str).collect();
+        return Err(AuthError::MissingPermission(format!(
+            "the token is {who}'s, delegated through app {app}, and its scopes ({}) include no UserAuthenticationMethod.* scope: \
+             Graph would refuse every authentication-method read and write (403). This is how the Azure CLI's own token looks. \
+             Instead run `authbulk login` (it asks for UserAuthenticationMethod.ReadWrite.All and the other scopes authbulk needs), \
+             or use an app registration with application permissions (AZURE_CLIENT_SECRET, --certificate, --managed-identity)",
+            if scopes.is_empty() {
+                "none".to_string()
+            } else {
+                scopes.join(" ")
+            }
+        )));
+    }
+    if !claims.wids.is_empty() && claims.admin_roles().is_empty() {
+        tracing::warn!(
+            "{who} has no active Authentication Administrator, Privileged Authentication Administrator or Global Administrator role in this token: \
+             Graph will refuse changes to other users' methods (activate the role in PIM, then `authbulk login` again)"
+        );
+    }
+    Ok(())
 }
 
 /// A token handed over as is cannot be refreshed: refuse one whose `exp` claim (read without

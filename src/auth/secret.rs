@@ -4,7 +4,9 @@
 use futures::future::BoxFuture;
 
 use super::AuthError;
-use super::credential::{AccessToken, Credential, EntraApp, Secret, TokenRequest, request_token};
+use super::credential::{
+    AccessToken, Credential, EntraApp, Retry, Secret, TokenRequest, request_token,
+};
 
 /// Client credentials with a shared secret.
 pub(crate) struct ClientSecretCredential {
@@ -24,6 +26,7 @@ impl Credential for ClientSecretCredential {
                 request,
                 what: &what,
                 redact: &[self.secret.expose()],
+                retry: Retry::Standard,
             })
             .await
         })

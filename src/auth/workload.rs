@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 
 use super::AuthError;
 use super::credential::{
-    AccessToken, Credential, EntraApp, JWT_BEARER, TokenRequest, request_token,
+    AccessToken, Credential, EntraApp, JWT_BEARER, Retry, TokenRequest, request_token,
 };
 
 /// Client credentials with a federated token read from a file.
@@ -50,6 +50,7 @@ impl Credential for WorkloadIdentityCredential {
                 request,
                 what: &what,
                 redact: &[assertion],
+                retry: Retry::Standard,
             })
             .await
         })

@@ -9,6 +9,7 @@ use crate::Outcome;
 pub mod auth_flags;
 mod export;
 pub mod job_flags;
+mod login;
 pub mod rate_flags;
 mod run;
 mod sim;
@@ -63,6 +64,13 @@ pub enum Command {
     /// Inventory: one row per existing method for every target user (job files, --all-users or
     /// --group), CSV or JSON Lines; read-only.
     Export(Box<export::ExportArgs>),
+    /// Sign in as yourself (device code, or --browser) and keep the sign-in for later runs.
+    Login(Box<login::LoginArgs>),
+    /// Remove the sign-in `login` stored.
+    Logout(login::LogoutArgs),
+    /// Credentials: `auth status` shows which one is used and why, and what its token may do.
+    #[command(subcommand)]
+    Auth(login::AuthCommand),
 }
 
 /// Set up `tracing` on stderr from the logging flags (`RUST_LOG` overrides the level).
@@ -96,6 +104,9 @@ pub fn execute(cli: Cli) -> Outcome {
         Command::Validate(args) => validate::execute(*args),
         Command::Run(args) => run::execute(*args),
         Command::Export(args) => export::execute(*args),
+        Command::Login(args) => login::login(*args),
+        Command::Logout(args) => login::logout(args),
+        Command::Auth(command) => login::status(command),
     };
     match result {
         Ok(outcome) => outcome,

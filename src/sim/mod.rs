@@ -249,7 +249,8 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         rand::rng().random(),
         &config.client_certificates,
     )
-    .context("loading the simulator's trusted client certificates")?;
+    .context("loading the simulator's trusted client certificates")?
+    .without_app_roles(&config.deny);
     let throttle = throttle::Throttle::new(
         config.budgets(),
         config.background_load,

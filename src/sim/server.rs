@@ -60,6 +60,11 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Full<B
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     if let Some(rest) = path.strip_prefix("/_sim") {
+        if let Some(auth) = rest.strip_prefix("/auth/") {
+            let query = parts.uri.query().unwrap_or("");
+            let reply = super::token::signin::introspect(&sim, &parts.method, auth, query);
+            return Ok(respond(&sim, reply, None));
+        }
         let reply = super::introspect::route(&sim, &parts.method, rest);
         return Ok(respond(&sim, reply, None));
     }
@@ -72,13 +77,25 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Full<B
         Err(_) => return Err(Dropped),
     };
     let segs: Vec<&str> = path.split('/').collect();
-    if let ["", tenant, "oauth2", "v2.0", "token"] = segs.as_slice() {
+    if let [
+        "",
+        tenant,
+        "oauth2",
+        "v2.0",
+        endpoint @ ("token" | "devicecode" | "authorize"),
+    ] = segs.as_slice()
+    {
         LiveCounters::bump(&sim.counters.token_requests);
-        let reply = if parts.method == hyper::Method::POST {
-            let endpoint = format!("{}{path}", sim.base_url);
-            sim.tokens.token_endpoint(tenant, &endpoint, &bytes)
-        } else {
-            Reply::method_not_allowed()
+        let reply = match (&parts.method, *endpoint) {
+            (&hyper::Method::POST, "token") => {
+                let endpoint = format!("{}{path}", sim.base_url);
+                sim.tokens.token_endpoint(tenant, &endpoint, &bytes)
+            }
+            (&hyper::Method::POST, "devicecode") => sim.tokens.device_authorization(tenant, &bytes),
+            (&hyper::Method::GET, "authorize") => sim
+                .tokens
+                .authorize(tenant, parts.uri.query().unwrap_or("")),
+            _ => Reply::method_not_allowed(),
         };
         return Ok(respond(&sim, reply, None));
     }

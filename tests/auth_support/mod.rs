@@ -95,6 +95,10 @@ pub struct Entra {
     pub identity_header: String,
     /// Answer this many token requests 503 (with `Retry-After: 0`) before serving.
     pub fail_next: AtomicUsize,
+    /// Answer this many IMDS requests 404 ("identity not ready yet") before serving.
+    pub imds_not_ready: AtomicUsize,
+    /// The Azure Arc agent's challenge: the file the 401 names and the content it expects back.
+    pub arc_challenge: Mutex<Option<(std::path::PathBuf, String)>>,
 }
 
 impl Entra {
@@ -117,6 +121,8 @@ impl Entra {
             jtis: Mutex::new(HashSet::new()),
             identity_header: "app-service-header".into(),
             fail_next: AtomicUsize::new(0),
+            imds_not_ready: AtomicUsize::new(0),
+            arc_challenge: Mutex::new(None),
         })
     }
 
@@ -350,6 +356,14 @@ async fn imds(
         .get("x-identity-header")
         .and_then(|v| v.to_str().ok());
     let imds = headers.get("metadata").and_then(|v| v.to_str().ok()) == Some("true");
+    if app_service.is_none()
+        && entra
+            .imds_not_ready
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        return (StatusCode::NOT_FOUND, "identity not found").into_response();
+    }
     let authorised = match app_service {
         Some(header) => {
             header == entra.identity_header
@@ -385,6 +399,64 @@ async fn imds(
     axum::Json(body).into_response()
 }
 
+/// The Azure Arc agent: 401 with `WWW-Authenticate: Basic realm=<challenge file>` unless the
+/// request carries `Authorization: Basic <file content>`.
+async fn arc(
+    State(entra): State<Arc<Entra>>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    entra.token_requests.fetch_add(1, Ordering::SeqCst);
+    let Some((file, content)) = entra.arc_challenge.lock().expect("arc").clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let metadata = headers.get("metadata").and_then(|v| v.to_str().ok()) == Some("true");
+    if !metadata || query.get("api-version").map(String::as_str) != Some("2019-11-01") {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Metadata header and api-version 2019-11-01 required",
+        )
+            .into_response();
+    }
+    let expected = format!("Basic {content}");
+    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        Some(sent) if sent == expected => {
+            let mut body = entra.issue();
+            body["expires_in"] = json!(entra.ttl.to_string());
+            axum::Json(body).into_response()
+        }
+        Some(_) => (StatusCode::UNAUTHORIZED, "wrong challenge token").into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                "www-authenticate",
+                format!("Basic realm={}", file.display()),
+            )],
+            "challenge",
+        )
+            .into_response(),
+    }
+}
+
+/// Cloud Shell's endpoint: POST form `resource`, header `Metadata: true`.
+async fn cloud_shell(
+    State(entra): State<Arc<Entra>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    entra.token_requests.fetch_add(1, Ordering::SeqCst);
+    let metadata = headers.get("metadata").and_then(|v| v.to_str().ok()) == Some("true");
+    if !metadata {
+        return (StatusCode::BAD_REQUEST, "Metadata header required").into_response();
+    }
+    if form.get("resource").map(String::as_str) != Some("https://graph.microsoft.com") {
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error":"invalid_resource","error_description":"AADSTS500011: The resource principal was not found."}))).into_response();
+    }
+    let mut body = entra.issue();
+    body["expires_in"] = json!(entra.ttl.to_string());
+    axum::Json(body).into_response()
+}
+
 /// Serve `entra` on 127.0.0.1:0 until the test's runtime ends.
 pub async fn serve(entra: Arc<Entra>) -> Arc<Entra> {
     let app = Router::new()
@@ -392,6 +464,8 @@ pub async fn serve(entra: Arc<Entra>) -> Arc<Entra> {
         .route("/graph", get(graph))
         .route("/metadata/identity/oauth2/token", get(imds))
         .route("/msi/token", get(imds))
+        .route("/arc/token", get(arc))
+        .route("/cloudshell/token", post(cloud_shell))
         .with_state(entra.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
