@@ -226,7 +226,8 @@ impl fmt::Display for ActionKind {
 }
 
 /// The type of a phone method. Graph gives each a fixed method id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum PhoneType {
     /// `mobile`
     Mobile,
@@ -274,7 +275,8 @@ impl fmt::Display for PhoneType {
 }
 
 /// Which phones `remove-phone` removes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PhoneSelector {
     /// The phone of this type.
     One(PhoneType),
@@ -283,7 +285,8 @@ pub enum PhoneSelector {
 }
 
 /// A type of authentication method that can be removed, with its typed Graph collection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum MethodType {
     /// FIDO2 security keys and passkeys.
     Fido2,

@@ -17,9 +17,10 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use super::change::Change;
 use super::desired;
 use super::state::UserState;
-use super::step::{ChangeKind, Effect, Plan, Refusal, Step};
+use super::step::{Effect, Plan, Refusal, Step};
 use super::tap_out::{IssuedTap, TapSink};
 use super::wire;
 use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response, path};
@@ -34,7 +35,7 @@ pub trait Records: Send {
 
     /// Called just before the write of `step` is sent, and awaited: a journal records the start
     /// here (write-ahead), so a resumed run knows the step's outcome must be checked.
-    fn before_write(&mut self, step: &str) -> impl Future<Output = ()> + Send {
+    fn before_write(&mut self, step: &Change) -> impl Future<Output = ()> + Send {
         let _ = step;
         std::future::ready(())
     }
@@ -275,7 +276,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             Some(Ok(id)) => id.clone(),
             Some(Err(error)) => {
                 let mut record = base_record(op, None);
-                fill_failure(&mut record, "read user", error, error.attempts);
+                fill_failure(&mut record, Change::ReadUser, error, error.attempts);
                 if error.kind == ErrorKind::NotFound {
                     record.error_message =
                         Some(format!("no such user in the tenant: {}", error.message));
@@ -292,7 +293,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         let can_deliver = self.taps.is_some() || (self.dry_run && self.tap_out_given);
         if wants_tap(&op.action) && !can_deliver {
             let mut record = base_record(op, Some(&user_id));
-            record.step = "issue temporaryAccessPass".into();
+            record.step = Change::IssueTap;
             record.status = Some(Status::Failed);
             record.error_code = Some("tapOutRequired".into());
             record.error_message = Some(
@@ -314,9 +315,9 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                     }
                     read
                 }
-                Err((step, error)) => {
+                Err((change, error)) => {
                     let mut record = base_record(op, Some(&user_id));
-                    fill_failure(&mut record, step, &error, error.attempts);
+                    fill_failure(&mut record, change, &error, error.attempts);
                     out.record(record).await;
                     return;
                 }
@@ -326,12 +327,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             (&op.action, &read.state.preferences, &read.preferences_error)
         {
             let mut record = base_record(op, Some(&user_id));
-            fill_failure(
-                &mut record,
-                "read sign-in preferences",
-                error,
-                error.attempts,
-            );
+            fill_failure(&mut record, Change::ReadPreferences, error, error.attempts);
             out.record(record).await;
             context.cached = Some((read, needs));
             return;
@@ -379,7 +375,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         user: &str,
         user_id: &str,
         needs: Needs,
-    ) -> Result<Read, (&'static str, GraphError)> {
+    ) -> Result<Read, (Change, GraphError)> {
         let version = if needs.beta {
             ApiVersion::Beta
         } else {
@@ -393,9 +389,9 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             .graph
             .call(user, request)
             .await
-            .map_err(|e| ("read methods", e))?;
+            .map_err(|e| (Change::ReadMethods, e))?;
         let methods = wire::parse_methods(&response.body)
-            .map_err(|e| ("read methods", wire_failure(e, &response)))?;
+            .map_err(|e| (Change::ReadMethods, wire_failure(e, &response)))?;
         let mut read = Read {
             state: UserState {
                 methods,
@@ -414,7 +410,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                     Err(e) => read.preferences_error = Some(wire_failure(e, &response)),
                 },
                 Err(e) if e.kind == ErrorKind::Cancelled => {
-                    return Err(("read sign-in preferences", e));
+                    return Err((Change::ReadPreferences, e));
                 }
                 // Unreadable preferences (403 without the permission, 400 for some accounts):
                 // reset-mfa orders by heuristics and retries a refused default delete.
@@ -459,7 +455,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 if self.dry_run {
                     for step in steps {
                         let mut record = base_record(op, Some(user_id));
-                        record.step = step.step;
+                        record.step = step.change;
                         record.status = Some(Status::Planned);
                         record.before = step.before;
                         record.after = step.after;
@@ -492,7 +488,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         let mut stop: Option<(Status, &'static str)> = None;
         while let Some((step, deferred_at, earlier_attempts)) = queue.pop_front() {
             let mut record = base_record(op, Some(user_id));
-            record.step = step.step.clone();
+            record.step = step.change.clone();
             record.before = step.before.clone();
             record.after = step.after.clone();
             if let Some((status, why)) = stop {
@@ -501,13 +497,13 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 out.record(record).await;
                 continue;
             }
-            out.before_write(&step.step).await;
+            out.before_write(&step.change).await;
             let started = Instant::now();
             let result = self.run_step(user, user_id, &step, state).await;
             record.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match result {
                 Ok(done) => {
-                    if step.kind == ChangeKind::Delete {
+                    if step.change.is_delete() {
                         deletes_done += 1;
                     }
                     record.status = Some(Status::Ok);
@@ -519,16 +515,16 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                     out.record(record).await;
                 }
                 Err(failure)
-                    if step.kind == ChangeKind::Delete
+                    if step.change.is_delete()
                         && refused_as_default(&failure.error)
                         && deferred_at != Some(deletes_done)
-                        && queue.iter().any(|(s, _, _)| s.kind == ChangeKind::Delete) =>
+                        && queue.iter().any(|(s, _, _)| s.change.is_delete()) =>
                 {
                     // Graph refuses to delete the default method while others remain: try it
                     // again after the other deletes (and before revoke / issue pass).
                     let at = queue
                         .iter()
-                        .rposition(|(s, _, _)| s.kind == ChangeKind::Delete)
+                        .rposition(|(s, _, _)| s.change.is_delete())
                         .map_or(0, |i| i + 1);
                     queue.insert(
                         at,
@@ -541,7 +537,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 }
                 Err(failure) => {
                     let attempts = earlier_attempts + failure.attempts;
-                    fill_failure(&mut record, &step.step, &failure.error, attempts);
+                    fill_failure(&mut record, step.change.clone(), &failure.error, attempts);
                     if failure.error.kind == ErrorKind::Cancelled {
                         record.status = Some(Status::Cancelled);
                         stop = Some((Status::Cancelled, "interrupted before it ran"));
@@ -576,9 +572,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                         attempts,
                     });
                 }
-                Err(error)
-                    if error.kind == ErrorKind::NotFound && step.kind == ChangeKind::Delete =>
-                {
+                Err(error) if error.kind == ErrorKind::NotFound && step.change.is_delete() => {
                     attempts += error.attempts;
                     return Ok(Done {
                         response: None,
@@ -595,7 +589,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 }
                 Err(error) if error.kind == ErrorKind::UnknownOutcome => {
                     attempts += error.attempts;
-                    tracing::warn!(user, step = %step.step, "answer lost; re-reading the state");
+                    tracing::warn!(user, step = %step.change, "answer lost; re-reading the state");
                     let needs = Needs {
                         beta: step.request.version == ApiVersion::Beta,
                         preferences: matches!(step.effect, Effect::Preferences { .. }),
@@ -770,8 +764,8 @@ fn base_record(op: &Operation, user_id: Option<&str>) -> Record {
     }
 }
 
-fn fill_failure(record: &mut Record, step: &str, error: &GraphError, attempts: u32) {
-    record.step = step.to_string();
+fn fill_failure(record: &mut Record, step: Change, error: &GraphError, attempts: u32) {
+    record.step = step;
     record.status = Some(if error.kind == ErrorKind::Cancelled {
         Status::Cancelled
     } else {

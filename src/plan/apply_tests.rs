@@ -435,7 +435,7 @@ async fn run(
 fn statuses(records: &[Record]) -> Vec<(String, Status)> {
     records
         .iter()
-        .map(|r| (r.step.clone(), r.status.unwrap()))
+        .map(|r| (r.step.to_string(), r.status.unwrap()))
         .collect()
 }
 
@@ -456,7 +456,7 @@ async fn reset_mfa_leaves_only_the_password_and_a_second_run_is_unchanged_withou
             statuses(&records)
         );
         assert_eq!(graph.methods(), vec![password()], "{default:?}");
-        assert_eq!(records.last().unwrap().step, "revoke sessions");
+        assert_eq!(records.last().unwrap().step.to_string(), "revoke sessions");
         assert_eq!(records[0].user_id.as_deref(), Some(ID));
         assert_eq!(
             records[0].extra,
@@ -492,7 +492,7 @@ async fn reset_mfa_without_readable_preferences_retries_the_refused_default_afte
     );
     let mobile = records
         .iter()
-        .find(|r| r.step == "delete phone mobile")
+        .find(|r| r.step.to_string() == "delete phone mobile")
         .unwrap();
     assert_eq!(mobile.attempts, 2, "the refused send counts");
     assert_eq!(graph.methods(), vec![password()]);
@@ -736,7 +736,7 @@ async fn dry_run_writes_nothing_and_its_totals_equal_the_apply() {
     let graph = FakeGraph::new(methods, Some(DefaultMethod::Oath));
     let planned = run(&graph, &ops, true, None).await;
     assert_eq!(graph.writes(), 0);
-    let names: Vec<&str> = planned.iter().map(|r| r.step.as_str()).collect();
+    let names: Vec<String> = planned.iter().map(|r| r.step.to_string()).collect();
     assert_eq!(
         names,
         [
@@ -785,7 +785,7 @@ async fn an_unknown_user_gives_one_failed_read_user_record_per_row() {
         .await;
     assert_eq!(out.len(), 2);
     for r in &out {
-        assert_eq!(r.step, "read user");
+        assert_eq!(r.step.to_string(), "read user");
         assert_eq!(r.status, Some(Status::Failed));
         assert_eq!(r.http_status, Some(404));
         assert_eq!(r.error_code.as_deref(), Some("Request_ResourceNotFound"));
@@ -817,7 +817,7 @@ async fn set_default_without_readable_preferences_fails_with_graphs_error() {
         None,
     )
     .await;
-    assert_eq!(records[0].step, "read sign-in preferences");
+    assert_eq!(records[0].step.to_string(), "read sign-in preferences");
     assert_eq!(records[0].http_status, Some(403));
     assert_eq!(graph.writes(), 0);
 }
@@ -843,7 +843,7 @@ async fn list_reports_each_method_and_records_go_through_a_channel() {
     assert_eq!(received.len(), 6);
     assert!(received.iter().all(|r| r.status == Some(Status::Ok)));
     assert_eq!(
-        received[2].step,
+        received[2].step.to_string(),
         format!("method phone {}", PhoneType::Mobile.method_id())
     );
     assert_eq!(received[2].before, "mobile +46 701234567");
@@ -868,7 +868,7 @@ async fn rows_applied_one_by_one_share_the_user_context() {
     applier
         .apply_op(&mut context, &op(2, reset()), &mut out)
         .await;
-    let names: Vec<&str> = out.iter().map(|r| r.step.as_str()).collect();
+    let names: Vec<String> = out.iter().map(|r| r.step.to_string()).collect();
     assert_eq!(
         names,
         [

@@ -88,8 +88,7 @@ pub fn guard_default(
             let Some(last) = backing_removed.last() else {
                 return Ok(None);
             };
-            let step = super::desired::delete_step(user, last)
-                .map_or_else(|| format!("delete {}", last.id), |s| s.step);
+            let step = super::desired::delete_change(last);
             let kinds: Vec<String> = stays.iter().map(|m| m.type_name()).collect();
             Err((
                 last.id.clone(),

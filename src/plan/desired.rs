@@ -8,11 +8,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::change::Change;
 use super::default::{guard_default, serves_default};
 use super::reset;
 use super::select::choose;
-use super::state::{Method, MethodKind, UserState, same_number};
-use super::step::{ChangeKind, Effect, Listed, Plan, Refusal, Step};
+use super::state::{Method, UserState, same_number};
+use super::step::{Effect, Listed, Plan, Refusal, Step};
 use super::wire;
 use crate::graph::{ApiVersion, Request, path};
 use crate::job::{
@@ -28,7 +29,10 @@ pub fn plan(action: &Action, user: &str, state: &UserState, now: DateTime<Utc>) 
                 .methods
                 .iter()
                 .map(|m| Listed {
-                    step: format!("method {} {}", m.type_name(), m.id),
+                    step: Change::ListMethod {
+                        method: m.name(),
+                        id: m.id.clone(),
+                    },
                     description: m.describe(),
                 })
                 .collect(),
@@ -39,7 +43,7 @@ pub fn plan(action: &Action, user: &str, state: &UserState, now: DateTime<Utc>) 
         Action::RemoveEmail => match state.email() {
             Some((method, _)) => changes(delete_step(user, method).into_iter().collect()),
             None => Plan::Unchanged {
-                step: "remove email".into(),
+                step: Change::RemoveEmail,
                 state: "no email method".into(),
             },
         },
@@ -90,12 +94,11 @@ fn set_phone(user: &str, state: &UserState, phone_type: PhoneType, number: &str)
     };
     match state.phone_details(phone_type) {
         Some((_, current, _)) if same_number(current, number) => Plan::Unchanged {
-            step: format!("set phone {phone_type}"),
+            step: Change::SetPhone { phone_type },
             state: current.to_string(),
         },
         Some((method, current, _)) => changes(vec![Step {
-            step: format!("update phone {phone_type}"),
-            kind: ChangeKind::Update,
+            change: Change::UpdatePhone { phone_type },
             before: current.to_string(),
             after: number.to_string(),
             request: Request::patch(
@@ -113,7 +116,9 @@ fn set_phone(user: &str, state: &UserState, phone_type: PhoneType, number: &str)
             && state.phone(PhoneType::Mobile).is_none() =>
         {
             Plan::Refused(Refusal {
-                step: "create phone alternateMobile".into(),
+                step: Change::CreatePhone {
+                    phone_type: PhoneType::AlternateMobile,
+                },
                 code: "alternateMobileNeedsMobile",
                 message: "an alternateMobile phone needs a mobile phone: set the mobile first \
                           (a set-phone row with phone_type mobile before this one)"
@@ -121,8 +126,7 @@ fn set_phone(user: &str, state: &UserState, phone_type: PhoneType, number: &str)
             })
         }
         None => changes(vec![Step {
-            step: format!("create phone {phone_type}"),
-            kind: ChangeKind::Create,
+            change: Change::CreatePhone { phone_type },
             before: String::new(),
             after: number.to_string(),
             request: Request::post(
@@ -140,7 +144,7 @@ fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan 
         PhoneSelector::One(phone_type) => {
             let Some(method) = state.phone(phone_type) else {
                 return Plan::Unchanged {
-                    step: format!("remove phone {phone_type}"),
+                    step: Change::RemovePhone { selector },
                     state: format!("no {phone_type} phone"),
                 };
             };
@@ -162,7 +166,7 @@ fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan 
             .collect();
             if phones.is_empty() {
                 Plan::Unchanged {
-                    step: "remove phone all".into(),
+                    step: Change::RemovePhone { selector },
                     state: "no phones".into(),
                 }
             } else {
@@ -174,7 +178,9 @@ fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan 
 
 fn mobile_needed_refusal() -> Refusal {
     Refusal {
-        step: "delete phone mobile".into(),
+        step: Change::DeletePhone {
+            phone_type: PhoneType::Mobile,
+        },
         code: "mobileNeededByAlternateMobile",
         message: "the user's alternateMobile phone needs the mobile phone: remove the \
                   alternateMobile first (remove-phone alternateMobile, or remove-phone all)"
@@ -190,12 +196,11 @@ fn set_email(user: &str, state: &UserState, address: &str) -> Plan {
     match state.email() {
         // Addresses differ only in case: the mailbox is the same, so nothing to do.
         Some((_, current)) if current.eq_ignore_ascii_case(address) => Plan::Unchanged {
-            step: "set email".into(),
+            step: Change::SetEmail,
             state: current.to_string(),
         },
         Some((method, current)) => changes(vec![Step {
-            step: "update email".into(),
-            kind: ChangeKind::Update,
+            change: Change::UpdateEmail,
             before: current.to_string(),
             after: address.to_string(),
             request: Request::patch(
@@ -210,8 +215,7 @@ fn set_email(user: &str, state: &UserState, address: &str) -> Plan {
             effect,
         }]),
         None => changes(vec![Step {
-            step: "create email".into(),
-            kind: ChangeKind::Create,
+            change: Change::CreateEmail,
             before: String::new(),
             after: address.to_string(),
             request: Request::post(
@@ -235,7 +239,7 @@ fn remove_methods(
     let mut chosen = choose(selector, &candidates, now);
     if chosen.is_empty() {
         return Plan::Unchanged {
-            step: format!("remove {method_type}"),
+            step: Change::RemoveMethods { method_type },
             state: match candidates.len() {
                 0 => format!("no {method_type} methods"),
                 n => format!("{n} {method_type} method(s), none selected"),
@@ -274,6 +278,11 @@ fn removals(user: &str, state: &UserState, mut methods: Vec<&Method>) -> Plan {
     Plan::Changes { steps, blocked }
 }
 
+/// The change that deletes `method` (any method, so a refusal can name one of an unknown type).
+pub(super) fn delete_change(method: &Method) -> Change {
+    Change::delete(method.name(), method.phone_type(), &method.id)
+}
+
 /// The step that deletes `method` through its typed collection; `None` for the password and
 /// unknown types, which have none.
 pub(super) fn delete_step(user: &str, method: &Method) -> Option<Step> {
@@ -283,14 +292,8 @@ pub(super) fn delete_step(user: &str, method: &Method) -> Option<Step> {
     } else {
         ApiVersion::V1
     };
-    let step = match &method.kind {
-        MethodKind::Phone { phone_type, .. } => format!("delete phone {phone_type}"),
-        MethodKind::Email { .. } => "delete email".to_string(),
-        _ => format!("delete {method_type} {}", method.id),
-    };
     Some(Step {
-        step,
-        kind: ChangeKind::Delete,
+        change: delete_change(method),
         before: method.describe(),
         after: String::new(),
         // The QR code PIN method is a singleton addressed without its id.
@@ -318,8 +321,7 @@ pub(super) fn issue_tap_step(user: &str, params: &TapParams) -> Step {
         after.push(format!("from {}", start.format("%Y-%m-%d %H:%M")));
     }
     Step {
-        step: "issue temporaryAccessPass".into(),
-        kind: ChangeKind::Create,
+        change: Change::IssueTap,
         before: String::new(),
         after: after.join(", "),
         request: Request::post(
@@ -338,8 +340,7 @@ pub(super) fn issue_tap_step(user: &str, params: &TapParams) -> Step {
 /// The step that revokes the user's sessions.
 pub(super) fn revoke_step(user: &str) -> Step {
     Step {
-        step: "revoke sessions".into(),
-        kind: ChangeKind::Action,
+        change: Change::RevokeSessions,
         before: String::new(),
         after: "refresh tokens revoked".into(),
         request: Request::post(
@@ -360,8 +361,7 @@ pub(super) fn preferences_step(
     after: String,
 ) -> Step {
     Step {
-        step: "set default method".into(),
-        kind: ChangeKind::Update,
+        change: Change::SetDefaultMethod,
         before,
         after,
         request: Request::patch(
@@ -384,7 +384,7 @@ fn set_default(
 ) -> Plan {
     let Some(current) = &state.preferences else {
         return Plan::Refused(Refusal {
-            step: "set default method".into(),
+            step: Change::SetDefaultMethod,
             code: "preferencesUnknown",
             message: "the user's signInPreferences (beta) could not be read".into(),
         });
@@ -393,7 +393,7 @@ fn set_default(
     let system_preferred = system_preferred.filter(|f| current.system_preferred != Some(*f));
     if method.is_none() && system_preferred.is_none() {
         return Plan::Unchanged {
-            step: "set default method".into(),
+            step: Change::SetDefaultMethod,
             state: current.describe(),
         };
     }
@@ -401,7 +401,7 @@ fn set_default(
         && !state.methods.iter().any(|m| serves_default(wanted, m))
     {
         return Plan::Refused(Refusal {
-            step: "set default method".into(),
+            step: Change::SetDefaultMethod,
             code: "defaultMethodNotRegistered",
             message: format!(
                 "the user has no method that can serve as the default `{wanted}`: register it first"
@@ -436,7 +436,7 @@ fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
     let Some((method, _, current)) = state.phone_details(PhoneType::Mobile) else {
         return if on {
             Plan::Refused(Refusal {
-                step: "enable smsSignIn".into(),
+                step: Change::SmsSignIn { on: true },
                 code: "noMobilePhone",
                 message: "SMS sign-in works only on a mobile phone and the user has none: \
                           set the mobile first"
@@ -444,7 +444,7 @@ fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
             })
         } else {
             Plan::Unchanged {
-                step: "disable smsSignIn".into(),
+                step: Change::SmsSignIn { on: false },
                 state: "no mobile phone".into(),
             }
         };
@@ -456,7 +456,7 @@ fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
     };
     if done {
         return Plan::Unchanged {
-            step: format!("{verb} smsSignIn"),
+            step: Change::SmsSignIn { on },
             state: current.as_graph().to_string(),
         };
     }
@@ -476,14 +476,13 @@ fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
     };
     if on && let Some((code, message)) = refused {
         return Plan::Refused(Refusal {
-            step: "enable smsSignIn".into(),
+            step: Change::SmsSignIn { on: true },
             code,
             message: message.into(),
         });
     }
     changes(vec![Step {
-        step: format!("{verb} smsSignIn"),
-        kind: ChangeKind::Action,
+        change: Change::SmsSignIn { on },
         before: current.as_graph().to_string(),
         after: target.to_string(),
         request: Request::post(

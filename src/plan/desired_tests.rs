@@ -12,6 +12,7 @@ use crate::graph::{ApiVersion, Request};
 use crate::job::{
     Action, DefaultMethod, MethodType, PhoneSelector, PhoneType, Selector, TapParams,
 };
+use crate::plan::change::Change;
 use crate::plan::state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
 use crate::plan::step::{ChangeKind, Plan, Step};
 
@@ -99,8 +100,8 @@ fn with_default(mut state: UserState, default: Option<DefaultMethod>) -> UserSta
     state
 }
 
-fn steps(plan: &Plan) -> Vec<&str> {
-    plan.steps().iter().map(|s| s.step.as_str()).collect()
+fn steps(plan: &Plan) -> Vec<String> {
+    plan.steps().iter().map(|s| s.change.to_string()).collect()
 }
 
 /// Planning again against the state after the steps gives nothing to do.
@@ -135,8 +136,8 @@ fn set_phone_creates_a_missing_phone_with_a_post_on_phone_methods() {
     let s = state(vec![password()]);
     let p = plan(&action, U, &s, now());
     let step = only_step(&p);
-    assert_eq!(step.step, "create phone mobile");
-    assert_eq!(step.kind, ChangeKind::Create);
+    assert_eq!(step.change.to_string(), "create phone mobile");
+    assert_eq!(step.change.kind(), ChangeKind::Create);
     assert_eq!(
         (step.before.as_str(), step.after.as_str()),
         ("", "+46 701234567")
@@ -161,8 +162,8 @@ fn set_phone_patches_a_different_number_on_the_phone_id() {
     let s = state(vec![password(), phone(PhoneType::Office, "+46 8999999")]);
     let p = plan(&action, U, &s, now());
     let step = only_step(&p);
-    assert_eq!(step.step, "update phone office");
-    assert_eq!(step.kind, ChangeKind::Update);
+    assert_eq!(step.change.to_string(), "update phone office");
+    assert_eq!(step.change.kind(), ChangeKind::Update);
     assert_eq!(
         (step.before.as_str(), step.after.as_str()),
         ("+46 8999999", "+46 8123456")
@@ -188,7 +189,9 @@ fn set_phone_is_unchanged_when_the_normalised_numbers_are_equal() {
     assert_eq!(
         plan(&action, U, &s, now()),
         Plan::Unchanged {
-            step: "set phone mobile".into(),
+            step: Change::SetPhone {
+                phone_type: PhoneType::Mobile
+            },
             state: "+46 70 123 45 67".into()
         }
     );
@@ -203,7 +206,7 @@ fn set_phone_refuses_an_alternate_mobile_without_a_mobile_before_any_request() {
     let s = state(vec![password(), phone(PhoneType::Office, "+46 8123456")]);
     match plan(&action, U, &s, now()) {
         Plan::Refused(refusal) => {
-            assert_eq!(refusal.step, "create phone alternateMobile");
+            assert_eq!(refusal.step.to_string(), "create phone alternateMobile");
             assert_eq!(refusal.code, "alternateMobileNeedsMobile");
             assert!(
                 refusal.message.contains("mobile phone"),
@@ -268,7 +271,9 @@ fn remove_phone_of_an_absent_type_is_unchanged() {
     assert_eq!(
         p,
         Plan::Unchanged {
-            step: "remove phone office".into(),
+            step: Change::RemovePhone {
+                selector: PhoneSelector::One(PhoneType::Office)
+            },
             state: "no office phone".into()
         }
     );
@@ -305,7 +310,7 @@ fn remove_phone_deletes_one_type_on_its_fixed_id() {
     let s = state(vec![phone(PhoneType::Mobile, "+46 701234567")]);
     let p = plan(&action, U, &s, now());
     let step = only_step(&p);
-    assert_eq!(step.kind, ChangeKind::Delete);
+    assert_eq!(step.change.kind(), ChangeKind::Delete);
     assert_eq!(
         step.request,
         Request::delete(ApiVersion::V1, format!("{BASE}/phoneMethods/{MOBILE_ID}"))
@@ -332,7 +337,7 @@ fn set_email_creates_updates_or_leaves_the_email_method() {
     let s = state(vec![email("old@example.com")]);
     let updated = plan(&action, U, &s, now());
     let step = only_step(&updated);
-    assert_eq!(step.step, "update email");
+    assert_eq!(step.change.to_string(), "update email");
     assert_eq!(
         step.request,
         Request::patch(
@@ -448,14 +453,18 @@ fn remove_authenticator_with_nothing_selected_is_unchanged_and_says_why() {
     assert_eq!(
         plan(&action, U, &phones_fleet(), now()),
         Plan::Unchanged {
-            step: "remove microsoftAuthenticator".into(),
+            step: Change::RemoveMethods {
+                method_type: MethodType::MicrosoftAuthenticator
+            },
             state: "3 microsoftAuthenticator method(s), none selected".into()
         }
     );
     assert_eq!(
         plan(&action, U, &state(vec![password()]), now()),
         Plan::Unchanged {
-            step: "remove microsoftAuthenticator".into(),
+            step: Change::RemoveMethods {
+                method_type: MethodType::MicrosoftAuthenticator
+            },
             state: "no microsoftAuthenticator methods".into()
         }
     );
@@ -500,7 +509,7 @@ fn remove_method_uses_the_typed_collection_of_each_type() {
         };
         let p = plan(&action, U, &s, now());
         let step = only_step(&p);
-        assert_eq!(step.step, format!("delete {method_type} m/1"));
+        assert_eq!(step.change.to_string(), format!("delete {method_type} m/1"));
         // The id is one encoded segment, never a path that walks elsewhere.
         assert_eq!(
             step.request,
@@ -609,7 +618,11 @@ fn reset_mfa_removes_everything_but_the_password() {
     let s = with_default(mixed(), Some(DefaultMethod::Push));
     let p = plan(&reset(false, None), U, &s, now());
     assert_eq!(p.steps().len(), 10);
-    assert!(p.steps().iter().all(|step| step.kind == ChangeKind::Delete));
+    assert!(
+        p.steps()
+            .iter()
+            .all(|step| step.change.kind() == ChangeKind::Delete)
+    );
     assert!(!steps(&p).iter().any(|s| s.contains("password")));
     let mut after = s.clone();
     for step in p.steps() {
@@ -646,7 +659,11 @@ fn reset_mfa_with_sms_or_voice_mobile_default_deletes_the_mobile_last() {
             now(),
         );
         let s = steps(&p);
-        assert_eq!(s.last(), Some(&"delete phone mobile"), "{default}");
+        assert_eq!(
+            s.last().map(String::as_str),
+            Some("delete phone mobile"),
+            "{default}"
+        );
         let alt = s.iter().position(|x| *x == "delete phone alternateMobile");
         assert!(alt < Some(s.len() - 1));
     }
@@ -684,7 +701,7 @@ fn reset_mfa_with_alternate_mobile_default_moves_the_default_to_the_mobile_first
     let s = with_default(mixed(), Some(DefaultMethod::VoiceAlternateMobile));
     let p = plan(&reset(false, None), U, &s, now());
     let first = &p.steps()[0];
-    assert_eq!(first.step, "set default method");
+    assert_eq!(first.change.to_string(), "set default method");
     assert_eq!(
         first.request,
         Request::patch(
@@ -694,7 +711,7 @@ fn reset_mfa_with_alternate_mobile_default_moves_the_default_to_the_mobile_first
         )
     );
     let s2 = steps(&p);
-    assert_eq!(s2.last(), Some(&"delete phone mobile"));
+    assert_eq!(s2.last().map(String::as_str), Some("delete phone mobile"));
     assert!(
         s2.iter().position(|x| *x == "delete phone alternateMobile")
             < s2.iter().position(|x| *x == "delete phone mobile")
@@ -706,7 +723,7 @@ fn reset_mfa_with_alternate_mobile_default_moves_the_default_to_the_mobile_first
         .retain(|m| m.phone_type() != Some(PhoneType::Mobile));
     let p = plan(&reset(false, None), U, &no_mobile, now());
     assert_eq!(last_types(&p, 1), ["delete phone alternateMobile"]);
-    assert!(!steps(&p).contains(&"set default method"));
+    assert!(!steps(&p).contains(&"set default method".to_string()));
 }
 
 #[test]
@@ -726,7 +743,7 @@ fn reset_mfa_without_known_default_puts_authenticators_last_and_alternate_before
                 < s.iter().position(|x| *x == "delete phone mobile")
         );
         // Methods that can never be the default go first.
-        assert!(s[..4].contains(&"delete fido2 key1"));
+        assert!(s[..4].contains(&"delete fido2 key1".to_string()));
     }
 }
 
@@ -779,7 +796,7 @@ fn reset_mfa_of_a_password_only_user_is_unchanged_and_revokes_nothing() {
     assert_eq!(
         plan(&reset(true, None), U, &s, now()),
         Plan::Unchanged {
-            step: "reset mfa".into(),
+            step: Change::ResetMfa,
             state: "only the password".into()
         }
     );
@@ -814,7 +831,12 @@ fn reset_mfa_reports_unknown_types_it_cannot_delete() {
             assert_eq!(steps.len(), 1);
             assert_eq!(blocked.len(), 1);
             assert_eq!(blocked[0].code, "unsupportedMethodType");
-            assert!(blocked[0].step.contains("externalAuthentication"));
+            assert!(
+                blocked[0]
+                    .step
+                    .to_string()
+                    .contains("externalAuthentication")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -832,8 +854,8 @@ fn issue_tap_always_creates_one_pass() {
     let s = state(vec![password(), tap("t", Some(true))]);
     let p = plan(&Action::IssueTap(params), U, &s, now());
     let step = only_step(&p);
-    assert_eq!(step.step, "issue temporaryAccessPass");
-    assert_eq!(step.kind, ChangeKind::Create);
+    assert_eq!(step.change.to_string(), "issue temporaryAccessPass");
+    assert_eq!(step.change.kind(), ChangeKind::Create);
     assert_eq!(step.after, "pass to --tap-out, 120 min, usable once");
     assert_eq!(
         step.request.body,
@@ -845,8 +867,8 @@ fn issue_tap_always_creates_one_pass() {
 fn revoke_sessions_is_one_action() {
     let p = plan(&Action::RevokeSessions, U, &state(vec![]), now());
     let step = only_step(&p);
-    assert_eq!(step.kind, ChangeKind::Action);
-    assert_eq!(step.step, "revoke sessions");
+    assert_eq!(step.change.kind(), ChangeKind::Action);
+    assert_eq!(step.change.to_string(), "revoke sessions");
 }
 
 // ---- set-default ----
@@ -867,8 +889,8 @@ fn set_default_patches_sign_in_preferences_on_beta_with_only_the_changes() {
     };
     let p = plan(&action, U, &s, now());
     let step = only_step(&p);
-    assert_eq!(step.step, "set default method");
-    assert_eq!(step.kind, ChangeKind::Update);
+    assert_eq!(step.change.to_string(), "set default method");
+    assert_eq!(step.change.kind(), ChangeKind::Update);
     assert_eq!(step.before, "sms, system-preferred off");
     assert_eq!(step.after, "push, system-preferred off");
     assert_eq!(
@@ -895,7 +917,7 @@ fn set_default_is_unchanged_when_already_so() {
     assert_eq!(
         plan(&action, U, &s, now()),
         Plan::Unchanged {
-            step: "set default method".into(),
+            step: Change::SetDefaultMethod,
             state: "sms, system-preferred off".into()
         }
     );
@@ -953,8 +975,8 @@ fn enable_sms_sign_in_posts_the_action_on_the_mobile() {
     let s = mobile_with(SmsSignInState::NotEnabled);
     let p = plan(&Action::EnableSmsSignIn, U, &s, now());
     let step = only_step(&p);
-    assert_eq!(step.step, "enable smsSignIn");
-    assert_eq!(step.kind, ChangeKind::Action);
+    assert_eq!(step.change.to_string(), "enable smsSignIn");
+    assert_eq!(step.change.kind(), ChangeKind::Action);
     assert_eq!(
         step.request,
         Request::post(
@@ -1025,8 +1047,10 @@ fn list_reports_every_method_including_unknown_types() {
     ]);
     match plan(&Action::List, U, &s, now()) {
         Plan::Listing(items) => {
-            let lines: Vec<(String, String)> =
-                items.into_iter().map(|i| (i.step, i.description)).collect();
+            let lines: Vec<(String, String)> = items
+                .into_iter()
+                .map(|i| (i.step.to_string(), i.description))
+                .collect();
             assert_eq!(
                 lines,
                 [
@@ -1086,14 +1110,17 @@ fn reset_mfa_keeps_the_last_default_method_when_undeletable_methods_stay() {
     );
     match plan(&reset(false, None), U, &s, now()) {
         Plan::Changes { steps, blocked } => {
-            let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
+            let names: Vec<String> = steps.iter().map(|s| s.change.to_string()).collect();
             assert_eq!(
                 names,
                 ["delete fido2 key1", "delete microsoftAuthenticator a1"]
             );
             let codes: Vec<&str> = blocked.iter().map(|b| b.code).collect();
             assert_eq!(codes, ["defaultMethodKept", "unsupportedMethodType"]);
-            assert_eq!(blocked[0].step, "delete microsoftAuthenticator a2");
+            assert_eq!(
+                blocked[0].step.to_string(),
+                "delete microsoftAuthenticator a2"
+            );
             assert!(
                 blocked[0].message.contains("externalAuthentication"),
                 "{}",
@@ -1208,7 +1235,10 @@ fn the_default_that_no_remaining_method_can_take_is_kept_and_reported() {
             assert!(steps.is_empty());
             assert_eq!(blocked.len(), 1);
             assert_eq!(blocked[0].code, "defaultMethodKept");
-            assert_eq!(blocked[0].step, "delete microsoftAuthenticator a1");
+            assert_eq!(
+                blocked[0].step.to_string(),
+                "delete microsoftAuthenticator a1"
+            );
             assert!(
                 blocked[0].message.contains("fido2"),
                 "{}",

@@ -5,8 +5,9 @@
 //! not, the order follows the usual defaults (Authenticator last) and [`super::apply`] retries a
 //! delete refused as the default after the others. Called by [`super::desired`].
 
+use super::change::Change;
 use super::default::serves_default;
-use super::desired::{delete_step, issue_tap_step, preferences_step, revoke_step};
+use super::desired::{delete_change, delete_step, issue_tap_step, preferences_step, revoke_step};
 use super::state::{Method, MethodKind, UserState};
 use super::step::{Plan, Refusal, Step};
 use crate::job::{DefaultMethod, MethodType, PhoneType, TapParams};
@@ -50,7 +51,7 @@ pub(super) fn plan_reset(
         .iter()
         .filter_map(|m| match &m.kind {
             MethodKind::Unknown { odata_type } => Some(Refusal {
-                step: format!("delete {odata_type} {}", m.id),
+                step: delete_change(m),
                 code: "unsupportedMethodType",
                 message: format!(
                     "this version of authbulk knows no Graph collection that deletes `{odata_type}`: \
@@ -95,7 +96,7 @@ pub(super) fn plan_reset(
         blocked.insert(
             0,
             Refusal {
-                step: delete_step(user, kept).map_or_else(|| kept.id.clone(), |s| s.step),
+                step: delete_change(kept),
                 code: "defaultMethodKept",
                 message: format!(
                     "kept: it is the user's default ({d}), which Graph deletes only when no other \
@@ -119,7 +120,7 @@ pub(super) fn plan_reset(
     let needs_tap = issue_tap.is_some() && (!removable.is_empty() || !has_usable_tap);
     if removable.is_empty() && !needs_tap && blocked.is_empty() {
         return Plan::Unchanged {
-            step: "reset mfa".into(),
+            step: Change::ResetMfa,
             state: if issue_tap.is_some() && has_usable_tap {
                 "only the password and a usable temporary access pass".into()
             } else {

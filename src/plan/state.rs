@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::change::MethodName;
 use crate::job::{DefaultMethod, MethodType, PhoneType};
 
 /// Everything the planner knows about one user.
@@ -173,6 +174,17 @@ impl Method {
         match &self.kind {
             MethodKind::Phone { phone_type, .. } => Some(*phone_type),
             _ => None,
+        }
+    }
+
+    /// The type as a step names it (`microsoftAuthenticator`, `phone`, the password, or the
+    /// `@odata.type` of an unknown type).
+    pub fn name(&self) -> MethodName {
+        match (&self.kind, self.method_type()) {
+            (MethodKind::Password, _) => MethodName::Password,
+            (MethodKind::Unknown { odata_type }, _) => MethodName::Other(odata_type.clone()),
+            (_, Some(method_type)) => MethodName::Known(method_type),
+            (_, None) => MethodName::Other(String::new()),
         }
     }
 

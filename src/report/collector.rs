@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Journal, Record, ReportWriter, Summary};
+use crate::plan::Change;
 
 /// A result or a write-ahead note, sent to the collector.
 #[derive(Debug)]
@@ -20,8 +21,8 @@ pub enum Event {
     Started {
         /// The row's sequence number in the job (0-based over all job files).
         seq: u64,
-        /// The step's text, as its record will name it.
-        step: String,
+        /// The step, as its record will name it.
+        step: Change,
         /// When it was started.
         at: DateTime<Utc>,
         /// Answered after the journal is synced.
@@ -155,7 +156,7 @@ mod tests {
         let (ack, acked) = oneshot::channel();
         tx.send(Event::Started {
             seq: 0,
-            step: "delete email".into(),
+            step: Change::DeleteEmail,
             at: Utc::now(),
             ack,
         })
@@ -164,13 +165,13 @@ mod tests {
         acked.await.unwrap();
         let journal_text = std::fs::read_to_string(&journal_path).unwrap();
         assert!(
-            journal_text.contains("\"step\":\"delete email\""),
+            journal_text.contains(r#""step":{"change":"delete_email"}"#),
             "{journal_text}"
         );
 
         let record = Record {
             row: 1,
-            step: "delete email".into(),
+            step: Change::DeleteEmail,
             action: "remove-email".into(),
             status: Some(Status::Ok),
             ..Record::default()

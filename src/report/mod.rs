@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::Change;
+
 pub mod collector;
 pub mod format;
 pub mod journal;
@@ -67,8 +69,9 @@ pub struct Record {
     pub user_id: Option<String>,
     /// The action's name.
     pub action: String,
-    /// The concrete change, e.g. `delete microsoftAuthenticator <id>`, `read methods`.
-    pub step: String,
+    /// The concrete change, e.g. `delete microsoftAuthenticator <id>`, `read methods`; the
+    /// report shows its text.
+    pub step: Change,
     /// The outcome.
     pub status: Option<Status>,
     /// What the step changes, before (short and human).
