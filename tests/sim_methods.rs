@@ -482,3 +482,124 @@ async fn revoking_sessions_answers_true_and_counts_as_a_write() {
     assert_eq!(g.state(3)["sessionsRevoked"], 1);
     assert_eq!(g.sim.counters().writes_per_user.get(&upn(3)), Some(&1));
 }
+
+/// The client's table of method types (collections, `@odata.type`s, beta placement) checked
+/// against the simulator's own reading of the docs: a wrong entry on either side fails here.
+#[tokio::test]
+async fn the_clients_method_table_agrees_with_the_simulators_reading_of_graph() {
+    use authbulk::job::op::MethodType;
+    let g = Graph::with_users(1000).await;
+    for t in MethodType::ALL {
+        let version = if t.beta_only() { "beta" } else { "v1.0" };
+        let i = (0..1000)
+            .find(|&i| methods_of(&g.state(i), t.name()).len() == 1)
+            .unwrap_or_else(|| panic!("a user with one {t}"));
+        let listed = g
+            .get(&g.user_path(version, i, &format!("/authentication/{}", t.collection())))
+            .await;
+        assert_eq!(listed.status, 200, "{t}: {}", listed.body);
+        let method = if t.is_singleton() {
+            listed.body.clone()
+        } else {
+            listed.body["value"][0].clone()
+        };
+        assert_eq!(method["@odata.type"], t.odata_type().as_str(), "{t}");
+        let id = method["id"].as_str().unwrap();
+        let path = t.method_path(
+            &format!("/{version}/users/{}", sim_support::enc(&upn(i))),
+            id,
+        );
+        let gone = g.delete(&path).await;
+        // A default method with others left is refused by rule, never by routing.
+        assert!(
+            gone.status == 204 || (gone.status == 400 && gone.code() == "badRequest"),
+            "{t}: {} {}",
+            gone.status,
+            gone.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_collection_type_and_cast_names_are_refused_as_graph_refuses_them() {
+    let g = graph().await;
+    let i = g.find_user(200, |s| !methods_of(s, "microsoftAuthenticator").is_empty());
+    // A collection Graph does not have: 400 "Resource not found for the segment".
+    for wrong in [
+        "phoneMethod",
+        "authenticatorMethods",
+        "windowsHelloMethods",
+        "tapMethods",
+    ] {
+        let a = g
+            .get(&g.user_path("v1.0", i, &format!("/authentication/{wrong}")))
+            .await;
+        assert_eq!((a.status, a.code()), (400, "BadRequest"), "{wrong}");
+        assert!(a.message().contains(wrong), "{}", a.message());
+    }
+    // hardwareOathMethods exists only in beta.
+    let v1 = g
+        .get(&g.user_path("v1.0", i, "/authentication/hardwareOathMethods"))
+        .await;
+    assert_eq!(v1.status, 400);
+    // A body whose @odata.type Graph cannot resolve.
+    let typo = g
+        .post(
+            &g.user_path("v1.0", i, "/authentication/phoneMethods"),
+            json!({"@odata.type": "#microsoft.graph.phoneMethod", "phoneNumber": "+46 701234567", "phoneType": "office"}),
+        )
+        .await;
+    assert_eq!((typo.status, typo.code()), (400, "BadRequest"));
+    // A method deleted through another type's collection is not found there.
+    let authenticator = methods_of(&g.state(i), "microsoftAuthenticator")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let elsewhere = g
+        .delete(&g.user_path(
+            "v1.0",
+            i,
+            &format!("/authentication/fido2Methods/{authenticator}"),
+        ))
+        .await;
+    assert_eq!(
+        (elsewhere.status, elsewhere.code()),
+        (404, "Request_ResourceNotFound")
+    );
+    // An OData cast to a type that is not Graph's.
+    let group = &g.sim.group_ids()[0];
+    let cast = g
+        .get_eventual(&format!(
+            "/v1.0/groups/{group}/transitiveMembers/microsoft.graph.users?$count=true"
+        ))
+        .await;
+    assert_eq!(cast.status, 400);
+}
+
+#[tokio::test]
+async fn external_authentication_methods_are_listed_and_deleted_in_their_typed_collection() {
+    let g = Graph::with_users(200).await;
+    let i = g.find_user(200, |s| !methods_of(s, "external").is_empty());
+    let listed = g
+        .get(&g.user_path("v1.0", i, "/authentication/externalAuthenticationMethods"))
+        .await;
+    assert_eq!(listed.status, 200);
+    let m = &listed.body["value"][0];
+    assert_eq!(
+        m["@odata.type"],
+        "#microsoft.graph.externalAuthenticationMethod"
+    );
+    let id = m["id"].as_str().unwrap();
+    let gone = g
+        .delete(&g.user_path(
+            "v1.0",
+            i,
+            &format!("/authentication/externalAuthenticationMethods/{id}"),
+        ))
+        .await;
+    assert!(
+        gone.status == 204 || gone.code() == "badRequest",
+        "{}",
+        gone.body
+    );
+}

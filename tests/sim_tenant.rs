@@ -67,16 +67,25 @@ async fn upns_follow_the_shared_naming_with_guests_and_apostrophes() {
     assert_eq!(upn(0), "user00000@contoso.onmicrosoft.com");
     let g = Graph::with_users(60).await;
     let users = g.get("/v1.0/users?$top=999").await;
-    let listed: Vec<&str> = users.body["value"]
+    let listed: HashSet<&str> = users.body["value"]
         .as_array()
         .unwrap()
         .iter()
         .map(|u| u["userPrincipalName"].as_str().unwrap())
         .collect();
     let expected: Vec<String> = (0..60).map(upn).collect();
-    assert_eq!(listed, expected);
-    assert_eq!(users.body["value"][7]["userType"], "Guest");
-    assert_eq!(users.body["value"][5]["userType"], "Member");
+    assert_eq!(listed, expected.iter().map(String::as_str).collect());
+    let user_type = |i: usize| {
+        users.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["userPrincipalName"] == upn(i).as_str())
+            .unwrap()["userType"]
+            .clone()
+    };
+    assert_eq!(user_type(7), "Guest");
+    assert_eq!(user_type(5), "Member");
 }
 
 #[tokio::test]
@@ -243,7 +252,10 @@ async fn users_are_paged_with_absolute_next_links_that_keep_the_query() {
         assert!(pages < 10);
     }
     assert_eq!(pages, 3);
-    assert_eq!(seen, (0..400).map(upn).collect::<Vec<_>>());
+    seen.sort();
+    let mut all: Vec<String> = (0..400).map(upn).collect();
+    all.sort();
+    assert_eq!(seen, all, "every user once");
     let too_big = g.get("/v1.0/users?$top=1000").await;
     assert_eq!(too_big.status, 400);
 }
@@ -254,25 +266,25 @@ async fn users_filter_by_upn_prefix_and_user_type_and_refuse_other_filters() {
     let guests = g
         .get("/v1.0/users?$filter=userType%20eq%20'Guest'&$top=999")
         .await;
-    let guests: Vec<&str> = guests.body["value"]
+    let guests: HashSet<String> = guests.body["value"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| u["userPrincipalName"].as_str().unwrap())
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(guests, vec![upn(7), upn(57), upn(107), upn(157)]);
+    assert_eq!(guests, HashSet::from([upn(7), upn(57), upn(107), upn(157)]));
     let oneil = g
         .get("/v1.0/users?$filter=startswith(userPrincipalName,'o''neil')&$top=999")
         .await;
-    let oneil: Vec<&str> = oneil.body["value"]
+    let oneil: HashSet<String> = oneil.body["value"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| u["userPrincipalName"].as_str().unwrap())
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(
         oneil,
-        vec![upn(5), upn(42), upn(79), upn(116), upn(153), upn(190)]
+        HashSet::from([upn(5), upn(42), upn(79), upn(116), upn(153), upn(190)])
     );
     let members = g
         .get(
@@ -284,9 +296,7 @@ async fn users_filter_by_upn_prefix_and_user_type_and_refuse_other_filters() {
         8,
         "user00000..09 minus o'neil05 and guest07"
     );
-    let bad = g
-        .get("/v1.0/users?$filter=accountEnabled%20eq%20true")
-        .await;
+    let bad = g.get("/v1.0/users?$filter=city%20eq%20'Paris'").await;
     assert_eq!((bad.status, bad.code()), (400, "Request_UnsupportedQuery"));
 }
 
@@ -321,7 +331,12 @@ async fn group_members_are_paged_and_transitive_members_include_nested_groups_us
         .iter()
         .filter(|m| m["@odata.type"] == "#microsoft.graph.user")
         .count();
-    let transitive = collect(format!("/v1.0/groups/{engineering}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top=40")).await;
+    let transitive = g
+        .collect(
+            &format!("/v1.0/groups/{engineering}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true&$top=40"),
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await;
     assert!(
         transitive.len() > direct_users,
         "{} > {direct_users}",
@@ -347,20 +362,163 @@ async fn group_members_are_paged_and_transitive_members_include_nested_groups_us
 }
 
 #[tokio::test]
-async fn the_registration_report_lists_every_user_with_its_default() {
-    let g = Graph::with_users(30).await;
-    let report = g
-        .get("/v1.0/reports/authenticationMethods/userRegistrationDetails?$top=20")
-        .await;
-    assert_eq!(report.status, 200);
-    assert_eq!(report.body["value"].as_array().unwrap().len(), 20);
-    assert!(report.body["@odata.nextLink"].is_string());
-    let first = &report.body["value"][0];
-    assert_eq!(first["userPrincipalName"], upn(0));
-    assert_eq!(
-        first["defaultMfaMethod"],
-        default_of(&g.state(0)).unwrap_or("none")
+async fn the_registration_report_derives_each_record_from_the_users_methods() {
+    // Unthrottled: this test reads the report more often than its limit allows.
+    let g = Graph::start(SimConfig {
+        users: 300,
+        unthrottled: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let base = "/v1.0/reports/authenticationMethods/userRegistrationDetails";
+    let all = g.collect(&format!("{base}?$top=120"), &[]).await;
+    assert_eq!(all.len(), 300);
+    for record in &all {
+        let state = g.sim.user_state(record["id"].as_str().unwrap()).unwrap();
+        let registered: HashSet<&str> = record["methodsRegistered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        let has = |kind: &str| !methods_of(&state, kind).is_empty();
+        assert_eq!(
+            registered.contains("mobilePhone"),
+            sim_support::phone(&state, "mobile").is_some()
+        );
+        assert_eq!(registered.contains("email"), has("email"));
+        assert_eq!(registered.contains("fido2"), has("fido2"));
+        assert_eq!(
+            registered.contains("microsoftAuthenticatorPush"),
+            has("microsoftAuthenticator")
+        );
+        assert_eq!(
+            registered.contains("windowsHelloForBusiness"),
+            has("windowsHelloForBusiness")
+        );
+        assert_eq!(
+            registered.contains("temporaryAccessPass"),
+            has("temporaryAccessPass")
+        );
+        let strong = [
+            "microsoftAuthenticator",
+            "phone",
+            "fido2",
+            "windowsHelloForBusiness",
+            "softwareOath",
+            "hardwareOath",
+            "platformCredential",
+            "external",
+        ]
+        .iter()
+        .any(|k| has(k));
+        assert_eq!(record["isMfaRegistered"], strong, "{record}");
+        assert_eq!(record["isAdmin"], state["isAdmin"]);
+        assert_eq!(
+            record["userPreferredMethodForSecondaryAuthentication"],
+            default_of(&state).unwrap_or("")
+        );
+        assert_eq!(
+            record["userType"],
+            if state["userType"] == "Guest" {
+                "guest"
+            } else {
+                "member"
+            }
+        );
+    }
+    assert!(all.iter().any(|r| r["isAdmin"] == true), "some admins");
+    assert!(
+        all.iter().any(|r| r["isMfaRegistered"] == false),
+        "some users without MFA"
     );
+    // The documented filter forms.
+    let count = |filter: &str| {
+        let filter = filter.to_string();
+        let g = &g;
+        async move { g.collect(&format!("{base}?$filter={filter}"), &[]).await }
+    };
+    let unregistered = count("isMfaRegistered eq false").await;
+    assert_eq!(
+        unregistered.len(),
+        all.iter().filter(|r| r["isMfaRegistered"] == false).count()
+    );
+    assert!(unregistered.iter().all(|r| r["isMfaRegistered"] == false));
+    let admins = count("isAdmin eq true").await;
+    assert_eq!(
+        admins.len(),
+        all.iter().filter(|r| r["isAdmin"] == true).count()
+    );
+    let mobiles = count("methodsRegistered/any(m:m eq 'mobilePhone')").await;
+    assert!(!mobiles.is_empty());
+    assert!(mobiles.iter().all(|r| {
+        r["methodsRegistered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "mobilePhone")
+    }));
+    let members = count("userType eq 'member' and isMfaRegistered eq true").await;
+    assert!(
+        members
+            .iter()
+            .all(|r| r["userType"] == "member" && r["isMfaRegistered"] == true)
+    );
+    let one = count(&format!(
+        "userPrincipalName eq '{}'",
+        upn(5).replace('\'', "''")
+    ))
+    .await;
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["userPrincipalName"], upn(5));
+    let by_id = count(&format!("id eq '{}'", g.sim.user_id(9).unwrap())).await;
+    assert_eq!(by_id[0]["userPrincipalName"], upn(9));
+    let bad = g
+        .get(&format!("{base}?$filter=isMfaRegistered ne false"))
+        .await;
+    assert_eq!(bad.status, 400);
+    let too_big = g.get(&format!("{base}?$top=1000")).await;
+    assert_eq!(too_big.status, 400);
+    // A change of methods shows in the next report.
+    let user = (0..300)
+        .find(|&i| {
+            all.iter().any(|r| {
+                r["userPrincipalName"] == upn(i)
+                    && r["isMfaRegistered"] == false
+                    && r["userType"] == "member"
+            })
+        })
+        .unwrap();
+    let added = g
+        .post(
+            &g.user_path("v1.0", user, "/authentication/phoneMethods"),
+            serde_json::json!({"phoneNumber": "+46 709999999", "phoneType": "mobile"}),
+        )
+        .await;
+    assert_eq!(added.status, 201);
+    let after = g
+        .get(&format!("{base}/{}", g.sim.user_id(user).unwrap()))
+        .await;
+    assert_eq!(after.body["isMfaRegistered"], true);
+    assert_eq!(
+        after.body["methodsRegistered"],
+        serde_json::json!(["mobilePhone"])
+    );
+}
+
+#[tokio::test]
+async fn the_registration_report_is_under_the_reports_limit_of_five_requests_per_ten_seconds() {
+    let g = Graph::with_users(20).await;
+    let base = "/v1.0/reports/authenticationMethods/userRegistrationDetails";
+    for _ in 0..5 {
+        assert_eq!(g.get(base).await.status, 200);
+    }
+    let refused = g.get(base).await;
+    assert_eq!((refused.status, refused.code()), (429, "TooManyRequests"));
+    let wait: f64 = refused.header("Retry-After").unwrap().parse().unwrap();
+    assert!(wait > 1.0 && wait <= 2.0, "{wait}");
+    // Other requests are not held by the reports limit.
+    assert_eq!(g.get("/v1.0/users?$top=1").await.status, 200);
 }
 
 #[tokio::test]
@@ -378,4 +536,175 @@ async fn the_registration_report_needs_a_premium_tenant() {
         (report.status, report.code()),
         (403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
     );
+}
+
+fn upns(page: &[Value]) -> Vec<String> {
+    page.iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn advanced_queries_need_consistency_level_eventual_and_count_on_every_page() {
+    let g = Graph::with_users(300).await;
+    let engineering = &g.sim.group_ids()[1];
+    let cast = format!(
+        "/v1.0/groups/{engineering}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top=10"
+    );
+    let guests = "/v1.0/users?$filter=endsWith(userPrincipalName,'%23EXT%23@contoso.onmicrosoft.com')&$top=2";
+    for path in [
+        cast.clone(),
+        guests.to_string(),
+        "/v1.0/users?$filter=userType%20ne%20'Guest'".into(),
+        "/v1.0/users?$filter=not(startswith(userPrincipalName,'user'))".into(),
+        "/v1.0/users?$filter=startswith(userPrincipalName,'user')&$orderby=userPrincipalName"
+            .into(),
+    ] {
+        // Neither the header alone nor $count alone will do.
+        let bare = g.get(&path).await;
+        assert_eq!(
+            (bare.status, bare.code()),
+            (400, "Request_UnsupportedQuery"),
+            "{path}"
+        );
+        let header_only = g.get_eventual(&path).await;
+        assert_eq!(header_only.status, 400, "{path}");
+        let count_only = g.get(&format!("{path}&$count=true")).await;
+        assert_eq!(count_only.status, 400, "{path}");
+        let both = g.get_eventual(&format!("{path}&$count=true")).await;
+        assert_eq!(both.status, 200, "{path}: {}", both.body);
+        assert!(both.body["@odata.count"].is_u64(), "{path}");
+    }
+    // endsWith filters, and every nextLink keeps $count=true.
+    let first = g.get_eventual(&format!("{guests}&$count=true")).await;
+    let next = first.body["@odata.nextLink"].as_str().unwrap();
+    assert!(next.contains("$count=true"), "{next}");
+    let all = g
+        .collect(
+            &format!("{guests}&$count=true"),
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await;
+    let mut got = upns(&all);
+    got.sort();
+    let mut want: Vec<String> = (0..300).filter(|i| i % 50 == 7).map(upn).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(first.body["@odata.count"], want.len());
+    // A nextLink page sent without the header is refused like a first page.
+    let path = next.strip_prefix(g.sim.url()).unwrap();
+    assert_eq!(g.get(path).await.status, 400);
+    // startswith and eq stay plain queries.
+    let plain = g
+        .get("/v1.0/users?$filter=startswith(userPrincipalName,'user')")
+        .await;
+    assert_eq!(plain.status, 200);
+}
+
+#[tokio::test]
+async fn a_batch_item_carries_its_own_consistency_level_the_envelopes_does_not_count() {
+    let g = Graph::with_users(100).await;
+    let url = "/users?$filter=endsWith(userPrincipalName,'%23EXT%23@contoso.onmicrosoft.com')&$count=true";
+    let envelope_only = g
+        .send_with(
+            reqwest::Method::POST,
+            "/v1.0/$batch",
+            Some(serde_json::json!({"requests": [{"id": "1", "method": "GET", "url": url}]})),
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await;
+    let item = &envelope_only.body["responses"][0];
+    assert_eq!(item["status"], 400, "{item}");
+    assert_eq!(item["body"]["error"]["code"], "Request_UnsupportedQuery");
+    let own = g
+        .batch(
+            "v1.0",
+            serde_json::json!([{"id": "1", "method": "GET", "url": url,
+                "headers": {"ConsistencyLevel": "eventual"}}]),
+        )
+        .await;
+    let item = &own.body["responses"][0];
+    assert_eq!(item["status"], 200, "{item}");
+    assert_eq!(item["body"]["value"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn each_enumeration_has_its_own_order_stable_across_its_pages() {
+    let g = Graph::with_users(300).await;
+    let a = upns(&g.collect("/v1.0/users?$top=50", &[]).await);
+    let b = upns(&g.collect("/v1.0/users?$top=50", &[]).await);
+    assert_eq!(a.len(), 300);
+    assert_eq!(
+        a.iter().collect::<HashSet<_>>().len(),
+        300,
+        "one session gives every user once"
+    );
+    assert_ne!(a, b, "two enumerations, two orders");
+    let mut sorted_a = a.clone();
+    sorted_a.sort();
+    let mut sorted_b = b;
+    sorted_b.sort();
+    assert_eq!(sorted_a, sorted_b);
+    // The same nextLink twice gives the same page: the order is the session's.
+    let first = g.get("/v1.0/users?$top=50").await;
+    let next = first.body["@odata.nextLink"].as_str().unwrap();
+    let path = next.strip_prefix(g.sim.url()).unwrap();
+    assert_eq!(g.get(path).await.body, g.get(path).await.body);
+}
+
+#[tokio::test]
+async fn users_deleted_and_created_while_a_job_runs_change_what_graph_answers() {
+    let g = Graph::with_users(100).await;
+    let first = g.get("/v1.0/users?$top=40").await;
+    let seen = upns(first.body["value"].as_array().unwrap());
+    // Delete a user not yet listed, through the introspection API.
+    let gone = (0..100).map(upn).find(|u| !seen.contains(u)).unwrap();
+    let http = reqwest::Client::new();
+    let deleted = http
+        .delete(format!("{}/_sim/users/{}", g.sim.url(), enc(&gone)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let created: Value = http
+        .post(format!("{}/_sim/users", g.sim.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_upn = created["userPrincipalName"].as_str().unwrap().to_string();
+    assert_eq!(new_upn, upn(100));
+    // The session goes on without the deleted user, and without repeating anyone.
+    let next = first.body["@odata.nextLink"].as_str().unwrap();
+    let rest = upns(
+        &g.collect(next.strip_prefix(g.sim.url()).unwrap(), &[])
+            .await,
+    );
+    assert!(!rest.contains(&gone));
+    assert!(rest.iter().all(|u| !seen.contains(u)));
+    // A new enumeration lists the new user, not the deleted one.
+    let all = upns(&g.collect("/v1.0/users?$top=999", &[]).await);
+    assert_eq!(all.len(), 100);
+    assert!(all.contains(&new_upn) && !all.contains(&gone));
+    let lost = g
+        .get(&format!(
+            "/v1.0/users/{}/authentication/methods",
+            enc(&gone)
+        ))
+        .await;
+    assert_eq!(
+        (lost.status, lost.code()),
+        (404, "Request_ResourceNotFound")
+    );
+    let found = g
+        .get(&format!(
+            "/v1.0/users/{}/authentication/methods",
+            enc(&new_upn)
+        ))
+        .await;
+    assert_eq!(found.status, 200);
+    assert!(g.sim.delete_user(&new_upn));
+    assert!(!g.sim.delete_user(&new_upn), "already gone");
 }

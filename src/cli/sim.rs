@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
 use crate::Outcome;
-use crate::sim::{FaultRates, SimConfig, TapPolicy, TenantSize};
+use crate::sim::{AppliedTimeouts, FaultRates, SimConfig, TapPolicy, TenantSize};
 
 /// Flags of `authbulk sim`.
 #[derive(Debug, Args)]
@@ -51,6 +51,11 @@ pub struct SimArgs {
     /// Fault rates, e.g. `503=0.02,504=0.01,reset=0.005`.
     #[arg(long, value_parser = parse_faults)]
     pub fail_rate: Option<FaultRates>,
+    /// Rates of writes that are applied and then answered 504 (a gateway timeout after the
+    /// change), e.g. `item=0.02,batch=0.01`: `item` for a single write or a `$batch` item,
+    /// `batch` for a whole `$batch` whose items all ran.
+    #[arg(long, value_parser = parse_applied_timeouts)]
+    pub applied_timeout_rate: Option<AppliedTimeouts>,
     /// Lifetime of issued access tokens, seconds.
     #[arg(long, default_value_t = 3599)]
     pub token_ttl: u64,
@@ -121,6 +126,27 @@ fn parse_latency(s: &str) -> Result<(Duration, Duration), String> {
         return Err(format!("'{s}': the maximum is below the minimum"));
     }
     Ok((min, max))
+}
+
+fn parse_applied_timeouts(s: &str) -> Result<AppliedTimeouts, String> {
+    let mut rates = AppliedTimeouts::default();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (kind, rate) = part
+            .split_once('=')
+            .ok_or_else(|| format!("'{part}' is not KIND=RATE (e.g. item=0.02)"))?;
+        let rate: f64 = rate
+            .trim()
+            .parse()
+            .ok()
+            .filter(|r: &f64| (0.0..=1.0).contains(r))
+            .ok_or_else(|| format!("'{part}': the rate must be a number from 0 to 1"))?;
+        match kind.trim() {
+            "item" => rates.item = rate,
+            "batch" => rates.batch = rate,
+            other => return Err(format!("unknown kind '{other}' (item, batch)")),
+        }
+    }
+    Ok(rates)
 }
 
 fn parse_faults(s: &str) -> Result<FaultRates, String> {
@@ -202,6 +228,7 @@ impl SimArgs {
             background_load: self.background_load,
             latency: self.latency,
             faults: self.fail_rate.unwrap_or_default(),
+            applied_timeouts: self.applied_timeout_rate.unwrap_or_default(),
             token_ttl: Duration::from_secs(self.token_ttl),
             deny: self.deny.iter().cloned().collect::<BTreeSet<_>>(),
             client_certificates: certificates,
@@ -265,6 +292,14 @@ mod tests {
         );
         assert!(parse_faults("500=0.1").is_err());
         assert!(parse_faults("503=2").is_err());
+    }
+
+    #[test]
+    fn applied_timeout_rates_parse_per_kind() {
+        let r = parse_applied_timeouts("item=0.02,batch=0.5").unwrap();
+        assert_eq!((r.item, r.batch), (0.02, 0.5));
+        assert!(parse_applied_timeouts("envelope=0.1").is_err());
+        assert!(parse_applied_timeouts("item=1.5").is_err());
     }
 
     #[test]

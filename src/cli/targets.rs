@@ -14,7 +14,9 @@ pub struct TargetArgs {
     /// Every user of the tenant (with --action) instead of job files.
     #[arg(long, help_heading = "Targets")]
     pub all_users: bool,
-    /// OData $filter for --all-users, e.g. "startswith(userPrincipalName,'a')".
+    /// OData $filter for --all-users, e.g. "endsWith(userPrincipalName,'#EXT#@contoso.com')".
+    /// Sent as an advanced query (ConsistencyLevel: eventual): results come from an eventually
+    /// consistent index, so a user changed seconds ago may be missing or still listed.
     #[arg(
         long,
         value_name = "ODATA",
@@ -22,7 +24,8 @@ pub struct TargetArgs {
         help_heading = "Targets"
     )]
     pub filter: Option<String>,
-    /// The users among a group's transitive members (with --action); repeatable.
+    /// The users among a group's transitive members (with --action); repeatable. Graph answers
+    /// this from an eventually consistent index: very recent membership changes may be missing.
     #[arg(long, value_name = "ID", help_heading = "Targets")]
     pub group: Vec<String>,
 }

@@ -120,6 +120,7 @@ impl GraphClient {
         method: reqwest::Method,
         url: &str,
         body: Option<Vec<u8>>,
+        advanced_query: bool,
     ) -> Result<RawAnswer, BatchFailure> {
         let mut refreshed = false;
         loop {
@@ -132,6 +133,12 @@ impl GraphClient {
                 .bearer_auth(&token)
                 .header("x-ms-throttle-priority", "low")
                 .header("client-request-id", uuid::Uuid::new_v4().to_string());
+            if advanced_query {
+                // With `$count=true` in the URL, the "advanced query parameters" Graph needs
+                // for an OData cast on members and for endsWith/ne/not filters
+                // (learn.microsoft.com/graph/aad-advanced-queries).
+                request = request.header("ConsistencyLevel", "eventual");
+            }
             if let Some(body) = &body {
                 request = request
                     .header(CONTENT_TYPE, "application/json")
@@ -188,7 +195,9 @@ impl GraphClient {
                 1,
             ))
         })?;
-        let raw = self.send(reqwest::Method::POST, &url, Some(body)).await?;
+        let raw = self
+            .send(reqwest::Method::POST, &url, Some(body), false)
+            .await?;
         let request_id = header(&raw.headers, "request-id").map(str::to_string);
         let limit_percentage =
             header(&raw.headers, "x-ms-throttle-limit-percentage").and_then(parse_limit_percentage);
@@ -217,9 +226,16 @@ impl GraphClient {
         Err(failure_of(raw))
     }
 
-    /// GET one page (absolute URL) and parse it.
-    async fn get_page<T: DeserializeOwned>(&self, url: &str) -> Result<Page<T>, BatchFailure> {
-        let raw = self.send(reqwest::Method::GET, url, None).await?;
+    /// GET one page (absolute URL) and parse it; `advanced_query` sends `ConsistencyLevel:
+    /// eventual`.
+    async fn get_page<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        advanced_query: bool,
+    ) -> Result<Page<T>, BatchFailure> {
+        let raw = self
+            .send(reqwest::Method::GET, url, None, advanced_query)
+            .await?;
         if (200..300).contains(&raw.status) {
             let bytes = raw.body.map_err(|err| {
                 BatchFailure::Lost(error_without_answer(
@@ -242,10 +258,13 @@ impl GraphClient {
     /// The elements of a paged collection at `path_and_query` (relative to the version),
     /// following `@odata.nextLink`, as a stream. Throttled and transient pages are retried
     /// under `retry`; the stream ends after the first final error, which it yields.
+    /// `advanced_query`: every page is sent with `ConsistencyLevel: eventual` (the query must
+    /// hold `$count=true`; Graph's nextLinks keep it).
     pub fn pages<T: DeserializeOwned + Send + 'static>(
         &self,
         version: ApiVersion,
         path_and_query: &str,
+        advanced_query: bool,
         retry: RetryPolicy,
     ) -> impl Stream<Item = Result<T, GraphError>> + Send + use<T> {
         let first = format!("{}/{}{}", self.root, version.as_str(), path_and_query);
@@ -254,7 +273,10 @@ impl GraphClient {
             let client = client.clone();
             async move {
                 let url = next?;
-                match client.get_page_retrying::<T>(&url, retry).await {
+                match client
+                    .get_page_retrying::<T>(&url, advanced_query, retry)
+                    .await
+                {
                     Ok(page) => {
                         let next = match page.next_link {
                             Some(link) if link.starts_with(&format!("{}/", client.root)) => {
@@ -290,13 +312,14 @@ impl GraphClient {
     async fn get_page_retrying<T: DeserializeOwned>(
         &self,
         url: &str,
+        advanced_query: bool,
         retry: RetryPolicy,
     ) -> Result<Page<T>, GraphError> {
         let mut attempts = 0u32;
         let mut waited = Duration::ZERO;
         loop {
             attempts += 1;
-            let (wait, error) = match self.get_page(url).await {
+            let (wait, error) = match self.get_page(url, advanced_query).await {
                 Ok(page) => return Ok(page),
                 Err(BatchFailure::Throttled { wait, error })
                 | Err(BatchFailure::Transient { wait, error }) => (wait, error),
@@ -315,6 +338,8 @@ impl GraphClient {
     }
 
     /// Every user of the tenant (`--all-users`), optionally filtered by an OData `$filter`.
+    /// A filter is always sent as an advanced query (`ConsistencyLevel: eventual`,
+    /// `$count=true`): `endsWith`, `ne` and `not` need it, and the plain forms accept it.
     pub fn users(
         &self,
         filter: Option<&str>,
@@ -322,10 +347,10 @@ impl GraphClient {
     ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
         let mut path = "/users?$select=id,userPrincipalName&$top=999".to_string();
         if let Some(filter) = filter {
-            path.push_str("&$filter=");
+            path.push_str("&$count=true&$filter=");
             path.push_str(&utf8_percent_encode(filter, QUERY_VALUE).to_string());
         }
-        self.pages(ApiVersion::V1, &path, retry)
+        self.pages(ApiVersion::V1, &path, filter.is_some(), retry)
     }
 
     /// The users among a group's transitive members (`--group`).
@@ -335,10 +360,11 @@ impl GraphClient {
         retry: RetryPolicy,
     ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
         let path = format!(
-            "/groups/{}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top=999",
+            "/groups/{}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top=999&$count=true",
             path::segment(group_id)
         );
-        self.pages(ApiVersion::V1, &path, retry)
+        // The OData cast needs the advanced query parameters ("List group transitive members").
+        self.pages(ApiVersion::V1, &path, true, retry)
     }
 }
 

@@ -1,7 +1,9 @@
 //! `POST /{version}/$batch` with the rules of graph-contract.md ("JSON batching"): at most 20
 //! requests, unique ids, relative URLs, a Content-Type with every body, `dependsOn` ordering with
 //! 424 for the dependents of a failed request, each item throttled on its own (a 429 with its
-//! own fractional `Retry-After`), and the responses in shuffled order. Called by
+//! own fractional `Retry-After`), each item's request headers read from its own `headers` (the
+//! envelope's do not pass to the items: "Advanced query capabilities ...": "specify the
+//! ConsistencyLevel header in the JSON body" of the batch), and the responses in shuffled order. Called by
 //! [`super::server`] after the whole call was authenticated and admitted.
 
 use hyper::Method as Verb;
@@ -22,6 +24,8 @@ struct Item<'a> {
     url: &'a str,
     body: Option<&'a Value>,
     depends_on: Vec<&'a str>,
+    eventual: bool,
+    low_priority: bool,
 }
 
 fn invalid(message: impl Into<String>) -> Reply {
@@ -35,10 +39,16 @@ fn parse_item(v: &Value) -> Result<Item<'_>, Reply> {
     let url = v.get("url").and_then(Value::as_str).ok_or_else(bad)?;
     let verb = Verb::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| bad())?;
     let body = v.get("body").filter(|b| !b.is_null());
-    let has_content_type = v
-        .get("headers")
-        .and_then(Value::as_object)
-        .is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("content-type")));
+    let headers = v.get("headers").and_then(Value::as_object);
+    let has_content_type =
+        headers.is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("content-type")));
+    let (eventual, low_priority) = super::graph::flags(|name| {
+        headers?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string)
+    });
     let needs_body = matches!(verb, Verb::POST | Verb::PATCH | Verb::PUT);
     if (needs_body || body.is_some()) && !(body.is_some() && has_content_type) {
         return Err(invalid(format!(
@@ -64,6 +74,8 @@ fn parse_item(v: &Value) -> Result<Item<'_>, Reply> {
         url,
         body,
         depends_on,
+        eventual,
+        low_priority,
     })
 }
 
@@ -170,6 +182,8 @@ pub(crate) fn run(sim: &Sim, beta: bool, body: &[u8]) -> Reply {
                 path: &path,
                 query,
                 body: item.body,
+                eventual: item.eventual,
+                low_priority: item.low_priority,
             };
             answer(sim, &call, true)
         };

@@ -3,6 +3,11 @@
 //! request and then drops the connection, so the client cannot know the outcome
 //! (graph-contract.md; DESIGN.md "unknown outcome"). Drawn by [`super::server`] per HTTP call and
 //! by [`super::batch`] per item (503/504 only).
+//!
+//! "Applied, then 504" ([`AppliedTimeouts`]): the write is made and the caller gets a gateway
+//! timeout, per item (or single request) and for a whole `$batch` whose items all ran. Nothing
+//! in Microsoft's docs says a 504 means "not processed" ("Microsoft Graph error responses": a
+//! 504 is a proxy that "did not receive a timely response from the upstream server").
 
 use std::time::Duration;
 
@@ -80,6 +85,36 @@ impl Fault {
             Fault::None | Fault::Reset => None,
         }
     }
+}
+
+/// Rates of the "applied, then 504" fault, each a probability per draw (0 = never).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct AppliedTimeouts {
+    /// A write (single request or `$batch` item) that succeeded is answered 504.
+    pub item: f64,
+    /// A whole `$batch` is answered 504 after every item ran.
+    pub batch: f64,
+}
+
+impl AppliedTimeouts {
+    fn draw(rate: f64) -> bool {
+        rate > 0.0 && rand::rng().random_bool(rate.min(1.0))
+    }
+
+    /// True when this applied write's answer is to become a 504.
+    pub(crate) fn draw_item(&self) -> bool {
+        Self::draw(self.item)
+    }
+
+    /// True when this `$batch`'s answer is to become a 504.
+    pub(crate) fn draw_batch(&self) -> bool {
+        Self::draw(self.batch)
+    }
+}
+
+/// The 504 Graph's gateway answers when the service behind it took too long.
+pub(crate) fn applied_timeout() -> Reply {
+    Reply::error(504, "UnknownError", "The request timed out at the gateway.")
 }
 
 /// A uniformly drawn latency in `range` (inclusive), none without a range.

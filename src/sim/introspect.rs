@@ -1,7 +1,9 @@
 //! Introspection for tests and rehearsals: the counters the simulator keeps (HTTP requests,
 //! batch calls and items, reads, writes, writes and passes per user, duplicate passes, 429s by
-//! scope, faults) and the `/_sim/...` HTTP paths that show them, a user's full state, the groups
-//! and the whole tenant. Called by [`super::server`] for paths under `/_sim/` (never throttled,
+//! scope, faults, requests that asked for low throttling priority) and the `/_sim/...` HTTP
+//! paths that show them, a user's full state, the groups and the whole tenant; and the paths
+//! that change the directory while a job runs (`POST /_sim/users` creates a user, `DELETE
+//! /_sim/users/{id or UPN}` deletes one). Called by [`super::server`] for paths under `/_sim/` (never throttled,
 //! never faulted, not counted) and by [`super::SimHandle`].
 
 use std::collections::BTreeMap;
@@ -18,6 +20,7 @@ use super::throttle::Scope;
 
 /// A snapshot of the simulator's counters since start or the last reset.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Counters {
     /// HTTP calls to Graph and the token endpoint (a `$batch` counts once).
     pub http_requests: u64,
@@ -32,9 +35,9 @@ pub struct Counters {
     /// Token endpoint calls.
     pub token_requests: u64,
     /// 429 answers by scope (`Tenant_Application/ResourceUnit`, `Tenant_Application/Write`,
-    /// `Tenant/Write`, `Application/Request`).
+    /// `Tenant/Write`, `Application/Request`, `Tenant_Application/Reports`).
     pub throttled: BTreeMap<String, u64>,
-    /// Injected faults by kind (`503`, `504`, `reset`).
+    /// Injected faults by kind (`503`, `504`, `reset`, `504-applied`, `batch-504-applied`).
     pub faults: BTreeMap<String, u64>,
     /// Successful writes per user (UPN), users without any left out.
     pub writes_per_user: BTreeMap<String, u64>,
@@ -42,6 +45,11 @@ pub struct Counters {
     pub taps_per_user: BTreeMap<String, u64>,
     /// Passes issued to a user who had been issued one before in the simulator's life.
     pub duplicate_taps: u64,
+    /// `$batch` items whose own `headers` carried `x-ms-throttle-priority: low`.
+    pub low_priority_items: u64,
+    /// Single (non-batch) requests that carried `x-ms-throttle-priority: low`; the header on a
+    /// `$batch` envelope is not counted (Graph does not pass it to the items).
+    pub low_priority_requests: u64,
 }
 
 /// The live counters (atomics; the per-user ones live in each user's state).
@@ -53,12 +61,14 @@ pub(crate) struct LiveCounters {
     pub reads: AtomicU64,
     pub writes: AtomicU64,
     pub token_requests: AtomicU64,
-    throttled: [AtomicU64; 4],
-    faults: [AtomicU64; 3],
+    pub low_priority_items: AtomicU64,
+    pub low_priority_requests: AtomicU64,
+    throttled: [AtomicU64; 5],
+    faults: [AtomicU64; 5],
     duplicate_taps: AtomicU64,
 }
 
-const FAULT_KEYS: [&str; 3] = ["503", "504", "reset"];
+const FAULT_KEYS: [&str; 5] = ["503", "504", "reset", "504-applied", "batch-504-applied"];
 
 impl LiveCounters {
     /// Add one to a plain counter.
@@ -97,6 +107,8 @@ impl Sim {
             writes: c.writes.load(Relaxed),
             token_requests: c.token_requests.load(Relaxed),
             duplicate_taps: c.duplicate_taps.load(Relaxed),
+            low_priority_items: c.low_priority_items.load(Relaxed),
+            low_priority_requests: c.low_priority_requests.load(Relaxed),
             ..Counters::default()
         };
         for (scope, n) in Scope::ALL.iter().zip(&c.throttled) {
@@ -106,8 +118,9 @@ impl Sim {
         for (key, n) in FAULT_KEYS.iter().zip(&c.faults) {
             out.faults.insert((*key).to_string(), n.load(Relaxed));
         }
-        for (i, identity) in self.tenant.identities.iter().enumerate() {
-            let state = self.tenant.lock(i);
+        for user in self.tenant.everyone() {
+            let identity = &user.identity;
+            let state = user.lock();
             if state.writes > 0 {
                 out.writes_per_user
                     .insert(identity.upn.clone(), state.writes);
@@ -131,6 +144,8 @@ impl Sim {
             &c.writes,
             &c.token_requests,
             &c.duplicate_taps,
+            &c.low_priority_items,
+            &c.low_priority_requests,
         ]
         .into_iter()
         .chain(&c.throttled)
@@ -138,8 +153,8 @@ impl Sim {
         {
             a.store(0, Relaxed);
         }
-        for i in 0..self.tenant.identities.len() {
-            let mut state = self.tenant.lock(i);
+        for user in self.tenant.everyone() {
+            let mut state = user.lock();
             state.writes = 0;
             state.taps_issued = 0;
         }
@@ -168,8 +183,11 @@ impl Sim {
     /// The whole tenant, every user unmasked (the `--state-out` dump).
     pub(crate) fn state_json(&self) -> Value {
         let now = Utc::now();
-        let users: Vec<Value> = (0..self.tenant.identities.len())
-            .map(|i| self.tenant.user_dump(i, now))
+        let users: Vec<Value> = self
+            .tenant
+            .everyone()
+            .iter()
+            .map(|u| self.tenant.user_dump(u, now))
             .collect();
         json!({
             "tenantId": self.tokens.tenant_id,
@@ -187,9 +205,18 @@ pub(crate) fn route(sim: &Sim, verb: &Verb, path: &str) -> Reply {
     let strs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (verb, strs.as_slice()) {
         (&Verb::GET, ["users", user]) => match sim.tenant.find(user) {
-            Some(i) => Reply::json(200, sim.tenant.user_dump(i, Utc::now())),
+            Some(u) => Reply::json(200, sim.tenant.user_dump(&u, Utc::now())),
             None => Reply::not_found(user),
         },
+        (&Verb::DELETE, ["users", user]) => match sim.tenant.delete(user) {
+            Some(_) => Reply::empty(204),
+            None => Reply::not_found(user),
+        },
+        (&Verb::POST, ["users"]) => {
+            let now = Utc::now();
+            let u = sim.tenant.create(&sim.config, now);
+            Reply::json(201, sim.tenant.user_dump(&u, now))
+        }
         (&Verb::GET, ["counters"]) => Reply::json(200, json!(sim.counters())),
         (&Verb::POST, ["counters", "reset"]) => {
             sim.reset_counters();

@@ -9,26 +9,27 @@ use hyper::Method as Verb;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::job::op::{DefaultMethod, MethodType, PhoneType};
-
 use super::Sim;
+use super::catalog::{Collection, EMAIL_ID, PhoneKind, SecondFactor};
+use super::generate::uuid_from;
 use super::graph::Call;
 use super::reply::Reply;
-use super::tenant::{EMAIL_ID, IssuedTap, Kind, Method, UserState, uuid_from};
+use super::state::{IssuedTap, Kind, Method, UserState};
+use super::tenant::User;
 
 /// Graph's lower and upper bounds of a pass's lifetime, whatever the policy says.
 const TAP_MINUTES: (u32, u32) = (10, 43_200);
 
 /// Route `rest` (the segments after `/users/{u}/authentication`) for user `u`.
-pub(crate) fn route(sim: &Sim, call: &Call, u: usize, rest: &[String]) -> Reply {
+pub(crate) fn route(sim: &Sim, call: &Call, user: &User, rest: &[String]) -> Reply {
     let segs: Vec<&str> = rest.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["methods"] => match call.verb {
-            Verb::GET => list(sim, call, u, |_| true),
+            Verb::GET => list(sim, call, user, |_| true),
             _ => Reply::method_not_allowed(),
         },
         ["methods", id] => match call.verb {
-            Verb::GET => get_one(sim, call, u, id, |_| true),
+            Verb::GET => get_one(sim, call, user, id, |_| true),
             // The generic path does not route deletes for most types (graph-contract.md).
             _ => Reply::bad_request(
                 "Use the typed collection of the method (for example fido2Methods) for this operation.",
@@ -36,55 +37,72 @@ pub(crate) fn route(sim: &Sim, call: &Call, u: usize, rest: &[String]) -> Reply 
         },
         ["signInPreferences"] if !call.beta => Reply::unknown_segment("signInPreferences"),
         ["signInPreferences"] => match call.verb {
-            Verb::GET => Reply::json(200, sim.tenant.lock(u).sign_in_preferences()),
-            Verb::PATCH => write(sim, u, |state| patch_preferences(state, call.body)),
+            Verb::GET => Reply::json(200, user.lock().sign_in_preferences()),
+            Verb::PATCH => write(user, |state| patch_preferences(state, call.body)),
             _ => Reply::method_not_allowed(),
         },
         ["passwordMethods"] if call.verb == Verb::GET => {
-            list(sim, call, u, |m| matches!(m.kind, Kind::Password))
+            list(sim, call, user, |m| matches!(m.kind, Kind::Password))
         }
         ["passwordMethods", id] if call.verb == Verb::GET => {
-            get_one(sim, call, u, id, |m| matches!(m.kind, Kind::Password))
+            get_one(sim, call, user, id, |m| matches!(m.kind, Kind::Password))
         }
-        [collection, tail @ ..] => match collection_type(collection) {
+        [collection, tail @ ..] => match Collection::from_segment(collection) {
             None => Reply::unknown_segment(collection),
-            Some(t) if t.is_singleton() => singleton(sim, call, u, t, tail),
+            Some(t) if t.singleton() => singleton(sim, call, user, t, tail),
             Some(t) if t.beta_only() && !call.beta => Reply::unknown_segment(collection),
-            Some(t) => typed(sim, call, u, t, tail),
+            Some(t) => typed(sim, call, user, t, tail),
         },
         [] => Reply::unknown_segment("authentication"),
     }
 }
 
-fn collection_type(segment: &str) -> Option<MethodType> {
-    MethodType::ALL
-        .into_iter()
-        .find(|t| t.collection().eq_ignore_ascii_case(segment))
+/// A body's `@odata.type`, when it names another type than the collection's: Graph's OData
+/// layer refuses a type it cannot resolve, or one that is not the collection's, with 400.
+fn wrong_type(t: Collection, body: Option<&Value>) -> Option<Reply> {
+    let given = body?.get("@odata.type")?.as_str()?;
+    let wanted = t.odata_type();
+    let matches = given == wanted || given == &wanted[1..];
+    (!matches).then(|| {
+        Reply::error(
+            400,
+            "BadRequest",
+            format!(
+                "A type named '{}' could not be resolved by the model. When a model is available, each type name must resolve to a valid type.",
+                given.trim_start_matches('#')
+            ),
+        )
+    })
 }
 
 /// The endpoints of one typed collection.
-fn typed(sim: &Sim, call: &Call, u: usize, t: MethodType, tail: &[&str]) -> Reply {
-    let of_type = |m: &Method| m.method_type() == Some(t);
+fn typed(sim: &Sim, call: &Call, user: &User, t: Collection, tail: &[&str]) -> Reply {
+    let of_type = |m: &Method| m.collection() == Some(t);
+    if matches!(call.verb, Verb::POST | Verb::PATCH)
+        && let Some(refusal) = wrong_type(t, call.body)
+    {
+        return refusal;
+    }
     match (tail, &call.verb) {
-        ([], &Verb::GET) => list(sim, call, u, of_type),
+        ([], &Verb::GET) => list(sim, call, user, of_type),
         ([], &Verb::POST) => match t {
-            MethodType::Phone => write(sim, u, |s| create_phone(sim, s, call.body)),
-            MethodType::Email => write(sim, u, |s| create_email(s, call.body)),
-            MethodType::TemporaryAccessPass => write(sim, u, |s| create_tap(sim, u, s, call.body)),
+            Collection::Phone => write(user, |s| create_phone(sim, s, call.body)),
+            Collection::Email => write(user, |s| create_email(s, call.body)),
+            Collection::TemporaryAccessPass => write(user, |s| create_tap(sim, user, s, call.body)),
             _ => Reply::method_not_allowed(),
         },
-        ([id], &Verb::GET) => get_one(sim, call, u, id, of_type),
-        ([id], &Verb::DELETE) => write(sim, u, |s| delete(sim, s, t, id)),
+        ([id], &Verb::GET) => get_one(sim, call, user, id, of_type),
+        ([id], &Verb::DELETE) => write(user, |s| delete(sim, s, t, id)),
         ([id], &Verb::PATCH) => match t {
-            MethodType::Phone => write(sim, u, |s| update_phone(sim, s, id, call.body)),
-            MethodType::Email => write(sim, u, |s| update_email(s, id, call.body)),
+            Collection::Phone => write(user, |s| update_phone(sim, s, id, call.body)),
+            Collection::Email => write(user, |s| update_email(s, id, call.body)),
             _ => Reply::method_not_allowed(),
         },
         ([id, action], &Verb::POST)
-            if t == MethodType::Phone
+            if t == Collection::Phone
                 && matches!(*action, "enableSmsSignIn" | "disableSmsSignIn") =>
         {
-            write(sim, u, |s| {
+            write(user, |s| {
                 sms_sign_in(sim, s, id, *action == "enableSmsSignIn")
             })
         }
@@ -95,25 +113,25 @@ fn typed(sim: &Sim, call: &Call, u: usize, t: MethodType, tail: &[&str]) -> Repl
 
 /// The endpoints of a method addressed without an id (`qrCodePinMethod`, v1.0 and beta): GET
 /// the one method, DELETE it; 404 when the user has none.
-fn singleton(sim: &Sim, call: &Call, u: usize, t: MethodType, tail: &[&str]) -> Reply {
+fn singleton(sim: &Sim, call: &Call, user: &User, t: Collection, tail: &[&str]) -> Reply {
     let find = |state: &UserState| {
         state
             .methods
             .iter()
-            .find(|m| m.method_type() == Some(t))
+            .find(|m| m.collection() == Some(t))
             .map(|m| m.id.clone())
     };
     match (tail, &call.verb) {
         ([], &Verb::GET) => {
-            let state = sim.tenant.lock(u);
-            match state.methods.iter().find(|m| m.method_type() == Some(t)) {
+            let state = user.lock();
+            match state.methods.iter().find(|m| m.collection() == Some(t)) {
                 Some(m) => Reply::json(200, sim.tenant.method_json(m, call.beta, Utc::now())),
-                None => Reply::not_found(t.collection()),
+                None => Reply::not_found(t.segment()),
             }
         }
-        ([], &Verb::DELETE) => write(sim, u, |s| match find(s) {
+        ([], &Verb::DELETE) => write(user, |s| match find(s) {
             Some(id) => delete(sim, s, t, &id),
-            None => Reply::not_found(t.collection()),
+            None => Reply::not_found(t.segment()),
         }),
         ([], _) => Reply::method_not_allowed(),
         ([segment, ..], _) => Reply::unknown_segment(segment),
@@ -121,18 +139,19 @@ fn singleton(sim: &Sim, call: &Call, u: usize, t: MethodType, tail: &[&str]) -> 
 }
 
 /// Run a change on user `u`'s state under its lock, counting it when it succeeded.
-fn write(sim: &Sim, u: usize, change: impl FnOnce(&mut UserState) -> Reply) -> Reply {
-    let mut state = sim.tenant.lock(u);
+fn write(user: &User, change: impl FnOnce(&mut UserState) -> Reply) -> Reply {
+    let mut state = user.lock();
     let reply = change(&mut state);
     if reply.applied {
         state.writes += 1;
+        state.updated = Utc::now();
     }
     reply
 }
 
-fn list(sim: &Sim, call: &Call, u: usize, keep: impl Fn(&Method) -> bool) -> Reply {
+fn list(sim: &Sim, call: &Call, user: &User, keep: impl Fn(&Method) -> bool) -> Reply {
     let now = Utc::now();
-    let state = sim.tenant.lock(u);
+    let state = user.lock();
     let value: Vec<Value> = state
         .methods
         .iter()
@@ -142,8 +161,8 @@ fn list(sim: &Sim, call: &Call, u: usize, keep: impl Fn(&Method) -> bool) -> Rep
     Reply::json(200, json!({ "value": value }))
 }
 
-fn get_one(sim: &Sim, call: &Call, u: usize, id: &str, keep: impl Fn(&Method) -> bool) -> Reply {
-    let state = sim.tenant.lock(u);
+fn get_one(sim: &Sim, call: &Call, user: &User, id: &str, keep: impl Fn(&Method) -> bool) -> Reply {
+    let state = user.lock();
     match state.methods.iter().find(|m| m.id == id && keep(m)) {
         Some(m) => Reply::json(200, sim.tenant.method_json(m, call.beta, Utc::now())),
         None => Reply::not_found(id),
@@ -182,7 +201,7 @@ fn create_phone(sim: &Sim, state: &mut UserState, body: Option<&Value>) -> Reply
     let Some(number) = str_field(body, "phoneNumber") else {
         return Reply::bad_request("The property 'phoneNumber' is required.");
     };
-    let Some(phone_type) = str_field(body, "phoneType").and_then(PhoneType::from_graph) else {
+    let Some(phone_type) = str_field(body, "phoneType").and_then(PhoneKind::parse) else {
         return Reply::bad_request("The property 'phoneType' is missing or has an invalid value.");
     };
     if !valid_phone(number) {
@@ -193,16 +212,16 @@ fn create_phone(sim: &Sim, state: &mut UserState, body: Option<&Value>) -> Reply
             "A phone method of type {phone_type} already exists for this user. Update it instead."
         ));
     }
-    if phone_type == PhoneType::AlternateMobile && state.phone(PhoneType::Mobile).is_none() {
+    if phone_type == PhoneKind::AlternateMobile && state.phone(PhoneKind::Mobile).is_none() {
         return Reply::bad_request(
             "An alternateMobile phone can only be added to a user who has a mobile phone.",
         );
     }
-    if phone_type == PhoneType::Mobile {
+    if phone_type == PhoneKind::Mobile {
         sim.tenant.count_mobile(number, true);
     }
     let method = Method {
-        id: phone_type.method_id().to_string(),
+        id: phone_type.fixed_id().to_string(),
         created: None,
         kind: Kind::Phone {
             phone_type,
@@ -226,7 +245,7 @@ fn update_phone(sim: &Sim, state: &mut UserState, id: &str, body: Option<&Value>
         return Reply::not_found(id);
     };
     if let Some(t) = str_field(body, "phoneType")
-        && PhoneType::from_graph(t) != Some(*phone_type)
+        && PhoneKind::parse(t) != Some(*phone_type)
     {
         return Reply::bad_request("The phoneType of an existing phone method cannot be changed.");
     }
@@ -234,7 +253,7 @@ fn update_phone(sim: &Sim, state: &mut UserState, id: &str, body: Option<&Value>
         if !valid_phone(new) {
             return invalid_phone(new);
         }
-        if *phone_type == PhoneType::Mobile {
+        if *phone_type == PhoneKind::Mobile {
             sim.tenant.count_mobile(number, false);
             sim.tenant.count_mobile(new, true);
         }
@@ -249,7 +268,7 @@ fn sms_sign_in(sim: &Sim, state: &mut UserState, id: &str, enable: bool) -> Repl
     };
     match &mut method.kind {
         Kind::Phone {
-            phone_type: PhoneType::Mobile,
+            phone_type: PhoneKind::Mobile,
             number,
             sms_sign_in,
         } => {
@@ -309,10 +328,10 @@ fn update_email(state: &mut UserState, id: &str, body: Option<&Value>) -> Reply 
     }
 }
 
-fn create_tap(sim: &Sim, u: usize, state: &mut UserState, body: Option<&Value>) -> Reply {
-    if !sim.tenant.identities[u].tap_target {
+fn create_tap(sim: &Sim, user: &User, state: &mut UserState, body: Option<&Value>) -> Reply {
+    if !user.identity.tap_target {
         return Reply::bad_request(
-            "Converged UserCredentialPolicy does not allow creating or updating this authentication method. AuthMethodType [TemporaryAccessPass].",
+            "Converged UserCredentialPolicy does not allow creating or updating this authentication method. AuthCollection [TemporaryAccessPass].",
         );
     }
     let policy = &sim.config.tap_policy;
@@ -376,26 +395,26 @@ fn create_tap(sim: &Sim, u: usize, state: &mut UserState, body: Option<&Value>) 
     Reply::json(201, shown)
 }
 
-fn delete(sim: &Sim, state: &mut UserState, t: MethodType, id: &str) -> Reply {
+fn delete(sim: &Sim, state: &mut UserState, t: Collection, id: &str) -> Reply {
     let Some(index) = state
         .methods
         .iter()
-        .position(|m| m.id == id && m.method_type() == Some(t))
+        .position(|m| m.id == id && m.collection() == Some(t))
     else {
         return Reply::not_found(id);
     };
     let method = &state.methods[index];
     if let Kind::Phone {
-        phone_type: PhoneType::Mobile,
+        phone_type: PhoneKind::Mobile,
         ..
     } = method.kind
-        && state.phone(PhoneType::AlternateMobile).is_some()
+        && state.phone(PhoneKind::AlternateMobile).is_some()
     {
         return Reply::bad_request(
             "The mobile phone cannot be deleted while the user has an alternateMobile phone. Delete the alternateMobile phone first.",
         );
     }
-    if t == MethodType::WindowsHelloForBusiness
+    if t == Collection::WindowsHello
         && sim.config.hello_refusal_rate > 0.0
         && rand::rng().random_bool(sim.config.hello_refusal_rate.min(1.0))
     {
@@ -428,7 +447,7 @@ fn delete(sim: &Sim, state: &mut UserState, t: MethodType, id: &str) -> Reply {
     }
     let removed = state.methods.remove(index);
     if let Kind::Phone {
-        phone_type: PhoneType::Mobile,
+        phone_type: PhoneKind::Mobile,
         number,
         ..
     } = &removed.kind
@@ -449,7 +468,7 @@ fn patch_preferences(state: &mut UserState, body: Option<&Value>) -> Reply {
         None => state.preferred,
         Some(Value::Null) => None,
         Some(v) => {
-            let Some(d) = v.as_str().and_then(DefaultMethod::from_graph) else {
+            let Some(d) = v.as_str().and_then(SecondFactor::parse) else {
                 return Reply::bad_request(format!(
                     "Invalid value '{v}' for 'userPreferredMethodForSecondaryAuthentication'."
                 ));

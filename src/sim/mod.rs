@@ -5,9 +5,14 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `tenant` | users, methods, groups and the deterministic generator |
+//! | `catalog` | Graph's names: typed collections, `@odata.type`s, phone types, fixed ids, default methods |
+//! | `tenant` | the directory: users (created and deleted while running), groups, mobile numbers |
+//! | `state` | a user's methods and settings, and how Graph renders them |
+//! | `generate` | the deterministic generator of users, methods and groups |
 //! | `methods` | `/users/{u}/authentication/...` with the service rules |
-//! | `graph` | routes, users, groups, reports, permissions, the per-request pipeline |
+//! | `graph` | routes, users, groups, permissions, resource-unit costs, the per-request pipeline |
+//! | `query` | `$filter`, `$search`, `$orderby`, `$count`, paging, the advanced-query rule |
+//! | `report` | the registration report (`userRegistrationDetails`) |
 //! | `batch` | `$batch` |
 //! | `token` | the token endpoint and access tokens |
 //! | `throttle` | token buckets |
@@ -28,19 +33,24 @@ use rand::Rng;
 use serde_json::Value;
 
 mod batch;
+mod catalog;
 mod faults;
+mod generate;
 mod graph;
 mod introspect;
 mod methods;
+mod query;
 mod reply;
+mod report;
 mod server;
+mod state;
 mod tenant;
 mod throttle;
 mod token;
 
-pub use faults::FaultRates;
+pub use faults::{AppliedTimeouts, FaultRates};
+pub use generate::upn;
 pub use introspect::Counters;
-pub use tenant::upn;
 pub use throttle::{Budgets, TenantSize};
 
 /// The temporary access pass policy of the simulated tenant.
@@ -95,6 +105,8 @@ pub struct SimConfig {
     pub latency: Option<(Duration, Duration)>,
     /// Fault rates.
     pub faults: FaultRates,
+    /// Rates of writes that are applied and then answered 504.
+    pub applied_timeouts: AppliedTimeouts,
     /// Lifetime of issued access tokens.
     pub token_ttl: Duration,
     /// Application permissions withheld (e.g. `UserAuthenticationMethod.ReadWrite.All`).
@@ -128,6 +140,7 @@ impl Default for SimConfig {
             background_load: 0.0,
             latency: None,
             faults: FaultRates::default(),
+            applied_timeouts: AppliedTimeouts::default(),
             token_ttl: Duration::from_secs(3599),
             deny: BTreeSet::new(),
             client_certificates: Vec::new(),
@@ -152,9 +165,9 @@ impl SimConfig {
 
     /// The tenant id, client id and client secret the seed gives.
     fn credentials(&self) -> (String, String, String) {
-        let mut rng = tenant::rng_for(self.seed, 3, 0);
-        let tenant_id = tenant::uuid_from(&mut rng);
-        let client_id = tenant::uuid_from(&mut rng);
+        let mut rng = generate::rng_for(self.seed, 3, 0);
+        let tenant_id = generate::uuid_from(&mut rng);
+        let client_id = generate::uuid_from(&mut rng);
         let secret: [u8; 24] = rng.random();
         let secret = format!(
             "sim~{}",
@@ -174,6 +187,8 @@ pub(crate) struct Sim {
     counters: introspect::LiveCounters,
     request_seq: AtomicU64,
     request_prefix: u64,
+    /// Paging sessions begun (each first page of a listing draws its order from this).
+    paging_sessions: AtomicU64,
 }
 
 impl Sim {
@@ -237,6 +252,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         counters: introspect::LiveCounters::default(),
         request_seq: AtomicU64::new(0),
         request_prefix: rand::rng().random(),
+        paging_sessions: AtomicU64::new(0),
         config,
     });
     let task = tokio::spawn(server::serve(listener, Arc::clone(&sim)));
@@ -287,13 +303,29 @@ impl SimHandle {
 
     /// The full, unmasked state of a user (by UPN or object id), issued passes included.
     pub fn user_state(&self, user: &str) -> Option<Value> {
-        let i = self.sim.tenant.find(user)?;
-        Some(self.sim.tenant.user_dump(i, chrono::Utc::now()))
+        let u = self.sim.tenant.find(user)?;
+        Some(self.sim.tenant.user_dump(&u, chrono::Utc::now()))
     }
 
-    /// The object id of user `i`.
-    pub fn user_id(&self, i: usize) -> Option<&str> {
-        self.sim.tenant.identities.get(i).map(|u| u.id.as_str())
+    /// The object id of user `i` (deleted or not).
+    pub fn user_id(&self, i: usize) -> Option<String> {
+        self.sim.tenant.user(i).map(|u| u.identity.id.clone())
+    }
+
+    /// Delete a user (by UPN or object id) from the directory, as `DELETE /_sim/users/{u}`
+    /// does; false when there is no such user.
+    pub fn delete_user(&self, user: &str) -> bool {
+        self.sim.tenant.delete(user).is_some()
+    }
+
+    /// Create a user (the generator's next one), as `POST /_sim/users` does; returns its UPN.
+    pub fn create_user(&self) -> String {
+        self.sim
+            .tenant
+            .create(&self.sim.config, chrono::Utc::now())
+            .identity
+            .upn
+            .clone()
     }
 
     /// The groups' ids: Sales, Engineering (Engineering Contractors nested inside), Engineering

@@ -105,7 +105,14 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Full<B
     }
     let reply = if rest == "/$batch" {
         if parts.method == hyper::Method::POST {
-            super::batch::run(&sim, beta, &bytes)
+            let reply = super::batch::run(&sim, beta, &bytes);
+            if reply.status == 200 && sim.config.applied_timeouts.draw_batch() {
+                // Every item ran; the caller only learns of a gateway timeout.
+                sim.counters.count_fault("batch-504-applied");
+                super::faults::applied_timeout()
+            } else {
+                reply
+            }
         } else {
             Reply::method_not_allowed()
         }
@@ -143,12 +150,16 @@ fn single(
             }
         }
     };
+    let (eventual, low_priority) =
+        super::graph::flags(|name| header(parts, name).map(str::to_string));
     let call = Call {
         beta,
         verb: parts.method.clone(),
         path,
         query: parts.uri.query().unwrap_or(""),
         body: body.as_ref(),
+        eventual,
+        low_priority,
     };
     answer(sim, &call, false)
 }

@@ -67,15 +67,18 @@ pub(crate) enum Scope {
     TenantWrite,
     /// App requests, all tenants.
     AppRequest,
+    /// The identity and access reports limit, per app+tenant.
+    Reports,
 }
 
 impl Scope {
     /// Every scope, in counter order.
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::ResourceUnit,
         Scope::Write,
         Scope::TenantWrite,
         Scope::AppRequest,
+        Scope::Reports,
     ];
 
     /// The counter key (the scope without the ids).
@@ -85,6 +88,7 @@ impl Scope {
             Scope::Write => "Tenant_Application/Write",
             Scope::TenantWrite => "Tenant/Write",
             Scope::AppRequest => "Application/Request",
+            Scope::Reports => "Tenant_Application/Reports",
         }
     }
 
@@ -93,7 +97,7 @@ impl Scope {
         match self {
             Scope::ResourceUnit => "ResourceUnitLimitExceeded",
             Scope::Write | Scope::TenantWrite => "WriteLimitExceeded",
-            Scope::AppRequest => "RequestLimitExceeded",
+            Scope::AppRequest | Scope::Reports => "RequestLimitExceeded",
         }
     }
 }
@@ -154,6 +158,7 @@ struct Buckets {
     writes: Bucket,
     tenant_writes: Bucket,
     app: Bucket,
+    reports: Bucket,
 }
 
 impl Buckets {
@@ -166,6 +171,7 @@ impl Buckets {
             &mut self.writes,
             &mut self.tenant_writes,
             &mut self.app,
+            &mut self.reports,
         ] {
             b.refill(elapsed);
         }
@@ -196,6 +202,8 @@ impl Throttle {
                     writes: Bucket::new(b.writes_per_150s, 150.0),
                     tenant_writes: Bucket::new(b.tenant_writes_per_5min * ours, 300.0),
                     app: Bucket::new(b.app_requests_per_10s, 10.0),
+                    // "Identity and access reports service limits": 5 requests per 10 s.
+                    reports: Bucket::new(5.0, 10.0),
                 })
             }),
             app: app.to_string(),
@@ -217,24 +225,37 @@ impl Throttle {
             .unwrap_or(Ok(None))
     }
 
-    /// Admit one Graph request: 1 resource unit, and 1 write in both write scopes for anything
-    /// but a GET. A refused request takes nothing from any bucket.
-    pub fn admit_item(&self, write: bool) -> Result<Usage, Throttled> {
+    /// Admit one Graph request of `cost` resource units, and 1 write in both write scopes for
+    /// anything but a GET. A refused request takes nothing from any bucket.
+    pub fn admit_item(&self, write: bool, cost: f64) -> Result<Usage, Throttled> {
         self.with(|b| {
             if write {
-                admit(
+                let ru = admit(&mut [(&mut b.ru, Scope::ResourceUnit)], cost)?;
+                match admit(
                     &mut [
-                        (&mut b.ru, Scope::ResourceUnit),
                         (&mut b.writes, Scope::Write),
                         (&mut b.tenant_writes, Scope::TenantWrite),
                     ],
                     1.0,
-                )
+                ) {
+                    Ok(w) => Ok(ru.into_iter().chain(w).reduce(f64::max)),
+                    Err(t) => {
+                        // Refused: give back the resource units, so it took nothing.
+                        b.ru.tokens += cost;
+                        Err(t)
+                    }
+                }
             } else {
-                admit(&mut [(&mut b.ru, Scope::ResourceUnit)], 1.0)
+                admit(&mut [(&mut b.ru, Scope::ResourceUnit)], cost)
             }
         })
         .unwrap_or(Ok(None))
+    }
+
+    /// Admit one request to the registration report against the reports limit.
+    pub fn admit_report(&self) -> Result<Usage, Throttled> {
+        self.with(|b| admit(&mut [(&mut b.reports, Scope::Reports)], 1.0))
+            .unwrap_or(Ok(None))
     }
 
     /// The headers of a 429 for `t`: `Retry-After` (fractional seconds), scope and information.
@@ -245,6 +266,7 @@ impl Throttle {
             }
             Scope::TenantWrite => format!("{}/{}", t.scope.key(), self.tenant),
             Scope::AppRequest => format!("{}/{}", t.scope.key(), self.app),
+            Scope::Reports => format!("{}/{}/{}", t.scope.key(), self.app, self.tenant),
         };
         vec![
             ("Retry-After", retry_after(t.retry_after)),
@@ -304,9 +326,9 @@ mod tests {
     fn a_request_over_budget_waits_exactly_for_its_token() {
         let t = Throttle::new(Some(budgets(10.0, 1e9)), 0.0, "a", "t");
         for _ in 0..10 {
-            assert!(t.admit_item(false).is_ok());
+            assert!(t.admit_item(false, 1.0).is_ok());
         }
-        let refused = t.admit_item(false).unwrap_err();
+        let refused = t.admit_item(false, 1.0).unwrap_err();
         assert_eq!(refused.scope, Scope::ResourceUnit);
         // 1 token per second: the next one is (almost exactly) a second away.
         assert!((refused.retry_after - 1.0).abs() < 0.01, "{refused:?}");
@@ -316,18 +338,18 @@ mod tests {
     fn writes_are_refused_by_the_write_bucket_while_reads_still_pass() {
         let t = Throttle::new(Some(budgets(1000.0, 3.0)), 0.0, "a", "t");
         for _ in 0..3 {
-            assert!(t.admit_item(true).is_ok());
+            assert!(t.admit_item(true, 1.0).is_ok());
         }
-        let refused = t.admit_item(true).unwrap_err();
+        let refused = t.admit_item(true, 1.0).unwrap_err();
         assert_eq!(refused.scope, Scope::Write);
         assert!((refused.retry_after - 50.0).abs() < 0.5, "{refused:?}");
-        assert!(t.admit_item(false).is_ok());
+        assert!(t.admit_item(false, 1.0).is_ok());
     }
 
     #[test]
     fn usage_over_eighty_percent_is_reported() {
         let t = Throttle::new(Some(budgets(10.0, 1e9)), 0.0, "a", "t");
-        let usages: Vec<Usage> = (0..9).map(|_| t.admit_item(false).unwrap()).collect();
+        let usages: Vec<Usage> = (0..9).map(|_| t.admit_item(false, 1.0).unwrap()).collect();
         assert_eq!(usages[7], None);
         assert!(usages[8].is_some_and(|u| u > 0.8));
     }
@@ -340,8 +362,11 @@ mod tests {
         };
         let t = Throttle::new(Some(b), 0.5, "a", "t");
         for _ in 0..5 {
-            assert!(t.admit_item(true).is_ok());
+            assert!(t.admit_item(true, 1.0).is_ok());
         }
-        assert_eq!(t.admit_item(true).unwrap_err().scope, Scope::TenantWrite);
+        assert_eq!(
+            t.admit_item(true, 1.0).unwrap_err().scope,
+            Scope::TenantWrite
+        );
     }
 }

@@ -62,10 +62,24 @@ impl Graph {
 
     /// Send `method` to `path` (which starts with the version, e.g. `/v1.0/users`).
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    /// Send with extra request headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.sim.url()))
             .bearer_auth(&self.token);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -87,6 +101,33 @@ impl Graph {
 
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Method::GET, path, None).await
+    }
+
+    /// GET with `ConsistencyLevel: eventual` (an advanced query).
+    pub async fn get_eventual(&self, path: &str) -> Answer {
+        self.send_with(Method::GET, path, None, &[("ConsistencyLevel", "eventual")])
+            .await
+    }
+
+    /// Every page of a listing, following `@odata.nextLink`, each page sent with `headers`.
+    pub async fn collect(&self, path: &str, headers: &[(&str, &str)]) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut path = path.to_string();
+        for _ in 0..1000 {
+            let page = self.send_with(Method::GET, &path, None, headers).await;
+            assert_eq!(page.status, 200, "{path}: {}", page.body);
+            out.extend(page.body["value"].as_array().unwrap().iter().cloned());
+            match page.body["@odata.nextLink"].as_str() {
+                Some(next) => {
+                    path = next
+                        .strip_prefix(self.sim.url())
+                        .expect("next link on the simulator")
+                        .to_string()
+                }
+                None => return out,
+            }
+        }
+        panic!("more than 1000 pages");
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Answer {
