@@ -13,7 +13,7 @@ use authbulk::job::{
     Action, DefaultMethod, MethodType, Operation, PhoneSelector, PhoneType, Selector, TapParams,
 };
 use authbulk::plan::{
-    Applier, Method, MethodKind, PlanSummary, SmsSignInState, TapOutFile, TapSink, wire,
+    Applier, Method, MethodKind, PlanSummary, SmsSignInState, TapOutFile, TapSink,
 };
 use authbulk::report::{Record, Status};
 use authbulk::sim::{SimConfig, SimHandle, upn};
@@ -72,7 +72,7 @@ impl Env {
     /// The user's methods as the simulator holds them (beta view: last-used dates included).
     fn methods(&self, user: &str) -> Vec<Method> {
         let state = self.sim.user_state(user).unwrap();
-        wire::parse_methods(&json!({ "value": state["methods"] })).unwrap()
+        authbulk::graph::methods::parse_methods(&json!({ "value": state["methods"] })).unwrap()
     }
 
     fn state(&self, user: &str) -> Value {
@@ -847,9 +847,13 @@ async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_
         "no connection was dropped: the test proves nothing"
     );
     assert_eq!(counters.duplicate_taps, 0);
+    // Methods authbulk cannot delete (external authentication methods, and the default they
+    // keep) fail by design, which says nothing about lost answers.
+    let by_design = ["unsupportedMethodType", "defaultMethodKept"];
     let failed_rows: std::collections::BTreeSet<u64> = records
         .iter()
         .filter(|r| r.status == Some(Status::Failed))
+        .filter(|r| !by_design.contains(&r.error_code.as_deref().unwrap_or_default()))
         .map(|r| r.row)
         .collect();
     // Lost answers are resolved by re-reading: no row fails for them.
@@ -895,7 +899,8 @@ async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_
     let before = env.writes();
     let again = env.run(&ops, false, Some(&file)).await;
     assert!(
-        again.iter().all(|r| r.status == Some(Status::Unchanged)),
+        again.iter().all(|r| r.status == Some(Status::Unchanged)
+            || by_design.contains(&r.error_code.as_deref().unwrap_or_default())),
         "{:?}",
         statuses(&again)
     );
