@@ -13,7 +13,7 @@ use authbulk::job::{
     Action, DefaultMethod, MethodType, Operation, PhoneSelector, PhoneType, Selector, TapParams,
 };
 use authbulk::plan::{
-    Applier, Method, MethodKind, PlanSummary, SmsSignInState, TapOutFile, TapSink, wire,
+    Applier, Method, MethodKind, PlanSummary, SmsSignInState, TapOutFile, TapSink,
 };
 use authbulk::report::{Record, Status};
 use authbulk::sim::{SimConfig, SimHandle, upn};
@@ -72,7 +72,7 @@ impl Env {
     /// The user's methods as the simulator holds them (beta view: last-used dates included).
     fn methods(&self, user: &str) -> Vec<Method> {
         let state = self.sim.user_state(user).unwrap();
-        wire::parse_methods(&json!({ "value": state["methods"] })).unwrap()
+        authbulk::graph::methods::parse_methods(&json!({ "value": state["methods"] })).unwrap()
     }
 
     fn state(&self, user: &str) -> Value {
@@ -148,7 +148,7 @@ fn authenticators(methods: &[Method]) -> Vec<&Method> {
 fn statuses(records: &[Record]) -> Vec<(u64, String, Status)> {
     records
         .iter()
-        .map(|r| (r.row, r.step.clone(), r.status.unwrap()))
+        .map(|r| (r.row, r.step.to_string(), r.status.unwrap()))
         .collect()
 }
 
@@ -289,13 +289,16 @@ async fn remove_phone_all_removes_alternate_mobile_before_mobile() {
         op(3, &none[0], Action::RemovePhone(PhoneSelector::All)),
     ];
     let records = env.run(&ops, false, None).await;
-    let row1: Vec<&str> = records
+    let row1: Vec<String> = records
         .iter()
         .filter(|r| r.row == 1)
-        .map(|r| r.step.as_str())
+        .map(|r| r.step.to_string())
         .collect();
-    assert_eq!(row1.first(), Some(&"delete phone alternateMobile"));
-    assert_eq!(row1.last(), Some(&"delete phone mobile"));
+    assert_eq!(
+        row1.first().map(String::as_str),
+        Some("delete phone alternateMobile")
+    );
+    assert_eq!(row1.last().map(String::as_str), Some("delete phone mobile"));
     assert!(
         records.iter().all(|r| r.status != Some(Status::Failed)),
         "{:?}",
@@ -379,7 +382,10 @@ async fn remove_authenticator_selectors_remove_exactly_what_they_choose() {
         // Removing the last Authenticator of a user whose default is push moves the default
         // first; Graph would refuse the delete otherwise.
         assert!(
-            r.step.starts_with("delete microsoftAuthenticator ") || r.step == "set default method",
+            r.step
+                .to_string()
+                .starts_with("delete microsoftAuthenticator ")
+                || r.step.to_string() == "set default method",
             "{}",
             r.step
         );
@@ -532,12 +538,12 @@ async fn reset_mfa_over_2000_users_leaves_only_the_password_without_default_meth
     );
     let changed = records
         .iter()
-        .filter(|r| r.step == "revoke sessions" && r.status == Some(Status::Ok))
+        .filter(|r| r.step.to_string() == "revoke sessions" && r.status == Some(Status::Ok))
         .count();
     assert!(changed > 1500, "only {changed} users were reset");
     let revoked = &records
         .iter()
-        .find(|r| r.step == "revoke sessions")
+        .find(|r| r.step.to_string() == "revoke sessions")
         .unwrap()
         .user;
     assert_eq!(env.state(revoked)["sessionsRevoked"].as_u64(), Some(1));
@@ -793,7 +799,7 @@ async fn guest_and_apostrophe_upns_work_and_unknown_users_fail_once_per_row() {
     assert_eq!(failed.len(), 2);
     for r in failed {
         assert_eq!(
-            (r.step.as_str(), r.status),
+            (r.step.to_string().as_str(), r.status),
             ("read user", Some(Status::Failed))
         );
         assert_eq!(r.http_status, Some(404));
@@ -841,9 +847,13 @@ async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_
         "no connection was dropped: the test proves nothing"
     );
     assert_eq!(counters.duplicate_taps, 0);
+    // Methods authbulk cannot delete (external authentication methods, and the default they
+    // keep) fail by design, which says nothing about lost answers.
+    let by_design = ["unsupportedMethodType", "defaultMethodKept"];
     let failed_rows: std::collections::BTreeSet<u64> = records
         .iter()
         .filter(|r| r.status == Some(Status::Failed))
+        .filter(|r| !by_design.contains(&r.error_code.as_deref().unwrap_or_default()))
         .map(|r| r.row)
         .collect();
     // Lost answers are resolved by re-reading: no row fails for them.
@@ -855,7 +865,7 @@ async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_
         assert!(issued <= 1, "{u}: {issued} passes");
         let tap = records
             .iter()
-            .find(|r| r.row == o.row && r.step == "issue temporaryAccessPass");
+            .find(|r| r.row == o.row && r.step.to_string() == "issue temporaryAccessPass");
         if let Some(r) = tap {
             match r.status {
                 Some(Status::Ok) if r.after.contains("secret is unknown") => {
@@ -889,7 +899,8 @@ async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_
     let before = env.writes();
     let again = env.run(&ops, false, Some(&file)).await;
     assert!(
-        again.iter().all(|r| r.status == Some(Status::Unchanged)),
+        again.iter().all(|r| r.status == Some(Status::Unchanged)
+            || by_design.contains(&r.error_code.as_deref().unwrap_or_default())),
         "{:?}",
         statuses(&again)
     );

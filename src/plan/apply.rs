@@ -17,12 +17,12 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use super::change::Change;
 use super::desired;
 use super::state::UserState;
-use super::step::{ChangeKind, Effect, Plan, Refusal, Step};
+use super::step::{Effect, Plan, Refusal, Step};
 use super::tap_out::{IssuedTap, TapSink};
-use super::wire;
-use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response, path};
+use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Response, methods, requests};
 use crate::job::{Action, MethodType, Operation, Selector};
 use crate::report::{Record, Status};
 
@@ -34,7 +34,7 @@ pub trait Records: Send {
 
     /// Called just before the write of `step` is sent, and awaited: a journal records the start
     /// here (write-ahead), so a resumed run knows the step's outcome must be checked.
-    fn before_write(&mut self, step: &str) -> impl Future<Output = ()> + Send {
+    fn before_write(&mut self, step: &Change) -> impl Future<Output = ()> + Send {
         let _ = step;
         std::future::ready(())
     }
@@ -275,7 +275,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             Some(Ok(id)) => id.clone(),
             Some(Err(error)) => {
                 let mut record = base_record(op, None);
-                fill_failure(&mut record, "read user", error, error.attempts);
+                fill_failure(&mut record, Change::ReadUser, error, error.attempts);
                 if error.kind == ErrorKind::NotFound {
                     record.error_message =
                         Some(format!("no such user in the tenant: {}", error.message));
@@ -292,7 +292,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         let can_deliver = self.taps.is_some() || (self.dry_run && self.tap_out_given);
         if wants_tap(&op.action) && !can_deliver {
             let mut record = base_record(op, Some(&user_id));
-            record.step = "issue temporaryAccessPass".into();
+            record.step = Change::IssueTap;
             record.status = Some(Status::Failed);
             record.error_code = Some("tapOutRequired".into());
             record.error_message = Some(
@@ -314,9 +314,9 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                     }
                     read
                 }
-                Err((step, error)) => {
+                Err((change, error)) => {
                     let mut record = base_record(op, Some(&user_id));
-                    fill_failure(&mut record, step, &error, error.attempts);
+                    fill_failure(&mut record, change, &error, error.attempts);
                     out.record(record).await;
                     return;
                 }
@@ -326,17 +326,12 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             (&op.action, &read.state.preferences, &read.preferences_error)
         {
             let mut record = base_record(op, Some(&user_id));
-            fill_failure(
-                &mut record,
-                "read sign-in preferences",
-                error,
-                error.attempts,
-            );
+            fill_failure(&mut record, Change::ReadPreferences, error, error.attempts);
             out.record(record).await;
             context.cached = Some((read, needs));
             return;
         }
-        let plan = desired::plan(&op.action, &user_id, &read.state, self.now());
+        let plan = desired::plan(&op.action, &read.state, self.now());
         let steps = plan.steps().to_vec();
         self.emit_plan(user, &user_id, op, plan, &read.state, out)
             .await;
@@ -365,12 +360,8 @@ impl<'a, G: GraphCall> Applier<'a, G> {
 
     /// GET the user's object id (`/users/{u}?$select=id,userPrincipalName`).
     async fn resolve(&self, user: &str) -> Result<String, GraphError> {
-        let request = Request::get(
-            ApiVersion::V1,
-            format!("{}{}", path::user(user), wire::USER_SELECT),
-        );
-        let response = self.graph.call(user, request).await?;
-        wire::parse_user_id(&response.body).map_err(|e| wire_failure(e, &response))
+        let response = self.graph.call(user, requests::resolve_user(user)).await?;
+        methods::parse_user_id(&response.body).map_err(|e| wire_failure(e, &response))
     }
 
     /// Read the user's methods (and `signInPreferences` when needed).
@@ -379,23 +370,14 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         user: &str,
         user_id: &str,
         needs: Needs,
-    ) -> Result<Read, (&'static str, GraphError)> {
-        let version = if needs.beta {
-            ApiVersion::Beta
-        } else {
-            ApiVersion::V1
-        };
-        let request = Request::get(
-            version,
-            format!("{}/authentication/methods", path::user(user_id)),
-        );
+    ) -> Result<Read, (Change, GraphError)> {
         let response = self
             .graph
-            .call(user, request)
+            .call(user, requests::read_methods(user_id, needs.beta))
             .await
-            .map_err(|e| ("read methods", e))?;
-        let methods = wire::parse_methods(&response.body)
-            .map_err(|e| ("read methods", wire_failure(e, &response)))?;
+            .map_err(|e| (Change::ReadMethods, e))?;
+        let methods = methods::parse_methods(&response.body)
+            .map_err(|e| (Change::ReadMethods, wire_failure(e, &response)))?;
         let mut read = Read {
             state: UserState {
                 methods,
@@ -404,17 +386,17 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             preferences_error: None,
         };
         if needs.preferences {
-            let request = Request::get(
-                ApiVersion::Beta,
-                format!("{}/authentication/signInPreferences", path::user(user_id)),
-            );
-            match self.graph.call(user, request).await {
-                Ok(response) => match wire::parse_preferences(&response.body) {
+            match self
+                .graph
+                .call(user, requests::read_preferences(user_id))
+                .await
+            {
+                Ok(response) => match methods::parse_preferences(&response.body) {
                     Ok(prefs) => read.state.preferences = Some(prefs),
                     Err(e) => read.preferences_error = Some(wire_failure(e, &response)),
                 },
                 Err(e) if e.kind == ErrorKind::Cancelled => {
-                    return Err(("read sign-in preferences", e));
+                    return Err((Change::ReadPreferences, e));
                 }
                 // Unreadable preferences (403 without the permission, 400 for some accounts):
                 // reset-mfa orders by heuristics and retries a refused default delete.
@@ -459,7 +441,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 if self.dry_run {
                     for step in steps {
                         let mut record = base_record(op, Some(user_id));
-                        record.step = step.step;
+                        record.step = step.change;
                         record.status = Some(Status::Planned);
                         record.before = step.before;
                         record.after = step.after;
@@ -492,7 +474,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         let mut stop: Option<(Status, &'static str)> = None;
         while let Some((step, deferred_at, earlier_attempts)) = queue.pop_front() {
             let mut record = base_record(op, Some(user_id));
-            record.step = step.step.clone();
+            record.step = step.change.clone();
             record.before = step.before.clone();
             record.after = step.after.clone();
             if let Some((status, why)) = stop {
@@ -501,13 +483,13 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 out.record(record).await;
                 continue;
             }
-            out.before_write(&step.step).await;
+            out.before_write(&step.change).await;
             let started = Instant::now();
             let result = self.run_step(user, user_id, &step, state).await;
             record.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match result {
                 Ok(done) => {
-                    if step.kind == ChangeKind::Delete {
+                    if step.change.is_delete() {
                         deletes_done += 1;
                     }
                     record.status = Some(Status::Ok);
@@ -519,16 +501,16 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                     out.record(record).await;
                 }
                 Err(failure)
-                    if step.kind == ChangeKind::Delete
+                    if step.change.is_delete()
                         && refused_as_default(&failure.error)
                         && deferred_at != Some(deletes_done)
-                        && queue.iter().any(|(s, _, _)| s.kind == ChangeKind::Delete) =>
+                        && queue.iter().any(|(s, _, _)| s.change.is_delete()) =>
                 {
                     // Graph refuses to delete the default method while others remain: try it
                     // again after the other deletes (and before revoke / issue pass).
                     let at = queue
                         .iter()
-                        .rposition(|(s, _, _)| s.kind == ChangeKind::Delete)
+                        .rposition(|(s, _, _)| s.change.is_delete())
                         .map_or(0, |i| i + 1);
                     queue.insert(
                         at,
@@ -541,7 +523,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 }
                 Err(failure) => {
                     let attempts = earlier_attempts + failure.attempts;
-                    fill_failure(&mut record, &step.step, &failure.error, attempts);
+                    fill_failure(&mut record, step.change.clone(), &failure.error, attempts);
                     if failure.error.kind == ErrorKind::Cancelled {
                         record.status = Some(Status::Cancelled);
                         stop = Some((Status::Cancelled, "interrupted before it ran"));
@@ -563,8 +545,9 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         before: &UserState,
     ) -> Result<Done, Failure> {
         let mut attempts = 0;
+        let request = requests::write(user_id, &step.write);
         for _ in 0..MAX_SENDS_UNKNOWN {
-            match self.graph.call(user, step.request.clone()).await {
+            match self.graph.call(user, request.clone()).await {
                 Ok(response) => {
                     attempts += response.attempts;
                     if step.effect == Effect::TapIssued {
@@ -576,9 +559,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                         attempts,
                     });
                 }
-                Err(error)
-                    if error.kind == ErrorKind::NotFound && step.kind == ChangeKind::Delete =>
-                {
+                Err(error) if error.kind == ErrorKind::NotFound && step.change.is_delete() => {
                     attempts += error.attempts;
                     return Ok(Done {
                         response: None,
@@ -595,9 +576,9 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 }
                 Err(error) if error.kind == ErrorKind::UnknownOutcome => {
                     attempts += error.attempts;
-                    tracing::warn!(user, step = %step.step, "answer lost; re-reading the state");
+                    tracing::warn!(user, step = %step.change, "answer lost; re-reading the state");
                     let needs = Needs {
-                        beta: step.request.version == ApiVersion::Beta,
+                        beta: request.version == ApiVersion::Beta,
                         preferences: matches!(step.effect, Effect::Preferences { .. }),
                     };
                     let reread = match self.read(user, user_id, needs).await {
@@ -667,7 +648,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             },
             attempts,
         };
-        let created = wire::parse_created_tap(&response.body).map_err(|e| {
+        let created = methods::parse_created_tap(&response.body).map_err(|e| {
             fail(
                 "tapMissingInAnswer",
                 format!("the pass was created but {e}"),
@@ -770,8 +751,8 @@ fn base_record(op: &Operation, user_id: Option<&str>) -> Record {
     }
 }
 
-fn fill_failure(record: &mut Record, step: &str, error: &GraphError, attempts: u32) {
-    record.step = step.to_string();
+fn fill_failure(record: &mut Record, step: Change, error: &GraphError, attempts: u32) {
+    record.step = step;
     record.status = Some(if error.kind == ErrorKind::Cancelled {
         Status::Cancelled
     } else {
@@ -793,7 +774,7 @@ fn refusal_record(op: &Operation, user_id: &str, refusal: Refusal) -> Record {
     record
 }
 
-fn wire_failure(error: wire::WireError, response: &Response) -> GraphError {
+fn wire_failure(error: methods::WireError, response: &Response) -> GraphError {
     GraphError {
         kind: ErrorKind::Rejected,
         status: Some(response.status),

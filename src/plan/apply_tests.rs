@@ -11,7 +11,7 @@ use reqwest::Method as Http;
 use serde_json::{Value, json};
 
 use super::Applier;
-use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response};
+use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response, names};
 use crate::job::{Action, DefaultMethod, MethodType, Operation, PhoneType, Selector, TapParams};
 use crate::plan::state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
 use crate::plan::summary::PlanSummary;
@@ -66,7 +66,7 @@ fn method_json(m: &Method) -> Value {
     let odata = match &m.kind {
         MethodKind::Password => "#microsoft.graph.passwordAuthenticationMethod".to_string(),
         MethodKind::Unknown { odata_type } => odata_type.clone(),
-        _ => m.method_type().unwrap().odata_type(),
+        _ => names::odata_type(m.method_type().unwrap()),
     };
     v["@odata.type"] = json!(odata);
     match &m.kind {
@@ -155,7 +155,7 @@ impl Tenant {
                     return Err(err(ErrorKind::Rejected, 400, "badRequest", "needs mobile"));
                 }
                 self.state.methods.push(Method {
-                    id: t.method_id().into(),
+                    id: names::phone_method_id(t).into(),
                     kind: MethodKind::Phone {
                         phone_type: t,
                         number: body["phoneNumber"].as_str().unwrap().into(),
@@ -233,7 +233,7 @@ impl Tenant {
             }
             (m, ["authentication", collection, id]) if *m == Http::DELETE => {
                 let Some(pos) = self.state.methods.iter().position(|x| {
-                    x.id == *id && x.method_type().map(|t| t.collection()) == Some(*collection)
+                    x.id == *id && x.method_type().map(names::collection) == Some(*collection)
                 }) else {
                     return Err(err(ErrorKind::NotFound, 404, "itemNotFound", "not found"));
                 };
@@ -376,7 +376,7 @@ fn password() -> Method {
 
 fn phone(t: PhoneType, n: &str) -> Method {
     m(
-        t.method_id(),
+        names::phone_method_id(t),
         MethodKind::Phone {
             phone_type: t,
             number: n.into(),
@@ -435,7 +435,7 @@ async fn run(
 fn statuses(records: &[Record]) -> Vec<(String, Status)> {
     records
         .iter()
-        .map(|r| (r.step.clone(), r.status.unwrap()))
+        .map(|r| (r.step.to_string(), r.status.unwrap()))
         .collect()
 }
 
@@ -456,7 +456,7 @@ async fn reset_mfa_leaves_only_the_password_and_a_second_run_is_unchanged_withou
             statuses(&records)
         );
         assert_eq!(graph.methods(), vec![password()], "{default:?}");
-        assert_eq!(records.last().unwrap().step, "revoke sessions");
+        assert_eq!(records.last().unwrap().step.to_string(), "revoke sessions");
         assert_eq!(records[0].user_id.as_deref(), Some(ID));
         assert_eq!(
             records[0].extra,
@@ -492,7 +492,7 @@ async fn reset_mfa_without_readable_preferences_retries_the_refused_default_afte
     );
     let mobile = records
         .iter()
-        .find(|r| r.step == "delete phone mobile")
+        .find(|r| r.step.to_string() == "delete phone mobile")
         .unwrap();
     assert_eq!(mobile.attempts, 2, "the refused send counts");
     assert_eq!(graph.methods(), vec![password()]);
@@ -567,7 +567,7 @@ async fn a_delete_answered_404_is_ok_and_says_the_method_was_already_gone() {
         methods: vec![password(), typed(MethodType::Fido2, "k")],
         preferences: None,
     };
-    let step = crate::plan::desired::delete_step(ID, &state.methods[1]).unwrap();
+    let step = crate::plan::desired::delete_step(&state.methods[1]).unwrap();
     let applier = Applier::new(&graph);
     let done = applier.run_step(UPN, ID, &step, &state).await.ok().unwrap();
     assert!(
@@ -736,7 +736,7 @@ async fn dry_run_writes_nothing_and_its_totals_equal_the_apply() {
     let graph = FakeGraph::new(methods, Some(DefaultMethod::Oath));
     let planned = run(&graph, &ops, true, None).await;
     assert_eq!(graph.writes(), 0);
-    let names: Vec<&str> = planned.iter().map(|r| r.step.as_str()).collect();
+    let names: Vec<String> = planned.iter().map(|r| r.step.to_string()).collect();
     assert_eq!(
         names,
         [
@@ -785,7 +785,7 @@ async fn an_unknown_user_gives_one_failed_read_user_record_per_row() {
         .await;
     assert_eq!(out.len(), 2);
     for r in &out {
-        assert_eq!(r.step, "read user");
+        assert_eq!(r.step.to_string(), "read user");
         assert_eq!(r.status, Some(Status::Failed));
         assert_eq!(r.http_status, Some(404));
         assert_eq!(r.error_code.as_deref(), Some("Request_ResourceNotFound"));
@@ -817,7 +817,7 @@ async fn set_default_without_readable_preferences_fails_with_graphs_error() {
         None,
     )
     .await;
-    assert_eq!(records[0].step, "read sign-in preferences");
+    assert_eq!(records[0].step.to_string(), "read sign-in preferences");
     assert_eq!(records[0].http_status, Some(403));
     assert_eq!(graph.writes(), 0);
 }
@@ -843,8 +843,8 @@ async fn list_reports_each_method_and_records_go_through_a_channel() {
     assert_eq!(received.len(), 6);
     assert!(received.iter().all(|r| r.status == Some(Status::Ok)));
     assert_eq!(
-        received[2].step,
-        format!("method phone {}", PhoneType::Mobile.method_id())
+        received[2].step.to_string(),
+        format!("method phone {}", names::phone_method_id(PhoneType::Mobile))
     );
     assert_eq!(received[2].before, "mobile +46 701234567");
 }
@@ -868,7 +868,7 @@ async fn rows_applied_one_by_one_share_the_user_context() {
     applier
         .apply_op(&mut context, &op(2, reset()), &mut out)
         .await;
-    let names: Vec<&str> = out.iter().map(|r| r.step.as_str()).collect();
+    let names: Vec<String> = out.iter().map(|r| r.step.to_string()).collect();
     assert_eq!(
         names,
         [

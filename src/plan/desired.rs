@@ -1,71 +1,65 @@
 //! Planning: `(action, user state, now) -> Plan`. Pure: compares the desired state an action
 //! describes with the user's current state and lists the concrete steps that close the gap,
-//! each with the Graph request it needs. Deletes go to the typed collections of
-//! [`MethodType::collection`], never to the generic `/authentication/methods/{id}`, which is not
-//! routable for most types (graph-contract.md, "Endpoints"). `reset-mfa` lives in
-//! `reset`. Called by [`super::apply`] and by tests.
-
-use chrono::{DateTime, Utc};
-use serde_json::json;
-
+//! each with its [`Change`] and the [`Write`] it asks of Graph (no HTTP here: a delete names
+//! the method's type and id, and `crate::graph::requests` sends it to the typed collection).
+//! `reset-mfa` lives in `reset`. Called by [`super::apply`] and by tests.
+use super::change::Change;
 use super::default::{guard_default, serves_default};
 use super::reset;
 use super::select::choose;
-use super::state::{Method, MethodKind, UserState, same_number};
-use super::step::{ChangeKind, Effect, Listed, Plan, Refusal, Step};
-use super::wire;
-use crate::graph::{ApiVersion, Request, path};
+use super::state::{Method, UserState, same_number};
+use super::step::{Effect, Listed, Plan, Refusal, Step, Write};
 use crate::job::{
     Action, DefaultMethod, MethodType, PhoneSelector, PhoneType, Selector, TapParams,
 };
+use chrono::{DateTime, Utc};
 
-/// Plan `action` for the user addressed as `user` (object id or UPN; encoded here) whose state
-/// is `state`, at time `now` (for `older_than` and `unused_for`).
-pub fn plan(action: &Action, user: &str, state: &UserState, now: DateTime<Utc>) -> Plan {
+/// Plan `action` for a user whose state is `state`, at time `now` (for `older_than` and
+/// `unused_for`).
+pub fn plan(action: &Action, state: &UserState, now: DateTime<Utc>) -> Plan {
     match action {
         Action::List => Plan::Listing(
             state
                 .methods
                 .iter()
                 .map(|m| Listed {
-                    step: format!("method {} {}", m.type_name(), m.id),
+                    step: Change::ListMethod {
+                        method: m.name(),
+                        id: m.id.clone(),
+                    },
                     description: m.describe(),
                 })
                 .collect(),
         ),
-        Action::SetPhone { phone_type, number } => set_phone(user, state, *phone_type, number),
-        Action::RemovePhone(selector) => remove_phone(user, state, *selector),
-        Action::SetEmail { address } => set_email(user, state, address),
+        Action::SetPhone { phone_type, number } => set_phone(state, *phone_type, number),
+        Action::RemovePhone(selector) => remove_phone(state, *selector),
+        Action::SetEmail { address } => set_email(state, address),
         Action::RemoveEmail => match state.email() {
-            Some((method, _)) => changes(delete_step(user, method).into_iter().collect()),
+            Some((method, _)) => changes(delete_step(method).into_iter().collect()),
             None => Plan::Unchanged {
-                step: "remove email".into(),
+                step: Change::RemoveEmail,
                 state: "no email method".into(),
             },
         },
-        Action::RemoveAuthenticator(selector) => remove_methods(
-            user,
-            state,
-            MethodType::MicrosoftAuthenticator,
-            selector,
-            now,
-        ),
+        Action::RemoveAuthenticator(selector) => {
+            remove_methods(state, MethodType::MicrosoftAuthenticator, selector, now)
+        }
         Action::RemoveMethod {
             method_type,
             select,
-        } => remove_methods(user, state, *method_type, select, now),
+        } => remove_methods(state, *method_type, select, now),
         Action::ResetMfa {
             revoke_sessions,
             issue_tap,
-        } => reset::plan_reset(user, state, *revoke_sessions, issue_tap.as_ref()),
-        Action::IssueTap(params) => changes(vec![issue_tap_step(user, params)]),
+        } => reset::plan_reset(state, *revoke_sessions, issue_tap.as_ref()),
+        Action::IssueTap(params) => changes(vec![issue_tap_step(params)]),
         Action::SetDefault {
             method,
             system_preferred,
-        } => set_default(user, state, *method, *system_preferred),
-        Action::EnableSmsSignIn => sms_sign_in(user, state, true),
-        Action::DisableSmsSignIn => sms_sign_in(user, state, false),
-        Action::RevokeSessions => changes(vec![revoke_step(user)]),
+        } => set_default(state, *method, *system_preferred),
+        Action::EnableSmsSignIn => sms_sign_in(state, true),
+        Action::DisableSmsSignIn => sms_sign_in(state, false),
+        Action::RevokeSessions => changes(vec![revoke_step()]),
     }
 }
 
@@ -77,43 +71,33 @@ fn changes(steps: Vec<Step>) -> Plan {
     }
 }
 
-/// `/users/{u}/authentication`.
-fn authentication(user: &str) -> String {
-    format!("{}/authentication", path::user(user))
-}
-
-fn set_phone(user: &str, state: &UserState, phone_type: PhoneType, number: &str) -> Plan {
-    let collection = MethodType::Phone.collection();
+fn set_phone(state: &UserState, phone_type: PhoneType, number: &str) -> Plan {
     let effect = Effect::PhoneSet {
         phone_type,
         number: number.to_string(),
     };
     match state.phone_details(phone_type) {
         Some((_, current, _)) if same_number(current, number) => Plan::Unchanged {
-            step: format!("set phone {phone_type}"),
+            step: Change::SetPhone { phone_type },
             state: current.to_string(),
         },
         Some((method, current, _)) => changes(vec![Step {
-            step: format!("update phone {phone_type}"),
-            kind: ChangeKind::Update,
+            change: Change::UpdatePhone { phone_type },
             before: current.to_string(),
             after: number.to_string(),
-            request: Request::patch(
-                ApiVersion::V1,
-                format!(
-                    "{}/{collection}/{}",
-                    authentication(user),
-                    path::segment(&method.id)
-                ),
-                wire::phone_update_body(number),
-            ),
+            write: Write::UpdatePhone {
+                id: method.id.clone(),
+                number: number.to_string(),
+            },
             effect,
         }]),
         None if phone_type == PhoneType::AlternateMobile
             && state.phone(PhoneType::Mobile).is_none() =>
         {
             Plan::Refused(Refusal {
-                step: "create phone alternateMobile".into(),
+                step: Change::CreatePhone {
+                    phone_type: PhoneType::AlternateMobile,
+                },
                 code: "alternateMobileNeedsMobile",
                 message: "an alternateMobile phone needs a mobile phone: set the mobile first \
                           (a set-phone row with phone_type mobile before this one)"
@@ -121,26 +105,24 @@ fn set_phone(user: &str, state: &UserState, phone_type: PhoneType, number: &str)
             })
         }
         None => changes(vec![Step {
-            step: format!("create phone {phone_type}"),
-            kind: ChangeKind::Create,
+            change: Change::CreatePhone { phone_type },
             before: String::new(),
             after: number.to_string(),
-            request: Request::post(
-                ApiVersion::V1,
-                format!("{}/{collection}", authentication(user)),
-                wire::phone_create_body(phone_type, number),
-            ),
+            write: Write::CreatePhone {
+                phone_type,
+                number: number.to_string(),
+            },
             effect,
         }]),
     }
 }
 
-fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan {
+fn remove_phone(state: &UserState, selector: PhoneSelector) -> Plan {
     match selector {
         PhoneSelector::One(phone_type) => {
             let Some(method) = state.phone(phone_type) else {
                 return Plan::Unchanged {
-                    step: format!("remove phone {phone_type}"),
+                    step: Change::RemovePhone { selector },
                     state: format!("no {phone_type} phone"),
                 };
             };
@@ -148,7 +130,7 @@ fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan 
             {
                 return Plan::Refused(mobile_needed_refusal());
             }
-            removals(user, state, vec![method])
+            removals(state, vec![method])
         }
         PhoneSelector::All => {
             // alternateMobile needs the mobile, so it goes before it (graph-contract.md, "Rules").
@@ -162,11 +144,11 @@ fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan 
             .collect();
             if phones.is_empty() {
                 Plan::Unchanged {
-                    step: "remove phone all".into(),
+                    step: Change::RemovePhone { selector },
                     state: "no phones".into(),
                 }
             } else {
-                removals(user, state, phones)
+                removals(state, phones)
             }
         }
     }
@@ -174,7 +156,9 @@ fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan 
 
 fn mobile_needed_refusal() -> Refusal {
     Refusal {
-        step: "delete phone mobile".into(),
+        step: Change::DeletePhone {
+            phone_type: PhoneType::Mobile,
+        },
         code: "mobileNeededByAlternateMobile",
         message: "the user's alternateMobile phone needs the mobile phone: remove the \
                   alternateMobile first (remove-phone alternateMobile, or remove-phone all)"
@@ -182,50 +166,39 @@ fn mobile_needed_refusal() -> Refusal {
     }
 }
 
-fn set_email(user: &str, state: &UserState, address: &str) -> Plan {
-    let collection = MethodType::Email.collection();
+fn set_email(state: &UserState, address: &str) -> Plan {
     let effect = Effect::EmailSet {
         address: address.to_string(),
     };
     match state.email() {
         // Addresses differ only in case: the mailbox is the same, so nothing to do.
         Some((_, current)) if current.eq_ignore_ascii_case(address) => Plan::Unchanged {
-            step: "set email".into(),
+            step: Change::SetEmail,
             state: current.to_string(),
         },
         Some((method, current)) => changes(vec![Step {
-            step: "update email".into(),
-            kind: ChangeKind::Update,
+            change: Change::UpdateEmail,
             before: current.to_string(),
             after: address.to_string(),
-            request: Request::patch(
-                ApiVersion::V1,
-                format!(
-                    "{}/{collection}/{}",
-                    authentication(user),
-                    path::segment(&method.id)
-                ),
-                wire::email_body(address),
-            ),
+            write: Write::UpdateEmail {
+                id: method.id.clone(),
+                address: address.to_string(),
+            },
             effect,
         }]),
         None => changes(vec![Step {
-            step: "create email".into(),
-            kind: ChangeKind::Create,
+            change: Change::CreateEmail,
             before: String::new(),
             after: address.to_string(),
-            request: Request::post(
-                ApiVersion::V1,
-                format!("{}/{collection}", authentication(user)),
-                wire::email_body(address),
-            ),
+            write: Write::CreateEmail {
+                address: address.to_string(),
+            },
             effect,
         }]),
     }
 }
 
 fn remove_methods(
-    user: &str,
     state: &UserState,
     method_type: MethodType,
     selector: &Selector,
@@ -235,7 +208,7 @@ fn remove_methods(
     let mut chosen = choose(selector, &candidates, now);
     if chosen.is_empty() {
         return Plan::Unchanged {
-            step: format!("remove {method_type}"),
+            step: Change::RemoveMethods { method_type },
             state: match candidates.len() {
                 0 => format!("no {method_type} methods"),
                 n => format!("{n} {method_type} method(s), none selected"),
@@ -252,17 +225,17 @@ fn remove_methods(
         }
         chosen.sort_by_key(|m| m.phone_type() == Some(PhoneType::Mobile));
     }
-    removals(user, state, chosen)
+    removals(state, chosen)
 }
 
 /// The plan that deletes `methods` in order, keeping the default method deletable: when they
 /// take the last method behind the user's default while other methods stay, Graph refuses the
 /// delete (graph-contract.md, "Rules"), so the default first moves to a method that stays, or,
 /// when none can take it, that one delete is reported blocked.
-fn removals(user: &str, state: &UserState, mut methods: Vec<&Method>) -> Plan {
+fn removals(state: &UserState, mut methods: Vec<&Method>) -> Plan {
     let mut steps = Vec::new();
     let mut blocked = Vec::new();
-    match guard_default(user, state, &methods) {
+    match guard_default(state, &methods) {
         Ok(Some(step)) => steps.push(step),
         Ok(None) => {}
         Err((kept, refusal)) => {
@@ -270,34 +243,27 @@ fn removals(user: &str, state: &UserState, mut methods: Vec<&Method>) -> Plan {
             blocked.push(refusal);
         }
     }
-    steps.extend(methods.into_iter().filter_map(|m| delete_step(user, m)));
+    steps.extend(methods.into_iter().filter_map(delete_step));
     Plan::Changes { steps, blocked }
+}
+
+/// The change that deletes `method` (any method, so a refusal can name one of an unknown type).
+pub(super) fn delete_change(method: &Method) -> Change {
+    Change::delete(method.name(), method.phone_type(), &method.id)
 }
 
 /// The step that deletes `method` through its typed collection; `None` for the password and
 /// unknown types, which have none.
-pub(super) fn delete_step(user: &str, method: &Method) -> Option<Step> {
+pub(super) fn delete_step(method: &Method) -> Option<Step> {
     let method_type = method.method_type()?;
-    let version = if method_type.beta_only() {
-        ApiVersion::Beta
-    } else {
-        ApiVersion::V1
-    };
-    let step = match &method.kind {
-        MethodKind::Phone { phone_type, .. } => format!("delete phone {phone_type}"),
-        MethodKind::Email { .. } => "delete email".to_string(),
-        _ => format!("delete {method_type} {}", method.id),
-    };
     Some(Step {
-        step,
-        kind: ChangeKind::Delete,
+        change: delete_change(method),
         before: method.describe(),
         after: String::new(),
-        // The QR code PIN method is a singleton addressed without its id.
-        request: Request::delete(
-            version,
-            method_type.method_path(&path::user(user), &method.id),
-        ),
+        write: Write::Delete {
+            method_type,
+            id: method.id.clone(),
+        },
         effect: Effect::MethodRemoved {
             method_type,
             id: method.id.clone(),
@@ -306,7 +272,7 @@ pub(super) fn delete_step(user: &str, method: &Method) -> Option<Step> {
 }
 
 /// The step that creates a temporary access pass.
-pub(super) fn issue_tap_step(user: &str, params: &TapParams) -> Step {
+pub(super) fn issue_tap_step(params: &TapParams) -> Step {
     let mut after = vec!["pass to --tap-out".to_string()];
     if let Some(minutes) = params.lifetime_minutes {
         after.push(format!("{minutes} min"));
@@ -318,57 +284,40 @@ pub(super) fn issue_tap_step(user: &str, params: &TapParams) -> Step {
         after.push(format!("from {}", start.format("%Y-%m-%d %H:%M")));
     }
     Step {
-        step: "issue temporaryAccessPass".into(),
-        kind: ChangeKind::Create,
+        change: Change::IssueTap,
         before: String::new(),
         after: after.join(", "),
-        request: Request::post(
-            ApiVersion::V1,
-            format!(
-                "{}/{}",
-                authentication(user),
-                MethodType::TemporaryAccessPass.collection()
-            ),
-            wire::tap_body(params),
-        ),
+        write: Write::IssueTap(params.clone()),
         effect: Effect::TapIssued,
     }
 }
 
 /// The step that revokes the user's sessions.
-pub(super) fn revoke_step(user: &str) -> Step {
+pub(super) fn revoke_step() -> Step {
     Step {
-        step: "revoke sessions".into(),
-        kind: ChangeKind::Action,
+        change: Change::RevokeSessions,
         before: String::new(),
         after: "refresh tokens revoked".into(),
-        request: Request::post(
-            ApiVersion::V1,
-            format!("{}/revokeSignInSessions", path::user(user)),
-            json!({}),
-        ),
+        write: Write::RevokeSessions,
         effect: Effect::SessionsRevoked,
     }
 }
 
 /// The step that sets `signInPreferences` (beta only).
 pub(super) fn preferences_step(
-    user: &str,
     before: String,
     method: Option<DefaultMethod>,
     system_preferred: Option<bool>,
     after: String,
 ) -> Step {
     Step {
-        step: "set default method".into(),
-        kind: ChangeKind::Update,
+        change: Change::SetDefaultMethod,
         before,
         after,
-        request: Request::patch(
-            ApiVersion::Beta,
-            format!("{}/signInPreferences", authentication(user)),
-            wire::preferences_body(method, system_preferred),
-        ),
+        write: Write::SetPreferences {
+            method,
+            system_preferred,
+        },
         effect: Effect::Preferences {
             method,
             system_preferred,
@@ -377,14 +326,13 @@ pub(super) fn preferences_step(
 }
 
 fn set_default(
-    user: &str,
     state: &UserState,
     method: Option<DefaultMethod>,
     system_preferred: Option<bool>,
 ) -> Plan {
     let Some(current) = &state.preferences else {
         return Plan::Refused(Refusal {
-            step: "set default method".into(),
+            step: Change::SetDefaultMethod,
             code: "preferencesUnknown",
             message: "the user's signInPreferences (beta) could not be read".into(),
         });
@@ -393,7 +341,7 @@ fn set_default(
     let system_preferred = system_preferred.filter(|f| current.system_preferred != Some(*f));
     if method.is_none() && system_preferred.is_none() {
         return Plan::Unchanged {
-            step: "set default method".into(),
+            step: Change::SetDefaultMethod,
             state: current.describe(),
         };
     }
@@ -401,7 +349,7 @@ fn set_default(
         && !state.methods.iter().any(|m| serves_default(wanted, m))
     {
         return Plan::Refused(Refusal {
-            step: "set default method".into(),
+            step: Change::SetDefaultMethod,
             code: "defaultMethodNotRegistered",
             message: format!(
                 "the user has no method that can serve as the default `{wanted}`: register it first"
@@ -417,7 +365,6 @@ fn set_default(
     }
     Plan::Changes {
         steps: vec![preferences_step(
-            user,
             current.describe(),
             method,
             system_preferred,
@@ -427,16 +374,12 @@ fn set_default(
     }
 }
 
-fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
-    let (verb, target) = if on {
-        ("enable", "ready")
-    } else {
-        ("disable", "notEnabled")
-    };
+fn sms_sign_in(state: &UserState, on: bool) -> Plan {
+    let target = if on { "ready" } else { "notEnabled" };
     let Some((method, _, current)) = state.phone_details(PhoneType::Mobile) else {
         return if on {
             Plan::Refused(Refusal {
-                step: "enable smsSignIn".into(),
+                step: Change::SmsSignIn { on: true },
                 code: "noMobilePhone",
                 message: "SMS sign-in works only on a mobile phone and the user has none: \
                           set the mobile first"
@@ -444,7 +387,7 @@ fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
             })
         } else {
             Plan::Unchanged {
-                step: "disable smsSignIn".into(),
+                step: Change::SmsSignIn { on: false },
                 state: "no mobile phone".into(),
             }
         };
@@ -456,7 +399,7 @@ fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
     };
     if done {
         return Plan::Unchanged {
-            step: format!("{verb} smsSignIn"),
+            step: Change::SmsSignIn { on },
             state: current.as_graph().to_string(),
         };
     }
@@ -476,26 +419,19 @@ fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
     };
     if on && let Some((code, message)) = refused {
         return Plan::Refused(Refusal {
-            step: "enable smsSignIn".into(),
+            step: Change::SmsSignIn { on: true },
             code,
             message: message.into(),
         });
     }
     changes(vec![Step {
-        step: format!("{verb} smsSignIn"),
-        kind: ChangeKind::Action,
+        change: Change::SmsSignIn { on },
         before: current.as_graph().to_string(),
         after: target.to_string(),
-        request: Request::post(
-            ApiVersion::V1,
-            format!(
-                "{}/{}/{}/{verb}SmsSignIn",
-                authentication(user),
-                MethodType::Phone.collection(),
-                path::segment(&method.id)
-            ),
-            json!({}),
-        ),
+        write: Write::SmsSignIn {
+            phone_id: method.id.clone(),
+            on,
+        },
         effect: Effect::SmsSignIn(on),
     }])
 }

@@ -5,8 +5,9 @@
 //! not, the order follows the usual defaults (Authenticator last) and [`super::apply`] retries a
 //! delete refused as the default after the others. Called by [`super::desired`].
 
+use super::change::Change;
 use super::default::serves_default;
-use super::desired::{delete_step, issue_tap_step, preferences_step, revoke_step};
+use super::desired::{delete_change, delete_step, issue_tap_step, preferences_step, revoke_step};
 use super::state::{Method, MethodKind, UserState};
 use super::step::{Plan, Refusal, Step};
 use crate::job::{DefaultMethod, MethodType, PhoneType, TapParams};
@@ -34,7 +35,6 @@ fn heuristic_rank(method: &Method) -> u8 {
 /// is a method too, and Graph keeps the default while any other method remains) and the new
 /// pass comes last. `revoke_sessions` and the pass follow only a reset that changed something.
 pub(super) fn plan_reset(
-    user: &str,
     state: &UserState,
     revoke_sessions: bool,
     issue_tap: Option<&TapParams>,
@@ -50,7 +50,7 @@ pub(super) fn plan_reset(
         .iter()
         .filter_map(|m| match &m.kind {
             MethodKind::Unknown { odata_type } => Some(Refusal {
-                step: format!("delete {odata_type} {}", m.id),
+                step: delete_change(m),
                 code: "unsupportedMethodType",
                 message: format!(
                     "this version of authbulk knows no Graph collection that deletes `{odata_type}`: \
@@ -95,7 +95,7 @@ pub(super) fn plan_reset(
         blocked.insert(
             0,
             Refusal {
-                step: delete_step(user, kept).map_or_else(|| kept.id.clone(), |s| s.step),
+                step: delete_change(kept),
                 code: "defaultMethodKept",
                 message: format!(
                     "kept: it is the user's default ({d}), which Graph deletes only when no other \
@@ -119,7 +119,7 @@ pub(super) fn plan_reset(
     let needs_tap = issue_tap.is_some() && (!removable.is_empty() || !has_usable_tap);
     if removable.is_empty() && !needs_tap && blocked.is_empty() {
         return Plan::Unchanged {
-            step: "reset mfa".into(),
+            step: Change::ResetMfa,
             state: if issue_tap.is_some() && has_usable_tap {
                 "only the password and a usable temporary access pass".into()
             } else {
@@ -136,21 +136,20 @@ pub(super) fn plan_reset(
             .map(|p| p.describe())
             .unwrap_or_default();
         steps.push(preferences_step(
-            user,
             before,
             Some(DefaultMethod::VoiceMobile),
             None,
             "voiceMobile, to delete the phones in order".into(),
         ));
     }
-    steps.extend(removable.into_iter().filter_map(|m| delete_step(user, m)));
+    steps.extend(removable.into_iter().filter_map(delete_step));
     if revoke_sessions && (!steps.is_empty() || needs_tap) {
-        steps.push(revoke_step(user));
+        steps.push(revoke_step());
     }
     if let Some(params) = issue_tap
         && needs_tap
     {
-        steps.push(issue_tap_step(user, params));
+        steps.push(issue_tap_step(params));
     }
     Plan::Changes { steps, blocked }
 }

@@ -1,11 +1,12 @@
 //! The domain model of one user's authentication state, as the planner sees it: the methods
-//! (parsed from Graph's JSON by [`super::wire`]), and the default method from beta
+//! (parsed from Graph's JSON by [`crate::graph::methods`]), and the default method from beta
 //! `signInPreferences`. No HTTP and no serde here, so planning is tested without a network.
-//! Built by [`super::wire`], read by [`super::desired`], changed in tests and dry runs by
+//! Built by [`crate::graph::methods`], read by [`super::desired`], changed in tests and dry runs by
 //! [`UserState::apply`].
 
 use chrono::{DateTime, Utc};
 
+use super::change::MethodName;
 use crate::job::{DefaultMethod, MethodType, PhoneType};
 
 /// Everything the planner knows about one user.
@@ -173,6 +174,17 @@ impl Method {
         match &self.kind {
             MethodKind::Phone { phone_type, .. } => Some(*phone_type),
             _ => None,
+        }
+    }
+
+    /// The type as a step names it (`microsoftAuthenticator`, `phone`, the password, or the
+    /// `@odata.type` of an unknown type).
+    pub fn name(&self) -> MethodName {
+        match (&self.kind, self.method_type()) {
+            (MethodKind::Password, _) => MethodName::Password,
+            (MethodKind::Unknown { odata_type }, _) => MethodName::Other(odata_type.clone()),
+            (_, Some(method_type)) => MethodName::Known(method_type),
+            (_, None) => MethodName::Other(String::new()),
         }
     }
 

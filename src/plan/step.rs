@@ -1,11 +1,11 @@
-//! What planning produces: a [`Plan`] of concrete [`Step`]s, each with its report text, its kind
-//! (`+`, `~`, `-`, action), the Graph request it needs and the [`Effect`] it has on the state.
+//! What planning produces: a [`Plan`] of concrete [`Step`]s, each with its typed
+//! [`Change`] (the report's text and its kind: `+`, `~`, `-`, action), the Graph request it needs and the [`Effect`] it has on the state.
 //! Made by [`super::desired`], carried out by [`super::apply`], counted by [`super::summary`].
 
 use std::fmt;
 
-use crate::graph::Request;
-use crate::job::{DefaultMethod, MethodType, PhoneType};
+use super::change::Change;
+use crate::job::{DefaultMethod, MethodType, PhoneType, TapParams};
 
 /// The kind of a change, as the plan printer marks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,18 +28,6 @@ impl ChangeKind {
             ChangeKind::Update => '~',
             ChangeKind::Delete => '-',
             ChangeKind::Action => '>',
-        }
-    }
-
-    /// The kind of a step from its report text (the first word: `create`, `issue` are creates,
-    /// `update` and `set` updates, `delete` deletes, anything else an action). Lets the summary
-    /// work from report records alone.
-    pub fn of_step(step: &str) -> ChangeKind {
-        match step.split_whitespace().next().unwrap_or_default() {
-            "create" | "issue" => ChangeKind::Create,
-            "update" | "set" => ChangeKind::Update,
-            "delete" => ChangeKind::Delete,
-            _ => ChangeKind::Action,
         }
     }
 
@@ -99,19 +87,76 @@ pub enum Effect {
     TapIssued,
 }
 
+/// The write a step asks of Graph, in the domain's terms: the method's type and id, the
+/// values to set. [`crate::graph::requests::write`] turns it into the request, so the planner
+/// holds no HTTP.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Add the phone of this type with this number.
+    CreatePhone {
+        /// Which phone.
+        phone_type: PhoneType,
+        /// Its number.
+        number: String,
+    },
+    /// Change the number of the phone method `id`.
+    UpdatePhone {
+        /// The phone method's id.
+        id: String,
+        /// The new number.
+        number: String,
+    },
+    /// Add the email method with this address.
+    CreateEmail {
+        /// The address.
+        address: String,
+    },
+    /// Change the address of the email method `id`.
+    UpdateEmail {
+        /// The email method's id.
+        id: String,
+        /// The new address.
+        address: String,
+    },
+    /// Delete the method `id` of this type through its typed collection.
+    Delete {
+        /// Its type.
+        method_type: MethodType,
+        /// Its id.
+        id: String,
+    },
+    /// Create a temporary access pass with these parameters.
+    IssueTap(TapParams),
+    /// Invalidate the user's refresh tokens.
+    RevokeSessions,
+    /// Set `signInPreferences` (beta): the fields given change.
+    SetPreferences {
+        /// The new default method.
+        method: Option<DefaultMethod>,
+        /// The new system-preferred flag.
+        system_preferred: Option<bool>,
+    },
+    /// Turn SMS sign-in on the phone method `phone_id` on or off.
+    SmsSignIn {
+        /// The mobile phone's method id.
+        phone_id: String,
+        /// On or off.
+        on: bool,
+    },
+}
+
 /// One concrete change for one user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
-    /// Report text: `create phone mobile`, `delete microsoftAuthenticator <id>`, ...
-    pub step: String,
-    /// Create, update, delete or action.
-    pub kind: ChangeKind,
+    /// The change, whose text the report shows: `create phone mobile`,
+    /// `delete microsoftAuthenticator <id>`, ...; its kind is [`Change::kind`].
+    pub change: Change,
     /// The state before, short and human (`+46 701234567`, `iPhone 14, created 2023-02-01`).
     pub before: String,
     /// The state after.
     pub after: String,
-    /// The Graph request that makes the change.
-    pub request: Request,
+    /// What Graph is asked to do; [`crate::graph::requests::write`] makes the request.
+    pub write: Write,
     /// What the change does to the state.
     pub effect: Effect,
 }
@@ -120,7 +165,7 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// The step that cannot be made (`create phone alternateMobile`).
-    pub step: String,
+    pub step: Change,
     /// A stable code for the report's `error_code` (`alternateMobileNeedsMobile`).
     pub code: &'static str,
     /// What is wrong and what to do about it.
@@ -130,8 +175,8 @@ pub struct Refusal {
 /// A method the planner met but cannot act on; reported on its own record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
-    /// Report text (`method microsoftAuthenticator <id>`).
-    pub step: String,
+    /// The listed method (`method microsoftAuthenticator <id>`).
+    pub step: Change,
     /// Its description.
     pub description: String,
 }
@@ -142,7 +187,7 @@ pub enum Plan {
     /// Nothing to do: the state already is the desired one.
     Unchanged {
         /// What was checked (`set phone mobile`).
-        step: String,
+        step: Change,
         /// The state found, short and human.
         state: String,
     },
@@ -168,33 +213,5 @@ impl Plan {
             Plan::Changes { steps, .. } => steps,
             _ => &[],
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn step_texts_map_to_their_change_kinds() {
-        assert_eq!(
-            ChangeKind::of_step("create phone mobile"),
-            ChangeKind::Create
-        );
-        assert_eq!(
-            ChangeKind::of_step("issue temporaryAccessPass"),
-            ChangeKind::Create
-        );
-        assert_eq!(ChangeKind::of_step("update email"), ChangeKind::Update);
-        assert_eq!(
-            ChangeKind::of_step("set default method"),
-            ChangeKind::Update
-        );
-        assert_eq!(
-            ChangeKind::of_step("delete fido2Methods x"),
-            ChangeKind::Delete
-        );
-        assert_eq!(ChangeKind::of_step("revoke sessions"), ChangeKind::Action);
-        assert_eq!(ChangeKind::of_step("enable smsSignIn"), ChangeKind::Action);
     }
 }

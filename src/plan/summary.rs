@@ -46,7 +46,7 @@ impl PlanSummary {
     pub fn add(&mut self, record: &Record) {
         match record.status {
             Some(Status::Planned | Status::Ok) if is_change(record) => {
-                match ChangeKind::of_step(&record.step) {
+                match record.step.kind() {
                     ChangeKind::Create => self.creates += 1,
                     ChangeKind::Update => self.updates += 1,
                     ChangeKind::Delete => self.deletes += 1,
@@ -58,7 +58,7 @@ impl PlanSummary {
                 }
             }
             Some(Status::Unchanged) => self.unchanged += 1,
-            Some(Status::Failed) if record.step.starts_with("read ") => self.failed_reads += 1,
+            Some(Status::Failed) if record.step.is_read() => self.failed_reads += 1,
             Some(Status::Failed) => self.failed += 1,
             _ => {}
         }
@@ -137,7 +137,7 @@ pub fn print_changes(out: &mut impl Write, records: &[Record]) -> io::Result<()>
             let (mark, detail) = match record.status {
                 Some(Status::Failed) => ('!', record.error_message.clone().unwrap_or_default()),
                 _ => (
-                    ChangeKind::of_step(&record.step).mark(),
+                    record.step.kind().mark(),
                     change_text(&record.before, &record.after),
                 ),
             };
@@ -149,7 +149,7 @@ pub fn print_changes(out: &mut impl Write, records: &[Record]) -> io::Result<()>
             writeln!(
                 out,
                 "  {mark} {}{detail}  (row {}, {})",
-                clean(&record.step),
+                clean(&record.step.to_string()),
                 record.row,
                 clean(&record.action)
             )?;
@@ -186,13 +186,15 @@ fn clean(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::{MethodType, PhoneType};
+    use crate::plan::{Change, MethodName};
 
-    fn record(row: u64, user: &str, action: &str, step: &str, status: Status) -> Record {
+    fn record(row: u64, user: &str, action: &str, step: Change, status: Status) -> Record {
         Record {
             row,
             user: user.into(),
             action: action.into(),
-            step: step.into(),
+            step,
             status: Some(status),
             ..Record::default()
         }
@@ -203,7 +205,9 @@ mod tests {
             1,
             "a@x",
             "set-phone",
-            "update phone mobile",
+            Change::UpdatePhone {
+                phone_type: PhoneType::Mobile,
+            },
             Status::Planned,
         );
         update.before = "+46 701234567".into();
@@ -212,7 +216,10 @@ mod tests {
             2,
             "b@x",
             "remove-authenticator",
-            "delete microsoftAuthenticator m1",
+            Change::DeleteMethod {
+                method: MethodName::Known(MethodType::MicrosoftAuthenticator),
+                id: "m1".into(),
+            },
             Status::Planned,
         );
         delete.before = "iPhone 8, created 2020-01-01".into();
@@ -220,7 +227,9 @@ mod tests {
             3,
             "a@x",
             "set-phone",
-            "create phone office",
+            Change::CreatePhone {
+                phone_type: PhoneType::Office,
+            },
             Status::Planned,
         );
         create.after = "+46 8123456".into();
@@ -228,20 +237,31 @@ mod tests {
             4,
             "b@x",
             "revoke-sessions",
-            "revoke sessions",
+            Change::RevokeSessions,
             Status::Planned,
         );
-        let unchanged = record(5, "c@x", "set-email", "set email", Status::Unchanged);
+        let unchanged = record(5, "c@x", "set-email", Change::SetEmail, Status::Unchanged);
         let mut refused = record(
             6,
             "d@x\u{1b}[2J",
             "set-phone",
-            "create phone alternateMobile",
+            Change::CreatePhone {
+                phone_type: PhoneType::AlternateMobile,
+            },
             Status::Failed,
         );
         refused.error_message = Some("needs a mobile".into());
-        let read = record(7, "e@x", "list", "read user", Status::Failed);
-        let listed = record(8, "f@x", "list", "method password pw", Status::Ok);
+        let read = record(7, "e@x", "list", Change::ReadUser, Status::Failed);
+        let listed = record(
+            8,
+            "f@x",
+            "list",
+            Change::ListMethod {
+                method: MethodName::Password,
+                id: "pw".into(),
+            },
+            Status::Ok,
+        );
         vec![
             update, delete, create, revoke, unchanged, refused, read, listed,
         ]

@@ -19,8 +19,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Record;
+use crate::plan::Change;
 
-const VERSION: u32 = 1;
+/// The journal's format. 2: steps are typed changes (`{"change":"delete_email"}`), no longer
+/// their report text.
+const VERSION: u32 = 2;
 
 /// One line of the journal.
 #[derive(Debug, Serialize, Deserialize)]
@@ -31,7 +34,7 @@ enum Entry {
     /// A step's request is about to be sent.
     Start {
         seq: u64,
-        step: String,
+        step: Change,
         at: DateTime<Utc>,
     },
     /// A step (or a row without steps) finished with this record.
@@ -64,14 +67,14 @@ pub struct Resume {
     rows_done: BitSet,
     rows_touched: BitSet,
     /// Started steps whose outcome is unknown, by row: (step, when it was started).
-    pub open_starts: HashMap<u64, Vec<(String, DateTime<Utc>)>>,
+    pub open_starts: HashMap<u64, Vec<(Change, DateTime<Utc>)>>,
     /// Finished records in the journal.
     pub records: u64,
     /// The `--tap-out` files of the earlier runs, in order.
     pub tap_outs: Vec<PathBuf>,
     /// Steps with a finished record, by row, for rows not done (at most the rows that were in
     /// flight when the earlier run stopped).
-    partial: HashMap<u64, Vec<String>>,
+    partial: HashMap<u64, Vec<Change>>,
     /// Rows not done with a failed record: their attempt had ended when the run stopped.
     failed: HashSet<u64>,
 }
@@ -89,7 +92,7 @@ impl Resume {
 
     /// The steps of row `seq` that have a finished record from an earlier run (empty for a row
     /// that is done or was never touched).
-    pub fn done_steps(&self, seq: u64) -> &[String] {
+    pub fn done_steps(&self, seq: u64) -> &[Change] {
         self.partial.get(&seq).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -100,7 +103,7 @@ impl Resume {
     }
 
     /// Steps of row `seq` started by an earlier run with no known outcome: (step, when).
-    pub fn open_starts(&self, seq: u64) -> &[(String, DateTime<Utc>)] {
+    pub fn open_starts(&self, seq: u64) -> &[(Change, DateTime<Utc>)] {
         self.open_starts.get(&seq).map(Vec::as_slice).unwrap_or(&[])
     }
 }
@@ -159,7 +162,11 @@ impl Journal {
                 match entry {
                     Entry::Header { version, job: was } if first => {
                         if version != VERSION {
-                            bail!("journal {} has version {version}", path.display());
+                            bail!(
+                                "journal {} has version {version}, this authbulk reads version \
+                                 {VERSION}: resume it with the authbulk that started the run",
+                                path.display()
+                            );
                         }
                         if was != job {
                             bail!(
@@ -234,10 +241,10 @@ impl Journal {
     }
 
     /// Record that a step of row `seq` is about to be sent.
-    pub fn started(&mut self, seq: u64, step: &str, at: DateTime<Utc>) -> Result<()> {
+    pub fn started(&mut self, seq: u64, step: &Change, at: DateTime<Utc>) -> Result<()> {
         self.append(&Entry::Start {
             seq,
-            step: step.to_string(),
+            step: step.clone(),
             at,
         })
     }
@@ -310,12 +317,22 @@ impl BitSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::MethodType;
+    use crate::plan::MethodName;
     use crate::report::Status;
 
-    fn record(row: u64, step: &str) -> Record {
+    /// The deletion of the FIDO2 key `id`.
+    fn del(id: &str) -> Change {
+        Change::DeleteMethod {
+            method: MethodName::Known(MethodType::Fido2),
+            id: id.into(),
+        }
+    }
+
+    fn record(row: u64, step: Change) -> Record {
         Record {
             row,
-            step: step.into(),
+            step,
             status: Some(Status::Ok),
             ..Record::default()
         }
@@ -327,13 +344,13 @@ mod tests {
         let path = dir.path().join("r.csv.journal");
         let at = Utc::now();
         let mut journal = Journal::create(&path, "job-a").unwrap();
-        journal.started(0, "delete fido2 k1", at).unwrap();
-        journal.done(0, &record(1, "delete fido2 k1")).unwrap();
+        journal.started(0, &del("k1"), at).unwrap();
+        journal.done(0, &record(1, del("k1"))).unwrap();
         journal.row_done(0).unwrap();
         journal.tap_out(Path::new("/tmp/taps-1.csv")).unwrap();
-        journal.started(1, "issue temporaryAccessPass", at).unwrap();
-        journal.started(2, "delete email", at).unwrap();
-        journal.done(2, &record(3, "delete email")).unwrap();
+        journal.started(1, &Change::IssueTap, at).unwrap();
+        journal.started(2, &Change::DeleteEmail, at).unwrap();
+        journal.done(2, &record(3, Change::DeleteEmail)).unwrap();
         journal.sync().unwrap();
         drop(journal);
 
@@ -344,13 +361,13 @@ mod tests {
         assert_eq!(resume.records, 2);
         assert_eq!(resume.tap_outs, [PathBuf::from("/tmp/taps-1.csv")]);
         assert_eq!(resume.open_starts.len(), 1);
-        assert_eq!(resume.open_starts[&1][0].0, "issue temporaryAccessPass");
-        assert_eq!(resume.open_starts(1)[0].0, "issue temporaryAccessPass");
-        assert_eq!(resume.done_steps(2), ["delete email"]);
+        assert_eq!(resume.open_starts[&1][0].0, Change::IssueTap);
+        assert_eq!(resume.open_starts(1)[0].0, Change::IssueTap);
+        assert_eq!(resume.done_steps(2), [Change::DeleteEmail]);
         assert!(!resume.failed_before(2));
         assert!(resume.done_steps(0).is_empty() && resume.done_steps(1).is_empty());
         let steps: Vec<_> = Journal::records(&path).unwrap().map(|r| r.step).collect();
-        assert_eq!(steps, ["delete fido2 k1", "delete email"]);
+        assert_eq!(steps, [del("k1"), Change::DeleteEmail]);
     }
 
     #[test]
@@ -358,7 +375,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         let mut journal = Journal::create(&path, "job").unwrap();
-        let mut failed = record(1, "delete a");
+        let mut failed = record(1, del("a"));
         failed.status = Some(Status::Failed);
         journal.done(0, &failed).unwrap();
         journal.done(1, &failed).unwrap();
@@ -378,7 +395,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         let mut journal = Journal::create(&path, "job").unwrap();
-        journal.done(0, &record(1, "a")).unwrap();
+        journal.done(0, &record(1, del("a"))).unwrap();
         journal.sync().unwrap();
         drop(journal);
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
@@ -387,10 +404,10 @@ mod tests {
 
         let (mut journal, resume) = Journal::resume(&path, "job").unwrap();
         assert_eq!(resume.records, 1);
-        journal.done(1, &record(2, "b")).unwrap();
+        journal.done(1, &record(2, del("b"))).unwrap();
         journal.sync().unwrap();
         let steps: Vec<_> = Journal::records(&path).unwrap().map(|r| r.step).collect();
-        assert_eq!(steps, ["a", "b"]);
+        assert_eq!(steps, [del("a"), del("b")]);
     }
 
     #[test]

@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::Change;
+
 pub mod collector;
 pub mod format;
 pub mod journal;
+pub mod progress;
 pub mod summary;
 pub mod writer;
 
@@ -67,8 +70,9 @@ pub struct Record {
     pub user_id: Option<String>,
     /// The action's name.
     pub action: String,
-    /// The concrete change, e.g. `delete microsoftAuthenticator <id>`, `read methods`.
-    pub step: String,
+    /// The concrete change, e.g. `delete microsoftAuthenticator <id>`, `read methods`; the
+    /// report shows its text.
+    pub step: Change,
     /// The outcome.
     pub status: Option<Status>,
     /// What the step changes, before (short and human).

@@ -118,15 +118,17 @@ pub fn default_path(now: chrono::DateTime<chrono::Utc>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::PhoneType;
+    use crate::plan::Change;
     use crate::report::Status;
     use std::sync::Arc;
 
-    fn record(row: u64, step: &str, before: &str) -> Record {
+    fn record(row: u64, step: Change, before: &str) -> Record {
         Record {
             row,
             user: "o'neil00005@contoso.onmicrosoft.com".into(),
             action: "set-phone".into(),
-            step: step.into(),
+            step,
             status: Some(Status::Ok),
             before: before.into(),
             after: "+46 701234567".into(),
@@ -141,7 +143,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
         let mut writer = ReportWriter::create(&path, &["ticket".to_string()]).unwrap();
-        writer.write(&record(1, "update phone mobile", "")).unwrap();
+        writer
+            .write(&record(
+                1,
+                Change::UpdatePhone {
+                    phone_type: PhoneType::Mobile,
+                },
+                "",
+            ))
+            .unwrap();
         writer.flush().unwrap();
         let mut reader = csv::Reader::from_path(&path).unwrap();
         let headers = reader.headers().unwrap().clone();
@@ -159,7 +169,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
         let mut writer = ReportWriter::create(&path, &[]).unwrap();
-        writer.write(&record(7, "create phone mobile", "")).unwrap();
+        writer
+            .write(&record(
+                7,
+                Change::CreatePhone {
+                    phone_type: PhoneType::Mobile,
+                },
+                "",
+            ))
+            .unwrap();
         writer.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let value: serde_json::Value = serde_json::from_str(text.trim()).unwrap();

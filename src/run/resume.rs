@@ -14,10 +14,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use crate::plan::Change;
 use crate::report::{Record, Resume, Status};
-
-/// The steps whose failure means the row was not planned (its state was not read).
-const READ_STEPS: [&str; 3] = ["read user", "read methods", "read sign-in preferences"];
 
 /// The note of a step whose write an earlier run sent and the re-read state shows done.
 pub const DONE_BEFORE: &str = "done before the interruption (confirmed by re-reading)";
@@ -26,11 +24,11 @@ pub const DONE_BEFORE: &str = "done before the interruption (confirmed by re-rea
 #[derive(Debug, Default)]
 pub struct RowResume {
     /// Steps started by an earlier run with no known outcome, not yet covered by a record.
-    open: Vec<(String, DateTime<Utc>)>,
+    open: Vec<(Change, DateTime<Utc>)>,
     /// Steps with a record from an earlier run.
-    done: Vec<String>,
+    done: Vec<Change>,
     /// Steps whose write this run sent.
-    started: Vec<String>,
+    started: Vec<Change>,
     /// An `unchanged` now repeats what earlier records say (or hides a step done before).
     hide_unchanged: bool,
     /// The row's state could not be read, so the plan is unknown.
@@ -48,7 +46,7 @@ impl RowResume {
             return RowResume::default();
         };
         // A step started by two interrupted runs in turn (the first never sent it) is one step.
-        let mut open: Vec<(String, DateTime<Utc>)> = Vec::new();
+        let mut open: Vec<(Change, DateTime<Utc>)> = Vec::new();
         for (step, at) in resume.open_starts(seq) {
             if !open.iter().any(|(seen, _)| seen == step) {
                 open.push((step.clone(), *at));
@@ -82,15 +80,16 @@ impl RowResume {
     }
 
     /// The write of `step` is about to be sent by this run.
-    pub fn started(&mut self, step: &str) {
-        self.started.push(step.to_string());
+    pub fn started(&mut self, step: &Change) {
+        self.started.push(step.clone());
     }
 
     /// Whether `record` goes to the report; notes what it tells about the row.
     pub fn keep(&mut self, record: &Record) -> bool {
         match record.status {
             Some(Status::Cancelled) => self.interrupted = true,
-            Some(Status::Failed) if READ_STEPS.contains(&record.step.as_str()) => {
+            // A failed read means the row was not planned (its state was not read).
+            Some(Status::Failed) if record.step.is_read() => {
                 self.unread = true;
             }
             _ => {}
@@ -185,12 +184,22 @@ pub fn tap_delivered_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::{MethodType, PhoneType};
+    use crate::plan::MethodName;
     use crate::report::Journal;
 
-    fn record(step: &str, status: Status) -> Record {
+    /// The deletion of the FIDO2 key `id`.
+    fn del(id: &str) -> Change {
+        Change::DeleteMethod {
+            method: MethodName::Known(MethodType::Fido2),
+            id: id.into(),
+        }
+    }
+
+    fn record(step: Change, status: Status) -> Record {
         Record {
             row: 1,
-            step: step.into(),
+            step,
             status: Some(status),
             ..Record::default()
         }
@@ -201,9 +210,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         let mut journal = Journal::create(&path, "job").unwrap();
-        journal.started(0, "delete a", Utc::now()).unwrap();
-        journal.done(0, &record("delete a", Status::Ok)).unwrap();
-        journal.started(0, "delete b", Utc::now()).unwrap();
+        journal.started(0, &del("a"), Utc::now()).unwrap();
+        journal.done(0, &record(del("a"), Status::Ok)).unwrap();
+        journal.started(0, &del("b"), Utc::now()).unwrap();
         journal.sync().unwrap();
         drop(journal);
         let (_, resume) = Journal::resume(&path, "job").unwrap();
@@ -215,11 +224,11 @@ mod tests {
         let (_dir, resume) = resumed();
         let mut row = RowResume::new(Some(&resume), 0);
         // The new plan holds only a later step.
-        row.started("delete c");
-        assert!(row.keep(&record("delete c", Status::Ok)));
-        let owed = row.owed(&record("", Status::Ok));
+        row.started(&del("c"));
+        assert!(row.keep(&record(del("c"), Status::Ok)));
+        let owed = row.owed(&record(Change::NotStarted, Status::Ok));
         assert_eq!(owed.len(), 1);
-        assert_eq!(owed[0].step, "delete b");
+        assert_eq!(owed[0].step, del("b"));
         assert_eq!(owed[0].status, Some(Status::Ok));
         assert_eq!(owed[0].after, DONE_BEFORE);
         assert!(row.owed(&Record::default()).is_empty(), "owed once");
@@ -230,13 +239,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         let mut journal = Journal::create(&path, "job").unwrap();
-        journal.started(0, "create email", Utc::now()).unwrap();
-        journal.started(0, "create email", Utc::now()).unwrap();
+        journal
+            .started(0, &Change::CreateEmail, Utc::now())
+            .unwrap();
+        journal
+            .started(0, &Change::CreateEmail, Utc::now())
+            .unwrap();
         journal.sync().unwrap();
         drop(journal);
         let (_, resume) = Journal::resume(&path, "job").unwrap();
         let mut row = RowResume::new(Some(&resume), 0);
-        assert!(!row.keep(&record("set email", Status::Unchanged)));
+        assert!(!row.keep(&record(Change::SetEmail, Status::Unchanged)));
         let owed = row.owed(&Record::default());
         assert_eq!(owed.len(), 1, "{owed:?}");
     }
@@ -245,8 +258,8 @@ mod tests {
     fn a_started_step_planned_again_is_covered_by_its_new_record() {
         let (_dir, resume) = resumed();
         let mut row = RowResume::new(Some(&resume), 0);
-        row.started("delete b");
-        assert!(row.keep(&record("delete b", Status::Ok)));
+        row.started(&del("b"));
+        assert!(row.keep(&record(del("b"), Status::Ok)));
         assert!(row.owed(&Record::default()).is_empty());
     }
 
@@ -254,24 +267,29 @@ mod tests {
     fn records_already_journaled_and_unchanged_repeats_are_not_reported_again() {
         let (_dir, resume) = resumed();
         let mut row = RowResume::new(Some(&resume), 0);
-        assert!(!row.keep(&record("set phone mobile", Status::Unchanged)));
-        assert!(!row.keep(&record("delete a", Status::Ok)));
+        assert!(!row.keep(&record(
+            Change::SetPhone {
+                phone_type: PhoneType::Mobile
+            },
+            Status::Unchanged
+        )));
+        assert!(!row.keep(&record(del("a"), Status::Ok)));
         // The same step written again by this run is a new write: reported.
-        row.started("delete a");
-        assert!(row.keep(&record("delete a", Status::Ok)));
+        row.started(&del("a"));
+        assert!(row.keep(&record(del("a"), Status::Ok)));
     }
 
     #[test]
     fn an_unreadable_state_leaves_the_outcome_unknown_and_an_interruption_owes_nothing() {
         let (_dir, resume) = resumed();
         let mut row = RowResume::new(Some(&resume), 0);
-        assert!(row.keep(&record("read methods", Status::Failed)));
+        assert!(row.keep(&record(Change::ReadMethods, Status::Failed)));
         let owed = row.owed(&Record::default());
         assert_eq!(owed[0].status, Some(Status::Failed));
         assert_eq!(owed[0].error_code.as_deref(), Some("outcomeUnknown"));
 
         let mut row = RowResume::new(Some(&resume), 0);
-        assert!(row.keep(&record("read methods", Status::Cancelled)));
+        assert!(row.keep(&record(Change::ReadMethods, Status::Cancelled)));
         assert!(row.interrupted());
         assert!(row.owed(&Record::default()).is_empty());
     }
@@ -310,18 +328,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         let mut journal = Journal::create(&path, "job").unwrap();
-        journal
-            .done(0, &record("delete a", Status::Failed))
-            .unwrap();
+        journal.done(0, &record(del("a"), Status::Failed)).unwrap();
         journal.sync().unwrap();
         drop(journal);
         let (_, resume) = Journal::resume(&path, "job").unwrap();
         let mut row = RowResume::new(Some(&resume), 0);
         assert!(row.failed_before());
         // Planned again (GETs only): the failed step keeps its one record, the next is skipped.
-        let again = row.after_failure(record("delete a", Status::Planned));
+        let again = row.after_failure(record(del("a"), Status::Planned));
         assert!(!row.keep(&again));
-        let next = row.after_failure(record("delete b", Status::Planned));
+        let next = row.after_failure(record(del("b"), Status::Planned));
         assert_eq!(next.status, Some(Status::Skipped));
         assert!(row.keep(&next));
         assert!(!RowResume::new(None, 0).failed_before());
@@ -330,8 +346,13 @@ mod tests {
     #[test]
     fn a_fresh_run_keeps_every_record() {
         let mut row = RowResume::new(None, 0);
-        assert!(row.keep(&record("set phone mobile", Status::Unchanged)));
-        assert!(row.keep(&record("delete a", Status::Ok)));
+        assert!(row.keep(&record(
+            Change::SetPhone {
+                phone_type: PhoneType::Mobile
+            },
+            Status::Unchanged
+        )));
+        assert!(row.keep(&record(del("a"), Status::Ok)));
         assert!(row.owed(&Record::default()).is_empty());
     }
 }

@@ -13,16 +13,10 @@ use super::exclude::Exclusions;
 use super::resume::{RowResume, tap_delivered_in};
 use super::source::{Row, RowKind};
 use crate::exec::{Executor, UserWork};
-use crate::graph::{ApiVersion, GraphCall, Request, path};
+use crate::graph::{GraphCall, methods, requests};
 use crate::job::{Action, Operation};
-use crate::plan::{Applier, Records, TapOutFile, UserContext};
+use crate::plan::{Applier, Change, Records, TapOutFile, UserContext};
 use crate::report::{Event, Record, Resume, Status};
-
-/// The step name of a created pass (as the planner names it).
-const TAP_STEP: &str = "issue temporaryAccessPass";
-
-/// The step name of a session revoke (as the planner names it).
-const REVOKE_STEP: &str = "revoke sessions";
 
 /// Per-row work of a run.
 pub struct RowWork {
@@ -91,13 +85,13 @@ impl RowWork {
         let resumed = self.resume.as_deref();
         // A pass is issued exactly once per row: one the earlier run recorded ends the row.
         if matches!(op.action, Action::IssueTap(_))
-            && resumed.is_some_and(|r| r.done_steps(seq).iter().any(|s| s == TAP_STEP))
+            && resumed.is_some_and(|r| r.done_steps(seq).contains(&Change::IssueTap))
         {
             return true;
         }
         let tap_started = resumed
             .and_then(|r| r.open_starts.get(&seq))
-            .and_then(|starts| starts.iter().find(|(step, _)| step == TAP_STEP))
+            .and_then(|starts| starts.iter().find(|(step, _)| *step == Change::IssueTap))
             .map(|(_, at)| *at);
         if let Some(at) = tap_started
             && let Some(record) = self
@@ -158,23 +152,13 @@ impl RowWork {
         started: DateTime<Utc>,
     ) -> Option<Record> {
         let id = applier.resolve_user(context).await?;
-        let request = Request::get(
-            ApiVersion::V1,
-            format!(
-                "{}/authentication/temporaryAccessPassMethods",
-                path::user(&id)
-            ),
-        );
+        let request = requests::list_taps(&id);
         let mut record = base_record(op, Some(&id));
-        record.step = TAP_STEP.into();
+        record.step = Change::IssueTap;
         match self.exec.call(&op.user, request).await {
             Ok(response) => {
-                let created_since = response.body["value"]
-                    .as_array()
+                let created_since = methods::parse_pass_created_times(&response.body)
                     .into_iter()
-                    .flatten()
-                    .filter_map(|tap| tap["createdDateTime"].as_str())
-                    .filter_map(|text| DateTime::parse_from_rfc3339(text).ok())
                     // Clocks differ: a pass created up to a minute before the start counts.
                     .find(|created| *created >= started - chrono::Duration::minutes(1))?;
                 let files = self.resume.as_deref().map(|r| r.tap_outs.as_slice());
@@ -235,7 +219,7 @@ impl UserWork for RowWork {
             RowKind::Invalid { row, why } => {
                 let record = Record {
                     row,
-                    step: "validate row".into(),
+                    step: Change::ValidateRow,
                     status: Some(Status::Skipped),
                     error_code: Some("invalidRow".into()),
                     error_message: Some(why),
@@ -246,7 +230,7 @@ impl UserWork for RowWork {
             RowKind::EnumerationFailed { error } => {
                 let record = Record {
                     row: seq + 1,
-                    step: "enumerate targets".into(),
+                    step: Change::EnumerateTargets,
                     status: Some(Status::Failed),
                     http_status: error.status,
                     error_code: Some(error.code.clone()),
@@ -270,7 +254,7 @@ impl UserWork for RowWork {
             },
             RowKind::EnumerationFailed { .. } => Record::default(),
         };
-        record.step = "not started".into();
+        record.step = Change::NotStarted;
         record.status = Some(Status::Cancelled);
         record.error_message = Some("interrupted before it ran".into());
         Event::Cancelled {
@@ -300,8 +284,8 @@ fn base_record(op: &Operation, user_id: Option<&str>) -> Record {
 fn excluded(op: &Operation, user_id: Option<String>) -> Record {
     let mut record = base_record(op, user_id.as_deref());
     record.step = match op.action {
-        Action::List => "read methods".into(),
-        _ => "all steps".into(),
+        Action::List => Change::ReadMethods,
+        _ => Change::AllSteps,
     };
     record.status = Some(Status::Skipped);
     record.error_code = Some("excluded".into());
@@ -336,8 +320,8 @@ fn owes_revoke(op: &Operation, resumed: Option<&Resume>, seq: u64, sink: &RowSin
     };
     let done = resumed.map(|r| r.done_steps(seq)).unwrap_or(&[]);
     !sink.revoked_or_failed
-        && done.iter().any(|step| step.starts_with("delete "))
-        && !done.iter().any(|step| step == REVOKE_STEP)
+        && done.iter().any(Change::is_delete)
+        && !done.contains(&Change::RevokeSessions)
 }
 
 impl RowSink<'_> {
@@ -355,7 +339,7 @@ impl Records for RowSink<'_> {
             record.action = action.to_string();
         }
         self.revoked_or_failed |=
-            record.step == REVOKE_STEP || record.status == Some(Status::Failed);
+            record.step == Change::RevokeSessions || record.status == Some(Status::Failed);
         let record = self.resume.after_failure(record);
         if !self.resume.keep(&record) {
             return;
@@ -383,7 +367,7 @@ impl Records for RowSink<'_> {
             .await;
     }
 
-    async fn before_write(&mut self, step: &str) {
+    async fn before_write(&mut self, step: &Change) {
         if !self.journal {
             return;
         }
@@ -391,7 +375,7 @@ impl Records for RowSink<'_> {
         let (ack, acked) = oneshot::channel();
         let started = Event::Started {
             seq: self.seq,
-            step: step.to_string(),
+            step: step.clone(),
             at: Utc::now(),
             ack,
         };
@@ -404,6 +388,8 @@ impl Records for RowSink<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::{MethodType, PhoneType};
+    use crate::plan::MethodName;
     use crate::report::Journal;
 
     fn op(revoke_sessions: bool) -> Operation {
@@ -420,14 +406,14 @@ mod tests {
     }
 
     /// A resume of one row (seq 0) whose earlier run finished these steps.
-    fn resumed(done: &[&str]) -> Resume {
+    fn resumed(done: &[Change]) -> Resume {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv.journal");
         let mut journal = Journal::create(&path, "job").unwrap();
         for step in done {
             let record = Record {
                 row: 1,
-                step: step.to_string(),
+                step: step.clone(),
                 status: Some(Status::Ok),
                 ..Record::default()
             };
@@ -450,10 +436,17 @@ mod tests {
             action: None,
             revoked_or_failed: false,
         };
-        let deleted = resumed(&["delete fido2 k1", "delete phone mobile"]);
+        let key = Change::DeleteMethod {
+            method: MethodName::Known(MethodType::Fido2),
+            id: "k1".into(),
+        };
+        let mobile = Change::DeletePhone {
+            phone_type: PhoneType::Mobile,
+        };
+        let deleted = resumed(&[key.clone(), mobile]);
         assert!(owes_revoke(&op(true), Some(&deleted), 0, &sink(&deleted)));
         assert!(!owes_revoke(&op(false), Some(&deleted), 0, &sink(&deleted)));
-        let revoked = resumed(&["delete fido2 k1", REVOKE_STEP]);
+        let revoked = resumed(&[key, Change::RevokeSessions]);
         assert!(!owes_revoke(&op(true), Some(&revoked), 0, &sink(&revoked)));
         let untouched = resumed(&[]);
         assert!(!owes_revoke(

@@ -63,7 +63,7 @@ fn cells(record: &Record) -> [String; 14] {
         record.user.clone(),
         opt(&record.user_id),
         record.action.clone(),
-        record.step.clone(),
+        record.step.to_string(),
         record.status.map(|s| s.as_str()).unwrap_or("").to_string(),
         record.before.clone(),
         record.after.clone(),
