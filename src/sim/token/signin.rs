@@ -605,10 +605,10 @@ impl Tokens {
 /// template ids, comma-separated).
 fn user_from(sim: &Sim, params: &[(String, String)]) -> Result<User, Reply> {
     let upn = param(params, "upn").unwrap_or("");
-    let Some(i) = sim.tenant.find(upn) else {
+    let Some(user) = sim.tenant.find(upn) else {
         return Err(Reply::not_found(upn));
     };
-    let identity = &sim.tenant.identities[i];
+    let identity = &user.identity;
     let mut roles = vec![ROLES[5].1.to_string()];
     for name in param(params, "roles")
         .unwrap_or("")
