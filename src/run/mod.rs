@@ -2,10 +2,11 @@
 //! executor, into the report. Called by the CLI with a validated [`RunConfig`].
 //!
 //! Order of a run, so that nothing is written before every check has passed: check the job
-//! files (every bad row printed); create the report (and journal), refusing a bad path; connect
-//! and fetch the first token (a bad credential stops here, exit 2); without `--yes`, or with
-//! `--max-changes`, plan first (GETs only), show the totals, and ask; then apply, each record
-//! reaching the report as its step ends; print the summary.
+//! files (every bad row printed); lock the report against a second run ([`lock`]); create the
+//! report (and journal), refusing a bad path; connect and fetch the first token (a bad
+//! credential stops here, exit 2); without `--yes`, or with `--max-changes`, plan first (GETs
+//! only), show the totals, and ask; then apply, each record reaching the report as its step
+//! ends; print the summary.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use crate::report::{Event, Journal, ReportWriter, Resume, Summary, collect, jour
 pub mod confirm;
 pub mod connect;
 pub mod exclude;
+pub mod lock;
 pub mod resume;
 pub mod source;
 mod work;
@@ -135,6 +137,8 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         .clone()
         .unwrap_or_else(|| writer::default_path(now));
     let journal_path = journal::path_for(&report_path);
+    // One run at a time on a report, held until this function returns (see `lock`).
+    let _lock = lock::RunLock::acquire(&report_path)?;
     let mut kept = Summary::default();
     // Files this run creates are removed again if it stops before applying anything (a bad
     // credential, a refused plan), so the same command can simply be run again.
