@@ -100,6 +100,7 @@ impl GraphClient {
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10))
             .timeout(CALL_TIMEOUT)
+            .redirect(super::redirect::same_origin())
             .user_agent(concat!("authbulk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;

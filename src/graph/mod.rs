@@ -10,6 +10,7 @@ use thiserror::Error;
 pub mod classify;
 pub mod client;
 pub mod path;
+pub mod redirect;
 pub mod wire;
 
 /// The Graph API version a request is sent to. v1.0 and beta never share a `$batch`.

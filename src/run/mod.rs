@@ -24,6 +24,7 @@ use crate::auth::TokenProvider;
 use crate::exec::progress::Progress;
 use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
+use crate::graph::redirect;
 use crate::job::{Defaults, JobSource};
 use crate::plan::{PlanSummary, TapOutFile, print_changes};
 use crate::report::summary::Traffic;
@@ -191,7 +192,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
 
     // 3. The tenant and the first token.
     let connected = config.connection.connect().await?;
-    let tokens = TokenProvider::from_config(&connected.auth, reqwest::Client::new())?;
+    let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
     tokens.check().await?;
     let client = GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
     let shutdown = Shutdown::new();
