@@ -188,6 +188,11 @@ impl Executor {
         &self.shared.throttle
     }
 
+    /// The run's shutdown signal this executor obeys.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shared.shutdown
+    }
+
     /// The Graph client (for enumerations that do not go through `$batch`).
     pub fn client(&self) -> &GraphClient {
         &self.shared.client

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod collector;
 pub mod format;
+pub mod frame;
 pub mod journal;
 pub mod summary;
 pub mod writer;

@@ -103,6 +103,16 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         bail!("--resume continues a run that writes: it cannot be a --dry-run");
     }
 
+    if let Some(path) = &config.summary_json
+        && std::fs::symlink_metadata(path).is_ok()
+    {
+        bail!(
+            "--summary-json {} already exists (or is a symlink): it is never overwritten; \
+             choose another file",
+            path.display()
+        );
+    }
+
     // 1. The job: every bad row is printed before anything else happens.
     let (input, _spooled, extra, total, fingerprint) = match config.input {
         Input::Jobs(sources) => {
@@ -304,10 +314,20 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         shutdown.clone(),
     )
     .await;
-    let mut summary = collector
-        .await
-        .context("the report task failed")?
-        .context("writing the report")?;
+    let mut summary = match collector.await.context("the report task failed")? {
+        Ok(summary) => summary,
+        Err(err) => {
+            // Writes may have gone before the failure: exit 2 would claim nothing began.
+            ctrl_c.abort();
+            eprintln!(
+                "error: the run stopped because {err:#}; no write was sent without its journal \
+                 note, but changes made before this point may be missing from {}: fix the \
+                 cause (disk space?), then continue with --resume",
+                report_path.display()
+            );
+            return Ok(Outcome::Incomplete);
+        }
+    };
     summary.absorb(&kept);
     if let Ok(progress) = Arc::try_unwrap(progress) {
         progress.finish();
@@ -338,10 +358,11 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             taps.path().display()
         )?;
     }
-    if let Some(path) = &config.summary_json {
-        let json = serde_json::to_vec_pretty(&summary)?;
-        std::fs::write(path, json)
-            .with_context(|| format!("cannot write --summary-json {}", path.display()))?;
+    if let Some(path) = &config.summary_json
+        && let Err(err) = write_summary_json(path, &summary)
+    {
+        // The run's work is done: its exit code stays the run's (2 would say nothing began).
+        let _ = writeln!(stderr, "warning: {err:#}");
     }
     let _ = stderr.flush();
     drop(connected.sim);
@@ -349,6 +370,21 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         DriveEnd::Drained | DriveEnd::Aborted => Outcome::Interrupted,
         _ => summary.outcome(),
     })
+}
+
+/// Write the summary as JSON to a new file (mode 0600; never through a symlink, never over an
+/// existing file: it names users' counts and the report's path).
+fn write_summary_json(path: &std::path::Path, summary: &Summary) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let json = serde_json::to_vec_pretty(summary)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create --summary-json {}", path.display()))?;
+    file.write_all(&json)
+        .with_context(|| format!("cannot write --summary-json {}", path.display()))
 }
 
 /// The plan phase's consumer: prints each row's changes as the row ends and tallies the plan.
