@@ -155,6 +155,9 @@ impl EntraApp {
 /// The assertion type of a client assertion (certificate or federated token).
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// Largest token answer read (see [`crate::graph::body`]).
+const TOKEN_LIMIT: usize = crate::graph::body::TOKEN_LIMIT;
+
 /// Send a token request, retrying transient failures, and read the token from the answer.
 pub(crate) async fn request_token(req: TokenRequest<'_>) -> Result<AccessToken, AuthError> {
     let mut attempt = 0;
@@ -183,7 +186,22 @@ pub(crate) async fn request_token(req: TokenRequest<'_>) -> Result<AccessToken, 
             Ok(response) => {
                 let status = response.status();
                 let retry_after = retry_after(&response);
-                let body = response.text().await.unwrap_or_default();
+                // Capped: a token answer is a few kilobytes, a proxy's endless one is refused.
+                let body = crate::graph::body::read_capped(response, TOKEN_LIMIT).await;
+                let body = match body {
+                    Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Err(err) => {
+                        let message = format!("{}: the token endpoint's answer: {err}", req.what);
+                        if attempt >= ATTEMPTS
+                            || matches!(err, crate::graph::body::BodyError::TooLarge { .. })
+                        {
+                            return Err(AuthError::Unavailable(message));
+                        }
+                        tracing::warn!(attempt, "{message}; retrying");
+                        tokio::time::sleep(backoff(attempt)).await;
+                        continue;
+                    }
+                };
                 if status.is_success() {
                     return parse_token(&body, started, req.what);
                 }

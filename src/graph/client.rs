@@ -88,7 +88,7 @@ struct RawAnswer {
     token: String,
     status: u16,
     headers: HeaderMap,
-    body: Result<Vec<u8>, reqwest::Error>,
+    body: Result<Vec<u8>, super::body::BodyError>,
 }
 
 impl GraphClient {
@@ -159,7 +159,7 @@ impl GraphClient {
                 continue;
             }
             let headers = response.headers().clone();
-            let body = response.bytes().await.map(|b| b.to_vec());
+            let body = super::body::read_capped(response, super::body::GRAPH_LIMIT).await;
             return Ok(RawAnswer {
                 token,
                 status,
@@ -200,12 +200,11 @@ impl GraphClient {
                     ..error_without_answer(ErrorKind::Transient, message, 1)
                 })
             };
-            let bytes = raw.body.map_err(|err| {
-                lost(format!(
-                    "the $batch answer was cut off: {}",
-                    describe_wire_error(&err)
-                ))
-            })?;
+            // An oversize answer is treated like a lost one: reads are asked again, writes
+            // re-read the user's state.
+            let bytes = raw
+                .body
+                .map_err(|err| lost(format!("$batch answer: {err}")))?;
             let parsed: BatchResponseBody = serde_json::from_slice(&bytes)
                 .map_err(|err| lost(format!("unreadable $batch answer: {err}")))?;
             return Ok(BatchAnswer {
@@ -225,7 +224,7 @@ impl GraphClient {
             let bytes = raw.body.map_err(|err| {
                 BatchFailure::Lost(error_without_answer(
                     ErrorKind::Transient,
-                    describe_wire_error(&err),
+                    err.to_string(),
                     1,
                 ))
             })?;

@@ -7,6 +7,7 @@ use std::future::Future;
 use serde_json::Value;
 use thiserror::Error;
 
+pub mod body;
 pub mod classify;
 pub mod client;
 pub mod path;
