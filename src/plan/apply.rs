@@ -370,7 +370,12 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             format!("{}{}", path::user(user), wire::USER_SELECT),
         );
         let response = self.graph.call(user, request).await?;
-        wire::parse_user_id(&response.body).map_err(|e| wire_failure(e, &response))
+        let id = wire::parse_user_id(&response.body).map_err(|e| wire_failure(e, &response))?;
+        wire::check_user(&response.body, user).map_err(|e| GraphError {
+            code: "userMismatch".into(),
+            ..wire_failure(e, &response)
+        })?;
+        Ok(id)
     }
 
     /// Read the user's methods (and `signInPreferences` when needed).
