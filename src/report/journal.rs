@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -109,9 +110,12 @@ impl Resume {
 impl Journal {
     /// Start a new journal for a job with this content fingerprint.
     pub fn create(path: &Path, job: &str) -> Result<Self> {
+        // Mode 0600: the journal holds users' phone numbers and e-mail addresses, and a
+        // journal others could write to could make a resume skip rows.
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(path)
             .with_context(|| format!("cannot create journal {}", path.display()))?;
         let mut journal = Journal {
@@ -130,6 +134,9 @@ impl Journal {
     /// Reopen the journal of an earlier run of the same job: read what it holds, drop a line torn
     /// by a crash, and continue appending. Refuses a journal of another job.
     pub fn resume(path: &Path, job: &str) -> Result<(Self, Resume)> {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!("refusing journal {}: it is a symlink", path.display());
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
