@@ -77,3 +77,59 @@ fn a_batch_redirected_to_another_host_sends_it_nothing() {
     let report = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
     assert!(report.contains("307"), "{report}");
 }
+
+/// The token endpoint echoes the request it got, as text and inside AAD's JSON error.
+fn echo_token_request(json: bool) -> harden_support::Rule {
+    Arc::new(move |seen, _| {
+        if !seen.path.contains("/oauth2/v2.0/token") {
+            return Tamper::Pass;
+        }
+        let body = match json {
+            true => serde_json::json!({
+                "error": "invalid_client",
+                "error_description": format!("AADSTS7000215: you sent: {}", seen.body),
+                "error_codes": [7000215]
+            })
+            .to_string(),
+            false => format!("Bad request, body was {}", seen.body),
+        };
+        Tamper::Reply(
+            Response::builder()
+                .status(400)
+                .header(
+                    "content-type",
+                    if json {
+                        "application/json"
+                    } else {
+                        "text/plain"
+                    },
+                )
+                .body(Body::from(body))
+                .unwrap(),
+        )
+    })
+}
+
+#[test]
+fn an_echoed_secret_is_redacted_in_every_encoding() {
+    for json in [true, false] {
+        let rig = Rig::start(5, echo_token_request(json));
+        let secret = rig.sim.client_secret().to_string();
+        assert!(
+            secret.contains('~'),
+            "the simulator's secret has a ~ like Azure's"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path(), "list.csv", "list", 0..1);
+        let out = rig
+            .run(&[&job, "--dry-run", "--report", &path(dir.path(), "r.csv")])
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("client_secret=***"), "{stderr}");
+        let tail = &secret[secret.find('~').unwrap() + 1..];
+        assert!(!stderr.contains(tail), "the secret leaked: {stderr}");
+    }
+}

@@ -319,7 +319,45 @@ pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
     secrets
         .iter()
         .filter(|s| !s.is_empty())
-        .fold(text.to_string(), |acc, s| acc.replace(s, "***"))
+        .flat_map(|s| encodings(s))
+        .fold(text.to_string(), |acc, s| acc.replace(&s, "***"))
+}
+
+/// A secret as it may come back in an echoed request: raw, form-encoded (how the token request
+/// sends it: an Azure secret's `~` travels as `%7E`) and fully percent-encoded, with upper- and
+/// lowercase hex digits.
+fn encodings(secret: &str) -> Vec<String> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    const FORM: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'*')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_');
+    let form = utf8_percent_encode(secret, FORM)
+        .to_string()
+        .replace("%20", "+");
+    let full = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+    let lower = |s: &str| {
+        // Only the hex digits after each `%` change case.
+        let mut out = String::with_capacity(s.len());
+        let mut hex = 0;
+        for c in s.chars() {
+            if c == '%' {
+                hex = 2;
+                out.push(c);
+            } else if hex > 0 {
+                hex -= 1;
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let mut all = vec![secret.to_string(), lower(&form), lower(&full), form, full];
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    all.dedup();
+    all
 }
 
 /// An error and its sources on one line (reqwest hides the useful part in the source).
@@ -373,6 +411,8 @@ mod tests {
     #[test]
     fn redact_blanks_secrets_out() {
         assert_eq!(redact("bad s3cret here", &["s3cret", ""]), "bad *** here");
+        let echoed = "client_secret=sim%7Eab+c%2Fd and sim%7eab%20c%2fd";
+        assert_eq!(redact(echoed, &["sim~ab c/d"]), "client_secret=*** and ***");
     }
 
     #[tokio::test(start_paused = true)]
