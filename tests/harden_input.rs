@@ -65,3 +65,30 @@ fn many_columns_take_linear_time() {
         "validate {v1:.2}s -> {v4:.2}s, run {r1:.2}s -> {r4:.2}s"
     );
 }
+
+#[test]
+fn upns_with_invisible_or_direction_changing_characters_are_flagged_by_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("bidi.csv");
+    std::fs::write(
+        &job,
+        "user,action\nuser00200\u{202e}@contoso.onmicrosoft.com,list\n\
+         user00201\u{200b}@contoso.onmicrosoft.com,list\n\
+         \u{fffd}x@contoso.com,list\nuser00202@contoso.onmicrosoft.com,list\n",
+    )
+    .unwrap();
+    let out = authbulk().arg("validate").arg(&job).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for line in [2, 3, 4] {
+        assert!(
+            text.contains(&format!("bidi.csv:{line}: user")),
+            "line {line}: {text}"
+        );
+    }
+    assert!(!text.contains('\u{202e}'), "printed raw: {text}");
+}
