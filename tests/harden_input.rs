@@ -92,3 +92,53 @@ fn upns_with_invisible_or_direction_changing_characters_are_flagged_by_validate(
     }
     assert!(!text.contains('\u{202e}'), "printed raw: {text}");
 }
+
+#[test]
+fn a_job_on_stdin_leaves_nothing_behind_even_when_killed() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let report = dir.path().join("r.csv");
+    let mut child = authbulk()
+        .args([
+            "run",
+            "-",
+            "--format",
+            "csv",
+            "--simulate",
+            "--sim-users",
+            "3000",
+        ])
+        .args(["--dry-run", "--report"])
+        .arg(&report)
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        let mut job = String::from("user,action\n");
+        for _ in 0..10 {
+            for i in 0..3000 {
+                job.push_str(&format!("user{i:05}@contoso.onmicrosoft.com,list\n"));
+            }
+        }
+        stdin.write_all(job.as_bytes()).unwrap();
+    }
+    // While it runs (the report has records), the job is in no file of the temporary folder.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&report).map(|m| m.len()).unwrap_or(0) < 10_000 {
+        assert!(child.try_wait().unwrap().is_none(), "ended too soon");
+        assert!(Instant::now() < deadline, "no records within 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let during: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(during.is_empty(), "{during:?}");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+}
