@@ -142,3 +142,56 @@ fn a_job_on_stdin_leaves_nothing_behind_even_when_killed() {
     assert!(during.is_empty(), "{during:?}");
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 }
+
+#[test]
+fn an_exclusion_file_that_names_nobody_is_refused_and_utf16_without_a_bom_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job.csv");
+    std::fs::write(
+        &job,
+        "user,action\nuser00170@contoso.onmicrosoft.com,list\nuser00171@contoso.onmicrosoft.com,list\n",
+    )
+    .unwrap();
+    let run = |exclude: &std::path::Path, report: &str| {
+        authbulk()
+            .arg("run")
+            .arg(&job)
+            .args(["--simulate", "--dry-run", "--report"])
+            .arg(dir.path().join(report))
+            .arg("--exclude")
+            .arg(format!("@{}", exclude.display()))
+            .output()
+            .unwrap()
+    };
+    // A display name in the first column: the list would protect nobody.
+    let vip1 = dir.path().join("vip1.csv");
+    std::fs::write(
+        &vip1,
+        "DisplayName,UserPrincipalName\nVIP One,user00170@contoso.onmicrosoft.com\n",
+    )
+    .unwrap();
+    let out = run(&vip1, "r1.csv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("vip1.csv line 1"), "{stderr}");
+    assert!(!dir.path().join("r1.csv").exists());
+
+    // UTF-16 without a BOM (as some tools write "Unicode" text).
+    let vip2 = dir.path().join("vip2.txt");
+    let utf16: Vec<u8> = "user00170@contoso.onmicrosoft.com\r\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    std::fs::write(&vip2, utf16).unwrap();
+    let out = run(&vip2, "r2.csv");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(dir.path().join("r2.csv")).unwrap();
+    let excluded: Vec<_> = report.lines().filter(|l| l.contains("excluded")).collect();
+    assert_eq!(excluded.len(), 1, "{report}");
+    assert!(excluded[0].contains("user00170"), "{report}");
+}
