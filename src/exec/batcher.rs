@@ -482,6 +482,11 @@ impl Batcher {
                 Err(_) => return,
             },
         };
+        if !self.draining && shutdown.phase() >= Phase::Draining {
+            // Stopped while this batch waited for a permit: the queues still hold writes that
+            // must not go; the loop drops them first.
+            return;
+        }
         let max_writes = self.writes_now(index);
         let batch = self.take_batch(index, max_writes);
         if batch.is_empty() {
