@@ -40,6 +40,9 @@ pub enum Outcome {
     Fatal,
     /// Interrupted by the user (exit 130).
     Interrupted,
+    /// Stopped after work began because the report or journal could not be written (a full
+    /// disk): changes may have been made, and the report may lack some of them (exit 3).
+    Incomplete,
 }
 
 impl Outcome {
@@ -50,6 +53,7 @@ impl Outcome {
             Outcome::RowsFailed => 1,
             Outcome::Fatal => 2,
             Outcome::Interrupted => 130,
+            Outcome::Incomplete => 3,
         }
     }
 }

@@ -197,6 +197,9 @@ impl EntraApp {
 /// The assertion type of a client assertion (certificate or federated token).
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// Largest token answer read (see [`crate::graph::body`]).
+const TOKEN_LIMIT: usize = crate::graph::body::TOKEN_LIMIT;
+
 /// Send a token request, retrying transient failures, and read the token from the answer.
 pub(crate) async fn request_token(req: TokenRequest<'_>) -> Result<AccessToken, AuthError> {
     let mut attempt = 0;
@@ -225,7 +228,22 @@ pub(crate) async fn request_token(req: TokenRequest<'_>) -> Result<AccessToken, 
             Ok(response) => {
                 let status = response.status();
                 let retry_after = retry_after(&response);
-                let body = response.text().await.unwrap_or_default();
+                // Capped: a token answer is a few kilobytes, a proxy's endless one is refused.
+                let body = crate::graph::body::read_capped(response, TOKEN_LIMIT).await;
+                let body = match body {
+                    Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Err(err) => {
+                        let message = format!("{}: the token endpoint's answer: {err}", req.what);
+                        if attempt >= ATTEMPTS
+                            || matches!(err, crate::graph::body::BodyError::TooLarge { .. })
+                        {
+                            return Err(AuthError::Unavailable(message));
+                        }
+                        tracing::warn!(attempt, "{message}; retrying");
+                        tokio::time::sleep(backoff(attempt)).await;
+                        continue;
+                    }
+                };
                 if status.is_success() {
                     return parse_token(&body, started, req.what);
                 }
@@ -343,7 +361,45 @@ pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
     secrets
         .iter()
         .filter(|s| !s.is_empty())
-        .fold(text.to_string(), |acc, s| acc.replace(s, "***"))
+        .flat_map(|s| encodings(s))
+        .fold(text.to_string(), |acc, s| acc.replace(&s, "***"))
+}
+
+/// A secret as it may come back in an echoed request: raw, form-encoded (how the token request
+/// sends it: an Azure secret's `~` travels as `%7E`) and fully percent-encoded, with upper- and
+/// lowercase hex digits.
+fn encodings(secret: &str) -> Vec<String> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    const FORM: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'*')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_');
+    let form = utf8_percent_encode(secret, FORM)
+        .to_string()
+        .replace("%20", "+");
+    let full = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+    let lower = |s: &str| {
+        // Only the hex digits after each `%` change case.
+        let mut out = String::with_capacity(s.len());
+        let mut hex = 0;
+        for c in s.chars() {
+            if c == '%' {
+                hex = 2;
+                out.push(c);
+            } else if hex > 0 {
+                hex -= 1;
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let mut all = vec![secret.to_string(), lower(&form), lower(&full), form, full];
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    all.dedup();
+    all
 }
 
 /// An error and its sources on one line (reqwest hides the useful part in the source).
@@ -397,6 +453,8 @@ mod tests {
     #[test]
     fn redact_blanks_secrets_out() {
         assert_eq!(redact("bad s3cret here", &["s3cret", ""]), "bad *** here");
+        let echoed = "client_secret=sim%7Eab+c%2Fd and sim%7eab%20c%2fd";
+        assert_eq!(redact(echoed, &["sim~ab c/d"]), "client_secret=*** and ***");
     }
 
     #[tokio::test(start_paused = true)]

@@ -48,7 +48,8 @@ pub struct RateFlags {
     /// Retries per request after throttling or transient failures.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub max_retries: u32,
-    /// Longest total wait for retries of one request (e.g. 90s, 10m, 1h).
+    /// Longest total wait for retries of one request, and longest pause honoured for a whole
+    /// `$batch` Retry-After (e.g. 90s, 10m, 1h).
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     pub max_wait: String,
     /// Budgets as caps (capped), or only the service's signals (adaptive).

@@ -123,7 +123,10 @@ struct Shared {
 ///   write is **never** re-sent by the executor: it is answered [`ErrorKind::UnknownOutcome`],
 ///   and the caller must read the user's state again and decide whether the step is done.
 /// - A 401 on an item refreshes the token and retries once; then it is [`ErrorKind::Auth`].
-/// - After the first Ctrl-C, requests that would need a retry are answered
+/// - A whole-batch `Retry-After` pauses all sending only when it is within `--max-wait`;
+///   a longer one fails that batch's requests with the service's answer.
+/// - After the first Ctrl-C (or SIGTERM), writes not yet sent, requests that would need a
+///   retry, and requests waiting for a budget or a pause are answered
 ///   [`ErrorKind::Cancelled`]; after the second, everything not answered is: reads
 ///   [`ErrorKind::Cancelled`], writes in flight [`ErrorKind::UnknownOutcome`].
 /// - [`Response::attempts`] / [`GraphError::attempts`] count the sends, and `request_id` is
@@ -169,6 +172,7 @@ impl Executor {
             seq: 0,
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             in_flight: 0,
+            draining: false,
         };
         tokio::spawn(batcher.run());
         Executor { tx, shared }
@@ -182,6 +186,11 @@ impl Executor {
     /// The run's throttle (rates and state for the progress display).
     pub fn throttle(&self) -> &Arc<Throttle> {
         &self.shared.throttle
+    }
+
+    /// The run's shutdown signal this executor obeys.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shared.shutdown
     }
 
     /// The Graph client (for enumerations that do not go through `$batch`).
@@ -215,6 +224,15 @@ impl GraphCall for Executor {
                 auth_retried: false,
             };
             let shutdown = &self.shared.shutdown;
+            // The first Ctrl-C (or SIGTERM) stops new writes at once: a row in flight keeps the
+            // request it sent, and its remaining steps are reported cancelled.
+            if pending.request.is_write() && shutdown.phase() >= Phase::Draining {
+                return Err(error_without_answer(
+                    ErrorKind::Cancelled,
+                    STOPPED_BEFORE_SENT,
+                    0,
+                ));
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.reached(Phase::Abort) => return cancelled(),
@@ -250,6 +268,8 @@ struct Batcher {
     seq: u64,
     permits: Arc<Semaphore>,
     in_flight: usize,
+    /// The first Ctrl-C was seen: no write is sent any more, nothing waits.
+    draining: bool,
 }
 
 impl Batcher {
@@ -260,6 +280,10 @@ impl Batcher {
                 return;
             }
             self.take_arrivals();
+            if !self.draining && self.shared.shutdown.phase() >= Phase::Draining {
+                self.draining = true;
+                self.cancel_unsent_and_waiting();
+            }
             let now = Instant::now();
             self.release_due(now);
             if let Some(index) = self.ready_queue(now) {
@@ -278,6 +302,7 @@ impl Batcher {
             tokio::select! {
                 biased;
                 _ = shutdown.reached(Phase::Abort) => {}
+                _ = shutdown.reached(Phase::Draining), if !self.draining => {}
                 Some(event) = self.events_rx.recv() => self.on_event(event),
                 pending = self.rx.recv(), if self.input_open => match pending {
                     Some(pending) => self.enqueue(pending, Instant::now()),
@@ -327,6 +352,10 @@ impl Batcher {
     }
 
     fn enqueue(&mut self, pending: Pending, now: Instant) {
+        if self.draining && pending.request.is_write() {
+            pending.fail(ErrorKind::Cancelled, STOPPED_BEFORE_SENT);
+            return;
+        }
         let index = version_index(pending.request.version);
         self.writes_queued[index] += usize::from(pending.request.is_write());
         self.queues[index].push_back(pending);
@@ -453,6 +482,11 @@ impl Batcher {
                 Err(_) => return,
             },
         };
+        if !self.draining && shutdown.phase() >= Phase::Draining {
+            // Stopped while this batch waited for a permit: the queues still hold writes that
+            // must not go; the loop drops them first.
+            return;
+        }
         let max_writes = self.writes_now(index);
         let batch = self.take_batch(index, max_writes);
         if batch.is_empty() {
@@ -462,15 +496,17 @@ impl Batcher {
         let units = u32::try_from(batch.len()).unwrap_or(u32::MAX);
         let writes = u32::try_from(batch.iter().filter(|p| p.request.is_write()).count())
             .unwrap_or(u32::MAX);
+        // A budget that is there now is taken at once (the first branch); a wait for it, or
+        // for a service pause, ends at the first Ctrl-C: nothing of the batch was sent.
         tokio::select! {
             biased;
-            _ = shutdown.reached(Phase::Abort) => {
+            _ = self.shared.throttle.acquire(units, writes) => {}
+            _ = shutdown.reached(Phase::Draining) => {
                 for pending in batch {
-                    pending.fail(ErrorKind::Cancelled, "the run was stopped");
+                    pending.fail(ErrorKind::Cancelled, STOPPED_BEFORE_SENT);
                 }
                 return;
             }
-            _ = self.shared.throttle.acquire(units, writes) => {}
         }
         self.in_flight += 1;
         let task = BatchTask {
@@ -479,6 +515,30 @@ impl Batcher {
             version: VERSIONS[index],
         };
         tokio::spawn(task.run(batch, permit));
+    }
+
+    /// The first Ctrl-C: every write not yet sent, and every request waiting for a retry, is
+    /// answered cancelled (a retry wait may be as long as `--max-wait`). Reads ready to go still
+    /// go: the rows in flight need them to finish the request they sent.
+    fn cancel_unsent_and_waiting(&mut self) {
+        for (index, queue) in self.queues.iter_mut().enumerate() {
+            let (writes, reads): (VecDeque<Pending>, VecDeque<Pending>) =
+                queue.drain(..).partition(|p| p.request.is_write());
+            for pending in writes {
+                pending.fail(ErrorKind::Cancelled, STOPPED_BEFORE_SENT);
+            }
+            if reads.is_empty() {
+                self.ready_since[index] = None;
+            }
+            *queue = reads;
+        }
+        self.writes_queued = [0, 0];
+        for delayed in self.delayed.drain() {
+            delayed.pending.fail(
+                ErrorKind::Cancelled,
+                "the run was stopped before this request could be retried",
+            );
+        }
     }
 
     fn cancel_everything(&mut self) {
@@ -518,6 +578,9 @@ struct BatchTask {
 /// gets the same value; waiting one control interval lets the throttle measure the rate the
 /// service allows and spread the retries at it, instead of spending their retries in a herd.
 const MIN_THROTTLED_WAIT: Duration = CUT_GAP;
+
+/// Why a request the first Ctrl-C stopped was never sent.
+const STOPPED_BEFORE_SENT: &str = "the run was stopped before this request was sent";
 
 const LOST_WRITE: &str = "the connection dropped after the request was sent: the change may or may not have been applied";
 
@@ -708,8 +771,9 @@ impl BatchTask {
                 let attempts = batch.iter().map(|p| p.attempts).max().unwrap_or(1);
                 let wait = wait.unwrap_or_else(|| full_jitter(attempts));
                 // A whole-batch 429 is about the app's rate of calls, not an item: hold
-                // everything, and slow the calls.
-                self.shared.throttle.pause_for(wait);
+                // everything, and slow the calls. A pause longer than --max-wait is not
+                // honoured: its items fail with the service's answer, nothing else waits.
+                self.pause(wait);
                 self.shared.throttle.call_throttled(sent_at);
                 let wait = wait.max(MIN_THROTTLED_WAIT);
                 for pending in batch {
@@ -719,7 +783,7 @@ impl BatchTask {
             BatchFailure::Transient { wait, error } => {
                 Stats::add(&stats.transient, n);
                 if let Some(wait) = wait {
-                    self.shared.throttle.pause_for(wait);
+                    self.pause(wait);
                 }
                 for pending in batch {
                     self.retry_or_fail(pending, wait, with_attempts(&error, 0));
@@ -744,6 +808,21 @@ impl BatchTask {
                     pending.answer(Err(with_attempts(&error, attempts)));
                 }
             }
+        }
+    }
+
+    /// Hold all sending for a whole-batch `Retry-After`, unless it is longer than `--max-wait`
+    /// (a gateway's `Retry-After: 999999999` once stalled a run for 24 hours): then the
+    /// batch's own items fail (their retry would pass `--max-wait`) and nothing else waits.
+    fn pause(&self, wait: Duration) {
+        if wait <= self.shared.config.retry.max_wait {
+            self.shared.throttle.pause_for(wait);
+        } else {
+            tracing::warn!(
+                retry_after_s = wait.as_secs_f64(),
+                "the service asked for a pause longer than --max-wait: not honoured; the \
+                 requests it answered fail"
+            );
         }
     }
 

@@ -1,6 +1,6 @@
 //! The run's one shutdown signal, cloned into every task (mini-redis style): the first Ctrl-C
-//! drains (no new work; in-flight requests finish and results are flushed), the second aborts
-//! (stop at once). Created by the command that runs a job; read by [`super::for_each_user`],
+//! or SIGTERM drains (no new row, no new write, no wait; requests already sent finish and
+//! results are flushed), the second aborts (stop at once). Created by the command that runs a job; read by [`super::for_each_user`],
 //! the executor's batcher and its batch tasks.
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use tokio::sync::watch;
 pub enum Phase {
     /// Working normally.
     Running,
-    /// Asked once to stop: take no new work, finish what is in flight.
+    /// Asked once to stop: take no new work, send no new write, finish the requests sent.
     Draining,
     /// Asked twice: stop now.
     Abort,
@@ -78,14 +78,33 @@ impl Shutdown {
         let _ = rx.wait_for(|current| *current >= phase).await;
     }
 
-    /// Escalate on every Ctrl-C, logging what happens; the task ends after the second.
+    /// Escalate on every Ctrl-C (SIGINT) or SIGTERM (`systemctl stop`, `kill`, a container
+    /// stop), logging what happens; the task ends after the second. SIGTERM used to kill the
+    /// process hard, with no drain and no flushed report.
     pub fn listen_for_ctrl_c(&self) -> tokio::task::JoinHandle<()> {
         let shutdown = self.clone();
         tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
+            #[cfg(unix)]
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                #[cfg(unix)]
+                let signalled = match term.as_mut() {
+                    Some(term) => tokio::select! {
+                        r = tokio::signal::ctrl_c() => r.is_ok(),
+                        r = term.recv() => r.is_some(),
+                    },
+                    None => tokio::signal::ctrl_c().await.is_ok(),
+                };
+                #[cfg(not(unix))]
+                let signalled = tokio::signal::ctrl_c().await.is_ok();
+                if !signalled {
+                    break;
+                }
                 match shutdown.escalate() {
                     Phase::Draining => tracing::warn!(
-                        "interrupted: finishing requests in flight (Ctrl-C again to stop now)"
+                        "interrupted: no new writes; rows in flight finish the request they sent, \
+                         their other steps are reported cancelled (Ctrl-C again to stop now)"
                     ),
                     _ => {
                         tracing::warn!("interrupted again: stopping now");

@@ -45,8 +45,9 @@ pub trait UserWork: Send + Sync + 'static {
 pub enum DriveEnd {
     /// Every item ran.
     Completed,
-    /// Stopped by a first Ctrl-C: started items finished, waiting ones were reported
-    /// cancelled, the rest of the input was not read.
+    /// Stopped by a first Ctrl-C or SIGTERM: started items finished (their unsent writes
+    /// cancelled by the executor), waiting ones were reported cancelled, the rest of the input
+    /// was not read.
     Drained,
     /// Stopped by a second Ctrl-C: items in flight were abandoned.
     Aborted,

@@ -26,6 +26,7 @@ use crate::Outcome;
 use crate::auth::TokenProvider;
 use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
+use crate::graph::redirect;
 use crate::job::{ActionKind, Defaults};
 use crate::report::progress::Progress;
 use crate::run::{Connection, Input, source};
@@ -118,7 +119,7 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
     // 3. The tenant and the first token; a failure here leaves no file behind.
     let connected = async {
         let connected = config.connection.connect().await?;
-        let tokens = TokenProvider::from_config(&connected.auth, reqwest::Client::new())?;
+        let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
         tokens.check().await?;
         let client =
             GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;

@@ -88,7 +88,7 @@ struct RawAnswer {
     token: String,
     status: u16,
     headers: HeaderMap,
-    body: Result<Vec<u8>, reqwest::Error>,
+    body: Result<Vec<u8>, super::body::BodyError>,
 }
 
 impl GraphClient {
@@ -100,6 +100,7 @@ impl GraphClient {
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10))
             .timeout(CALL_TIMEOUT)
+            .redirect(super::redirect::same_origin())
             .user_agent(concat!("authbulk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;
@@ -165,7 +166,7 @@ impl GraphClient {
                 continue;
             }
             let headers = response.headers().clone();
-            let body = response.bytes().await.map(|b| b.to_vec());
+            let body = super::body::read_capped(response, super::body::GRAPH_LIMIT).await;
             return Ok(RawAnswer {
                 token,
                 status,
@@ -208,12 +209,11 @@ impl GraphClient {
                     ..error_without_answer(ErrorKind::Transient, message, 1)
                 })
             };
-            let bytes = raw.body.map_err(|err| {
-                lost(format!(
-                    "the $batch answer was cut off: {}",
-                    describe_wire_error(&err)
-                ))
-            })?;
+            // An oversize answer is treated like a lost one: reads are asked again, writes
+            // re-read the user's state.
+            let bytes = raw
+                .body
+                .map_err(|err| lost(format!("$batch answer: {err}")))?;
             let parsed: BatchResponseBody = serde_json::from_slice(&bytes)
                 .map_err(|err| lost(format!("unreadable $batch answer: {err}")))?;
             return Ok(BatchAnswer {
@@ -240,7 +240,7 @@ impl GraphClient {
             let bytes = raw.body.map_err(|err| {
                 BatchFailure::Lost(error_without_answer(
                     ErrorKind::Transient,
-                    describe_wire_error(&err),
+                    err.to_string(),
                     1,
                 ))
             })?;

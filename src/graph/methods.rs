@@ -173,6 +173,28 @@ pub fn parse_preferences(body: &Value) -> Result<SignInPreferences, WireError> {
 #[serde(rename_all = "camelCase")]
 struct WireUser {
     id: String,
+    #[serde(default)]
+    user_principal_name: Option<String>,
+}
+
+/// Check that a `GET /users/{u}?$select=id,userPrincipalName` answer names `requested` (the
+/// row's UPN or object id), by id or by UPN, case-insensitively. Graph always does; a proxy that
+/// swapped `$batch` answers once had one user's phone written to another, so an answer for
+/// anyone else is refused.
+pub fn check_user(body: &Value, requested: &str) -> Result<(), WireError> {
+    let user = WireUser::deserialize(body).map_err(|e| WireError(format!("user: {e}")))?;
+    let upn = user.user_principal_name.as_deref();
+    if user.id.eq_ignore_ascii_case(requested)
+        || upn.is_some_and(|upn| upn.to_lowercase() == requested.to_lowercase())
+    {
+        return Ok(());
+    }
+    Err(WireError(format!(
+        "Graph answered for another user ({}, id {}) than the row names ({requested}): nothing \
+         was done for this row",
+        upn.unwrap_or("no userPrincipalName"),
+        user.id
+    )))
 }
 
 /// The object id of a `GET /users/{u}?$select=id,userPrincipalName` answer.

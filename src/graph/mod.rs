@@ -10,11 +10,13 @@ use std::future::Future;
 use serde_json::Value;
 use thiserror::Error;
 
+pub mod body;
 pub mod classify;
 pub mod client;
 pub mod methods;
 pub mod names;
 pub mod path;
+pub mod redirect;
 pub mod requests;
 pub mod wire;
 

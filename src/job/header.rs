@@ -184,7 +184,9 @@ impl Layout {
         let mut user_taken = has_user;
         let mut slots = Vec::with_capacity(headers.len());
         let mut written: [Option<Arc<str>>; COLUMNS] = Default::default();
-        let mut seen_extra: Vec<(String, usize)> = Vec::new();
+        // By name: a linear search per column made a header of 100k columns take minutes.
+        let mut seen_extra: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
         for (i, (raw, norm)) in headers.iter().zip(&normalised).enumerate() {
             let raw = raw.as_ref();
             let column = match norm.as_str() {
@@ -210,14 +212,14 @@ impl Layout {
                 None => {
                     // Extra columns are echoed into the report by name: two with the same
                     // name would collide there, so they are duplicates too.
-                    if let Some((_, j)) = seen_extra.iter().find(|(n, _)| n == norm) {
+                    if let Some(j) = seen_extra.get(norm.as_str()) {
                         return Err(Duplicate {
                             column: headers[*j].as_ref().to_string(),
                             first: headers[*j].as_ref().to_string(),
                             second: raw.to_string(),
                         });
                     }
-                    seen_extra.push((norm.clone(), i));
+                    seen_extra.insert(norm.clone(), i);
                     slots.push(Slot::Extra(Arc::from(raw)));
                 }
             }

@@ -56,6 +56,10 @@ impl fmt::Display for Problem {
                     match c {
                         '"' => f.write_str("\\\"")?,
                         c if c.is_control() => write!(f, "{}", c.escape_debug())?,
+                        // Shown as what it is, not as the text it disguises itself as.
+                        c if super::value::is_invisible(c) => {
+                            write!(f, "{}", c.escape_unicode())?;
+                        }
                         c => write!(f, "{c}")?,
                     }
                 }

@@ -263,11 +263,32 @@ pub fn is_object_id(value: &str) -> bool {
         })
 }
 
+/// Invisible or direction-changing characters (Unicode format characters: bidi overrides and
+/// isolates, zero-width spaces and joiners, the byte-order mark, soft hyphen) and U+FFFD (what
+/// a broken encoding decodes to). A UPN never holds them; in a job file they make one user look
+/// like another in the plan preview.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{FFFD}'
+    )
+}
+
 /// Characters that never appear in a UPN and would change the meaning of a Graph path or of a
 /// spreadsheet cell (the path is encoded anyway; this catches pasted garbage early).
 fn forbidden_in_name(c: char) -> bool {
     c.is_whitespace()
         || c.is_control()
+        || is_invisible(c)
         || matches!(
             c,
             '/' | '\\' | '?' | '%' | '"' | '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':'

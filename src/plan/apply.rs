@@ -361,7 +361,12 @@ impl<'a, G: GraphCall> Applier<'a, G> {
     /// GET the user's object id (`/users/{u}?$select=id,userPrincipalName`).
     async fn resolve(&self, user: &str) -> Result<String, GraphError> {
         let response = self.graph.call(user, requests::resolve_user(user)).await?;
-        methods::parse_user_id(&response.body).map_err(|e| wire_failure(e, &response))
+        let id = methods::parse_user_id(&response.body).map_err(|e| wire_failure(e, &response))?;
+        methods::check_user(&response.body, user).map_err(|e| GraphError {
+            code: "userMismatch".into(),
+            ..wire_failure(e, &response)
+        })?;
+        Ok(id)
     }
 
     /// Read the user's methods (and `signInPreferences` when needed).

@@ -176,11 +176,20 @@ fn change_text(before: &str, after: &str) -> String {
 }
 
 /// Values from job files and from Graph reach a terminal: control characters (escape
-/// sequences) are shown as `?`.
+/// sequences) are shown as `?`, invisible and direction-changing ones escaped (`\u{202e}`), so
+/// the plan shows what the text really is.
 fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.push('?');
+        } else if crate::job::value::is_invisible(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -188,6 +197,14 @@ mod tests {
     use super::*;
     use crate::job::{MethodType, PhoneType};
     use crate::plan::{Change, MethodName};
+
+    #[test]
+    fn invisible_and_direction_changing_characters_are_shown_escaped() {
+        assert_eq!(
+            clean("user\u{202e}moc.x@contoso.com\u{200b}\x1b[2J"),
+            "user\\u{202e}moc.x@contoso.com\\u{200b}?[2J"
+        );
+    }
 
     fn record(row: u64, user: &str, action: &str, step: Change, status: Status) -> Record {
         Record {

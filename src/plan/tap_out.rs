@@ -137,9 +137,9 @@ impl TapSink for TapOutFile {
             .unwrap_or_default();
         writer
             .write_record([
-                tap.user.as_str(),
+                spreadsheet_safe(&tap.user).as_ref(),
                 tap.user_id.as_str(),
-                tap.pass(),
+                spreadsheet_safe(tap.pass()).as_ref(),
                 start.as_str(),
                 lifetime.as_str(),
             ])
@@ -147,6 +147,18 @@ impl TapSink for TapOutFile {
         writer.flush()?;
         // A pass exists once only: make it survive a crash right after this step.
         writer.get_ref().sync_data()
+    }
+}
+
+/// A cell a spreadsheet program opens as text, never as a formula: one that starts with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return (a pass such as `+Ps9eTJY`, a UPN such as
+/// `-ann@...`) gets a leading `'`, which Excel, LibreOffice and Google Sheets take as "this is
+/// text" and neither show nor copy. A cell that starts with `'` gets one too, so the rule for a
+/// reader of the raw file is always the same: a leading `'` is not part of the value.
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{cell}").into(),
+        _ => cell.into(),
     }
 }
 

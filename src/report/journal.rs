@@ -1,4 +1,5 @@
-//! The journal beside the report (`<report>.journal`, JSON Lines): write-ahead, so an
+//! The journal beside the report (`<report>.journal`, JSON Lines, each line checksummed by
+//! [`super::frame`]): write-ahead, so an
 //! interrupted or killed run can be continued with `--resume`. Before a write is sent its step is
 //! recorded as started; when its answer is known the full record is recorded as done; when a row
 //! has no more steps the row is recorded as done. Each run also notes its `--tap-out` file, so a
@@ -12,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -111,9 +113,12 @@ impl Resume {
 impl Journal {
     /// Start a new journal for a job with this content fingerprint.
     pub fn create(path: &Path, job: &str) -> Result<Self> {
+        // Mode 0600: the journal holds users' phone numbers and e-mail addresses, and a
+        // journal others could write to could make a resume skip rows.
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(path)
             .with_context(|| format!("cannot create journal {}", path.display()))?;
         let mut journal = Journal {
@@ -132,6 +137,9 @@ impl Journal {
     /// Reopen the journal of an earlier run of the same job: read what it holds, drop a line torn
     /// by a crash, and continue appending. Refuses a journal of another job.
     pub fn resume(path: &Path, job: &str) -> Result<(Self, Resume)> {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!("refusing journal {}: it is a symlink", path.display());
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -148,6 +156,7 @@ impl Journal {
             let mut reader = BufReader::new(&mut file);
             let mut line = String::new();
             let mut first = true;
+            let mut number = 0u64;
             loop {
                 line.clear();
                 let read = reader
@@ -156,8 +165,25 @@ impl Journal {
                 if read == 0 || !line.ends_with('\n') {
                     break; // end, or a line torn by a crash: dropped below
                 }
-                let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
-                    break;
+                number += 1;
+                // Any other damaged line stops the resume: what follows it cannot be trusted
+                // to be all there is, and rows done after it would be done again.
+                let entry = super::frame::open(line.trim_end_matches('\n'))
+                    .map_err(|damage| damage.to_string())
+                    .and_then(|payload| {
+                        serde_json::from_str::<Entry>(payload).map_err(|e| e.to_string())
+                    });
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(_) if first => bail!("{} is not an authbulk journal", path.display()),
+                    Err(why) => bail!(
+                        "cannot resume: journal {} is damaged at line {number} ({why}). Nothing \
+                         was changed. A resume past it could do finished work again (issue passes \
+                         twice): restore the journal from a copy if you have one; otherwise \
+                         start a new run with another --report for the rows this report does \
+                         not show as done",
+                        path.display()
+                    ),
                 };
                 match entry {
                     Entry::Header { version, job: was } if first => {
@@ -231,12 +257,16 @@ impl Journal {
     pub fn records(path: &Path) -> Result<impl Iterator<Item = Record>> {
         let file =
             File::open(path).with_context(|| format!("cannot read journal {}", path.display()))?;
+        // Called after `resume` checked every line: a bad one here is a torn last line.
         Ok(BufReader::new(file)
             .lines()
             .map_while(|line| line.ok())
-            .filter_map(|line| match serde_json::from_str::<Entry>(&line) {
-                Ok(Entry::Done { record, .. }) => Some(*record),
-                _ => None,
+            .filter_map(|line| {
+                let payload = super::frame::open(&line).ok()?;
+                match serde_json::from_str::<Entry>(payload) {
+                    Ok(Entry::Done { record, .. }) => Some(*record),
+                    _ => None,
+                }
             }))
     }
 
@@ -286,9 +316,9 @@ impl Journal {
     }
 
     fn append(&mut self, entry: &Entry) -> Result<()> {
-        serde_json::to_writer(&mut self.out, entry)
+        serde_json::to_vec(entry)
             .map_err(std::io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"))
+            .and_then(|payload| super::frame::seal(&mut self.out, &payload))
             .with_context(|| format!("cannot write journal {}", self.path.display()))?;
         self.dirty = true;
         Ok(())

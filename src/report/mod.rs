@@ -11,6 +11,7 @@ use crate::plan::Change;
 
 pub mod collector;
 pub mod format;
+pub mod frame;
 pub mod journal;
 pub mod progress;
 pub mod summary;

@@ -5,6 +5,7 @@
 use std::borrow::Borrow;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -31,9 +32,11 @@ impl ReportWriter {
     pub fn create(path: &Path, extra: &[String]) -> Result<Self> {
         // Check the format first, so a refused name leaves no empty file behind.
         format::for_path(path, extra).map_err(anyhow::Error::msg)?;
+        // Mode 0600: the report holds users' phone numbers and e-mail addresses.
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(path)
             .with_context(|| match path.exists() {
                 true => format!(
@@ -52,7 +55,14 @@ impl ReportWriter {
         extra: &[String],
         records: impl IntoIterator<Item = R>,
     ) -> Result<Self> {
-        let file = File::create(path)
+        // A new file (mode 0600) beside it, renamed over the report: never written through a
+        // symlink put in the report's place (the link itself is replaced).
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let file = tempfile::NamedTempFile::new_in(dir)
+            .and_then(|temp| temp.persist(path).map_err(|e| e.error))
             .with_context(|| format!("cannot rewrite report {}", path.display()))?;
         let mut writer = Self::start(path, file, extra)?;
         for record in records {

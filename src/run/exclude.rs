@@ -33,16 +33,28 @@ impl Exclusions {
         for value in values {
             match value.strip_prefix('@') {
                 Some(file) => {
-                    let text = std::fs::read_to_string(Path::new(file))
+                    let bytes = std::fs::read(Path::new(file))
                         .with_context(|| format!("--exclude: cannot read {file}"))?;
+                    let text =
+                        decode(&bytes).with_context(|| format!("--exclude: cannot read {file}"))?;
                     let text = text.trim_start_matches('\u{feff}');
                     for (index, line) in text.lines().enumerate() {
                         let first = line.split([',', ';', '\t']).next().unwrap_or("");
                         let user = first.trim().trim_matches('"').trim();
                         let header = index == 0 && HEADERS.contains(&user.to_lowercase().as_str());
-                        if !user.is_empty() && !user.starts_with('#') && !header {
-                            users.insert(user.to_lowercase());
+                        if user.is_empty() || user.starts_with('#') || header {
+                            continue;
                         }
+                        // A safety list that silently protects nobody (a display name in the
+                        // first column, a mis-decoded file) is refused, not half-applied.
+                        if crate::job::value::user(user).is_err() || !looks_like_user(user) {
+                            anyhow::bail!(
+                                "--exclude {file} line {}: {user:?} is not a UPN or an object id \
+                                 (the first column of each line must name the user)",
+                                index + 1
+                            );
+                        }
+                        users.insert(user.to_lowercase());
                     }
                 }
                 None if value.trim().is_empty() => anyhow::bail!("--exclude: empty value"),
@@ -62,6 +74,43 @@ impl Exclusions {
     /// True when nothing is excluded.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
+    }
+}
+
+/// A UPN (`name@domain`) or an object id.
+fn looks_like_user(value: &str) -> bool {
+    crate::job::value::is_object_id(value) || value.contains('@')
+}
+
+/// The text of an exclusion file: UTF-8 (with or without BOM), or UTF-16 with or without a BOM
+/// (Notepad's and PowerShell's "Unicode"; without a BOM, told by its zero bytes).
+fn decode(bytes: &[u8]) -> Result<String> {
+    let utf16 = |body: &[u8], little: bool| -> Result<String> {
+        let units: Vec<u16> = body
+            .chunks(2)
+            .map(|pair| {
+                let pair = [pair[0], pair.get(1).copied().unwrap_or(0)];
+                match little {
+                    true => u16::from_le_bytes(pair),
+                    false => u16::from_be_bytes(pair),
+                }
+            })
+            .collect();
+        String::from_utf16(&units).context("not valid UTF-16")
+    };
+    match bytes {
+        [0xFF, 0xFE, body @ ..] => utf16(body, true),
+        [0xFE, 0xFF, body @ ..] => utf16(body, false),
+        _ if bytes.len() >= 2 && bytes.len().is_multiple_of(2) && bytes.contains(&0) => {
+            let odd_zero = bytes.iter().skip(1).step_by(2).all(|b| *b == 0);
+            let even_zero = bytes.iter().step_by(2).all(|b| *b == 0);
+            match (odd_zero, even_zero) {
+                (true, false) => utf16(bytes, true),
+                (false, true) => utf16(bytes, false),
+                _ => anyhow::bail!("neither UTF-8 nor UTF-16 text"),
+            }
+        }
+        _ => String::from_utf8(bytes.to_vec()).context("not UTF-8 text"),
     }
 }
 

@@ -2,10 +2,11 @@
 //! executor, into the report. Called by the CLI with a validated [`RunConfig`].
 //!
 //! Order of a run, so that nothing is written before every check has passed: check the job
-//! files (every bad row printed); create the report (and journal), refusing a bad path; connect
-//! and fetch the first token (a bad credential stops here, exit 2); without `--yes`, or with
-//! `--max-changes`, plan first (GETs only), show the totals, and ask; then apply, each record
-//! reaching the report as its step ends; print the summary.
+//! files (every bad row printed); lock the report against a second run ([`lock`]); create the
+//! report (and journal), refusing a bad path; connect and fetch the first token (a bad
+//! credential stops here, exit 2); without `--yes`, or with `--max-changes`, plan first (GETs
+//! only), show the totals, and ask; then apply, each record reaching the report as its step
+//! ends; print the summary.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use crate::Outcome;
 use crate::auth::TokenProvider;
 use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
+use crate::graph::redirect;
 use crate::job::{Defaults, JobSource};
 use crate::plan::{PlanSummary, TapOutFile, print_changes};
 use crate::report::progress::Progress;
@@ -31,6 +33,7 @@ use crate::report::{Event, Journal, ReportWriter, Resume, Summary, collect, jour
 pub mod confirm;
 pub mod connect;
 pub mod exclude;
+pub mod lock;
 pub mod resume;
 pub mod source;
 mod work;
@@ -100,6 +103,16 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         bail!("--resume continues a run that writes: it cannot be a --dry-run");
     }
 
+    if let Some(path) = &config.summary_json
+        && std::fs::symlink_metadata(path).is_ok()
+    {
+        bail!(
+            "--summary-json {} already exists (or is a symlink): it is never overwritten; \
+             choose another file",
+            path.display()
+        );
+    }
+
     // 1. The job: every bad row is printed before anything else happens.
     let (input, _spooled, extra, total, fingerprint) = match config.input {
         Input::Jobs(sources) => {
@@ -135,6 +148,8 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         .clone()
         .unwrap_or_else(|| writer::default_path(now));
     let journal_path = journal::path_for(&report_path);
+    // One run at a time on a report, held until this function returns (see `lock`).
+    let _lock = lock::RunLock::acquire(&report_path)?;
     let mut kept = Summary::default();
     // Files this run creates are removed again if it stops before applying anything (a bad
     // credential, a refused plan), so the same command can simply be run again.
@@ -187,7 +202,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
 
     // 3. The tenant and the first token.
     let connected = config.connection.connect().await?;
-    let tokens = TokenProvider::from_config(&connected.auth, reqwest::Client::new())?;
+    let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
     tokens.check().await?;
     let client = GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
     let shutdown = Shutdown::new();
@@ -299,10 +314,20 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         shutdown.clone(),
     )
     .await;
-    let mut summary = collector
-        .await
-        .context("the report task failed")?
-        .context("writing the report")?;
+    let mut summary = match collector.await.context("the report task failed")? {
+        Ok(summary) => summary,
+        Err(err) => {
+            // Writes may have gone before the failure: exit 2 would claim nothing began.
+            ctrl_c.abort();
+            eprintln!(
+                "error: the run stopped because {err:#}; no write was sent without its journal \
+                 note, but changes made before this point may be missing from {}: fix the \
+                 cause (disk space?), then continue with --resume",
+                report_path.display()
+            );
+            return Ok(Outcome::Incomplete);
+        }
+    };
     summary.absorb(&kept);
     if let Ok(progress) = Arc::try_unwrap(progress) {
         progress.finish();
@@ -333,10 +358,11 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             taps.path().display()
         )?;
     }
-    if let Some(path) = &config.summary_json {
-        let json = serde_json::to_vec_pretty(&summary)?;
-        std::fs::write(path, json)
-            .with_context(|| format!("cannot write --summary-json {}", path.display()))?;
+    if let Some(path) = &config.summary_json
+        && let Err(err) = write_summary_json(path, &summary)
+    {
+        // The run's work is done: its exit code stays the run's (2 would say nothing began).
+        let _ = writeln!(stderr, "warning: {err:#}");
     }
     let _ = stderr.flush();
     drop(connected.sim);
@@ -344,6 +370,21 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         DriveEnd::Drained | DriveEnd::Aborted => Outcome::Interrupted,
         _ => summary.outcome(),
     })
+}
+
+/// Write the summary as JSON to a new file (mode 0600; never through a symlink, never over an
+/// existing file: it names users' counts and the report's path).
+fn write_summary_json(path: &std::path::Path, summary: &Summary) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let json = serde_json::to_vec_pretty(summary)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create --summary-json {}", path.display()))?;
+    file.write_all(&json)
+        .with_context(|| format!("cannot write --summary-json {}", path.display()))
 }
 
 /// The plan phase's consumer: prints each row's changes as the row ends and tallies the plan.

@@ -60,9 +60,14 @@ pub struct Checked {
     pub problems: u64,
 }
 
-/// Files holding what was read from stdin, so a job from a pipe can be read twice (check, then
-/// run) like a file. Removed when dropped.
-pub struct Spooled(#[allow(dead_code)] Option<tempfile::TempPath>);
+/// The largest job read from stdin (it is copied whole, so a pipe cannot fill the disk).
+const SPOOL_LIMIT: u64 = 1024 * 1024 * 1024;
+
+/// The file holding what was read from stdin, so a job from a pipe can be read twice (check,
+/// then run) like a file. The file has no name (it is removed as soon as it is created, and
+/// reopened through `/proc/self/fd`), so no exit, not even `kill -9`, leaves the job's content
+/// behind in the temporary folder. Closed when dropped.
+pub struct Spooled(#[allow(dead_code)] Option<std::fs::File>);
 
 /// Replace a stdin source by a temporary file holding what stdin gave.
 pub fn spool_stdin(sources: Vec<JobSource>) -> Result<(Vec<JobSource>, Spooled)> {
@@ -74,17 +79,29 @@ pub fn spool_stdin(sources: Vec<JobSource>) -> Result<(Vec<JobSource>, Spooled)>
                 if spooled.is_some() {
                     bail!("stdin (-) can be given only once");
                 }
-                let mut file = tempfile::NamedTempFile::new()
+                let mut file = tempfile::tempfile()
                     .context("cannot create a temporary file for the job on stdin")?;
-                std::io::copy(&mut std::io::stdin().lock(), &mut file)
-                    .and_then(|_| file.flush())
-                    .context("cannot read the job from stdin")?;
-                let path = file.into_temp_path();
+                let copied = std::io::copy(
+                    &mut std::io::Read::take(std::io::stdin().lock(), SPOOL_LIMIT + 1),
+                    &mut file,
+                )
+                .and_then(|n| file.flush().map(|()| n))
+                .context("cannot read the job from stdin")?;
+                if copied > SPOOL_LIMIT {
+                    bail!(
+                        "the job on stdin is larger than {} MiB: give it as a file",
+                        SPOOL_LIMIT / 1024 / 1024
+                    );
+                }
+                let path = PathBuf::from(format!(
+                    "/proc/self/fd/{}",
+                    std::os::fd::AsRawFd::as_raw_fd(&file)
+                ));
                 out.push(JobSource::File {
-                    path: PathBuf::from(&*path),
+                    path,
                     format: Some(format),
                 });
-                spooled = Some(path);
+                spooled = Some(file);
             }
             file => out.push(file),
         }

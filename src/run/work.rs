@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::exclude::Exclusions;
 use super::resume::{RowResume, tap_delivered_in};
 use super::source::{Row, RowKind};
-use crate::exec::{Executor, UserWork};
+use crate::exec::{Executor, Phase, Shutdown, UserWork};
 use crate::graph::{GraphCall, methods, requests};
 use crate::job::{Action, Operation};
 use crate::plan::{Applier, Change, Records, TapOutFile, UserContext};
@@ -110,6 +110,7 @@ impl RowWork {
             buffer: Vec::new(),
             action: None,
             revoked_or_failed: false,
+            shutdown: self.exec.shutdown().clone(),
         };
         // A row whose earlier attempt failed is finished: plan it only, for its owed records.
         let applier = applier.dry_run(self.dry_run || sink.resume.failed_before());
@@ -306,6 +307,8 @@ struct RowSink<'a> {
     action: Option<&'static str>,
     /// This attempt reported a revoke, or a failure (which skips the rest of the row).
     revoked_or_failed: bool,
+    /// The run's shutdown: entered when a start cannot be journaled.
+    shutdown: Shutdown,
 }
 
 /// A resumed `reset-mfa` row with `revoke_sessions` whose deletes were done by the interrupted
@@ -379,8 +382,12 @@ impl Records for RowSink<'_> {
             at: Utc::now(),
             ack,
         };
-        if self.events.send(started).await.is_ok() {
-            let _ = acked.await;
+        let durable = self.events.send(started).await.is_ok() && acked.await.is_ok();
+        if !durable {
+            // The journal could not record the start (a full disk, an I/O error): no write may
+            // go without its note. Stop the run; the executor then cancels this write and every
+            // other one not yet sent.
+            self.shutdown.enter(Phase::Draining);
         }
     }
 }
@@ -435,6 +442,7 @@ mod tests {
             buffer: Vec::new(),
             action: None,
             revoked_or_failed: false,
+            shutdown: Shutdown::new(),
         };
         let key = Change::DeleteMethod {
             method: MethodName::Known(MethodType::Fido2),

@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -84,9 +85,11 @@ impl InventoryWriter {
                     Some(format) => format,
                     None => OutFormat::for_path(path)?,
                 };
+                // Mode 0600: the inventory holds phone numbers and e-mail addresses.
                 let file: File = OpenOptions::new()
                     .write(true)
                     .create_new(true)
+                    .mode(0o600)
                     .open(path)
                     .with_context(|| match path.exists() {
                         true => format!(

@@ -48,14 +48,16 @@ impl Format for Csv {
 
     fn record(&mut self, out: &mut dyn Write, record: &Record) -> io::Result<()> {
         let fixed = cells(record);
-        let extra = self.extra.iter().map(|name| {
-            record
-                .extra
-                .iter()
-                .find(|(header, _)| &**header == name)
-                .map(|(_, value)| value.as_str())
-                .unwrap_or("")
-        });
+        // Indexed once per record: a search per column was quadratic in the number of columns.
+        let values: std::collections::HashMap<&str, &str> = record
+            .extra
+            .iter()
+            .map(|(header, value)| (&**header, value.as_str()))
+            .collect();
+        let extra = self
+            .extra
+            .iter()
+            .map(|name| values.get(name.as_str()).copied().unwrap_or(""));
         write_row(out, fixed.iter().map(String::as_str).chain(extra))
     }
 }
