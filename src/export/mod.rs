@@ -172,6 +172,10 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
             // A user named twice (by UPN and by object id, say) is listed once.
             let mut listed: HashSet<String> = HashSet::new();
             while let Some(read) = received.recv().await {
+                // Nobody reads the rest (`--out - | head`): stop reading users, quietly.
+                if writer.closed() {
+                    break;
+                }
                 let first = !from_jobs
                     || read
                         .rows

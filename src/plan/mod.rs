@@ -13,6 +13,7 @@
 //! totals and the plan printer).
 
 pub mod apply;
+pub mod console;
 pub mod default;
 pub mod desired;
 pub mod effect;
@@ -25,6 +26,7 @@ pub mod tap_out;
 pub mod wire;
 
 pub use apply::{Applier, Records, UserContext};
+pub use console::{Paint, PlanConsole};
 pub use desired::plan;
 pub use state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
 pub use step::{ChangeKind, Effect, Plan, Refusal, Step};

@@ -24,7 +24,8 @@ use crate::exec::progress::Progress;
 use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
 use crate::job::{Defaults, JobSource};
-use crate::plan::{PlanSummary, TapOutFile, print_changes};
+use crate::plan::{Paint, PlanConsole, PlanSummary, TapOutFile};
+use crate::report::format::stdout::{self, Destination};
 use crate::report::summary::Traffic;
 use crate::report::{Event, Journal, ReportWriter, Resume, Summary, collect, journal, writer};
 
@@ -67,10 +68,11 @@ pub struct RunConfig {
     pub exclusions: Exclusions,
     /// Run the valid rows of a job with bad rows (the bad ones are reported `skipped`).
     pub skip_invalid: bool,
-    /// The report file (`None`: `authbulk-<UTC time>.csv`).
-    pub report: Option<PathBuf>,
-    /// Also write the summary as JSON here.
-    pub summary_json: Option<PathBuf>,
+    /// The report file or stdout (`None`: `authbulk-<UTC time>.csv`, or no report for a dry
+    /// run, whose plan on the console is its output).
+    pub report: Option<Destination>,
+    /// Also write the summary as JSON here (a file or stdout).
+    pub summary_json: Option<Destination>,
     /// Continue the run that wrote `report`.
     pub resume: bool,
     /// Where temporary access passes go.
@@ -79,6 +81,45 @@ pub struct RunConfig {
     pub connection: Connection,
     /// Rate, retries and concurrency.
     pub exec: ExecConfig,
+    /// Colour for the plan, decided for the stream it goes to ([`RunConfig::plan_on_stderr`]).
+    pub plan_paint: Paint,
+}
+
+impl RunConfig {
+    /// The plan goes to stderr when stdout carries the report or the summary, so a pipe gets
+    /// only what it asked for; else to stdout.
+    pub fn plan_on_stderr(&self) -> bool {
+        self.report == Some(Destination::Stdout) || self.summary_json == Some(Destination::Stdout)
+    }
+}
+
+/// Where the plan is printed: stdout, or stderr when stdout carries the report or summary.
+/// Write errors are ignored: a plan cut short by a closed pipe (`| head`) ends quietly.
+struct PlanOut {
+    on_stderr: bool,
+    paint: Paint,
+}
+
+impl PlanOut {
+    fn write(&self, text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+        let _ = match self.on_stderr {
+            true => text(&mut std::io::stderr().lock()),
+            false => text(&mut stdout::stdout()),
+        };
+    }
+
+    fn plan(&self, plan: PlanConsole) {
+        let paint = self.paint;
+        self.write(|out| {
+            let mut out = std::io::BufWriter::new(out);
+            plan.print(&mut out, paint)?;
+            out.flush()
+        });
+    }
+
+    fn totals(&self, plan: &PlanSummary) {
+        self.write(|out| writeln!(out, "\nPlan: {}.", plan.line()));
+    }
 }
 
 /// Run to the end; the outcome gives the exit code. Errors are fatal problems found before any
@@ -92,9 +133,23 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
              --dry-run to preview"
         );
     }
-    if config.resume && config.report.is_none() {
-        bail!("--resume needs the --report of the run to continue");
+    let report_file = match &config.report {
+        Some(Destination::File(path)) => Some(path.clone()),
+        Some(Destination::Stdout) => None,
+        // A dry run's output is its plan; it writes a report only when asked to.
+        None if config.dry_run => None,
+        None => Some(writer::default_path(now)),
+    };
+    if config.resume && report_file.is_none() {
+        bail!(
+            "--resume needs the --report file of the run to continue (a report on stdout \
+             cannot be continued)"
+        );
     }
+    let plan_out = PlanOut {
+        on_stderr: config.plan_on_stderr(),
+        paint: config.plan_paint,
+    };
     if config.resume && config.dry_run {
         // Planned records would mix into the interrupted run's report.
         bail!("--resume continues a run that writes: it cannot be a --dry-run");
@@ -129,22 +184,28 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         }
     };
 
-    // 2. The report and journal, before any request.
-    let report_path = config
-        .report
-        .clone()
-        .unwrap_or_else(|| writer::default_path(now));
-    let journal_path = journal::path_for(&report_path);
+    // 2. The report and journal, before any request. A report on stdout (or none) has no
+    // journal: there is no file for --resume to continue.
+    let journal_path = report_file.as_deref().map(journal::path_for);
     let mut kept = Summary::default();
     // Files this run creates are removed again if it stops before applying anything (a bad
     // credential, a refused plan), so the same command can simply be run again.
     let mut created = CreatedFiles::default();
-    let (report, journal, resume) = if config.resume {
-        let (journal, resume) = Journal::resume(&journal_path, &fingerprint)?;
+    let (report, journal, resume) = if config.resume
+        && let (Some(report_path), Some(journal_path)) = (&report_file, &journal_path)
+    {
+        if !journal_path.exists() && report_path.exists() {
+            bail!(
+                "nothing to resume: the run that wrote {} finished (its journal is removed \
+                 once every row is done)",
+                report_path.display()
+            );
+        }
+        let (journal, resume) = Journal::resume(journal_path, &fingerprint)?;
         // The report again from the journal's finished records, each once; their counts join
         // this run's so the summary and the exit code cover the whole report.
-        let records = Journal::records(&journal_path)?.inspect(|r| kept.add(r));
-        let report = ReportWriter::rewrite(&report_path, &extra, records)?;
+        let records = Journal::records(journal_path)?.inspect(|r| kept.add(r));
+        let report = ReportWriter::rewrite(report_path, &extra, records)?;
         eprintln!(
             "resuming {}: {} records kept from the interrupted run",
             report_path.display(),
@@ -152,11 +213,18 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         );
         (report, Some(journal), Some(Arc::new(resume)))
     } else {
-        let report = ReportWriter::create(&report_path, &extra)?;
-        created.0.push(report_path.clone());
-        let journal = match config.dry_run {
-            true => None,
-            false => match Journal::create(&journal_path, &fingerprint) {
+        let report = match &report_file {
+            Some(report_path) => {
+                let report = ReportWriter::create(report_path, &extra)?;
+                created.0.push(report_path.clone());
+                report
+            }
+            None if config.report.is_some() => ReportWriter::stdout(&extra)?,
+            None => ReportWriter::discard(),
+        };
+        let journal = match (&journal_path, config.dry_run) {
+            (None, _) | (_, true) => None,
+            (Some(journal_path), false) => match Journal::create(journal_path, &fingerprint) {
                 Ok(journal) => {
                     created.0.push(journal_path.clone());
                     Some(journal)
@@ -171,7 +239,11 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         };
         (report, journal, None)
     };
-    eprintln!("report: {}", report_path.display());
+    match (&report_file, &config.report) {
+        (Some(path), _) => eprintln!("report: {}", path.display()),
+        (None, Some(_)) => eprintln!("report: stdout"),
+        (None, None) => {}
+    }
     let mut journal = journal;
     let taps = match (&config.tap_out, config.dry_run) {
         (Some(path), false) => {
@@ -234,12 +306,13 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             shutdown.clone(),
         )
         .await;
-        let plan = planning.await.context("the planning task failed")?;
+        let (plan, console) = planning.await.context("the planning task failed")?;
         if end != DriveEnd::Completed {
             drop(report);
             return Ok(Outcome::Interrupted);
         }
-        println!("\nPlan: {}.", plan.line());
+        plan_out.plan(console);
+        plan_out.totals(&plan);
         let writes = plan.writes();
         let refusal = match config.max_changes {
             Some(max) if writes > max => Some(format!(
@@ -271,7 +344,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     ));
     let (events, received) = mpsc::channel(4096);
     let dry_run = config.dry_run;
-    let plan = Arc::new(Mutex::new(PlanSummary::default()));
+    let plan = Arc::new(Mutex::new((PlanSummary::default(), PlanConsole::new())));
     let collector = {
         let plan = plan.clone();
         let progress = progress.clone();
@@ -280,12 +353,9 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             report,
             journal,
             move |records| {
-                if dry_run {
-                    let mut out = std::io::stdout().lock();
-                    let _ = print_changes(&mut out, records);
-                    if let Ok(mut plan) = plan.lock() {
-                        records.iter().for_each(|r| plan.add(r));
-                    }
+                if dry_run && let Ok(mut plan) = plan.lock() {
+                    records.iter().for_each(|r| plan.0.add(r));
+                    plan.1.add(records);
                 }
             },
             move || progress.inc(1),
@@ -304,6 +374,12 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         .context("the report task failed")?
         .context("writing the report")?;
     summary.absorb(&kept);
+    // The summary names the report the user can open: none for a dry run without --report.
+    summary.report = match (&report_file, &config.report) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(_)) => Some(PathBuf::from("stdout")),
+        (None, None) => None,
+    };
     if let Ok(progress) = Arc::try_unwrap(progress) {
         progress.finish();
     }
@@ -321,8 +397,16 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         },
         started.elapsed(),
     );
-    if dry_run && let Ok(plan) = plan.lock() {
-        println!("\nPlan: {}.", plan.line());
+    if dry_run && let Ok(mut plan) = plan.lock() {
+        plan_out.plan(std::mem::take(&mut plan.1));
+        plan_out.totals(&plan.0);
+    }
+    // A run that got through every row needs no journal: nothing is left to resume.
+    if end == DriveEnd::Completed
+        && !dry_run
+        && let Some(journal_path) = &journal_path
+    {
+        let _ = std::fs::remove_file(journal_path);
     }
     let mut stderr = std::io::stderr().lock();
     summary.print(&mut stderr)?;
@@ -333,10 +417,18 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             taps.path().display()
         )?;
     }
-    if let Some(path) = &config.summary_json {
-        let json = serde_json::to_vec_pretty(&summary)?;
-        std::fs::write(path, json)
-            .with_context(|| format!("cannot write --summary-json {}", path.display()))?;
+    match &config.summary_json {
+        Some(Destination::File(path)) => {
+            let json = serde_json::to_vec_pretty(&summary)?;
+            std::fs::write(path, json)
+                .with_context(|| format!("cannot write --summary-json {}", path.display()))?;
+        }
+        Some(Destination::Stdout) => {
+            let mut out = stdout::stdout();
+            let _ = serde_json::to_writer_pretty(&mut out, &summary);
+            let _ = writeln!(out).and_then(|()| out.flush());
+        }
+        None => {}
     }
     let _ = stderr.flush();
     drop(connected.sim);
@@ -346,18 +438,19 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     })
 }
 
-/// The plan phase's consumer: prints each row's changes as the row ends and tallies the plan.
-async fn tally_plan(mut events: mpsc::Receiver<Event>) -> PlanSummary {
+/// The plan phase's consumer: gathers each row's changes as the row ends (printed in job order
+/// once planning is done) and tallies the plan.
+async fn tally_plan(mut events: mpsc::Receiver<Event>) -> (PlanSummary, PlanConsole) {
     let mut plan = PlanSummary::default();
-    let mut out = std::io::stdout();
+    let mut console = PlanConsole::new();
     while let Some(event) = events.recv().await {
         match event {
             Event::Planned { records } => {
-                let _ = print_changes(&mut out, &records);
+                console.add(&records);
                 records.iter().for_each(|r| plan.add(r));
             }
             Event::Finished { record, .. } | Event::Cancelled { record } => {
-                let _ = print_changes(&mut out, std::slice::from_ref(&*record));
+                console.add(std::slice::from_ref(&*record));
                 plan.add(&record);
             }
             Event::Started { ack, .. } => {
@@ -366,7 +459,7 @@ async fn tally_plan(mut events: mpsc::Receiver<Event>) -> PlanSummary {
             Event::RowDone { .. } | Event::RowInterrupted { .. } => {}
         }
     }
-    plan
+    (plan, console)
 }
 
 /// Files a run created, removed when dropped unless [`CreatedFiles::keep`] was called.
