@@ -7,7 +7,7 @@
 use anyhow::anyhow;
 use clap::Args;
 
-use crate::job::{ActionKind, Column, Defaults, Format, JobError, JobSource};
+use crate::job::{ActionKind, Column, Defaults, Format, JobError, JobSource, phone};
 
 /// Per-row default flags (DESIGN.md, "Job files").
 #[derive(Debug, Clone, Default, Args)]
@@ -25,6 +25,10 @@ pub struct JobFlags {
     /// Phone number for set-phone, with country code (+46 70 123 45 67).
     #[arg(long, value_name = "NUMBER", help_heading = "Row defaults")]
     pub phone_number: Option<String>,
+    /// Read phone numbers written without a country code (070-123 45 67) as this country's
+    /// (ISO code: SE, GB, US); without it such numbers are refused.
+    #[arg(long, value_name = "COUNTRY", help_heading = "Row defaults")]
+    pub default_region: Option<String>,
     /// Email address for set-email.
     #[arg(long, value_name = "ADDRESS", help_heading = "Row defaults")]
     pub email: Option<String>,
@@ -105,6 +109,11 @@ impl JobFlags {
     /// The validated defaults; an error names the flag, its value, why and what to do.
     pub fn defaults(&self) -> anyhow::Result<Defaults> {
         let mut defaults = Defaults::default();
+        // First: --phone-number is read in that country.
+        if let Some(code) = &self.default_region {
+            defaults.default_region =
+                Some(phone::region(code).map_err(|e| anyhow!("--default-region {code:?}: {e}"))?);
+        }
         let flags = [
             (Column::Action, &self.action),
             (Column::PhoneType, &self.phone_type),

@@ -158,12 +158,21 @@ pub fn parse_preferences(body: &Value) -> Result<SignInPreferences, WireError> {
 #[serde(rename_all = "camelCase")]
 struct WireUser {
     id: String,
+    #[serde(default)]
+    user_principal_name: Option<String>,
 }
 
 /// The object id of a `GET /users/{u}?$select=id,userPrincipalName` answer.
 pub fn parse_user_id(body: &Value) -> Result<String, WireError> {
     WireUser::deserialize(body)
         .map(|u| u.id)
+        .map_err(|e| WireError(format!("user: {e}")))
+}
+
+/// The object id and UPN of a `GET /users/{u}?$select=id,userPrincipalName` answer.
+pub fn parse_user(body: &Value) -> Result<(String, Option<String>), WireError> {
+    WireUser::deserialize(body)
+        .map(|u| (u.id, u.user_principal_name))
         .map_err(|e| WireError(format!("user: {e}")))
 }
 
