@@ -198,6 +198,35 @@ fn a_dry_run_plan_to_a_closed_pipe_ends_quietly() {
 }
 
 #[test]
+fn a_report_on_stdout_to_a_closed_pipe_ends_quietly_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("big.csv");
+    let mut text_job = String::from("user,action,phone_type,phone_number\n");
+    for i in 0..3000 {
+        text_job.push_str(&format!("{},set-phone,office,+46 8 {i:07}\n", upn(i)));
+    }
+    std::fs::write(&job, text_job).unwrap();
+    let mut command = authbulk();
+    command.args([
+        "run",
+        job.to_str().unwrap(),
+        "--simulate",
+        "--sim-users",
+        "3000",
+        "-y",
+        "--report",
+        "-",
+    ]);
+    let out = close_after_first_line(command);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Every row was still applied.
+    assert!(stderr.contains("summary: ok 3000"), "{stderr}");
+}
+
+#[test]
 fn export_csv_on_a_pipe_is_raw() {
     let out = authbulk()
         .args(["export", "--all-users", "--simulate", "--sim-users", "20"])

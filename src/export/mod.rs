@@ -218,12 +218,13 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
 
     // 5. The summary.
     let mut stderr = std::io::stderr().lock();
-    summary.print(
+    // A closed stderr (`2>&1 | head`) must not turn a finished export into an error.
+    let _ = summary.print(
         &mut stderr,
         &name,
         &exec.stats().snapshot(),
         started.elapsed(),
-    )?;
+    );
     let _ = stderr.flush();
     drop(connected.sim);
     Ok(match end {

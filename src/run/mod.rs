@@ -409,13 +409,14 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         let _ = std::fs::remove_file(journal_path);
     }
     let mut stderr = std::io::stderr().lock();
-    summary.print(&mut stderr)?;
+    // A closed stderr (`2>&1 | head`) must not turn a finished run into an error.
+    let _ = summary.print(&mut stderr);
     if let Some(taps) = &taps {
-        writeln!(
+        let _ = writeln!(
             stderr,
             "temporary access passes: {} (mode 0600; hand them over, then delete the file)",
             taps.path().display()
-        )?;
+        );
     }
     match &config.summary_json {
         Some(Destination::File(path)) => {
