@@ -146,14 +146,14 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
              cannot be continued)"
         );
     }
-    let plan_out = PlanOut {
-        on_stderr: config.plan_on_stderr(),
-        paint: config.plan_paint,
-    };
     if config.resume && config.dry_run {
         // Planned records would mix into the interrupted run's report.
         bail!("--resume continues a run that writes: it cannot be a --dry-run");
     }
+    let plan_out = PlanOut {
+        on_stderr: config.plan_on_stderr(),
+        paint: config.plan_paint,
+    };
 
     // 1. The job: every bad row is printed before anything else happens.
     let (input, _spooled, extra, total, fingerprint) = match config.input {
