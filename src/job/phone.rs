@@ -392,6 +392,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn business_phones_as_powershell_exports_them() {
+        assert_eq!(
+            normalise_property("+1 425 555 0100", None).unwrap(),
+            "+1 4255550100"
+        );
+        assert_eq!(
+            normalise_property(" +1 425 555 0100 ; ", None).unwrap(),
+            "+1 4255550100"
+        );
+        let err = normalise_property("System.String[]", None).unwrap_err();
+        assert!(err.hint.unwrap().contains("-join"));
+        let err = normalise_property("+1 425 555 0100;+1 425 555 0101", None).unwrap_err();
+        assert!(err.why.contains("several numbers"), "{}", err.why);
+    }
+
+    #[test]
     fn a_default_region_reads_national_numbers_and_only_then() {
         let se = region("se").unwrap();
         assert_eq!(
