@@ -7,46 +7,20 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
 use super::Cli;
 use crate::Outcome;
 use crate::report::format::stdout;
 
-/// Shells `authbulk completions` writes for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ShellArg {
-    /// Bash.
-    Bash,
-    /// Zsh.
-    Zsh,
-    /// Fish.
-    Fish,
-    /// PowerShell (Windows PowerShell 5.1 and PowerShell 7).
-    Powershell,
-    /// Elvish.
-    Elvish,
-}
-
-impl ShellArg {
-    fn shell(self) -> Shell {
-        match self {
-            ShellArg::Bash => Shell::Bash,
-            ShellArg::Zsh => Shell::Zsh,
-            ShellArg::Fish => Shell::Fish,
-            ShellArg::Powershell => Shell::PowerShell,
-            ShellArg::Elvish => Shell::Elvish,
-        }
-    }
-}
-
 /// Flags of `authbulk completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// The shell.
+    /// The shell: bash, zsh, fish, powershell (Windows PowerShell 5.1 and PowerShell 7) or
+    /// elvish.
     #[arg(value_enum)]
-    pub shell: ShellArg,
+    pub shell: Shell,
 }
 
 /// Flags of `authbulk man`.
@@ -78,7 +52,7 @@ Install:     mkdir -p ~/.local/share/man/man1
 pub fn completions(args: CompletionsArgs) -> Result<Outcome> {
     let mut command = Cli::command();
     let mut out = stdout::stdout();
-    clap_complete::generate(args.shell.shell(), &mut command, "authbulk", &mut out);
+    clap_complete::generate(args.shell, &mut command, "authbulk", &mut out);
     let _ = out.flush();
     Ok(Outcome::Success)
 }
