@@ -14,7 +14,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::job::csv_file::trim;
-use crate::job::header::{COLUMNS, ColumnWarning, Layout, Slot};
+use crate::job::header::{COLUMNS, Column, ColumnWarning, Layout, Slot};
 use crate::job::row::{self, Cells, Defaults, Problem, RowContext};
 use crate::job::{JobError, Operation};
 
@@ -131,12 +131,20 @@ impl Rows {
         };
         let mut texts: Vec<Option<String>> = Vec::with_capacity(members.len());
         let mut problems = Vec::new();
-        for (key, value) in &members {
+        for ((key, value), slot) in members.iter().zip(&layout.slots) {
             texts.push(match value {
                 Value::Null => None,
                 Value::String(s) => Some(trim(s).to_string()),
                 Value::Bool(b) => Some(b.to_string()),
                 Value::Number(n) => Some(n.to_string()),
+                // `Get-MgUser | ConvertTo-Json` writes the user's businessPhones as a list.
+                Value::Array(items)
+                    if *slot == Slot::Known(Column::BusinessPhones)
+                        && items.iter().all(Value::is_string) =>
+                {
+                    let numbers: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                    Some(numbers.join(";"))
+                }
                 Value::Array(_) | Value::Object(_) => {
                     problems.push(self.problem(
                         line,
