@@ -522,3 +522,31 @@ fn classic_mac_line_endings_are_refused_with_a_hint() {
     .unwrap();
     assert!(err.to_string().contains("CR alone"), "{err}");
 }
+
+#[test]
+fn a_get_mguser_json_export_gives_office_phones_from_its_business_phones_list() {
+    // `Get-MgUser -Property Id,UserPrincipalName,BusinessPhones,MobilePhone | ConvertTo-Json`
+    let text = r#"[
+      {"Id": "9f0c6e4e-8a3b-4c7e-9a65-0d2f1c6b7a11", "UserPrincipalName": "ann@contoso.com",
+       "BusinessPhones": ["+1 425 555 0100"], "MobilePhone": null, "action": "set-phone"},
+      {"Id": "0b1d2c3e-8a3b-4c7e-9a65-0d2f1c6b7a12", "UserPrincipalName": "bo@contoso.com",
+       "BusinessPhones": [], "MobilePhone": "+46 70 123 45 67", "action": "set-phone"}
+    ]"#;
+    let ops = ops(Format::Json, text);
+    assert_eq!(ops[0].user, "9f0c6e4e-8a3b-4c7e-9a65-0d2f1c6b7a11");
+    assert_eq!(ops[0].expected_upn.as_deref(), Some("ann@contoso.com"));
+    assert_eq!(
+        ops[0].action,
+        Action::SetPhone {
+            phone_type: PhoneType::Office,
+            number: "+1 4255550100".into()
+        }
+    );
+    assert_eq!(
+        ops[1].action,
+        Action::SetPhone {
+            phone_type: PhoneType::Mobile,
+            number: "+46 701234567".into()
+        }
+    );
+}

@@ -65,6 +65,7 @@ fn op(row: u64, user: &str, action: Action) -> Operation {
         user: user.to_string(),
         action,
         extra: vec![(Arc::from("ticket"), format!("T-{row}"))],
+        expected_upn: None,
     }
 }
 

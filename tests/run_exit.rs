@@ -217,4 +217,11 @@ fn ctrl_c_exits_130_with_a_flushed_report_and_resume_completes_the_rest_once() {
     let counters = sim.introspect("counters");
     let ok = records.iter().filter(|r| r[5] == "ok").count() as u64;
     assert_eq!(counters["writes"].as_u64().unwrap(), ok);
+
+    // Every row done: the journal is gone, and a further --resume says there is nothing left.
+    assert!(!journal.exists());
+    let again = sim.run(&second).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("nothing to resume"), "{stderr}");
 }

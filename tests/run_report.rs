@@ -140,18 +140,19 @@ fn a_jsonl_report_keeps_values_unquoted_and_the_summary_json_counts_the_run() {
 }
 
 #[test]
-fn without_report_the_run_writes_a_timestamped_csv_in_the_current_folder_and_says_so() {
+fn without_report_a_run_writes_a_timestamped_csv_in_the_current_folder_and_says_so() {
     let sim = SimProcess::start(&["--users", "10", "--unthrottled"]);
     let dir = tempfile::tempdir().unwrap();
     let job = job(dir.path());
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let out = sim
-        .run(&[job.to_str().unwrap(), "--dry-run"])
+        .run(&[job.to_str().unwrap(), "--yes"])
         .current_dir(&work)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
+    // The report alone: the journal of a run that finished every row is removed.
     let names: Vec<String> = std::fs::read_dir(&work)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -164,4 +165,35 @@ fn without_report_the_run_writes_a_timestamped_csv_in_the_current_folder_and_say
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("report: {name}")), "{stderr}");
+}
+
+#[test]
+fn a_dry_run_writes_no_report_unless_given_one() {
+    let sim = SimProcess::start(&["--users", "10", "--unthrottled"]);
+    let dir = tempfile::tempdir().unwrap();
+    let job = job(dir.path());
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let out = sim
+        .run(&[job.to_str().unwrap(), "--dry-run"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let names: Vec<_> = std::fs::read_dir(&work).unwrap().collect();
+    assert!(names.is_empty(), "{names:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Plan: "), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("report:"), "{stderr}");
+
+    // Asked for, it is written.
+    let out = sim
+        .run(&[job.to_str().unwrap(), "--dry-run", "--report", "plan.csv"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let (_, rows) = csv_records(&work.join("plan.csv"));
+    assert!(rows.iter().any(|r| r[5] == "planned"), "{rows:?}");
 }

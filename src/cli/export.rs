@@ -19,8 +19,28 @@ pub enum OutFormatArg {
     Jsonl,
 }
 
-/// Flags of `authbulk export`.
+/// Flags of `authbulk export`. The row-default flags (`--action`, `--phone-number`, ...) are
+/// accepted, so a job file that `run` takes with them is a valid export input too, but hidden
+/// from `--help`: an export reads only each row's user.
 #[derive(Debug, Args)]
+#[command(mut_arg("action", |a| a.hide(true)))]
+#[command(mut_arg("phone_type", |a| a.hide(true)))]
+#[command(mut_arg("phone_number", |a| a.hide(true)))]
+#[command(mut_arg("email", |a| a.hide(true)))]
+#[command(mut_arg("method_type", |a| a.hide(true)))]
+#[command(mut_arg("method_id", |a| a.hide(true)))]
+#[command(mut_arg("older_than", |a| a.hide(true)))]
+#[command(mut_arg("unused_for", |a| a.hide(true)))]
+#[command(mut_arg("device", |a| a.hide(true)))]
+#[command(mut_arg("keep_newest", |a| a.hide(true)))]
+#[command(mut_arg("lifetime_minutes", |a| a.hide(true)))]
+#[command(mut_arg("usable_once", |a| a.hide(true)))]
+#[command(mut_arg("start_time", |a| a.hide(true)))]
+#[command(mut_arg("default_method", |a| a.hide(true)))]
+#[command(mut_arg("system_preferred", |a| a.hide(true)))]
+#[command(mut_arg("revoke_sessions", |a| a.hide(true)))]
+#[command(mut_arg("issue_tap", |a| a.hide(true)))]
+#[command(mut_arg("default_region", |a| a.hide(true)))]
 pub struct ExportArgs {
     /// Job files whose users to list (.csv, .tsv, .txt, .json, .jsonl); `-` reads stdin (with
     /// --format). Only the users matter, but rows must be valid job rows: rows without an
@@ -44,7 +64,7 @@ pub struct ExportArgs {
     /// The tenant.
     #[command(flatten)]
     pub tenant: TenantArgs,
-    /// Format and per-row defaults of the job files (as for `run`; --action defaults to list).
+    /// Format of the job files (and, hidden, the row defaults `run` takes).
     #[command(flatten)]
     pub job: JobFlags,
     /// Rate limits, retries, concurrency.

@@ -7,7 +7,7 @@
 use anyhow::anyhow;
 use clap::Args;
 
-use crate::job::{Column, Defaults, Format, JobError, JobSource};
+use crate::job::{ActionKind, Column, Defaults, Format, JobError, JobSource, phone};
 
 /// Per-row default flags (DESIGN.md, "Job files").
 #[derive(Debug, Clone, Default, Args)]
@@ -15,8 +15,9 @@ pub struct JobFlags {
     /// Job format: needed for `-` (stdin); overrides a file's extension.
     #[arg(long, value_name = "csv|json|jsonl", value_parser = clap::builder::ValueParser::new(parse_format))]
     pub format: Option<Format>,
-    /// Action for rows without one (and for --all-users/--group targets).
-    #[arg(long, value_name = "ACTION", help_heading = "Row defaults")]
+    /// Action for rows without one (and for --all-users/--group targets); the actions are
+    /// listed below.
+    #[arg(long, value_name = "ACTION", help_heading = "Row defaults", value_parser = ActionNames, hide_possible_values = true)]
     pub action: Option<String>,
     /// Phone type: mobile (default), alternateMobile, office, or all (remove-phone).
     #[arg(long, value_name = "TYPE", help_heading = "Row defaults")]
@@ -24,6 +25,10 @@ pub struct JobFlags {
     /// Phone number for set-phone, with country code (+46 70 123 45 67).
     #[arg(long, value_name = "NUMBER", help_heading = "Row defaults")]
     pub phone_number: Option<String>,
+    /// Read phone numbers written without a country code (070-123 45 67) as this country's
+    /// (ISO code: SE, GB, US); without it such numbers are refused.
+    #[arg(long, value_name = "COUNTRY", help_heading = "Row defaults")]
+    pub default_region: Option<String>,
     /// Email address for set-email.
     #[arg(long, value_name = "ADDRESS", help_heading = "Row defaults")]
     pub email: Option<String>,
@@ -72,10 +77,43 @@ fn parse_format(value: &str) -> Result<Format, String> {
     value.parse()
 }
 
+/// `--action`'s parser: the text as given (validated with a cell's rules, which accept
+/// `Set Phone` and `set_phone`, by [`JobFlags::defaults`]), offering the action names to shell
+/// completion.
+#[derive(Debug, Clone, Copy)]
+struct ActionNames;
+
+impl clap::builder::TypedValueParser for ActionNames {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(ActionKind::ALL.into_iter().map(|action| {
+            clap::builder::PossibleValue::new(action.name())
+                .help(crate::cli::help::action_line(action))
+        })))
+    }
+}
+
 impl JobFlags {
     /// The validated defaults; an error names the flag, its value, why and what to do.
     pub fn defaults(&self) -> anyhow::Result<Defaults> {
         let mut defaults = Defaults::default();
+        // First: --phone-number is read in that country.
+        if let Some(code) = &self.default_region {
+            defaults.default_region =
+                Some(phone::region(code).map_err(|e| anyhow!("--default-region {code:?}: {e}"))?);
+        }
         let flags = [
             (Column::Action, &self.action),
             (Column::PhoneType, &self.phone_type),
@@ -116,7 +154,7 @@ impl JobFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{ActionKind, PhoneSelector, PhoneType};
+    use crate::job::{PhoneSelector, PhoneType};
 
     #[test]
     fn flags_become_validated_defaults() {

@@ -7,7 +7,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::Outcome;
 
 pub mod auth_flags;
+pub mod colour;
+mod completions;
 mod export;
+pub mod help;
 pub mod job_flags;
 mod login;
 pub mod rate_flags;
@@ -18,7 +21,7 @@ mod validate;
 
 /// Bulk changes to users' authentication methods (MFA) in Microsoft Entra ID.
 #[derive(Debug, Parser)]
-#[command(name = "authbulk", version, about)]
+#[command(name = "authbulk", version, about, after_help = help::main_after())]
 pub struct Cli {
     /// Logging flags shared by every command.
     #[command(flatten)]
@@ -28,10 +31,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Logging flags.
+/// Logging and console flags.
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// More log output (-v debug, -vv trace).
+    /// More log output (-v routine info such as progress lines, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Less log output (errors only).
@@ -40,6 +43,10 @@ pub struct LogArgs {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Colour the plan and log lines: auto (on a terminal, unless NO_COLOR is set), always,
+    /// never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = colour::ColorChoice::Auto, global = true)]
+    pub color: colour::ColorChoice,
 }
 
 /// Format of log lines on stderr.
@@ -55,14 +62,18 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a simulated tenant (Microsoft Graph and its token endpoint) until Ctrl-C.
+    #[command(after_help = help::sim_after())]
     Sim(Box<sim::SimArgs>),
     /// Check job files offline: print every problem with its line, exit 2 if any.
+    #[command(after_help = help::validate_after())]
     Validate(Box<validate::ValidateArgs>),
     /// Run job files (or --all-users/--group with --action) against a tenant: read, plan,
     /// preview, confirm, apply; a report of every operation.
+    #[command(after_help = help::run_after())]
     Run(Box<run::RunArgs>),
     /// Inventory: one row per existing method for every target user (job files, --all-users or
     /// --group), CSV or JSON Lines; read-only.
+    #[command(after_help = help::export_after())]
     Export(Box<export::ExportArgs>),
     /// Sign in as yourself (device code, or --browser) and keep the sign-in for later runs.
     Login(Box<login::LoginArgs>),
@@ -71,6 +82,12 @@ pub enum Command {
     /// Credentials: `auth status` shows which one is used and why, and what its token may do.
     #[command(subcommand)]
     Auth(login::AuthCommand),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
+    #[command(after_help = completions::COMPLETIONS_AFTER)]
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff) to stdout: `authbulk man | man -l -`.
+    #[command(after_help = completions::MAN_AFTER)]
+    Man(completions::ManArgs),
 }
 
 /// Set up `tracing` on stderr from the logging flags (`RUST_LOG` overrides the level).
@@ -78,10 +95,13 @@ pub fn init_logging(args: &LogArgs) {
     let level = if args.quiet {
         "error"
     } else {
-        // Info by default: without a terminal, progress is a log line every few seconds.
+        // Warnings by default: routine lines (which credential, the simulator's address,
+        // progress lines without a terminal) are for -v; the plan, the summary and errors are
+        // printed whatever the level.
         match args.verbose {
-            0 => "info",
-            1 => "debug",
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
             _ => "trace",
         }
     };
@@ -90,7 +110,7 @@ pub fn init_logging(args: &LogArgs) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(args.color.paint(true).is_on());
     let _ = match args.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -102,11 +122,13 @@ pub fn execute(cli: Cli) -> Outcome {
     let result = match cli.command {
         Command::Sim(args) => sim::execute(*args),
         Command::Validate(args) => validate::execute(*args),
-        Command::Run(args) => run::execute(*args),
+        Command::Run(args) => run::execute(*args, cli.log.color),
         Command::Export(args) => export::execute(*args),
         Command::Login(args) => login::login(*args),
         Command::Logout(args) => login::logout(args),
         Command::Auth(command) => login::status(command),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     };
     match result {
         Ok(outcome) => outcome,

@@ -1,15 +1,19 @@
 //! `authbulk run`: flags of a run, validated into [`crate::run::RunConfig`]; runs it on a tokio
 //! runtime and returns its outcome.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::Outcome;
+use crate::cli::colour::ColorChoice;
 use crate::cli::job_flags::JobFlags;
 use crate::cli::rate_flags::RateFlags;
 use crate::cli::targets::{TargetArgs, TenantArgs};
+use crate::plan::Paint;
+use crate::report::format::stdout::Destination;
 use crate::run::{Exclusions, RunConfig};
 
 /// Flags of `authbulk run`.
@@ -22,7 +26,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Write without asking for confirmation (needed without a terminal).
-    #[arg(long)]
+    #[arg(short = 'y', long)]
     pub yes: bool,
     /// Refuse to write when the plan holds more than N writes.
     #[arg(long, value_name = "N")]
@@ -33,12 +37,13 @@ pub struct RunArgs {
     /// Run the valid rows of a job that has bad rows (the bad ones are reported `skipped`).
     #[arg(long)]
     pub skip_invalid: bool,
-    /// Report file, .csv or .jsonl [default: authbulk-<UTC time>.csv].
+    /// Report file, .csv or .jsonl; `-` for CSV on stdout (the plan then goes to stderr)
+    /// [default: authbulk-<UTC time>.csv; a --dry-run writes none].
     #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// Also write the end-of-run summary as JSON to FILE.
+    pub report: Option<OsString>,
+    /// Also write the end-of-run summary as JSON to FILE; `-` for stdout.
     #[arg(long, value_name = "FILE")]
-    pub summary_json: Option<PathBuf>,
+    pub summary_json: Option<OsString>,
     /// Continue the interrupted run that wrote --report (same job files).
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
@@ -59,15 +64,20 @@ pub struct RunArgs {
     pub rate: RateFlags,
 }
 
-/// Validate the flags and run.
-pub fn execute(args: RunArgs) -> Result<Outcome> {
+/// Validate the flags and run; `color` decides the plan's colour.
+pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
     let defaults = args.job.defaults()?;
     let input = args.targets.input(&args.jobs, &args.job)?;
     let connection = args.tenant.connection()?;
     if args.resume && args.report.is_none() {
         bail!("--resume needs the --report of the run to continue");
     }
-    let config = RunConfig {
+    let report = args.report.as_deref().map(Destination::from_arg);
+    let summary_json = args.summary_json.as_deref().map(Destination::from_arg);
+    if report == Some(Destination::Stdout) && summary_json == Some(Destination::Stdout) {
+        bail!("--report - and --summary-json - would mix on stdout: send one of them to a file");
+    }
+    let mut config = RunConfig {
         input,
         shape: format!("{:?}", args.job),
         defaults,
@@ -76,13 +86,15 @@ pub fn execute(args: RunArgs) -> Result<Outcome> {
         max_changes: args.max_changes,
         exclusions: Exclusions::from_flags(&args.exclude)?,
         skip_invalid: args.skip_invalid,
-        report: args.report,
-        summary_json: args.summary_json,
+        report,
+        summary_json,
         resume: args.resume,
         tap_out: args.tap_out,
         connection,
         exec: args.rate.to_config()?,
+        plan_paint: Paint::default(),
     };
+    config.plan_paint = color.paint(config.plan_on_stderr());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

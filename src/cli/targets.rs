@@ -11,7 +11,7 @@ use crate::run::{Connection, Input, Targets};
 /// `--all-users [--filter]` and `--group`.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Every user of the tenant (with --action) instead of job files.
+    /// Every user of the tenant instead of job files (`run`: with --action).
     #[arg(long, help_heading = "Targets")]
     pub all_users: bool,
     /// OData $filter for --all-users, e.g. "endsWith(userPrincipalName,'#EXT#@contoso.com')".

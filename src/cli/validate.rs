@@ -1,6 +1,6 @@
 //! `authbulk validate <JOB>...`: check job files offline. Prints every problem on its own line
-//! (`file:line: column "value": why (hint: ...)`) as it is found, then a summary per file and in
-//! total; exits 0 when every file is a valid job, 2 otherwise. Called from [`crate::cli::execute`].
+//! (`file:line: column "value": why (hint: ...)`) as it is found, then the columns no action
+//! reads (warnings, with the closest known name), then a summary per file and in total; exits 0 when every file is a valid job, 2 otherwise. Called from [`crate::cli::execute`].
 
 use std::io::{self, Write};
 
@@ -44,6 +44,11 @@ pub fn execute(args: ValidateArgs) -> anyhow::Result<Outcome> {
 }
 
 fn write_summary(out: &mut impl Write, reports: &[FileReport]) -> io::Result<()> {
+    for report in reports {
+        for warning in &report.warnings {
+            writeln!(out, "{warning}")?;
+        }
+    }
     for report in reports {
         if let Some(error) = &report.error {
             writeln!(out, "error: {error}")?;

@@ -173,6 +173,10 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
             // A user named twice (by UPN and by object id, say) is listed once.
             let mut listed: HashSet<String> = HashSet::new();
             while let Some(read) = received.recv().await {
+                // Nobody reads the rest (`--out - | head`): stop reading users, quietly.
+                if writer.closed() {
+                    break;
+                }
                 let first = !from_jobs
                     || read
                         .rows
@@ -215,12 +219,13 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
 
     // 5. The summary.
     let mut stderr = std::io::stderr().lock();
-    summary.print(
+    // A closed stderr (`2>&1 | head`) must not turn a finished export into an error.
+    let _ = summary.print(
         &mut stderr,
         &name,
         &exec.stats().snapshot(),
         started.elapsed(),
-    )?;
+    );
     let _ = stderr.flush();
     drop(connected.sim);
     Ok(match end {

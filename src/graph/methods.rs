@@ -204,6 +204,16 @@ pub fn parse_user_id(body: &Value) -> Result<String, WireError> {
         .map_err(|e| WireError(format!("user: {e}")))
 }
 
+/// The object id and UPN of a `GET /users/{u}?$select=id,userPrincipalName` answer.
+pub fn parse_user(body: &Value) -> Result<(String, Option<String>), WireError> {
+    WireUser::deserialize(body)
+        .map(|u| (u.id, u.user_principal_name))
+        .map_err(|e| WireError(format!("user: {e}")))
+}
+
+/// The query that resolves a user to its object id.
+pub const USER_SELECT: &str = "?$select=id,userPrincipalName";
+
 /// The parts of a created temporary access pass (the 201 of the POST). The pass itself is a
 /// secret: [`crate::plan::IssuedTap`] carries it and hides it from `Debug`.
 pub struct CreatedTap {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use csv::ByteRecord;
 
-use crate::job::header::{COLUMNS, Column, Layout, Slot};
+use crate::job::header::{COLUMNS, Column, ColumnWarning, Layout, Slot};
 use crate::job::row::{self, Cells, Defaults, Problem, RowContext};
 use crate::job::{JobError, Operation};
 
@@ -159,9 +159,16 @@ pub struct CsvSource {
     line: u64,
     row: u64,
     record_start: Arc<AtomicU64>,
+    /// Headers no action reads, not yet handed out.
+    warnings: Vec<ColumnWarning>,
 }
 
 impl CsvSource {
+    /// The warnings found since the last call (the header's, once).
+    pub fn take_warnings(&mut self) -> Vec<ColumnWarning> {
+        std::mem::take(&mut self.warnings)
+    }
+
     /// Read the header of `text` (UTF-8) and prepare to stream its rows.
     pub fn open(
         file: Arc<str>,
@@ -284,7 +291,17 @@ impl CsvSource {
             });
         }
         record_start.store(reader.position().byte(), Ordering::Relaxed);
+        let warnings = layout
+            .unknown()
+            .into_iter()
+            .map(|unknown| ColumnWarning {
+                file: file.clone(),
+                line: lines_before + 1,
+                unknown,
+            })
+            .collect();
         Ok(CsvSource {
+            warnings,
             file,
             reader,
             record: ByteRecord::new(),

@@ -1,6 +1,14 @@
 //! Job file columns: the known columns of DESIGN.md ("Job files"), their aliases, and the layout
 //! that maps a file's header (or a JSON object's keys) onto them. Used by the CSV and JSON
 //! readers; the validated defaults ([`crate::job::Defaults`]) are keyed by [`Column`] too.
+//!
+//! Files as PowerShell writes them (`Get-MgUser -Property Id,UserPrincipalName,MobilePhone |
+//! Export-Csv`) are jobs too: with both an object-id header (`Id`) and a UPN header
+//! (`UserPrincipalName`), the id names the user and the UPN becomes a check against the user
+//! Graph returns ([`Column::ExpectedUpn`]); `MobilePhone` and `BusinessPhones` (the Graph user's
+//! properties) are the mobile and office numbers. A header that is none of these is kept as an
+//! extra column, and [`Layout::unknown`] lists it with the closest known name, so a typo
+//! (`Phone Numbr`) is a warning rather than a silently ignored column.
 
 use std::sync::Arc;
 
@@ -43,10 +51,61 @@ pub enum Column {
     RevokeSessions,
     /// `issue_tap`
     IssueTap,
+    /// `user_principal_name`: the UPN of a user named by object id in a file that has both
+    /// (a `Get-MgUser` export); checked against the user Graph returns, never a target itself.
+    ExpectedUpn,
+    /// `mobile_phone`: the Graph user's `mobilePhone`, the number of a mobile set-phone.
+    MobilePhone,
+    /// `business_phones`: the Graph user's `businessPhones`, the number of an office set-phone.
+    BusinessPhones,
 }
 
 /// How many known columns there are.
-pub const COLUMNS: usize = 18;
+pub const COLUMNS: usize = 21;
+
+/// Header names (normalised) and the column each means; `email`/`mail` and the UPN-or-id
+/// choice are settled by [`Layout::new`].
+const ALIASES: &[(&str, Column)] = &[
+    ("user", Column::User),
+    ("upn", Column::User),
+    ("userprincipalname", Column::User),
+    ("objectid", Column::User),
+    ("id", Column::User),
+    ("userid", Column::User),
+    ("action", Column::Action),
+    ("operation", Column::Action),
+    ("op", Column::Action),
+    ("phonetype", Column::PhoneType),
+    ("type", Column::PhoneType),
+    ("phonenumber", Column::PhoneNumber),
+    ("phone", Column::PhoneNumber),
+    ("number", Column::PhoneNumber),
+    ("mobile", Column::PhoneNumber),
+    ("email", Column::Email),
+    ("mail", Column::Email),
+    ("emailaddress", Column::Email),
+    ("methodtype", Column::MethodType),
+    ("methodid", Column::MethodId),
+    ("olderthan", Column::OlderThan),
+    ("unusedfor", Column::UnusedFor),
+    ("device", Column::Device),
+    ("keepnewest", Column::KeepNewest),
+    ("lifetimeminutes", Column::LifetimeMinutes),
+    ("usableonce", Column::UsableOnce),
+    ("starttime", Column::StartTime),
+    ("defaultmethod", Column::DefaultMethod),
+    ("systempreferred", Column::SystemPreferred),
+    ("revokesessions", Column::RevokeSessions),
+    ("issuetap", Column::IssueTap),
+    ("mobilephone", Column::MobilePhone),
+    ("businessphones", Column::BusinessPhones),
+    ("businessphone", Column::BusinessPhones),
+];
+
+/// Headers that name a user by object id, and by UPN: a file with one of each is a
+/// `Get-MgUser` export, whose id is the user and whose UPN is a check.
+const ID_HEADERS: [&str; 3] = ["objectid", "id", "userid"];
+const UPN_HEADERS: [&str; 2] = ["upn", "userprincipalname"];
 
 impl Column {
     /// Every known column, in the order of DESIGN.md.
@@ -69,6 +128,9 @@ impl Column {
         Column::SystemPreferred,
         Column::RevokeSessions,
         Column::IssueTap,
+        Column::ExpectedUpn,
+        Column::MobilePhone,
+        Column::BusinessPhones,
     ];
 
     /// The column's canonical name (`phone_number`).
@@ -92,7 +154,20 @@ impl Column {
             Column::SystemPreferred => "system_preferred",
             Column::RevokeSessions => "revoke_sessions",
             Column::IssueTap => "issue_tap",
+            Column::ExpectedUpn => "user_principal_name",
+            Column::MobilePhone => "mobile_phone",
+            Column::BusinessPhones => "business_phones",
         }
+    }
+
+    /// True for a column that describes the user rather than asking for a change (the UPN
+    /// check, the user's phone properties): a row whose action does not use it is not refused
+    /// for it, since a user export carries it on every row.
+    pub fn describes_user(self) -> bool {
+        matches!(
+            self,
+            Column::ExpectedUpn | Column::MobilePhone | Column::BusinessPhones
+        )
     }
 
     /// The flag that gives this column's default (`--phone-number`).
@@ -108,28 +183,40 @@ impl Column {
     /// The column a normalised header name means, leaving `email`/`mail` (whose meaning depends
     /// on the other headers) aside.
     fn from_normalised(name: &str) -> Option<Column> {
-        Some(match name {
-            "user" | "upn" | "userprincipalname" | "objectid" | "id" | "userid" => Column::User,
-            "action" | "operation" | "op" => Column::Action,
-            "phonetype" | "type" => Column::PhoneType,
-            "phonenumber" | "phone" | "number" | "mobile" => Column::PhoneNumber,
-            "emailaddress" => Column::Email,
-            "methodtype" => Column::MethodType,
-            "methodid" => Column::MethodId,
-            "olderthan" => Column::OlderThan,
-            "unusedfor" => Column::UnusedFor,
-            "device" => Column::Device,
-            "keepnewest" => Column::KeepNewest,
-            "lifetimeminutes" => Column::LifetimeMinutes,
-            "usableonce" => Column::UsableOnce,
-            "starttime" => Column::StartTime,
-            "defaultmethod" => Column::DefaultMethod,
-            "systempreferred" => Column::SystemPreferred,
-            "revokesessions" => Column::RevokeSessions,
-            "issuetap" => Column::IssueTap,
-            _ => return None,
-        })
+        match name {
+            "email" | "mail" => None,
+            _ => ALIASES.iter().find(|(n, _)| *n == name).map(|(_, c)| *c),
+        }
     }
+}
+
+/// The known column closest to an unknown header, as its canonical name, when the header
+/// looks like a misspelling of one (`Phone Numbr` -> `phone_number`): an edit distance of at
+/// most a third of the header's length, and at least 1.
+pub fn closest(header: &str) -> Option<&'static str> {
+    let wanted = normalise(header);
+    let limit = (wanted.chars().count() / 3).max(1);
+    ALIASES
+        .iter()
+        .map(|(alias, column)| (edit_distance(&wanted, alias), *column))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, column)| column.name())
+}
+
+/// Levenshtein distance (headers are short: a two-row table is enough).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 /// A header name as matched: lowercase, without spaces, `_` and `-`.
@@ -170,6 +257,47 @@ pub struct Layout {
     pub written: [Option<Arc<str>>; COLUMNS],
 }
 
+/// A header that names no known column: kept as an extra column, and worth a warning in case it
+/// was meant as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unknown {
+    /// The header as written.
+    pub header: Arc<str>,
+    /// The known column it is closest to, if it looks like a misspelling of one.
+    pub closest: Option<&'static str>,
+}
+
+/// A warning about a file's header: a column no action reads (it is echoed into the report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnWarning {
+    /// The file as the user named it.
+    pub file: Arc<str>,
+    /// The header's line (for JSON, the line of the first object with the key).
+    pub line: u64,
+    /// The header.
+    pub unknown: Unknown,
+}
+
+impl std::fmt::Display for ColumnWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: warning: column {} is not a job column: it is only echoed into the report",
+            self.file, self.line, self.unknown
+        )
+    }
+}
+
+impl std::fmt::Display for Unknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.header)?;
+        if let Some(closest) = self.closest {
+            write!(f, " (did you mean {closest}?)")?;
+        }
+        Ok(())
+    }
+}
+
 impl Layout {
     /// Map header names (already trimmed) onto columns.
     ///
@@ -181,6 +309,9 @@ impl Layout {
         let has_user = normalised
             .iter()
             .any(|n| Column::from_normalised(n) == Some(Column::User));
+        // A Get-MgUser export: the object id is the user, the UPN a check.
+        let id_and_upn = normalised.iter().any(|n| ID_HEADERS.contains(&n.as_str()))
+            && normalised.iter().any(|n| UPN_HEADERS.contains(&n.as_str()));
         let mut user_taken = has_user;
         let mut slots = Vec::with_capacity(headers.len());
         let mut written: [Option<Arc<str>>; COLUMNS] = Default::default();
@@ -195,6 +326,7 @@ impl Layout {
                     Some(Column::User)
                 }
                 "email" | "mail" => Some(Column::Email),
+                upn if id_and_upn && UPN_HEADERS.contains(&upn) => Some(Column::ExpectedUpn),
                 other => Column::from_normalised(other),
             };
             match column {
@@ -230,6 +362,21 @@ impl Layout {
     /// True when some header names the column.
     pub fn has(&self, column: Column) -> bool {
         self.written[column.index()].is_some()
+    }
+
+    /// The headers that name no known column, each with the closest known name when it looks
+    /// like a misspelling of one.
+    pub fn unknown(&self) -> Vec<Unknown> {
+        self.slots
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Extra(header) => Some(Unknown {
+                    header: header.clone(),
+                    closest: closest(header),
+                }),
+                Slot::Known(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -275,6 +422,46 @@ mod tests {
         let both = Layout::new(&["mail", "email address"]).unwrap();
         assert_eq!(both.slots[0], Slot::Known(Column::User));
         assert_eq!(both.slots[1], Slot::Known(Column::Email));
+    }
+
+    #[test]
+    fn a_get_mguser_export_names_the_user_by_id_and_checks_the_upn() {
+        let layout = Layout::new(&[
+            "Id",
+            "UserPrincipalName",
+            "MobilePhone",
+            "BusinessPhones",
+            "DisplayName",
+        ])
+        .unwrap();
+        assert_eq!(
+            layout.slots[..4],
+            [
+                Slot::Known(Column::User),
+                Slot::Known(Column::ExpectedUpn),
+                Slot::Known(Column::MobilePhone),
+                Slot::Known(Column::BusinessPhones),
+            ]
+        );
+        // Two UPN headers, or two id headers, are still a guess.
+        assert!(Layout::new(&["upn", "UserPrincipalName", "id"]).is_err());
+        assert!(Layout::new(&["user", "upn"]).is_err());
+    }
+
+    #[test]
+    fn unknown_headers_are_listed_with_the_closest_known_name() {
+        let layout =
+            Layout::new(&["user", "Phone Numbr", "Acton", "ticket", "Mobil Phone"]).unwrap();
+        let unknown: Vec<String> = layout.unknown().iter().map(|u| u.to_string()).collect();
+        assert_eq!(
+            unknown,
+            [
+                "\"Phone Numbr\" (did you mean phone_number?)",
+                "\"Acton\" (did you mean action?)",
+                "\"ticket\"",
+                "\"Mobil Phone\" (did you mean mobile_phone?)",
+            ]
+        );
     }
 
     #[test]

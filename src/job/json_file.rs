@@ -14,7 +14,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::job::csv_file::trim;
-use crate::job::header::{COLUMNS, Layout, Slot};
+use crate::job::header::{COLUMNS, Column, ColumnWarning, Layout, Slot};
 use crate::job::row::{self, Cells, Defaults, Problem, RowContext};
 use crate::job::{JobError, Operation};
 
@@ -53,6 +53,10 @@ struct Rows {
     row: u64,
     /// The last object's keys and layout: files usually repeat the same keys.
     last: Option<(Vec<String>, Layout)>,
+    /// Keys no action reads that were warned about (once per file), and warnings not yet
+    /// handed out.
+    warned: std::collections::HashSet<String>,
+    warnings: Vec<ColumnWarning>,
 }
 
 impl Rows {
@@ -97,6 +101,15 @@ impl Rows {
             Some((last_keys, layout)) if *last_keys == keys => layout.clone(),
             _ => match Layout::new(&keys) {
                 Ok(layout) => {
+                    for unknown in layout.unknown() {
+                        if self.warned.insert(unknown.header.to_string()) {
+                            self.warnings.push(ColumnWarning {
+                                file: self.file.clone(),
+                                line,
+                                unknown,
+                            });
+                        }
+                    }
                     self.last = Some((keys.clone(), layout.clone()));
                     layout
                 }
@@ -118,12 +131,20 @@ impl Rows {
         };
         let mut texts: Vec<Option<String>> = Vec::with_capacity(members.len());
         let mut problems = Vec::new();
-        for (key, value) in &members {
+        for ((key, value), slot) in members.iter().zip(&layout.slots) {
             texts.push(match value {
                 Value::Null => None,
                 Value::String(s) => Some(trim(s).to_string()),
                 Value::Bool(b) => Some(b.to_string()),
                 Value::Number(n) => Some(n.to_string()),
+                // `Get-MgUser | ConvertTo-Json` writes the user's businessPhones as a list.
+                Value::Array(items)
+                    if *slot == Slot::Known(Column::BusinessPhones)
+                        && items.iter().all(Value::is_string) =>
+                {
+                    let numbers: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                    Some(numbers.join(";"))
+                }
                 Value::Array(_) | Value::Object(_) => {
                     problems.push(self.problem(
                         line,
@@ -215,6 +236,11 @@ pub struct JsonArraySource {
 }
 
 impl JsonArraySource {
+    /// The warnings found since the last call: each key no action reads, at its first object.
+    pub fn take_warnings(&mut self) -> Vec<ColumnWarning> {
+        std::mem::take(&mut self.rows.warnings)
+    }
+
     /// Prepare to stream the elements of `text` (UTF-8).
     pub fn open(
         file: Arc<str>,
@@ -227,6 +253,8 @@ impl JsonArraySource {
                 defaults: defaults.clone(),
                 row: 0,
                 last: None,
+                warned: Default::default(),
+                warnings: Vec::new(),
             },
             scan: Scanner {
                 inner: BufReader::with_capacity(64 * 1024, text),
@@ -379,6 +407,11 @@ pub struct JsonLinesSource {
 }
 
 impl JsonLinesSource {
+    /// The warnings found since the last call: each key no action reads, at its first object.
+    pub fn take_warnings(&mut self) -> Vec<ColumnWarning> {
+        std::mem::take(&mut self.rows.warnings)
+    }
+
     /// Prepare to stream the lines of `text` (UTF-8).
     pub fn open(
         file: Arc<str>,
@@ -391,6 +424,8 @@ impl JsonLinesSource {
                 defaults: defaults.clone(),
                 row: 0,
                 last: None,
+                warned: Default::default(),
+                warnings: Vec::new(),
             },
             inner: BufReader::with_capacity(64 * 1024, text),
             line: 0,

@@ -29,7 +29,7 @@ pub mod value;
 
 pub use decode::Encoding;
 pub use glob::matches;
-pub use header::Column;
+pub use header::{Column, ColumnWarning};
 pub use op::{
     Action, ActionKind, DefaultMethod, MethodType, Operation, PhoneSelector, PhoneType, Selector,
     TapParams,
@@ -293,6 +293,14 @@ enum Source {
 }
 
 impl Source {
+    fn take_warnings(&mut self) -> Vec<ColumnWarning> {
+        match self {
+            Source::Csv(s) => s.take_warnings(),
+            Source::Json(s) => s.take_warnings(),
+            Source::JsonLines(s) => s.take_warnings(),
+        }
+    }
+
     fn next_row(
         &mut self,
         out: &mut VecDeque<Result<Operation, Problem>>,
@@ -423,6 +431,12 @@ impl JobReader {
         self.encoding
     }
 
+    /// Warnings found so far and not yet taken: columns no action reads (a CSV header's at
+    /// once, a JSON key's at the first object that has it). Not problems: rows stay valid.
+    pub fn take_warnings(&mut self) -> Vec<ColumnWarning> {
+        self.source.take_warnings()
+    }
+
     /// Counts so far (final once the iterator has ended).
     pub fn stats(&self) -> JobStats {
         self.stats
@@ -511,6 +525,8 @@ pub struct FileReport {
     pub error: Option<JobError>,
     /// The fingerprint, when the whole file was read.
     pub fingerprint: Option<Fingerprint>,
+    /// Columns no action reads.
+    pub warnings: Vec<ColumnWarning>,
 }
 
 impl FileReport {
@@ -539,10 +555,13 @@ pub fn validate_files(
                         stats: JobStats::default(),
                         error: Some(error),
                         fingerprint: None,
+                        warnings: Vec::new(),
                     };
                 }
             };
-            for item in reader.by_ref() {
+            let mut warnings = reader.take_warnings();
+            while let Some(item) = reader.next() {
+                warnings.extend(reader.take_warnings());
                 // The problem that marks a file cut short (row 0) is the file's error below.
                 if let Err(problem) = item
                     && problem.row != 0
@@ -552,11 +571,13 @@ pub fn validate_files(
             }
             let fingerprint = reader.fingerprint();
             let stats = reader.stats();
+            warnings.extend(reader.take_warnings());
             FileReport {
                 name,
                 stats,
                 error: reader.finish().err(),
                 fingerprint,
+                warnings,
             }
         })
         .collect()

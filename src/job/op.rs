@@ -20,6 +20,9 @@ pub struct Operation {
     pub action: Action,
     /// Columns the job file has beyond the known ones, echoed into the report: (header, value).
     pub extra: Vec<(Arc<str>, String)>,
+    /// The UPN the job expects the user (named by object id) to have: a `Get-MgUser` export's
+    /// `UserPrincipalName`, checked against the user Graph returns before any change.
+    pub expected_upn: Option<String>,
 }
 
 impl Operation {

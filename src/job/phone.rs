@@ -4,10 +4,13 @@
 //! `+{country code} {national significant number}[x{extension}]` (graph-contract.md, "Rules the
 //! service enforces"). Numbers without a country code, or that a spreadsheet turned into
 //! `4.67012E+10`, are refused with a hint: guessing a country would change someone's phone.
-//! Called by the row validation in [`crate::job`].
+//! Only when the admin names the country explicitly (`--default-region SE`, [`normalise_in`])
+//! is a national-format number (`070-123 45 67`, as HR systems export them) read as that
+//! country's. Called by the row validation in [`crate::job`].
 
 use std::sync::OnceLock;
 
+pub use phonenumber::country::Id as CountryId;
 use phonenumber::metadata::DATABASE;
 use phonenumber::{Metadata, Type};
 use regex::Regex;
@@ -18,6 +21,23 @@ const HINT_TEXT: &str = "format the column as text and export again";
 
 /// Graph's form of a phone number written in any common notation.
 pub fn normalise(value: &str) -> Result<String, ValueError> {
+    normalise_in(value, None)
+}
+
+/// The country `--default-region` names, by its ISO 3166 code (`SE`, `us`).
+pub fn region(code: &str) -> Result<CountryId, ValueError> {
+    code.trim().to_ascii_uppercase().parse().map_err(|_| {
+        ValueError::new(
+            "not a country code",
+            "name the country of national-format numbers by its two-letter ISO code, e.g. SE, \
+             GB, US",
+        )
+    })
+}
+
+/// [`normalise`], reading a number without a country code (`070-123 45 67`) as a national
+/// number of `region` when one is given.
+pub fn normalise_in(value: &str, region: Option<CountryId>) -> Result<String, ValueError> {
     // A leading apostrophe is the text marker spreadsheets (and authbulk's own reports, which
     // guard cells starting with `+`) put before a number; it is not part of the number.
     let value = value.strip_prefix('\'').unwrap_or(value).trim();
@@ -73,6 +93,8 @@ pub fn normalise(value: &str) -> Result<String, ValueError> {
             digits = international.to_string();
         } else if digits.is_empty() {
             return Err(ValueError::bare("no digits in the phone number"));
+        } else if let Some(region) = region {
+            return national(number, extension, region);
         } else {
             return Err(ValueError::new(
                 "the phone number has no country code",
@@ -107,6 +129,56 @@ pub fn normalise(value: &str) -> Result<String, ValueError> {
                 parsed.code().value()
             ),
             "check the country code and the number of digits",
+        ));
+    }
+    let mut out = format!("+{} {}", parsed.code().value(), parsed.national());
+    if let Some(ext) = extension {
+        out.push('x');
+        out.push_str(ext);
+    }
+    Ok(out)
+}
+
+/// A number from a Graph user property exported by PowerShell: `MobilePhone` as it is, and
+/// `BusinessPhones`, a list that Graph holds at most one number in ("only one number can be set
+/// for this property", user resource, Microsoft Graph v1.0), joined with `;` by an export. A
+/// list exported without joining reads `System.String[]`.
+pub fn normalise_property(value: &str, region: Option<CountryId>) -> Result<String, ValueError> {
+    if value.trim() == "System.String[]" || value.trim() == "System.Object[]" {
+        return Err(ValueError::new(
+            "PowerShell wrote the list's type name instead of its numbers",
+            "export with @{n='BusinessPhones';e={$_.BusinessPhones -join ';'}}",
+        ));
+    }
+    let mut numbers = value.split(';').map(str::trim).filter(|n| !n.is_empty());
+    match (numbers.next(), numbers.next()) {
+        (Some(number), None) => normalise_in(number, region),
+        (Some(_), Some(_)) => Err(ValueError::new(
+            "several numbers in one cell",
+            "keep one number: Graph holds one business phone per user",
+        )),
+        (None, _) => Err(ValueError::bare("no digits in the phone number")),
+    }
+}
+
+/// A number in `region`'s national format, in Graph's form; libphonenumber strips the trunk
+/// prefix (Sweden's leading 0) and checks the number against the region's patterns.
+fn national(
+    number: &str,
+    extension: Option<&str>,
+    region: CountryId,
+) -> Result<String, ValueError> {
+    let parsed = phonenumber::parse(Some(region), number).map_err(|e| {
+        ValueError::new(
+            format!("not a phone number of {} ({e})", region.as_ref()),
+            "check the digits, or write the number with + and its country code",
+        )
+    })?;
+    if !phonenumber::is_valid(&parsed) {
+        return Err(ValueError::new(
+            format!("not a valid number of {}", region.as_ref()),
+            "check the digits, or write the number with + and its country code if it is \
+             another country's",
         ));
     }
     let mut out = format!("+{} {}", parsed.code().value(), parsed.national());
@@ -318,6 +390,49 @@ fn split_extension(value: &str) -> Result<(&str, Option<&str>), ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn business_phones_as_powershell_exports_them() {
+        assert_eq!(
+            normalise_property("+1 425 555 0100", None).unwrap(),
+            "+1 4255550100"
+        );
+        assert_eq!(
+            normalise_property(" +1 425 555 0100 ; ", None).unwrap(),
+            "+1 4255550100"
+        );
+        let err = normalise_property("System.String[]", None).unwrap_err();
+        assert!(err.hint.unwrap().contains("-join"));
+        let err = normalise_property("+1 425 555 0100;+1 425 555 0101", None).unwrap_err();
+        assert!(err.why.contains("several numbers"), "{}", err.why);
+    }
+
+    #[test]
+    fn a_default_region_reads_national_numbers_and_only_then() {
+        let se = region("se").unwrap();
+        assert_eq!(
+            normalise_in("070-123 45 67", Some(se)).unwrap(),
+            "+46 701234567"
+        );
+        assert_eq!(
+            normalise_in("08-123 456 78", Some(se)).unwrap(),
+            "+46 812345678"
+        );
+        // International notation wins over the region.
+        assert_eq!(
+            normalise_in("+1 425 555 0100", Some(se)).unwrap(),
+            "+1 4255550100"
+        );
+        assert_eq!(
+            normalise_in("0044 20 7946 0958", Some(se)).unwrap(),
+            "+44 2079460958"
+        );
+        assert!(normalise_in("070-12", Some(se)).is_err());
+        // Without a region, still refused.
+        let err = normalise("070-123 45 67").unwrap_err();
+        assert!(err.why.contains("no country code"), "{}", err.why);
+        assert!(region("Sweden").is_err());
+    }
 
     #[test]
     fn common_notations_become_graphs_form() {

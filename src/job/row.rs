@@ -116,6 +116,8 @@ pub struct Defaults {
     pub revoke_sessions: Option<bool>,
     /// `--issue-tap`
     pub issue_tap: Option<bool>,
+    /// `--default-region`: the country of phone numbers written without a country code.
+    pub default_region: Option<phone::CountryId>,
 }
 
 impl Defaults {
@@ -131,7 +133,9 @@ impl Defaults {
             }
             Column::Action => self.action = Some(value::action(text)?),
             Column::PhoneType => self.phone_type = Some(value::phone_type(text)?),
-            Column::PhoneNumber => self.phone_number = Some(phone::normalise(text)?),
+            Column::PhoneNumber => {
+                self.phone_number = Some(phone::normalise_in(text, self.default_region)?)
+            }
             Column::Email => {
                 value::email(text)?;
                 self.email = Some(text.to_string());
@@ -155,6 +159,11 @@ impl Defaults {
             Column::SystemPreferred => self.system_preferred = Some(value::boolean(text)?),
             Column::RevokeSessions => self.revoke_sessions = Some(value::boolean(text)?),
             Column::IssueTap => self.issue_tap = Some(value::boolean(text)?),
+            Column::ExpectedUpn | Column::MobilePhone | Column::BusinessPhones => {
+                return Err(ValueError::bare(
+                    "describes the user in a job file: it has no default",
+                ));
+            }
         }
         Ok(())
     }
@@ -358,6 +367,8 @@ pub fn build(
             None
         }
     };
+    // The UPN a Get-MgUser export puts next to the id: checked against Graph's answer.
+    let expected_upn = c.text(Column::ExpectedUpn, value::user, &None);
     let kind = match c.get(Column::Action, value::action, &ctx.defaults.action) {
         Some(kind) => kind,
         None => {
@@ -374,6 +385,7 @@ pub fn build(
     for column in Column::ALL.into_iter().skip(2) {
         if let Some(text) = cells[column.index()]
             && !used.contains(&column)
+            && !column.describes_user()
         {
             let users: Vec<&str> = ActionKind::ALL
                 .into_iter()
@@ -397,9 +409,39 @@ pub fn build(
     let action = match kind {
         ActionKind::List => Action::List,
         ActionKind::SetPhone => {
-            let phone_type = c.phone_type(false);
-            let number = c.get(Column::PhoneNumber, phone::normalise, &d.phone_number);
-            if number.is_none() && cells[Column::PhoneNumber.index()].is_none() {
+            let region = d.default_region;
+            let normalise = |text: &str| phone::normalise_in(text, region);
+            // A user export's office number alone (no phone_number, no MobilePhone, no type
+            // given) is an office set-phone.
+            let only_business = cells[Column::PhoneType.index()].is_none()
+                && d.phone_type.is_none()
+                && cells[Column::PhoneNumber.index()].is_none()
+                && cells[Column::MobilePhone.index()].is_none()
+                && cells[Column::BusinessPhones.index()].is_some();
+            let phone_type = match only_business {
+                true => PhoneType::Office,
+                false => c.phone_type(false),
+            };
+            // The phone_number cell, else the user property of that phone type, else
+            // --phone-number.
+            let property = match phone_type {
+                PhoneType::Mobile => Some(Column::MobilePhone),
+                PhoneType::Office => Some(Column::BusinessPhones),
+                PhoneType::AlternateMobile => None,
+            }
+            .filter(|column| cells[column.index()].is_some());
+            let number = match property {
+                Some(column) if cells[Column::PhoneNumber.index()].is_none() => c.get(
+                    column,
+                    |text| phone::normalise_property(text, region),
+                    &None,
+                ),
+                _ => c.get(Column::PhoneNumber, normalise, &d.phone_number),
+            };
+            if number.is_none()
+                && cells[Column::PhoneNumber.index()].is_none()
+                && property.is_none()
+            {
                 c.missing(Column::PhoneNumber, "set-phone needs a phone number".into());
             }
             Action::SetPhone {
@@ -524,6 +566,7 @@ pub fn build(
             user: user.to_string(),
             action,
             extra,
+            expected_upn,
         }),
         _ => Err(c.problems),
     }

@@ -146,6 +146,8 @@ struct Failure {
 pub struct UserContext {
     user: String,
     user_id: Option<Result<String, GraphError>>,
+    /// The UPN Graph returned when it resolved the user.
+    upn: Option<String>,
     cached: Option<(Read, Needs)>,
     needs: Needs,
     planned: Vec<Effect>,
@@ -269,7 +271,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         let user = context.user.clone();
         let user = user.as_str();
         if context.user_id.is_none() {
-            context.user_id = Some(self.resolve(user).await);
+            self.resolve_into(context, user).await;
         }
         let user_id = match &context.user_id {
             Some(Ok(id)) => id.clone(),
@@ -289,6 +291,23 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             }
             None => return,
         };
+        // A job that names the user by id and also gives a UPN (a Get-MgUser export) means
+        // that person: a different UPN says the row is not about the user the admin thinks.
+        if let (Some(expected), Some(actual)) = (&op.expected_upn, &context.upn)
+            && !expected.eq_ignore_ascii_case(actual)
+        {
+            let mut record = base_record(op, Some(&user_id));
+            record.step = Change::ReadUser;
+            record.status = Some(Status::Failed);
+            record.error_code = Some("upnMismatch".into());
+            record.error_message = Some(format!(
+                "the user with id {} is {actual}, not {expected} as the job's \
+                 UserPrincipalName says: nothing was changed for this row",
+                op.user
+            ));
+            out.record(record).await;
+            return;
+        }
         let can_deliver = self.taps.is_some() || (self.dry_run && self.tap_out_given);
         if wants_tap(&op.action) && !can_deliver {
             let mut record = base_record(op, Some(&user_id));
@@ -353,20 +372,27 @@ impl<'a, G: GraphCall> Applier<'a, G> {
     pub async fn resolve_user(&self, context: &mut UserContext) -> Option<String> {
         if context.user_id.is_none() {
             let user = context.user.clone();
-            context.user_id = Some(self.resolve(&user).await);
+            self.resolve_into(context, &user).await;
         }
         context.user_id().map(str::to_string)
     }
 
-    /// GET the user's object id (`/users/{u}?$select=id,userPrincipalName`).
-    async fn resolve(&self, user: &str) -> Result<String, GraphError> {
+    /// Resolve `user` into the context: its object id, and the UPN Graph gives it.
+    async fn resolve_into(&self, context: &mut UserContext, user: &str) {
+        let resolved = self.resolve(user).await;
+        context.upn = resolved.as_ref().ok().and_then(|(_, upn)| upn.clone());
+        context.user_id = Some(resolved.map(|(id, _)| id));
+    }
+
+    /// GET the user's object id and UPN (`/users/{u}?$select=id,userPrincipalName`), refusing an
+    /// answer for anyone but the user the row names.
+    async fn resolve(&self, user: &str) -> Result<(String, Option<String>), GraphError> {
         let response = self.graph.call(user, requests::resolve_user(user)).await?;
-        let id = methods::parse_user_id(&response.body).map_err(|e| wire_failure(e, &response))?;
         methods::check_user(&response.body, user).map_err(|e| GraphError {
             code: "userMismatch".into(),
             ..wire_failure(e, &response)
         })?;
-        Ok(id)
+        methods::parse_user(&response.body).map_err(|e| wire_failure(e, &response))
     }
 
     /// Read the user's methods (and `signInPreferences` when needed).

@@ -407,6 +407,7 @@ fn op(row: u64, action: Action) -> Operation {
         user: UPN.into(),
         action,
         extra: vec![(Arc::from("ticket"), "T-1".to_string())],
+        expected_upn: None,
     }
 }
 

@@ -19,6 +19,7 @@
 
 pub mod apply;
 pub mod change;
+pub mod console;
 pub mod default;
 pub mod desired;
 pub mod effect;
@@ -31,6 +32,7 @@ pub mod tap_out;
 
 pub use apply::{Applier, Records, UserContext};
 pub use change::{Change, MethodName};
+pub use console::{Paint, PlanConsole};
 pub use desired::plan;
 pub use state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
 pub use step::{ChangeKind, Effect, Plan, Refusal, Step, Write};

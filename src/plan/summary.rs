@@ -2,11 +2,13 @@
 //! kind, unchanged rows, failed reads), computed from report records so a dry run's totals and
 //! an apply's totals are counted the same way, and [`print_plan`], which prints per user each
 //! change marked `+`, `~`, `-` or `>` with its before and after, then the totals. The `run`
-//! command prints it before asking for confirmation and at the end of a dry run.
+//! command prints it before asking for confirmation and at the end of a dry run, through
+//! [`super::console::PlanConsole`], which puts it in job order and colours it.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
+use super::console::Paint;
 use super::step::ChangeKind;
 use crate::report::{Record, Status};
 
@@ -118,6 +120,12 @@ pub fn print_plan(out: &mut impl Write, records: &[Record]) -> io::Result<()> {
 /// Print the changes and failures held in `records`, per user, without the totals (a run
 /// prints each row's records as the row ends).
 pub fn print_changes(out: &mut impl Write, records: &[Record]) -> io::Result<()> {
+    write_changes(out, records, Paint::default())
+}
+
+/// [`print_changes`] with colour when `paint` says so: the user in bold, each mark in its
+/// colour (Terraform's: `+` green, `-` red, `~` yellow, `>` cyan, `!` bold red).
+pub fn write_changes(out: &mut impl Write, records: &[Record], paint: Paint) -> io::Result<()> {
     // Group by user in order of first appearance (users' records interleave when users run in
     // parallel); one pass, so a plan of 100,000 users prints in linear time.
     let mut order: Vec<&str> = Vec::new();
@@ -132,7 +140,7 @@ pub fn print_changes(out: &mut impl Write, records: &[Record]) -> io::Result<()>
             .push(record);
     }
     for user in order {
-        writeln!(out, "{}", clean(user))?;
+        writeln!(out, "{}", paint.user(&clean(user)))?;
         for record in by_user.get(user).into_iter().flatten() {
             let (mark, detail) = match record.status {
                 Some(Status::Failed) => ('!', record.error_message.clone().unwrap_or_default()),
@@ -148,17 +156,18 @@ pub fn print_changes(out: &mut impl Write, records: &[Record]) -> io::Result<()>
             };
             writeln!(
                 out,
-                "  {mark} {}{detail}  (row {}, {})",
+                "  {} {}{detail}  {}",
+                paint.mark(mark),
                 clean(&record.step.to_string()),
-                record.row,
-                clean(&record.action)
+                paint.dim(&format!("(row {}, {})", record.row, clean(&record.action)))
             )?;
         }
     }
     Ok(())
 }
 
-fn shown(record: &Record) -> bool {
+/// Whether the plan shows `record`: planned changes and failures.
+pub(crate) fn shown(record: &Record) -> bool {
     match record.status {
         Some(Status::Planned) => is_change(record),
         Some(Status::Failed) => true,

@@ -1,6 +1,8 @@
 //! The report file. Created (and a bad path refused) before any request is sent; records are
 //! appended as steps finish and flushed at least once a second, so a crash keeps what was done.
-//! Owned by the collector task alone.
+//! Owned by the collector task alone. A report can also go to standard output (`--report -`, raw
+//! CSV that ends quietly on a closed pipe, see [`format::stdout`]) or nowhere (a dry run without
+//! `--report`: the plan on the terminal is its output).
 
 use std::borrow::Borrow;
 use std::fs::{File, OpenOptions};
@@ -21,7 +23,7 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 pub struct ReportWriter {
     path: PathBuf,
     format: Box<dyn Format>,
-    out: BufWriter<File>,
+    out: BufWriter<Box<dyn Write + Send>>,
     last_flush: Instant,
     records: u64,
 }
@@ -72,9 +74,35 @@ impl ReportWriter {
         Ok(writer)
     }
 
+    /// A report on standard output (`--report -`): CSV, raw unless stdout is redirected to a
+    /// file; a reader that goes away ends the output, not the run.
+    pub fn stdout(extra: &[String]) -> Result<Self> {
+        let format = format::for_stdout(extra);
+        Self::open(
+            Path::new("stdout"),
+            format,
+            Box::new(format::stdout::stdout()),
+        )
+    }
+
+    /// No report: records are counted, not kept (a dry run without `--report`).
+    pub fn discard() -> Self {
+        ReportWriter {
+            path: PathBuf::from("(none)"),
+            format: format::for_stdout(&[]),
+            out: BufWriter::new(Box::new(std::io::sink())),
+            last_flush: Instant::now(),
+            records: 0,
+        }
+    }
+
     fn start(path: &Path, file: File, extra: &[String]) -> Result<Self> {
-        let mut format = format::for_path(path, extra).map_err(anyhow::Error::msg)?;
-        let mut out = BufWriter::new(file);
+        let format = format::for_path(path, extra).map_err(anyhow::Error::msg)?;
+        Self::open(path, format, Box::new(file))
+    }
+
+    fn open(path: &Path, mut format: Box<dyn Format>, out: Box<dyn Write + Send>) -> Result<Self> {
+        let mut out = BufWriter::new(out);
         format
             .begin(&mut out)
             .and_then(|()| out.flush())

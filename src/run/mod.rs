@@ -25,7 +25,8 @@ use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
 use crate::graph::redirect;
 use crate::job::{Defaults, JobSource};
-use crate::plan::{PlanSummary, TapOutFile, print_changes};
+use crate::plan::{Paint, PlanConsole, PlanSummary, TapOutFile};
+use crate::report::format::stdout::{self, Destination};
 use crate::report::progress::Progress;
 use crate::report::summary::Traffic;
 use crate::report::{Event, Journal, ReportWriter, Resume, Summary, collect, journal, writer};
@@ -70,10 +71,11 @@ pub struct RunConfig {
     pub exclusions: Exclusions,
     /// Run the valid rows of a job with bad rows (the bad ones are reported `skipped`).
     pub skip_invalid: bool,
-    /// The report file (`None`: `authbulk-<UTC time>.csv`).
-    pub report: Option<PathBuf>,
-    /// Also write the summary as JSON here.
-    pub summary_json: Option<PathBuf>,
+    /// The report file or stdout (`None`: `authbulk-<UTC time>.csv`, or no report for a dry
+    /// run, whose plan on the console is its output).
+    pub report: Option<Destination>,
+    /// Also write the summary as JSON here (a file or stdout).
+    pub summary_json: Option<Destination>,
     /// Continue the run that wrote `report`.
     pub resume: bool,
     /// Where temporary access passes go.
@@ -82,6 +84,45 @@ pub struct RunConfig {
     pub connection: Connection,
     /// Rate, retries and concurrency.
     pub exec: ExecConfig,
+    /// Colour for the plan, decided for the stream it goes to ([`RunConfig::plan_on_stderr`]).
+    pub plan_paint: Paint,
+}
+
+impl RunConfig {
+    /// The plan goes to stderr when stdout carries the report or the summary, so a pipe gets
+    /// only what it asked for; else to stdout.
+    pub fn plan_on_stderr(&self) -> bool {
+        self.report == Some(Destination::Stdout) || self.summary_json == Some(Destination::Stdout)
+    }
+}
+
+/// Where the plan is printed: stdout, or stderr when stdout carries the report or summary.
+/// Write errors are ignored: a plan cut short by a closed pipe (`| head`) ends quietly.
+struct PlanOut {
+    on_stderr: bool,
+    paint: Paint,
+}
+
+impl PlanOut {
+    fn write(&self, text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+        let _ = match self.on_stderr {
+            true => text(&mut std::io::stderr().lock()),
+            false => text(&mut stdout::stdout()),
+        };
+    }
+
+    fn plan(&self, plan: PlanConsole) {
+        let paint = self.paint;
+        self.write(|out| {
+            let mut out = std::io::BufWriter::new(out);
+            plan.print(&mut out, paint)?;
+            out.flush()
+        });
+    }
+
+    fn totals(&self, plan: &PlanSummary) {
+        self.write(|out| writeln!(out, "\nPlan: {}.", plan.line()));
+    }
 }
 
 /// Run to the end; the outcome gives the exit code. Errors are fatal problems found before any
@@ -95,15 +136,29 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
              --dry-run to preview"
         );
     }
-    if config.resume && config.report.is_none() {
-        bail!("--resume needs the --report of the run to continue");
+    let report_file = match &config.report {
+        Some(Destination::File(path)) => Some(path.clone()),
+        Some(Destination::Stdout) => None,
+        // A dry run's output is its plan; it writes a report only when asked to.
+        None if config.dry_run => None,
+        None => Some(writer::default_path(now)),
+    };
+    if config.resume && report_file.is_none() {
+        bail!(
+            "--resume needs the --report file of the run to continue (a report on stdout \
+             cannot be continued)"
+        );
     }
     if config.resume && config.dry_run {
         // Planned records would mix into the interrupted run's report.
         bail!("--resume continues a run that writes: it cannot be a --dry-run");
     }
+    let plan_out = PlanOut {
+        on_stderr: config.plan_on_stderr(),
+        paint: config.plan_paint,
+    };
 
-    if let Some(path) = &config.summary_json
+    if let Some(Destination::File(path)) = &config.summary_json
         && std::fs::symlink_metadata(path).is_ok()
     {
         bail!(
@@ -142,24 +197,33 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         }
     };
 
-    // 2. The report and journal, before any request.
-    let report_path = config
-        .report
-        .clone()
-        .unwrap_or_else(|| writer::default_path(now));
-    let journal_path = journal::path_for(&report_path);
-    // One run at a time on a report, held until this function returns (see `lock`).
-    let _lock = lock::RunLock::acquire(&report_path)?;
+    // 2. The report and journal, before any request. A report on stdout (or none) has no
+    // journal: there is no file for --resume to continue.
+    let journal_path = report_file.as_deref().map(journal::path_for);
+    // One run at a time on a report file, held until this function returns (see `lock`).
+    let _lock = match &report_file {
+        Some(path) => Some(lock::RunLock::acquire(path)?),
+        None => None,
+    };
     let mut kept = Summary::default();
     // Files this run creates are removed again if it stops before applying anything (a bad
     // credential, a refused plan), so the same command can simply be run again.
     let mut created = CreatedFiles::default();
-    let (report, journal, resume) = if config.resume {
-        let (journal, resume) = Journal::resume(&journal_path, &fingerprint)?;
+    let (report, journal, resume) = if config.resume
+        && let (Some(report_path), Some(journal_path)) = (&report_file, &journal_path)
+    {
+        if !journal_path.exists() && report_path.exists() {
+            bail!(
+                "nothing to resume: the run that wrote {} finished (its journal is removed \
+                 once every row is done)",
+                report_path.display()
+            );
+        }
+        let (journal, resume) = Journal::resume(journal_path, &fingerprint)?;
         // The report again from the journal's finished records, each once; their counts join
         // this run's so the summary and the exit code cover the whole report.
-        let records = Journal::records(&journal_path)?.inspect(|r| kept.add(r));
-        let report = ReportWriter::rewrite(&report_path, &extra, records)?;
+        let records = Journal::records(journal_path)?.inspect(|r| kept.add(r));
+        let report = ReportWriter::rewrite(report_path, &extra, records)?;
         eprintln!(
             "resuming {}: {} records kept from the interrupted run",
             report_path.display(),
@@ -167,11 +231,18 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         );
         (report, Some(journal), Some(Arc::new(resume)))
     } else {
-        let report = ReportWriter::create(&report_path, &extra)?;
-        created.0.push(report_path.clone());
-        let journal = match config.dry_run {
-            true => None,
-            false => match Journal::create(&journal_path, &fingerprint) {
+        let report = match &report_file {
+            Some(report_path) => {
+                let report = ReportWriter::create(report_path, &extra)?;
+                created.0.push(report_path.clone());
+                report
+            }
+            None if config.report.is_some() => ReportWriter::stdout(&extra)?,
+            None => ReportWriter::discard(),
+        };
+        let journal = match (&journal_path, config.dry_run) {
+            (None, _) | (_, true) => None,
+            (Some(journal_path), false) => match Journal::create(journal_path, &fingerprint) {
                 Ok(journal) => {
                     created.0.push(journal_path.clone());
                     Some(journal)
@@ -186,7 +257,11 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         };
         (report, journal, None)
     };
-    eprintln!("report: {}", report_path.display());
+    match (&report_file, &config.report) {
+        (Some(path), _) => eprintln!("report: {}", path.display()),
+        (None, Some(_)) => eprintln!("report: stdout"),
+        (None, None) => {}
+    }
     let mut journal = journal;
     let taps = match (&config.tap_out, config.dry_run) {
         (Some(path), false) => {
@@ -249,12 +324,13 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             shutdown.clone(),
         )
         .await;
-        let plan = planning.await.context("the planning task failed")?;
+        let (plan, console) = planning.await.context("the planning task failed")?;
         if end != DriveEnd::Completed {
             drop(report);
             return Ok(Outcome::Interrupted);
         }
-        println!("\nPlan: {}.", plan.line());
+        plan_out.plan(console);
+        plan_out.totals(&plan);
         let writes = plan.writes();
         let refusal = match config.max_changes {
             Some(max) if writes > max => Some(format!(
@@ -286,7 +362,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     ));
     let (events, received) = mpsc::channel(4096);
     let dry_run = config.dry_run;
-    let plan = Arc::new(Mutex::new(PlanSummary::default()));
+    let plan = Arc::new(Mutex::new((PlanSummary::default(), PlanConsole::new())));
     let collector = {
         let plan = plan.clone();
         let progress = progress.clone();
@@ -295,12 +371,9 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             report,
             journal,
             move |records| {
-                if dry_run {
-                    let mut out = std::io::stdout().lock();
-                    let _ = print_changes(&mut out, records);
-                    if let Ok(mut plan) = plan.lock() {
-                        records.iter().for_each(|r| plan.add(r));
-                    }
+                if dry_run && let Ok(mut plan) = plan.lock() {
+                    records.iter().for_each(|r| plan.0.add(r));
+                    plan.1.add(records);
                 }
             },
             move || progress.inc(1),
@@ -323,12 +396,20 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
                 "error: the run stopped because {err:#}; no write was sent without its journal \
                  note, but changes made before this point may be missing from {}: fix the \
                  cause (disk space?), then continue with --resume",
-                report_path.display()
+                report_file
+                    .as_deref()
+                    .map_or_else(|| "the report".into(), |p| p.display().to_string())
             );
             return Ok(Outcome::Incomplete);
         }
     };
     summary.absorb(&kept);
+    // The summary names the report the user can open: none for a dry run without --report.
+    summary.report = match (&report_file, &config.report) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(_)) => Some(PathBuf::from("stdout")),
+        (None, None) => None,
+    };
     if let Ok(progress) = Arc::try_unwrap(progress) {
         progress.finish();
     }
@@ -346,23 +427,40 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         },
         started.elapsed(),
     );
-    if dry_run && let Ok(plan) = plan.lock() {
-        println!("\nPlan: {}.", plan.line());
+    if dry_run && let Ok(mut plan) = plan.lock() {
+        plan_out.plan(std::mem::take(&mut plan.1));
+        plan_out.totals(&plan.0);
+    }
+    // A run that got through every row needs no journal: nothing is left to resume.
+    if end == DriveEnd::Completed
+        && !dry_run
+        && let Some(journal_path) = &journal_path
+    {
+        let _ = std::fs::remove_file(journal_path);
     }
     let mut stderr = std::io::stderr().lock();
-    summary.print(&mut stderr)?;
+    // A closed stderr (`2>&1 | head`) must not turn a finished run into an error.
+    let _ = summary.print(&mut stderr);
     if let Some(taps) = &taps {
-        writeln!(
+        let _ = writeln!(
             stderr,
             "temporary access passes: {} (mode 0600; hand them over, then delete the file)",
             taps.path().display()
-        )?;
+        );
     }
-    if let Some(path) = &config.summary_json
-        && let Err(err) = write_summary_json(path, &summary)
-    {
-        // The run's work is done: its exit code stays the run's (2 would say nothing began).
-        let _ = writeln!(stderr, "warning: {err:#}");
+    match &config.summary_json {
+        Some(Destination::File(path)) => {
+            if let Err(err) = write_summary_json(path, &summary) {
+                // The run's work is done: its exit code stays the run's (2 would say nothing began).
+                let _ = writeln!(stderr, "warning: {err:#}");
+            }
+        }
+        Some(Destination::Stdout) => {
+            let mut out = stdout::stdout();
+            let _ = serde_json::to_writer_pretty(&mut out, &summary);
+            let _ = writeln!(out).and_then(|()| out.flush());
+        }
+        None => {}
     }
     let _ = stderr.flush();
     drop(connected.sim);
@@ -387,18 +485,19 @@ fn write_summary_json(path: &std::path::Path, summary: &Summary) -> Result<()> {
         .with_context(|| format!("cannot write --summary-json {}", path.display()))
 }
 
-/// The plan phase's consumer: prints each row's changes as the row ends and tallies the plan.
-async fn tally_plan(mut events: mpsc::Receiver<Event>) -> PlanSummary {
+/// The plan phase's consumer: gathers each row's changes as the row ends (printed in job order
+/// once planning is done) and tallies the plan.
+async fn tally_plan(mut events: mpsc::Receiver<Event>) -> (PlanSummary, PlanConsole) {
     let mut plan = PlanSummary::default();
-    let mut out = std::io::stdout();
+    let mut console = PlanConsole::new();
     while let Some(event) = events.recv().await {
         match event {
             Event::Planned { records } => {
-                let _ = print_changes(&mut out, &records);
+                console.add(&records);
                 records.iter().for_each(|r| plan.add(r));
             }
             Event::Finished { record, .. } | Event::Cancelled { record } => {
-                let _ = print_changes(&mut out, std::slice::from_ref(&*record));
+                console.add(std::slice::from_ref(&*record));
                 plan.add(&record);
             }
             Event::Started { ack, .. } => {
@@ -407,7 +506,7 @@ async fn tally_plan(mut events: mpsc::Receiver<Event>) -> PlanSummary {
             Event::RowDone { .. } | Event::RowInterrupted { .. } => {}
         }
     }
-    plan
+    (plan, console)
 }
 
 /// Files a run created, removed when dropped unless [`CreatedFiles::keep`] was called.

@@ -146,6 +146,10 @@ pub fn check(
                 }
             }
         }
+        // Columns no action reads (a typo of a known one?) are named, once per file.
+        for warning in reader.take_warnings() {
+            eprintln!("{warning}");
+        }
         reader.finish()?;
     }
     Ok(checked)

@@ -409,6 +409,7 @@ mod tests {
                 issue_tap: None,
             },
             extra: Vec::new(),
+            expected_upn: None,
         }
     }
 

@@ -2,7 +2,8 @@
 //! spreadsheet programs: one that starts with `=`, `+`, `-`, `@`, tab or carriage return would be
 //! read as a formula (CSV injection, OWASP), so it gets a leading `'`, which spreadsheet programs
 //! hide: a phone number `+46 701234567` still reads as such. The rule is the report's
-//! ([`crate::report::format::neutralise`]).
+//! ([`crate::report::format::neutralise`]). On a pipe the cells are raw
+//! ([`crate::report::format::stdout`]).
 
 use std::io::{self, Write};
 
@@ -11,11 +12,21 @@ use crate::export::inventory::{COLUMNS, InventoryRow, format_date};
 use crate::report::format::neutralise;
 
 /// The CSV format.
-pub struct Csv;
+pub struct Csv {
+    /// Neutralise formula cells (a file); off for a pipe.
+    pub safe: bool,
+}
 
-fn write_line<'a>(out: &mut dyn Write, cells: impl IntoIterator<Item = &'a str>) -> io::Result<()> {
+fn write_line<'a>(
+    out: &mut dyn Write,
+    safe: bool,
+    cells: impl IntoIterator<Item = &'a str>,
+) -> io::Result<()> {
     let mut writer = csv::WriterBuilder::new().from_writer(out);
-    writer.write_record(cells.into_iter().map(|c| neutralise(c).into_owned()))?;
+    match safe {
+        true => writer.write_record(cells.into_iter().map(|c| neutralise(c).into_owned()))?,
+        false => writer.write_record(cells)?,
+    }
     writer.flush()
 }
 
@@ -44,11 +55,11 @@ fn cells(row: &InventoryRow) -> [String; COLUMNS.len()] {
 
 impl Format for Csv {
     fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        write_line(out, COLUMNS)
+        write_line(out, self.safe, COLUMNS)
     }
 
     fn row(&mut self, out: &mut dyn Write, row: &InventoryRow) -> io::Result<()> {
-        write_line(out, cells(row).iter().map(String::as_str))
+        write_line(out, self.safe, cells(row).iter().map(String::as_str))
     }
 }
 
@@ -69,7 +80,7 @@ mod tests {
             ..InventoryRow::default()
         };
         let mut out = Vec::new();
-        Csv.row(&mut out, &row).unwrap();
+        Csv { safe: true }.row(&mut out, &row).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "o'neil@contoso.com,id,phone,m,'+46 701234567,\"'=HYPERLINK(\"\"x\"\")\",,,true,,,,\n"

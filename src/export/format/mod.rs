@@ -6,11 +6,15 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 
 use super::inventory::InventoryRow;
+use crate::report::format::stdout;
 
 mod csv;
 mod jsonl;
@@ -41,22 +45,16 @@ impl OutFormat {
         }
     }
 
-    fn writer(self) -> Box<dyn Format> {
+    /// The format's writer; `safe` neutralises CSV formula cells (files, not pipes).
+    fn writer(self, safe: bool) -> Box<dyn Format> {
         match self {
-            OutFormat::Csv => Box::new(csv::Csv),
+            OutFormat::Csv => Box::new(csv::Csv { safe }),
             OutFormat::JsonLines => Box::new(jsonl::JsonLines),
         }
     }
 }
 
-/// Where the inventory goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
-    /// A new file (an existing one is never overwritten).
-    File(PathBuf),
-    /// Standard output (`--out -`).
-    Stdout,
-}
+pub use crate::report::format::stdout::Destination;
 
 /// One format: a header (when it has one) and rows.
 pub trait Format: Send {
@@ -72,13 +70,24 @@ pub struct InventoryWriter {
     format: Box<dyn Format>,
     out: BufWriter<Box<dyn Write + Send>>,
     rows: u64,
+    /// Set once the reader of stdout has gone away (`| head`).
+    closed: Arc<AtomicBool>,
 }
 
 impl InventoryWriter {
     /// Open the output: create the file (refusing one that exists), write the header.
+    /// On stdout, CSV is raw unless stdout is redirected to a file, and a closed pipe ends the
+    /// output quietly (see [`crate::report::format::stdout`]).
     pub fn create(destination: &Destination, format: Option<OutFormat>) -> Result<Self> {
+        let mut closed = Arc::new(AtomicBool::new(false));
+        let mut safe = true;
         let (format, out): (OutFormat, Box<dyn Write + Send>) = match destination {
-            Destination::Stdout => (format.unwrap_or(OutFormat::Csv), Box::new(io::stdout())),
+            Destination::Stdout => {
+                let pipe = stdout::stdout();
+                closed = pipe.closed_flag();
+                safe = stdout::stdout_is_file();
+                (format.unwrap_or(OutFormat::Csv), Box::new(pipe))
+            }
             Destination::File(path) => {
                 // The format first, so a refused name leaves no empty file behind.
                 let format = match format {
@@ -104,9 +113,10 @@ impl InventoryWriter {
         };
         let mut writer = InventoryWriter {
             destination: destination.clone(),
-            format: format.writer(),
+            format: format.writer(safe),
             out: BufWriter::new(out),
             rows: 0,
+            closed,
         };
         writer
             .format
@@ -136,6 +146,11 @@ impl InventoryWriter {
         self.out
             .flush()
             .with_context(|| format!("cannot write {}", self.name()))
+    }
+
+    /// Whether the output has ended because its reader went away: nobody reads further rows.
+    pub fn closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
     }
 
     /// Rows written so far.

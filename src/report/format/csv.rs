@@ -1,6 +1,7 @@
 //! CSV reports, safe to open in a spreadsheet program: a cell that starts with `=`, `+`, `-`, `@`,
 //! tab or carriage return would be read as a formula (CSV injection, OWASP), so it is prefixed with
 //! `'`, which spreadsheet programs hide. A phone number `+46 701234567` thus still reads as such.
+//! CSV for another program (a pipe, `--report -`) is written raw: see [`super::stdout`].
 
 use std::io::{self, Write};
 
@@ -10,13 +11,24 @@ use crate::report::Record;
 /// CSV with a header line: the fixed columns, then the job's extra columns.
 pub struct Csv {
     extra: Vec<String>,
+    /// Neutralise formula cells (files); off for CSV read by another program.
+    safe: bool,
 }
 
 impl Csv {
-    /// A CSV format with these extra columns.
+    /// A CSV format with these extra columns, cells made safe for spreadsheet programs.
     pub fn new(extra: &[String]) -> Self {
         Csv {
             extra: extra.to_vec(),
+            safe: true,
+        }
+    }
+
+    /// A CSV format with these extra columns, cells exactly as they are (for a pipe).
+    pub fn raw(extra: &[String]) -> Self {
+        Csv {
+            extra: extra.to_vec(),
+            safe: false,
         }
     }
 }
@@ -29,9 +41,16 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn write_row<'a>(out: &mut dyn Write, row: impl IntoIterator<Item = &'a str>) -> io::Result<()> {
+fn write_row<'a>(
+    out: &mut dyn Write,
+    safe: bool,
+    row: impl IntoIterator<Item = &'a str>,
+) -> io::Result<()> {
     let mut writer = csv::WriterBuilder::new().from_writer(out);
-    writer.write_record(row.into_iter().map(|c| neutralise(c).into_owned()))?;
+    match safe {
+        true => writer.write_record(row.into_iter().map(|c| neutralise(c).into_owned()))?,
+        false => writer.write_record(row)?,
+    }
     writer.flush()
 }
 
@@ -39,6 +58,7 @@ impl Format for Csv {
     fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
         write_row(
             out,
+            self.safe,
             COLUMNS
                 .iter()
                 .copied()
@@ -58,7 +78,11 @@ impl Format for Csv {
             .extra
             .iter()
             .map(|name| values.get(name.as_str()).copied().unwrap_or(""));
-        write_row(out, fixed.iter().map(String::as_str).chain(extra))
+        write_row(
+            out,
+            self.safe,
+            fixed.iter().map(String::as_str).chain(extra),
+        )
     }
 }
 

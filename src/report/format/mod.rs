@@ -8,6 +8,7 @@ use super::Record;
 
 mod csv;
 mod jsonl;
+pub mod stdout;
 
 pub use csv::neutralise;
 
@@ -50,6 +51,15 @@ pub fn for_path(path: &Path, extra: &[String]) -> Result<Box<dyn Format>, String
         Some(other) => Err(format!(
             "unknown report format .{other}: use a .csv or .jsonl file name"
         )),
+    }
+}
+
+/// The format of a report on standard output: CSV, raw when stdout is a pipe or a terminal and
+/// made safe for spreadsheet programs when it is redirected to a file (see [`stdout`]).
+pub fn for_stdout(extra: &[String]) -> Box<dyn Format> {
+    match stdout::stdout_is_file() {
+        true => Box::new(csv::Csv::new(extra)),
+        false => Box::new(csv::Csv::raw(extra)),
     }
 }
 
