@@ -809,7 +809,7 @@ async fn guest_and_apostrophe_upns_work_and_unknown_users_fail_once_per_row() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_twice() {
+async fn lost_answers_are_checked_against_the_state_and_only_the_working_pass_is_handed_out() {
     let env = env_with(SimConfig {
         users: 200,
         unthrottled: true,
@@ -846,7 +846,6 @@ async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_
         counters.faults.get("reset").copied().unwrap_or(0) > 0,
         "no connection was dropped: the test proves nothing"
     );
-    assert_eq!(counters.duplicate_taps, 0);
     let failed_rows: std::collections::BTreeSet<u64> = records
         .iter()
         .filter(|r| r.status == Some(Status::Failed))
@@ -858,20 +857,31 @@ async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_
     for (o, u) in ops.iter().zip(&users) {
         let state = env.state(u);
         let issued = state["tapsIssued"].as_u64().unwrap();
-        assert!(issued <= 1, "{u}: {issued} passes");
+        // One pass, plus one for each create whose answer was lost after it ran (replaced).
+        assert!(issued <= 3, "{u}: {issued} passes");
         let tap = records
             .iter()
             .find(|r| r.row == o.row && r.step.to_string() == "issue temporaryAccessPass");
         if let Some(r) = tap {
             match r.status {
-                Some(Status::Ok) if r.after.contains("secret is unknown") => {
-                    assert_eq!(issued, 1)
-                }
                 Some(Status::Ok) => {
-                    let pass = state["issuedTemporaryAccessPasses"][0]["temporaryAccessPass"]
-                        .as_str()
-                        .unwrap();
-                    assert!(text.contains(pass), "{u}: pass not in --tap-out");
+                    // The pass the user holds is the one handed out; a replaced orphan is not.
+                    let held: Vec<&str> = state["methods"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|m| {
+                            m["@odata.type"]
+                                == "#microsoft.graph.temporaryAccessPassAuthenticationMethod"
+                        })
+                        .map(|m| m["id"].as_str().unwrap())
+                        .collect();
+                    assert_eq!(held.len(), 1, "{u}: {state}");
+                    for p in state["issuedTemporaryAccessPasses"].as_array().unwrap() {
+                        let pass = p["temporaryAccessPass"].as_str().unwrap();
+                        assert_eq!(text.contains(pass), p["id"] == held[0], "{u}: {state}");
+                    }
+                    assert_eq!(r.after.contains("replaced a pass"), issued > 1, "{r:?}");
                 }
                 Some(Status::Failed) => assert_eq!(issued, 0, "{u}: {r:?}"),
                 _ => {}
