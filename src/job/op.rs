@@ -309,11 +309,16 @@ pub enum MethodType {
     /// The QR code + PIN method: at most one per user, addressed without an id
     /// (`/authentication/qrCodePinMethod`).
     QrCodePin,
+    /// External authentication methods (a third-party MFA provider's registration), deleted
+    /// through `DELETE /users/{u}/authentication/externalAuthenticationMethods/{id}` in v1.0
+    /// (learn.microsoft.com/graph/api/authentication-delete-externalauthenticationmethods; the
+    /// beta page adds a `/$ref` suffix, v1.0 does not).
+    External,
 }
 
 impl MethodType {
     /// Every removable type.
-    pub const ALL: [MethodType; 10] = [
+    pub const ALL: [MethodType; 11] = [
         MethodType::Fido2,
         MethodType::SoftwareOath,
         MethodType::WindowsHelloForBusiness,
@@ -324,6 +329,7 @@ impl MethodType {
         MethodType::Email,
         MethodType::Phone,
         MethodType::QrCodePin,
+        MethodType::External,
     ];
 
     /// The name job files use (`fido2`, `softwareOath`, ...).
@@ -339,6 +345,7 @@ impl MethodType {
             MethodType::Email => "email",
             MethodType::Phone => "phone",
             MethodType::QrCodePin => "qrCodePin",
+            MethodType::External => "external",
         }
     }
 
@@ -362,6 +369,7 @@ impl MethodType {
             MethodType::Email => "emailMethods",
             MethodType::Phone => "phoneMethods",
             MethodType::QrCodePin => "qrCodePinMethod",
+            MethodType::External => "externalAuthenticationMethods",
         }
     }
 

@@ -1,0 +1,42 @@
+//! What Graph offers, read from Microsoft's pages, through the `authbulk` binary against the
+//! simulator (which spells Graph's paths and rules itself): external authentication methods are
+//! removable; a UPN that begins with `$` is addressed as `/users('$...')`; actions a national
+//! cloud does not offer are refused in the plan; age selectors never choose an undated
+//! registration and say how many they left.
+
+mod run_action_support;
+
+use authbulk::sim::upn;
+use run_action_support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_authentication_methods_are_removed_by_remove_method_and_reset_mfa() {
+    let t = tenant(400).await;
+    let mut taken = Vec::new();
+    let has_external = |s: &serde_json::Value| !methods_of(s, "external").is_empty();
+    let removed = t.pick(&mut taken, has_external);
+    let reset = t.pick(&mut taken, has_external);
+    let job = t.job(
+        "external.csv",
+        &format!(
+            "user,action,method_type\n{},remove-method,external\n{},reset-mfa,\n",
+            upn(removed),
+            upn(reset)
+        ),
+    );
+    let run = t.run("report.csv", &[job.to_str().unwrap(), "--yes"]).await;
+    run.expect_code(0);
+    assert!(
+        run.steps_of(&upn(removed))
+            .iter()
+            .any(|(step, status)| step.starts_with("delete external") && status == "ok"),
+        "{:?}",
+        run.report
+    );
+    assert!(methods_of(&t.state(removed), "external").is_empty());
+    assert!(
+        non_password(&t.state(reset)).is_empty(),
+        "{}",
+        t.state(reset)
+    );
+}
