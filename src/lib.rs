@@ -8,12 +8,13 @@
 //! | [`cli`] | clap flags of every command, their validation into configs, exit codes |
 //! | [`job`] | job files (CSV, JSON, JSON Lines): reading, header aliases, values, validation, the operation model |
 //! | [`auth`] | credentials and access tokens (secret, certificate, workload and managed identity, Azure CLI) |
-//! | [`graph`] | the Graph wire: requests, `$batch` envelopes, wire types, error classification, path encoding |
+//! | [`graph`] | the Graph wire: Graph's names for method types, the methods JSON, request building, `$batch` envelopes, error classification, path encoding |
 //! | [`throttle`] | client-side budgets and the adaptive rate controller |
 //! | [`exec`] | the executor: per-user requests packed into `$batch` calls, retries, shutdown |
-//! | [`plan`] | actions as desired state: read, compare, plan steps, apply |
+//! | [`plan`] | actions as desired state: read, compare, plan typed steps (`Change`, `Write`), apply |
 //! | [`export`] | the inventory (`authbulk export`): one row per existing method of every target user |
-//! | [`report`] | report records, the report file, the journal for `--resume`, the summary |
+//! | [`report`] | report records, the collector (report file, journal for `--resume`), the summary, the progress display |
+//! | [`run`] | the `run` command: job rows and targets, per-row work, `--resume`, exclusions |
 //! | [`sim`] | the simulated tenant (Graph + token endpoint) used by `--simulate`, tests and benchmarks |
 
 pub mod auth;

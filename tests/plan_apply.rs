@@ -13,7 +13,7 @@ use authbulk::job::{
     Action, DefaultMethod, MethodType, Operation, PhoneSelector, PhoneType, Selector, TapParams,
 };
 use authbulk::plan::{
-    Applier, Method, MethodKind, PlanSummary, SmsSignInState, TapOutFile, TapSink, wire,
+    Applier, Method, MethodKind, PlanSummary, SmsSignInState, TapOutFile, TapSink,
 };
 use authbulk::report::{Record, Status};
 use authbulk::sim::{SimConfig, SimHandle, upn};
@@ -72,7 +72,7 @@ impl Env {
     /// The user's methods as the simulator holds them (beta view: last-used dates included).
     fn methods(&self, user: &str) -> Vec<Method> {
         let state = self.sim.user_state(user).unwrap();
-        wire::parse_methods(&json!({ "value": state["methods"] })).unwrap()
+        authbulk::graph::methods::parse_methods(&json!({ "value": state["methods"] })).unwrap()
     }
 
     fn state(&self, user: &str) -> Value {

@@ -487,28 +487,30 @@ async fn revoking_sessions_answers_true_and_counts_as_a_write() {
 /// against the simulator's own reading of the docs: a wrong entry on either side fails here.
 #[tokio::test]
 async fn the_clients_method_table_agrees_with_the_simulators_reading_of_graph() {
+    use authbulk::graph::names;
     use authbulk::job::op::MethodType;
     let g = Graph::with_users(1000).await;
     for t in MethodType::ALL {
-        let version = if t.beta_only() { "beta" } else { "v1.0" };
+        let version = if names::beta_only(t) { "beta" } else { "v1.0" };
         let i = (0..1000)
             .find(|&i| methods_of(&g.state(i), t.name()).len() == 1)
             .unwrap_or_else(|| panic!("a user with one {t}"));
         let listed = g
-            .get(&g.user_path(version, i, &format!("/authentication/{}", t.collection())))
+            .get(&g.user_path(
+                version,
+                i,
+                &format!("/authentication/{}", names::collection(t)),
+            ))
             .await;
         assert_eq!(listed.status, 200, "{t}: {}", listed.body);
-        let method = if t.is_singleton() {
+        let method = if names::is_singleton(t) {
             listed.body.clone()
         } else {
             listed.body["value"][0].clone()
         };
-        assert_eq!(method["@odata.type"], t.odata_type().as_str(), "{t}");
+        assert_eq!(method["@odata.type"], names::odata_type(t).as_str(), "{t}");
         let id = method["id"].as_str().unwrap();
-        let path = t.method_path(
-            &format!("/{version}/users/{}", sim_support::enc(&upn(i))),
-            id,
-        );
+        let path = format!("/{version}{}", names::method_path(&upn(i), t, id));
         let gone = g.delete(&path).await;
         // A default method with others left is refused by rule, never by routing.
         assert!(

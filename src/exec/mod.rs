@@ -1,7 +1,7 @@
 //! The executor: turns per-user Graph requests into `$batch` calls under the run's budgets, with
 //! retries and an orderly shutdown. The planner ([`crate::plan`]) calls it through
 //! [`GraphCall`](crate::graph::GraphCall), one request at a time per user; the run command drives
-//! users through [`for_each_user`] and shows [`progress`].
+//! users through [`for_each_user`]; the report module shows progress from its [`stats`].
 //!
 //! Pipeline: callers enqueue (user, request, reply) into a bounded channel; one batcher task
 //! groups ready requests by API version into batches of up to 20 with at most one request per
@@ -18,7 +18,6 @@ use crate::throttle::RateConfig;
 use crate::throttle::retry::RetryPolicy;
 
 mod batcher;
-pub mod progress;
 pub mod shutdown;
 pub mod stats;
 mod users;

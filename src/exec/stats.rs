@@ -1,5 +1,5 @@
 //! Counters of the run, updated by the executor's tasks with relaxed atomics and read by the
-//! progress display ([`super::progress`]) and the end-of-run summary.
+//! progress display ([`crate::report::progress`]) and the end-of-run summary.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,5 +1,5 @@
 //! The rows of an inventory: one [`InventoryRow`] per existing method of a user, built from the
-//! beta methods list (parsed by the planner's [`crate::plan::wire`]) and beta
+//! beta methods list (parsed by the planner's [`crate::graph::methods`]) and beta
 //! `signInPreferences`; or one `error` row for a user, job row or enumeration that could not be
 //! read. Pure (no HTTP), so the shape of every column is unit-tested. Called by
 //! [`super::read`]; written by [`super::format`].
@@ -8,9 +8,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 use crate::graph::GraphError;
+use crate::graph::methods::{self as wire, WireError};
 use crate::job::MethodType;
 use crate::plan::default::serves_default;
-use crate::plan::wire::{self, WireError};
 use crate::plan::{Method, MethodKind, SignInPreferences};
 
 /// The columns of the inventory, in order.

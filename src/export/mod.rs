@@ -24,10 +24,10 @@ use tokio::sync::mpsc;
 
 use crate::Outcome;
 use crate::auth::TokenProvider;
-use crate::exec::progress::Progress;
 use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
 use crate::job::{ActionKind, Defaults};
+use crate::report::progress::Progress;
 use crate::run::{Connection, Input, source};
 
 pub mod format;

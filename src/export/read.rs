@@ -9,8 +9,7 @@ use serde_json::Value;
 
 use super::inventory::InventoryRow;
 use crate::exec::UserWork;
-use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, path};
-use crate::plan::wire;
+use crate::graph::{ErrorKind, GraphCall, GraphError, methods, requests};
 use crate::run::source::{Row, RowKind};
 
 /// What reading one work item gave.
@@ -43,12 +42,8 @@ pub async fn read_user<G: GraphCall>(graph: &G, user: &str) -> UserRead {
         rows,
         outcome: ReadOutcome::Failed,
     };
-    let resolve = Request::get(
-        ApiVersion::V1,
-        format!("{}{}", path::user(user), wire::USER_SELECT),
-    );
-    let (id, upn) = match graph.call(user, resolve).await {
-        Ok(answer) => match wire::parse_user_id(&answer.body) {
+    let (id, upn) = match graph.call(user, requests::resolve_user(user)).await {
+        Ok(answer) => match methods::parse_user_id(&answer.body) {
             Ok(id) => {
                 let upn = answer
                     .body
@@ -70,18 +65,13 @@ pub async fn read_user<G: GraphCall>(graph: &G, user: &str) -> UserRead {
         },
         Err(error) => return failed(vec![InventoryRow::failed(user, None, &error)]),
     };
-    let base = path::user(&id);
-    let methods = Request::get(ApiVersion::Beta, format!("{base}/authentication/methods"));
-    let methods = match graph.call(user, methods).await {
+    let methods = match graph.call(user, requests::read_methods(&id, true)).await {
         Ok(answer) => answer.body,
         Err(error) => return failed(vec![InventoryRow::failed(&upn, Some(&id), &error)]),
     };
-    let preferences = Request::get(
-        ApiVersion::Beta,
-        format!("{base}/authentication/signInPreferences"),
-    );
+    let preferences = requests::read_preferences(&id);
     let (preferences, preferences_error) = match graph.call(user, preferences).await {
-        Ok(answer) => match wire::parse_preferences(&answer.body) {
+        Ok(answer) => match methods::parse_preferences(&answer.body) {
             Ok(prefs) => (Some(prefs), None),
             Err(err) => {
                 let error = GraphError {
@@ -172,7 +162,7 @@ impl<G: GraphCall + 'static> UserWork for ExportWork<G> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::Response;
+    use crate::graph::{ApiVersion, Request, Response};
     use serde_json::json;
     use std::sync::Mutex;
 

@@ -1,6 +1,9 @@
 //! The Graph wire: the request and response of one Graph call (a `$batch` item), error
-//! classification, and path encoding. The executor ([`crate::exec`]) sends these; the planner
-//! ([`crate::plan`]) builds them through [`GraphCall`] and never sees HTTP.
+//! classification, and path encoding; Graph's names for method types ([`names`]), the JSON of
+//! authentication methods ([`methods`]) and the request of each read and planned write
+//! ([`requests`]). The executor ([`crate::exec`]) sends requests; the applier
+//! ([`crate::plan::apply`]) builds them with [`requests`] and calls [`GraphCall`]; the planner
+//! itself never sees HTTP.
 
 use std::future::Future;
 
@@ -9,7 +12,10 @@ use thiserror::Error;
 
 pub mod classify;
 pub mod client;
+pub mod methods;
+pub mod names;
 pub mod path;
+pub mod requests;
 pub mod wire;
 
 /// The Graph API version a request is sent to. v1.0 and beta never share a `$batch`.

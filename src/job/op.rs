@@ -225,7 +225,7 @@ impl fmt::Display for ActionKind {
     }
 }
 
-/// The type of a phone method. Graph gives each a fixed method id.
+/// The type of a phone method. Graph gives each a fixed method id (`crate::graph::names`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum PhoneType {
@@ -244,15 +244,6 @@ impl PhoneType {
             PhoneType::Mobile => "mobile",
             PhoneType::AlternateMobile => "alternateMobile",
             PhoneType::Office => "office",
-        }
-    }
-
-    /// The fixed method id Graph gives phones of this type (graph-contract.md, "Fixed ids").
-    pub fn method_id(self) -> &'static str {
-        match self {
-            PhoneType::Mobile => "3179e48a-750b-4051-897c-87b9720928f7",
-            PhoneType::AlternateMobile => "b6332ec1-7057-4abe-9331-3d72feddfe41",
-            PhoneType::Office => "e37fc753-ff3b-4958-9484-eaa9425c82bc",
         }
     }
 
@@ -284,7 +275,8 @@ pub enum PhoneSelector {
     All,
 }
 
-/// A type of authentication method that can be removed, with its typed Graph collection.
+/// A type of authentication method that can be removed. Graph's names for it (`@odata.type`,
+/// collection) are in `crate::graph::names`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum MethodType {
@@ -347,63 +339,6 @@ impl MethodType {
             MethodType::QrCodePin => "qrCodePin",
             MethodType::External => "external",
         }
-    }
-
-    /// The `@odata.type` of methods of this type, e.g. `#microsoft.graph.fido2AuthenticationMethod`.
-    pub fn odata_type(self) -> String {
-        format!("#microsoft.graph.{}AuthenticationMethod", self.name())
-    }
-
-    /// The typed collection under `/users/{u}/authentication/` that lists and deletes them. For
-    /// [`MethodType::QrCodePin`] it is a single navigation property, not a collection: see
-    /// [`MethodType::is_singleton`].
-    pub fn collection(self) -> &'static str {
-        match self {
-            MethodType::Fido2 => "fido2Methods",
-            MethodType::SoftwareOath => "softwareOathMethods",
-            MethodType::WindowsHelloForBusiness => "windowsHelloForBusinessMethods",
-            MethodType::PlatformCredential => "platformCredentialMethods",
-            MethodType::TemporaryAccessPass => "temporaryAccessPassMethods",
-            MethodType::MicrosoftAuthenticator => "microsoftAuthenticatorMethods",
-            MethodType::HardwareOath => "hardwareOathMethods",
-            MethodType::Email => "emailMethods",
-            MethodType::Phone => "phoneMethods",
-            MethodType::QrCodePin => "qrCodePinMethod",
-            MethodType::External => "externalAuthenticationMethods",
-        }
-    }
-
-    /// True when the user has at most one method of the type and Graph addresses it without an
-    /// id: GET and DELETE `/users/{u}/authentication/qrCodePinMethod` (v1.0 and beta).
-    pub fn is_singleton(self) -> bool {
-        matches!(self, MethodType::QrCodePin)
-    }
-
-    /// The path that reads or deletes the method `id` of this type, for the user whose encoded
-    /// path is `user_path` (`/users/{u}`, from `crate::graph::path::user`): the typed
-    /// collection and the encoded id, or the singleton's path alone.
-    pub fn method_path(self, user_path: &str, id: &str) -> String {
-        if self.is_singleton() {
-            format!("{user_path}/authentication/{}", self.collection())
-        } else {
-            format!(
-                "{user_path}/authentication/{}/{}",
-                self.collection(),
-                crate::graph::path::segment(id)
-            )
-        }
-    }
-
-    /// True when the collection exists only in the beta API.
-    pub fn beta_only(self) -> bool {
-        matches!(self, MethodType::HardwareOath)
-    }
-
-    /// The type of an `@odata.type` value, `None` for the password and for unknown types.
-    pub fn from_odata_type(odata_type: &str) -> Option<MethodType> {
-        MethodType::ALL
-            .into_iter()
-            .find(|t| t.odata_type().eq_ignore_ascii_case(odata_type))
     }
 
     /// Parse a job file's `method_type` (case-insensitive, `-`/`_` ignored).
@@ -518,34 +453,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn method_types_round_trip_through_names_and_odata_types() {
+    fn method_types_round_trip_through_their_names() {
         for t in MethodType::ALL {
             assert_eq!(MethodType::from_name(t.name()), Some(t));
-            assert_eq!(MethodType::from_odata_type(&t.odata_type()), Some(t));
         }
         assert_eq!(
             MethodType::from_name("Windows_Hello-For Business"),
             Some(MethodType::WindowsHelloForBusiness)
-        );
-        assert_eq!(
-            MethodType::from_odata_type("#microsoft.graph.passwordAuthenticationMethod"),
-            None
-        );
-        assert_eq!(
-            MethodType::from_odata_type("#microsoft.graph.qrCodePinAuthenticationMethod"),
-            Some(MethodType::QrCodePin)
-        );
-    }
-
-    #[test]
-    fn the_qr_code_pin_method_is_addressed_without_an_id() {
-        assert_eq!(
-            MethodType::QrCodePin.method_path("/users/u1", "ignored"),
-            "/users/u1/authentication/qrCodePinMethod"
-        );
-        assert_eq!(
-            MethodType::Fido2.method_path("/users/u1", "a/b"),
-            "/users/u1/authentication/fido2Methods/a%2Fb"
         );
     }
 
@@ -568,14 +482,10 @@ mod tests {
     }
 
     #[test]
-    fn phone_types_have_the_fixed_ids_of_graph() {
+    fn phone_types_parse_ignoring_case() {
         assert_eq!(
             PhoneType::from_graph("ALTERNATEMOBILE"),
             Some(PhoneType::AlternateMobile)
-        );
-        assert_eq!(
-            PhoneType::Mobile.method_id(),
-            "3179e48a-750b-4051-897c-87b9720928f7"
         );
     }
 }

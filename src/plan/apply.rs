@@ -22,8 +22,7 @@ use super::desired;
 use super::state::UserState;
 use super::step::{Effect, Plan, Refusal, Step};
 use super::tap_out::{IssuedTap, TapSink};
-use super::wire;
-use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response, path};
+use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Response, methods, requests};
 use crate::job::{Action, MethodType, Operation, Selector};
 use crate::report::{Record, Status};
 
@@ -337,7 +336,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             context.cached = Some((read, needs));
             return;
         }
-        let plan = desired::plan(&op.action, &user_id, &read.state, self.now());
+        let plan = desired::plan(&op.action, &read.state, self.now());
         let steps = plan.steps().to_vec();
         self.emit_plan(user, &user_id, op, plan, &read.state, out)
             .await;
@@ -366,12 +365,8 @@ impl<'a, G: GraphCall> Applier<'a, G> {
 
     /// GET the user's object id (`/users/{u}?$select=id,userPrincipalName`).
     async fn resolve(&self, user: &str) -> Result<String, GraphError> {
-        let request = Request::get(
-            ApiVersion::V1,
-            format!("{}{}", path::user(user), wire::USER_SELECT),
-        );
-        let response = self.graph.call(user, request).await?;
-        wire::parse_user_id(&response.body).map_err(|e| wire_failure(e, &response))
+        let response = self.graph.call(user, requests::resolve_user(user)).await?;
+        methods::parse_user_id(&response.body).map_err(|e| wire_failure(e, &response))
     }
 
     /// Read the user's methods (and `signInPreferences` when needed).
@@ -381,21 +376,12 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         user_id: &str,
         needs: Needs,
     ) -> Result<Read, (Change, GraphError)> {
-        let version = if needs.beta {
-            ApiVersion::Beta
-        } else {
-            ApiVersion::V1
-        };
-        let request = Request::get(
-            version,
-            format!("{}/authentication/methods", path::user(user_id)),
-        );
         let response = self
             .graph
-            .call(user, request)
+            .call(user, requests::read_methods(user_id, needs.beta))
             .await
             .map_err(|e| (Change::ReadMethods, e))?;
-        let methods = wire::parse_methods(&response.body)
+        let methods = methods::parse_methods(&response.body)
             .map_err(|e| (Change::ReadMethods, wire_failure(e, &response)))?;
         let mut read = Read {
             state: UserState {
@@ -405,12 +391,12 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             preferences_error: None,
         };
         if needs.preferences {
-            let request = Request::get(
-                ApiVersion::Beta,
-                format!("{}/authentication/signInPreferences", path::user(user_id)),
-            );
-            match self.graph.call(user, request).await {
-                Ok(response) => match wire::parse_preferences(&response.body) {
+            match self
+                .graph
+                .call(user, requests::read_preferences(user_id))
+                .await
+            {
+                Ok(response) => match methods::parse_preferences(&response.body) {
                     Ok(prefs) => read.state.preferences = Some(prefs),
                     Err(e) => read.preferences_error = Some(wire_failure(e, &response)),
                 },
@@ -564,10 +550,11 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         before: &UserState,
     ) -> Result<Done, Failure> {
         let mut attempts = 0;
+        let request = requests::write(user_id, &step.write);
         // A pass created by an earlier send whose answer was lost: its value is known to nobody.
         let mut orphan_pass = false;
         for _ in 0..MAX_SENDS_UNKNOWN {
-            match self.graph.call(user, step.request.clone()).await {
+            match self.graph.call(user, request.clone()).await {
                 Ok(response) => {
                     attempts += response.attempts;
                     if step.effect == Effect::TapIssued {
@@ -602,7 +589,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                     attempts += error.attempts;
                     tracing::warn!(user, step = %step.change, "answer lost; re-reading the state");
                     let needs = Needs {
-                        beta: step.request.version == ApiVersion::Beta,
+                        beta: request.version == ApiVersion::Beta,
                         preferences: matches!(step.effect, Effect::Preferences { .. }),
                     };
                     let reread = match self.read(user, user_id, needs).await {
@@ -687,7 +674,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             },
             attempts,
         };
-        let created = wire::parse_created_tap(&response.body).map_err(|e| {
+        let created = methods::parse_created_tap(&response.body).map_err(|e| {
             fail(
                 "tapMissingInAnswer",
                 format!("the pass was created but {e}"),
@@ -783,7 +770,7 @@ fn refusal_record(op: &Operation, user_id: &str, refusal: Refusal) -> Record {
     record
 }
 
-fn wire_failure(error: wire::WireError, response: &Response) -> GraphError {
+fn wire_failure(error: methods::WireError, response: &Response) -> GraphError {
     GraphError {
         kind: ErrorKind::Rejected,
         status: Some(response.status),

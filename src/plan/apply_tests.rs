@@ -11,7 +11,7 @@ use reqwest::Method as Http;
 use serde_json::{Value, json};
 
 use super::Applier;
-use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response};
+use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response, names};
 use crate::job::{Action, DefaultMethod, MethodType, Operation, PhoneType, Selector, TapParams};
 use crate::plan::state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
 use crate::plan::summary::PlanSummary;
@@ -66,7 +66,7 @@ fn method_json(m: &Method) -> Value {
     let odata = match &m.kind {
         MethodKind::Password => "#microsoft.graph.passwordAuthenticationMethod".to_string(),
         MethodKind::Unknown { odata_type } => odata_type.clone(),
-        _ => m.method_type().unwrap().odata_type(),
+        _ => names::odata_type(m.method_type().unwrap()),
     };
     v["@odata.type"] = json!(odata);
     match &m.kind {
@@ -155,7 +155,7 @@ impl Tenant {
                     return Err(err(ErrorKind::Rejected, 400, "badRequest", "needs mobile"));
                 }
                 self.state.methods.push(Method {
-                    id: t.method_id().into(),
+                    id: names::phone_method_id(t).into(),
                     kind: MethodKind::Phone {
                         phone_type: t,
                         number: body["phoneNumber"].as_str().unwrap().into(),
@@ -237,7 +237,7 @@ impl Tenant {
             }
             (m, ["authentication", collection, id]) if *m == Http::DELETE => {
                 let Some(pos) = self.state.methods.iter().position(|x| {
-                    x.id == *id && x.method_type().map(|t| t.collection()) == Some(*collection)
+                    x.id == *id && x.method_type().map(names::collection) == Some(*collection)
                 }) else {
                     return Err(err(ErrorKind::NotFound, 404, "itemNotFound", "not found"));
                 };
@@ -380,7 +380,7 @@ fn password() -> Method {
 
 fn phone(t: PhoneType, n: &str) -> Method {
     m(
-        t.method_id(),
+        names::phone_method_id(t),
         MethodKind::Phone {
             phone_type: t,
             number: n.into(),
@@ -571,7 +571,7 @@ async fn a_delete_answered_404_is_ok_and_says_the_method_was_already_gone() {
         methods: vec![password(), typed(MethodType::Fido2, "k")],
         preferences: None,
     };
-    let step = crate::plan::desired::delete_step(ID, &state.methods[1]).unwrap();
+    let step = crate::plan::desired::delete_step(&state.methods[1]).unwrap();
     let applier = Applier::new(&graph);
     let done = applier.run_step(UPN, ID, &step, &state).await.ok().unwrap();
     assert!(
@@ -857,7 +857,7 @@ async fn list_reports_each_method_and_records_go_through_a_channel() {
     assert!(received.iter().all(|r| r.status == Some(Status::Ok)));
     assert_eq!(
         received[2].step.to_string(),
-        format!("method phone {}", PhoneType::Mobile.method_id())
+        format!("method phone {}", names::phone_method_id(PhoneType::Mobile))
     );
     assert_eq!(received[2].before, "mobile +46 701234567");
 }

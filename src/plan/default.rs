@@ -43,7 +43,6 @@ const FALLBACK: [DefaultMethod; 5] = [
 /// - `Err((id, refusal))`: no staying method can be the default, so the last method behind it
 ///   (`id`) cannot be deleted; the refusal says why.
 pub fn guard_default(
-    user: &str,
     state: &UserState,
     removed: &[&Method],
 ) -> Result<Option<Step>, (String, Refusal)> {
@@ -77,7 +76,6 @@ pub fn guard_default(
             let mut after = prefs.clone();
             after.default_method = Some(fallback);
             Ok(Some(preferences_step(
-                user,
                 prefs.describe(),
                 Some(fallback),
                 None,

@@ -1,28 +1,22 @@
 //! Planning: `(action, user state, now) -> Plan`. Pure: compares the desired state an action
 //! describes with the user's current state and lists the concrete steps that close the gap,
-//! each with the Graph request it needs. Deletes go to the typed collections of
-//! [`MethodType::collection`], never to the generic `/authentication/methods/{id}`, which is not
-//! routable for most types (graph-contract.md, "Endpoints"). `reset-mfa` lives in
-//! `reset`. Called by [`super::apply`] and by tests.
-
-use chrono::{DateTime, Utc};
-use serde_json::json;
-
+//! each with its [`Change`] and the [`Write`] it asks of Graph (no HTTP here: a delete names
+//! the method's type and id, and `crate::graph::requests` sends it to the typed collection).
+//! `reset-mfa` lives in `reset`. Called by [`super::apply`] and by tests.
 use super::change::Change;
 use super::default::{guard_default, serves_default};
 use super::reset;
 use super::select::choose;
 use super::state::{Method, UserState, same_number};
-use super::step::{Effect, Listed, Plan, Refusal, Step};
-use super::wire;
-use crate::graph::{ApiVersion, Request, path};
+use super::step::{Effect, Listed, Plan, Refusal, Step, Write};
 use crate::job::{
     Action, DefaultMethod, MethodType, PhoneSelector, PhoneType, Selector, TapParams,
 };
+use chrono::{DateTime, Utc};
 
-/// Plan `action` for the user addressed as `user` (object id or UPN; encoded here) whose state
-/// is `state`, at time `now` (for `older_than` and `unused_for`).
-pub fn plan(action: &Action, user: &str, state: &UserState, now: DateTime<Utc>) -> Plan {
+/// Plan `action` for a user whose state is `state`, at time `now` (for `older_than` and
+/// `unused_for`).
+pub fn plan(action: &Action, state: &UserState, now: DateTime<Utc>) -> Plan {
     match action {
         Action::List => Plan::Listing(
             state
@@ -37,39 +31,35 @@ pub fn plan(action: &Action, user: &str, state: &UserState, now: DateTime<Utc>) 
                 })
                 .collect(),
         ),
-        Action::SetPhone { phone_type, number } => set_phone(user, state, *phone_type, number),
-        Action::RemovePhone(selector) => remove_phone(user, state, *selector),
-        Action::SetEmail { address } => set_email(user, state, address),
+        Action::SetPhone { phone_type, number } => set_phone(state, *phone_type, number),
+        Action::RemovePhone(selector) => remove_phone(state, *selector),
+        Action::SetEmail { address } => set_email(state, address),
         Action::RemoveEmail => match state.email() {
-            Some((method, _)) => changes(delete_step(user, method).into_iter().collect()),
+            Some((method, _)) => changes(delete_step(method).into_iter().collect()),
             None => Plan::Unchanged {
                 step: Change::RemoveEmail,
                 state: "no email method".into(),
             },
         },
-        Action::RemoveAuthenticator(selector) => remove_methods(
-            user,
-            state,
-            MethodType::MicrosoftAuthenticator,
-            selector,
-            now,
-        ),
+        Action::RemoveAuthenticator(selector) => {
+            remove_methods(state, MethodType::MicrosoftAuthenticator, selector, now)
+        }
         Action::RemoveMethod {
             method_type,
             select,
-        } => remove_methods(user, state, *method_type, select, now),
+        } => remove_methods(state, *method_type, select, now),
         Action::ResetMfa {
             revoke_sessions,
             issue_tap,
-        } => reset::plan_reset(user, state, *revoke_sessions, issue_tap.as_ref()),
-        Action::IssueTap(params) => changes(vec![issue_tap_step(user, params)]),
+        } => reset::plan_reset(state, *revoke_sessions, issue_tap.as_ref()),
+        Action::IssueTap(params) => changes(vec![issue_tap_step(params)]),
         Action::SetDefault {
             method,
             system_preferred,
-        } => set_default(user, state, *method, *system_preferred),
-        Action::EnableSmsSignIn => sms_sign_in(user, state, true),
-        Action::DisableSmsSignIn => sms_sign_in(user, state, false),
-        Action::RevokeSessions => changes(vec![revoke_step(user)]),
+        } => set_default(state, *method, *system_preferred),
+        Action::EnableSmsSignIn => sms_sign_in(state, true),
+        Action::DisableSmsSignIn => sms_sign_in(state, false),
+        Action::RevokeSessions => changes(vec![revoke_step()]),
     }
 }
 
@@ -81,13 +71,7 @@ fn changes(steps: Vec<Step>) -> Plan {
     }
 }
 
-/// `/users/{u}/authentication`.
-fn authentication(user: &str) -> String {
-    format!("{}/authentication", path::user(user))
-}
-
-fn set_phone(user: &str, state: &UserState, phone_type: PhoneType, number: &str) -> Plan {
-    let collection = MethodType::Phone.collection();
+fn set_phone(state: &UserState, phone_type: PhoneType, number: &str) -> Plan {
     let effect = Effect::PhoneSet {
         phone_type,
         number: number.to_string(),
@@ -101,15 +85,10 @@ fn set_phone(user: &str, state: &UserState, phone_type: PhoneType, number: &str)
             change: Change::UpdatePhone { phone_type },
             before: current.to_string(),
             after: number.to_string(),
-            request: Request::patch(
-                ApiVersion::V1,
-                format!(
-                    "{}/{collection}/{}",
-                    authentication(user),
-                    path::segment(&method.id)
-                ),
-                wire::phone_update_body(number),
-            ),
+            write: Write::UpdatePhone {
+                id: method.id.clone(),
+                number: number.to_string(),
+            },
             effect,
         }]),
         None if phone_type == PhoneType::AlternateMobile
@@ -129,17 +108,16 @@ fn set_phone(user: &str, state: &UserState, phone_type: PhoneType, number: &str)
             change: Change::CreatePhone { phone_type },
             before: String::new(),
             after: number.to_string(),
-            request: Request::post(
-                ApiVersion::V1,
-                format!("{}/{collection}", authentication(user)),
-                wire::phone_create_body(phone_type, number),
-            ),
+            write: Write::CreatePhone {
+                phone_type,
+                number: number.to_string(),
+            },
             effect,
         }]),
     }
 }
 
-fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan {
+fn remove_phone(state: &UserState, selector: PhoneSelector) -> Plan {
     match selector {
         PhoneSelector::One(phone_type) => {
             let Some(method) = state.phone(phone_type) else {
@@ -152,7 +130,7 @@ fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan 
             {
                 return Plan::Refused(mobile_needed_refusal());
             }
-            removals(user, state, vec![method])
+            removals(state, vec![method])
         }
         PhoneSelector::All => {
             // alternateMobile needs the mobile, so it goes before it (graph-contract.md, "Rules").
@@ -170,7 +148,7 @@ fn remove_phone(user: &str, state: &UserState, selector: PhoneSelector) -> Plan 
                     state: "no phones".into(),
                 }
             } else {
-                removals(user, state, phones)
+                removals(state, phones)
             }
         }
     }
@@ -188,8 +166,7 @@ fn mobile_needed_refusal() -> Refusal {
     }
 }
 
-fn set_email(user: &str, state: &UserState, address: &str) -> Plan {
-    let collection = MethodType::Email.collection();
+fn set_email(state: &UserState, address: &str) -> Plan {
     let effect = Effect::EmailSet {
         address: address.to_string(),
     };
@@ -203,33 +180,25 @@ fn set_email(user: &str, state: &UserState, address: &str) -> Plan {
             change: Change::UpdateEmail,
             before: current.to_string(),
             after: address.to_string(),
-            request: Request::patch(
-                ApiVersion::V1,
-                format!(
-                    "{}/{collection}/{}",
-                    authentication(user),
-                    path::segment(&method.id)
-                ),
-                wire::email_body(address),
-            ),
+            write: Write::UpdateEmail {
+                id: method.id.clone(),
+                address: address.to_string(),
+            },
             effect,
         }]),
         None => changes(vec![Step {
             change: Change::CreateEmail,
             before: String::new(),
             after: address.to_string(),
-            request: Request::post(
-                ApiVersion::V1,
-                format!("{}/{collection}", authentication(user)),
-                wire::email_body(address),
-            ),
+            write: Write::CreateEmail {
+                address: address.to_string(),
+            },
             effect,
         }]),
     }
 }
 
 fn remove_methods(
-    user: &str,
     state: &UserState,
     method_type: MethodType,
     selector: &Selector,
@@ -256,17 +225,17 @@ fn remove_methods(
         }
         chosen.sort_by_key(|m| m.phone_type() == Some(PhoneType::Mobile));
     }
-    removals(user, state, chosen)
+    removals(state, chosen)
 }
 
 /// The plan that deletes `methods` in order, keeping the default method deletable: when they
 /// take the last method behind the user's default while other methods stay, Graph refuses the
 /// delete (graph-contract.md, "Rules"), so the default first moves to a method that stays, or,
 /// when none can take it, that one delete is reported blocked.
-fn removals(user: &str, state: &UserState, mut methods: Vec<&Method>) -> Plan {
+fn removals(state: &UserState, mut methods: Vec<&Method>) -> Plan {
     let mut steps = Vec::new();
     let mut blocked = Vec::new();
-    match guard_default(user, state, &methods) {
+    match guard_default(state, &methods) {
         Ok(Some(step)) => steps.push(step),
         Ok(None) => {}
         Err((kept, refusal)) => {
@@ -274,7 +243,7 @@ fn removals(user: &str, state: &UserState, mut methods: Vec<&Method>) -> Plan {
             blocked.push(refusal);
         }
     }
-    steps.extend(methods.into_iter().filter_map(|m| delete_step(user, m)));
+    steps.extend(methods.into_iter().filter_map(delete_step));
     Plan::Changes { steps, blocked }
 }
 
@@ -285,22 +254,16 @@ pub(super) fn delete_change(method: &Method) -> Change {
 
 /// The step that deletes `method` through its typed collection; `None` for the password and
 /// unknown types, which have none.
-pub(super) fn delete_step(user: &str, method: &Method) -> Option<Step> {
+pub(super) fn delete_step(method: &Method) -> Option<Step> {
     let method_type = method.method_type()?;
-    let version = if method_type.beta_only() {
-        ApiVersion::Beta
-    } else {
-        ApiVersion::V1
-    };
     Some(Step {
         change: delete_change(method),
         before: method.describe(),
         after: String::new(),
-        // The QR code PIN method is a singleton addressed without its id.
-        request: Request::delete(
-            version,
-            method_type.method_path(&path::user(user), &method.id),
-        ),
+        write: Write::Delete {
+            method_type,
+            id: method.id.clone(),
+        },
         effect: Effect::MethodRemoved {
             method_type,
             id: method.id.clone(),
@@ -309,7 +272,7 @@ pub(super) fn delete_step(user: &str, method: &Method) -> Option<Step> {
 }
 
 /// The step that creates a temporary access pass.
-pub(super) fn issue_tap_step(user: &str, params: &TapParams) -> Step {
+pub(super) fn issue_tap_step(params: &TapParams) -> Step {
     let mut after = vec!["pass to --tap-out".to_string()];
     if let Some(minutes) = params.lifetime_minutes {
         after.push(format!("{minutes} min"));
@@ -324,37 +287,24 @@ pub(super) fn issue_tap_step(user: &str, params: &TapParams) -> Step {
         change: Change::IssueTap,
         before: String::new(),
         after: after.join(", "),
-        request: Request::post(
-            ApiVersion::V1,
-            format!(
-                "{}/{}",
-                authentication(user),
-                MethodType::TemporaryAccessPass.collection()
-            ),
-            wire::tap_body(params),
-        ),
+        write: Write::IssueTap(params.clone()),
         effect: Effect::TapIssued,
     }
 }
 
 /// The step that revokes the user's sessions.
-pub(super) fn revoke_step(user: &str) -> Step {
+pub(super) fn revoke_step() -> Step {
     Step {
         change: Change::RevokeSessions,
         before: String::new(),
         after: "refresh tokens revoked".into(),
-        request: Request::post(
-            ApiVersion::V1,
-            format!("{}/revokeSignInSessions", path::user(user)),
-            json!({}),
-        ),
+        write: Write::RevokeSessions,
         effect: Effect::SessionsRevoked,
     }
 }
 
 /// The step that sets `signInPreferences` (beta only).
 pub(super) fn preferences_step(
-    user: &str,
     before: String,
     method: Option<DefaultMethod>,
     system_preferred: Option<bool>,
@@ -364,11 +314,10 @@ pub(super) fn preferences_step(
         change: Change::SetDefaultMethod,
         before,
         after,
-        request: Request::patch(
-            ApiVersion::Beta,
-            format!("{}/signInPreferences", authentication(user)),
-            wire::preferences_body(method, system_preferred),
-        ),
+        write: Write::SetPreferences {
+            method,
+            system_preferred,
+        },
         effect: Effect::Preferences {
             method,
             system_preferred,
@@ -377,7 +326,6 @@ pub(super) fn preferences_step(
 }
 
 fn set_default(
-    user: &str,
     state: &UserState,
     method: Option<DefaultMethod>,
     system_preferred: Option<bool>,
@@ -417,7 +365,6 @@ fn set_default(
     }
     Plan::Changes {
         steps: vec![preferences_step(
-            user,
             current.describe(),
             method,
             system_preferred,
@@ -427,12 +374,8 @@ fn set_default(
     }
 }
 
-fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
-    let (verb, target) = if on {
-        ("enable", "ready")
-    } else {
-        ("disable", "notEnabled")
-    };
+fn sms_sign_in(state: &UserState, on: bool) -> Plan {
+    let target = if on { "ready" } else { "notEnabled" };
     let Some((method, _, current)) = state.phone_details(PhoneType::Mobile) else {
         return if on {
             Plan::Refused(Refusal {
@@ -485,16 +428,10 @@ fn sms_sign_in(user: &str, state: &UserState, on: bool) -> Plan {
         change: Change::SmsSignIn { on },
         before: current.as_graph().to_string(),
         after: target.to_string(),
-        request: Request::post(
-            ApiVersion::V1,
-            format!(
-                "{}/{}/{}/{verb}SmsSignIn",
-                authentication(user),
-                MethodType::Phone.collection(),
-                path::segment(&method.id)
-            ),
-            json!({}),
-        ),
+        write: Write::SmsSignIn {
+            phone_id: method.id.clone(),
+            on,
+        },
         effect: Effect::SmsSignIn(on),
     }])
 }

@@ -5,6 +5,7 @@
 
 use super::state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState, same_number};
 use super::step::Effect;
+use crate::graph::names;
 use crate::job::{MethodType, PhoneType};
 
 /// The fixed id of the email method (graph-contract.md, "Fixed ids").
@@ -26,7 +27,7 @@ impl UserState {
                 match existing {
                     Some(old) => *old = number.clone(),
                     None => self.methods.push(Method {
-                        id: phone_type.method_id().to_string(),
+                        id: names::phone_method_id(*phone_type).to_string(),
                         kind: MethodKind::Phone {
                             phone_type: *phone_type,
                             number: number.clone(),
@@ -161,7 +162,7 @@ mod tests {
 
     fn mobile(sms: SmsSignInState) -> Method {
         Method {
-            id: PhoneType::Mobile.method_id().into(),
+            id: names::phone_method_id(PhoneType::Mobile).into(),
             kind: MethodKind::Phone {
                 phone_type: PhoneType::Mobile,
                 number: "+46 701234567".into(),
@@ -197,7 +198,7 @@ mod tests {
         };
         assert_eq!(state.shows(&removed("other")), Some(true));
         assert_eq!(
-            state.shows(&removed(PhoneType::Mobile.method_id())),
+            state.shows(&removed(names::phone_method_id(PhoneType::Mobile))),
             Some(false)
         );
         assert_eq!(state.shows(&Effect::SmsSignIn(true)), Some(true));
@@ -245,7 +246,7 @@ mod tests {
         assert_eq!(state.email().unwrap().0.id, EMAIL_METHOD_ID);
         state.apply(&Effect::MethodRemoved {
             method_type: MethodType::Phone,
-            id: PhoneType::Mobile.method_id().into(),
+            id: names::phone_method_id(PhoneType::Mobile).into(),
         });
         state.apply(&Effect::TapIssued);
         assert_eq!(state.tap_ids().len(), 1);

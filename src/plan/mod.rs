@@ -6,9 +6,14 @@
 //! each row with the user's [`apply::UserContext`] (or [`apply::Applier::apply_user`] with all
 //! of a user's rows), and prints dry runs with [`summary::print_plan`].
 //!
-//! Files, one concept each: [`state`] (the domain model), [`wire`] (Graph's JSON), [`select`]
-//! (selectors, with the job module's `device` glob), [`desired`] and `reset` (planning),
-//! [`default`] (the default method's rules), [`step`] (what a plan is made of), [`effect`] (steps played on the state),
+//! The planner holds no HTTP: a [`Step`] names its [`Change`] (the report's `step`) and the
+//! [`Write`] it asks of Graph; `crate::graph::requests` turns that into a request, and
+//! `crate::graph::methods` parses Graph's answers into [`state`].
+//!
+//! Files, one concept each: [`state`] (the domain model), [`change`] (what a record is about),
+//! [`select`] (selectors, with the job module's `device` glob), [`desired`] and `reset`
+//! (planning), [`default`] (the default method's rules), [`step`] (what a plan is made of),
+//! [`effect`] (steps played on the state),
 //! [`apply`] (carrying plans out), [`tap_out`] (the `--tap-out` file), [`summary`] (dry-run
 //! totals and the plan printer).
 
@@ -23,12 +28,11 @@ pub mod state;
 pub mod step;
 pub mod summary;
 pub mod tap_out;
-pub mod wire;
 
 pub use apply::{Applier, Records, UserContext};
 pub use change::{Change, MethodName};
 pub use desired::plan;
 pub use state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
-pub use step::{ChangeKind, Effect, Plan, Refusal, Step};
+pub use step::{ChangeKind, Effect, Plan, Refusal, Step, Write};
 pub use summary::{PlanSummary, print_changes, print_plan};
 pub use tap_out::{IssuedTap, TapOutFile, TapSink};

@@ -35,7 +35,6 @@ fn heuristic_rank(method: &Method) -> u8 {
 /// is a method too, and Graph keeps the default while any other method remains) and the new
 /// pass comes last. `revoke_sessions` and the pass follow only a reset that changed something.
 pub(super) fn plan_reset(
-    user: &str,
     state: &UserState,
     revoke_sessions: bool,
     issue_tap: Option<&TapParams>,
@@ -137,21 +136,20 @@ pub(super) fn plan_reset(
             .map(|p| p.describe())
             .unwrap_or_default();
         steps.push(preferences_step(
-            user,
             before,
             Some(DefaultMethod::VoiceMobile),
             None,
             "voiceMobile, to delete the phones in order".into(),
         ));
     }
-    steps.extend(removable.into_iter().filter_map(|m| delete_step(user, m)));
+    steps.extend(removable.into_iter().filter_map(delete_step));
     if revoke_sessions && (!steps.is_empty() || needs_tap) {
-        steps.push(revoke_step(user));
+        steps.push(revoke_step());
     }
     if let Some(params) = issue_tap
         && needs_tap
     {
-        steps.push(issue_tap_step(user, params));
+        steps.push(issue_tap_step(params));
     }
     Plan::Changes { steps, blocked }
 }

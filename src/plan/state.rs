@@ -1,7 +1,7 @@
 //! The domain model of one user's authentication state, as the planner sees it: the methods
-//! (parsed from Graph's JSON by [`super::wire`]), and the default method from beta
+//! (parsed from Graph's JSON by [`crate::graph::methods`]), and the default method from beta
 //! `signInPreferences`. No HTTP and no serde here, so planning is tested without a network.
-//! Built by [`super::wire`], read by [`super::desired`], changed in tests and dry runs by
+//! Built by [`crate::graph::methods`], read by [`super::desired`], changed in tests and dry runs by
 //! [`UserState::apply`].
 
 use chrono::{DateTime, Utc};

@@ -5,8 +5,7 @@
 use std::fmt;
 
 use super::change::Change;
-use crate::graph::Request;
-use crate::job::{DefaultMethod, MethodType, PhoneType};
+use crate::job::{DefaultMethod, MethodType, PhoneType, TapParams};
 
 /// The kind of a change, as the plan printer marks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,6 +87,64 @@ pub enum Effect {
     TapIssued,
 }
 
+/// The write a step asks of Graph, in the domain's terms: the method's type and id, the
+/// values to set. [`crate::graph::requests::write`] turns it into the request, so the planner
+/// holds no HTTP.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Add the phone of this type with this number.
+    CreatePhone {
+        /// Which phone.
+        phone_type: PhoneType,
+        /// Its number.
+        number: String,
+    },
+    /// Change the number of the phone method `id`.
+    UpdatePhone {
+        /// The phone method's id.
+        id: String,
+        /// The new number.
+        number: String,
+    },
+    /// Add the email method with this address.
+    CreateEmail {
+        /// The address.
+        address: String,
+    },
+    /// Change the address of the email method `id`.
+    UpdateEmail {
+        /// The email method's id.
+        id: String,
+        /// The new address.
+        address: String,
+    },
+    /// Delete the method `id` of this type through its typed collection.
+    Delete {
+        /// Its type.
+        method_type: MethodType,
+        /// Its id.
+        id: String,
+    },
+    /// Create a temporary access pass with these parameters.
+    IssueTap(TapParams),
+    /// Invalidate the user's refresh tokens.
+    RevokeSessions,
+    /// Set `signInPreferences` (beta): the fields given change.
+    SetPreferences {
+        /// The new default method.
+        method: Option<DefaultMethod>,
+        /// The new system-preferred flag.
+        system_preferred: Option<bool>,
+    },
+    /// Turn SMS sign-in on the phone method `phone_id` on or off.
+    SmsSignIn {
+        /// The mobile phone's method id.
+        phone_id: String,
+        /// On or off.
+        on: bool,
+    },
+}
+
 /// One concrete change for one user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -98,8 +155,8 @@ pub struct Step {
     pub before: String,
     /// The state after.
     pub after: String,
-    /// The Graph request that makes the change.
-    pub request: Request,
+    /// What Graph is asked to do; [`crate::graph::requests::write`] makes the request.
+    pub write: Write,
     /// What the change does to the state.
     pub effect: Effect,
 }

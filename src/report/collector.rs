@@ -1,9 +1,11 @@
 //! The one owner of a run's results: every task sends [`Event`]s over a bounded channel to
-//! [`collect`], which alone writes the report and the journal and tallies the summary.
+//! [`collect`], which alone writes the report and the journal and tallies the summary. Its file
+//! I/O (writes, flushes, fsyncs) runs under `spawn_blocking`, off the async worker threads.
 //!
 //! Write-ahead: a task that is about to send a write sends [`Event::Started`] and waits for its
 //! acknowledgement, which comes only once the start is synced to the journal. Starts that arrive
-//! together are synced together (group commit): when no further event is waiting in the channel.
+//! together are synced together (group commit): every event waiting in the channel joins the
+//! batch, and the batch is synced once.
 
 use std::time::Duration;
 
@@ -59,83 +61,148 @@ pub enum Event {
     },
 }
 
+/// The files the collector owns and the tally, moved to a blocking thread for each batch of
+/// events and back.
+struct Files {
+    report: ReportWriter,
+    journal: Option<Journal>,
+    summary: Summary,
+}
+
+/// What a batch leaves for the async side once its writes are durable: starts to acknowledge,
+/// records to show (as the events carried them), rows finished.
+#[derive(Default)]
+struct Done {
+    acks: Vec<oneshot::Sender<()>>,
+    records: Vec<Vec<Record>>,
+    rows: u64,
+}
+
+impl Files {
+    /// Write a batch of events (report lines, journal entries), then sync the journal once for
+    /// all of them (group commit). Blocking: runs under `spawn_blocking`.
+    fn write(&mut self, batch: Vec<Event>) -> Result<Done> {
+        let mut done = Done::default();
+        for event in batch {
+            match event {
+                Event::Started { seq, step, at, ack } => {
+                    if let Some(journal) = self.journal.as_mut() {
+                        journal.started(seq, &step, at)?;
+                    }
+                    done.acks.push(ack);
+                }
+                Event::Finished { seq, record } => {
+                    // The report line first, then the journal: after a crash, a record missing
+                    // from the journal is redone and the report rewritten from the journal, so
+                    // it is never reported twice.
+                    self.report.write(&record)?;
+                    if let Some(journal) = self.journal.as_mut() {
+                        journal.done(seq, &record)?;
+                    }
+                    self.summary.add(&record);
+                    done.records.push(vec![*record]);
+                }
+                Event::RowDone { seq } => {
+                    if let Some(journal) = self.journal.as_mut() {
+                        journal.row_done(seq)?;
+                    }
+                    done.rows += 1;
+                }
+                Event::RowInterrupted { .. } => done.rows += 1,
+                Event::Planned { records } => {
+                    for record in &records {
+                        self.report.write(record)?;
+                        self.summary.add(record);
+                    }
+                    done.records.push(records);
+                }
+                Event::Cancelled { record } => {
+                    self.report.write(&record)?;
+                    self.summary.add(&record);
+                    done.records.push(vec![*record]);
+                }
+            }
+        }
+        if let Some(journal) = self.journal.as_mut().filter(|j| j.dirty()) {
+            journal.sync()?;
+        }
+        Ok(done)
+    }
+}
+
+/// Run blocking file I/O on the files off the async worker threads, and hand them back.
+async fn blocking<T: Send + 'static>(
+    mut files: Files,
+    work: impl FnOnce(&mut Files) -> Result<T> + Send + 'static,
+) -> Result<(Files, T)> {
+    tokio::task::spawn_blocking(move || {
+        let out = work(&mut files)?;
+        Ok((files, out))
+    })
+    .await?
+}
+
+/// Most events written per batch: bounds the records a batch holds before they are shown.
+const BATCH: usize = 256;
+
 /// Receive events until every sender is gone; returns the tally of what was reported.
+///
+/// The report and the journal are written and synced under `spawn_blocking`, never on the
+/// async worker threads that run the users' tasks: each batch of waiting events (at most
+/// [`BATCH`]) is written, the journal synced once, and only then are the batch's starts
+/// acknowledged. `on_records` and `on_row_done` run on the async side after their batch.
 pub async fn collect(
     mut events: mpsc::Receiver<Event>,
-    mut report: ReportWriter,
-    mut journal: Option<Journal>,
+    report: ReportWriter,
+    journal: Option<Journal>,
     mut on_records: impl FnMut(&[Record]) + Send,
     mut on_row_done: impl FnMut() + Send,
 ) -> Result<Summary> {
-    let mut summary = Summary::default();
-    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut files = Files {
+        report,
+        journal,
+        summary: Summary::default(),
+    };
     let mut flush = tokio::time::interval(Duration::from_millis(250));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let event = tokio::select! {
+        let first = tokio::select! {
             event = events.recv() => event,
             _ = flush.tick() => {
-                report.flush()?;
+                files = blocking(files, |f| f.report.flush()).await?.0;
                 continue;
             }
         };
-        let Some(event) = event else { break };
-        match event {
-            Event::Started { seq, step, at, ack } => {
-                if let Some(journal) = journal.as_mut() {
-                    journal.started(seq, &step, at)?;
-                }
-                waiting.push(ack);
-            }
-            Event::Finished { seq, record } => {
-                // The report line first, then the journal: after a crash, a record missing from
-                // the journal is redone and the report rewritten from the journal, so it is
-                // never reported twice.
-                report.write(&record)?;
-                if let Some(journal) = journal.as_mut() {
-                    journal.done(seq, &record)?;
-                }
-                summary.add(&record);
-                on_records(std::slice::from_ref(&*record));
-            }
-            Event::RowDone { seq } => {
-                if let Some(journal) = journal.as_mut() {
-                    journal.row_done(seq)?;
-                }
-                on_row_done();
-            }
-            Event::RowInterrupted { .. } => on_row_done(),
-            Event::Planned { records } => {
-                for record in &records {
-                    report.write(record)?;
-                    summary.add(record);
-                }
-                on_records(&records);
-            }
-            Event::Cancelled { record } => {
-                report.write(&record)?;
-                summary.add(&record);
-                on_records(std::slice::from_ref(&*record));
+        let Some(first) = first else { break };
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match events.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
             }
         }
-        if events.is_empty() {
-            if let Some(journal) = journal.as_mut().filter(|j| j.dirty()) {
-                journal.sync()?;
-            }
-            for ack in waiting.drain(..) {
-                let _ = ack.send(());
-            }
+        let (back, done) = blocking(files, move |f| f.write(batch)).await?;
+        files = back;
+        for ack in done.acks {
+            let _ = ack.send(());
+        }
+        for records in &done.records {
+            on_records(records);
+        }
+        for _ in 0..done.rows {
+            on_row_done();
         }
     }
-    report.flush()?;
-    if let Some(journal) = journal.as_mut() {
-        journal.sync()?;
-    }
-    for ack in waiting.drain(..) {
-        let _ = ack.send(());
-    }
-    summary.report = Some(report.path().to_path_buf());
-    Ok(summary)
+    let (mut files, ()) = blocking(files, |f| {
+        f.report.flush()?;
+        if let Some(journal) = f.journal.as_mut() {
+            journal.sync()?;
+        }
+        Ok(())
+    })
+    .await?;
+    files.summary.report = Some(files.report.path().to_path_buf());
+    Ok(files.summary)
 }
 
 #[cfg(test)]

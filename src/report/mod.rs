@@ -12,6 +12,7 @@ use crate::plan::Change;
 pub mod collector;
 pub mod format;
 pub mod journal;
+pub mod progress;
 pub mod summary;
 pub mod writer;
 

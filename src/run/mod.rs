@@ -20,11 +20,11 @@ use tokio::sync::mpsc;
 
 use crate::Outcome;
 use crate::auth::TokenProvider;
-use crate::exec::progress::Progress;
 use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
 use crate::job::{Defaults, JobSource};
 use crate::plan::{PlanSummary, TapOutFile, print_changes};
+use crate::report::progress::Progress;
 use crate::report::summary::Traffic;
 use crate::report::{Event, Journal, ReportWriter, Resume, Summary, collect, journal, writer};
 

@@ -13,7 +13,7 @@ use super::exclude::Exclusions;
 use super::resume::{RowResume, tap_delivered_in};
 use super::source::{Row, RowKind};
 use crate::exec::{Executor, UserWork};
-use crate::graph::{ApiVersion, GraphCall, Request, path};
+use crate::graph::{GraphCall, methods, requests};
 use crate::job::{Action, Operation};
 use crate::plan::{Applier, Change, Records, TapOutFile, UserContext};
 use crate::report::{Event, Record, Resume, Status};
@@ -152,23 +152,13 @@ impl RowWork {
         started: DateTime<Utc>,
     ) -> Option<Record> {
         let id = applier.resolve_user(context).await?;
-        let request = Request::get(
-            ApiVersion::V1,
-            format!(
-                "{}/authentication/temporaryAccessPassMethods",
-                path::user(&id)
-            ),
-        );
+        let request = requests::list_taps(&id);
         let mut record = base_record(op, Some(&id));
         record.step = Change::IssueTap;
         match self.exec.call(&op.user, request).await {
             Ok(response) => {
-                let created_since = response.body["value"]
-                    .as_array()
+                let created_since = methods::parse_pass_created_times(&response.body)
                     .into_iter()
-                    .flatten()
-                    .filter_map(|tap| tap["createdDateTime"].as_str())
-                    .filter_map(|text| DateTime::parse_from_rfc3339(text).ok())
                     // Clocks differ: a pass created up to a minute before the start counts.
                     .find(|created| *created >= started - chrono::Duration::minutes(1))?;
                 let files = self.resume.as_deref().map(|r| r.tap_outs.as_slice());

@@ -1,15 +1,17 @@
-//! Graph's JSON as the planner reads and writes it: serde structs for the answers (methods,
-//! `signInPreferences`, the user, a created temporary access pass) and the bodies of the writes.
-//! Kept apart from the domain model ([`super::state`]) so that Graph's spelling stays here.
-//! Called by [`super::apply`] (parsing answers) and [`super::desired`] (building bodies).
+//! Graph's JSON for authentication methods: serde structs for the answers (methods,
+//! `signInPreferences`, the user, a created temporary access pass), parsed into the domain model
+//! ([`crate::plan::state`]), and the bodies of the writes. Kept apart from the domain model so
+//! that Graph's spelling stays in `graph`. Called by the applier ([`crate::plan::apply`]) and
+//! `export` (parsing answers) and by [`super::requests`] (building bodies).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
-use super::state::{Method, MethodKind, SignInPreferences, SmsSignInState};
+use super::names;
 use crate::job::{DefaultMethod, MethodType, PhoneType, TapParams};
+use crate::plan::state::{Method, MethodKind, SignInPreferences, SmsSignInState};
 
 /// An answer that does not have the shape Graph documents.
 #[derive(Debug, Clone, Error, PartialEq)]
@@ -59,7 +61,7 @@ impl WireMethod {
         let kind = if odata_type.eq_ignore_ascii_case(PASSWORD_TYPE) {
             MethodKind::Password
         } else {
-            match MethodType::from_odata_type(&odata_type) {
+            match names::method_type(&odata_type) {
                 Some(MethodType::Phone) => {
                     match (
                         self.phone_type.as_deref().and_then(PhoneType::from_graph),
@@ -132,6 +134,19 @@ pub fn parse_methods(body: &Value) -> Result<Vec<Method>, WireError> {
         .collect())
 }
 
+/// When each pass of a `temporaryAccessPassMethods` list was created; passes without a
+/// readable `createdDateTime`, and an answer without a `value` array, give none. Times keep
+/// the offset Graph wrote.
+pub fn parse_pass_created_times(body: &Value) -> Vec<DateTime<FixedOffset>> {
+    body.get("value")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|pass| pass.get("createdDateTime")?.as_str())
+        .filter_map(|text| DateTime::parse_from_rfc3339(text).ok())
+        .collect()
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WirePreferences {
@@ -167,11 +182,8 @@ pub fn parse_user_id(body: &Value) -> Result<String, WireError> {
         .map_err(|e| WireError(format!("user: {e}")))
 }
 
-/// The query that resolves a user to its object id.
-pub const USER_SELECT: &str = "?$select=id,userPrincipalName";
-
 /// The parts of a created temporary access pass (the 201 of the POST). The pass itself is a
-/// secret: [`super::tap_out::IssuedTap`] carries it and hides it from `Debug`.
+/// secret: [`crate::plan::IssuedTap`] carries it and hides it from `Debug`.
 pub struct CreatedTap {
     /// The method id of the pass.
     pub id: String,
@@ -275,7 +287,7 @@ mod tests {
             {"@odata.type": "#microsoft.graph.emailAuthenticationMethod", "id": "e", "emailAddress": "a@b.c"},
             {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": "ma",
              "displayName": "iPhone 14", "createdDateTime": "2023-02-01T10:00:00Z", "lastUsedDateTime": null},
-            {"@odata.type": "#microsoft.graph.externalAuthenticationMethod", "id": "q"},
+            {"@odata.type": "#microsoft.graph.resourceAccountKeyAuthenticationMethod", "id": "q"},
             {"@odata.type": "#microsoft.graph.fido2AuthenticationMethod", "id": 17},
             {"@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethod", "id": "t",
              "startDateTime": "2024-01-01T00:00:00Z", "lifetimeInMinutes": 60, "isUsable": false}
@@ -306,7 +318,7 @@ mod tests {
         assert_eq!(
             methods[4].kind,
             MethodKind::Unknown {
-                odata_type: "#microsoft.graph.externalAuthenticationMethod".into()
+                odata_type: "#microsoft.graph.resourceAccountKeyAuthenticationMethod".into()
             }
         );
         // A malformed element (numeric id) is kept as unknown instead of failing the list.

@@ -1,7 +1,8 @@
-//! Progress display of a run: an indicatif bar on stderr when it is a terminal (users done of
-//! total, writes per second, throttling state, ETA), otherwise a log line every
-//! [`LOG_EVERY`]. Owned by the run's collector task, which calls [`Progress::inc`] as records
-//! arrive; the counters come from the executor's [`Stats`] and [`Throttle`].
+//! Progress display of a run or an export: an indicatif bar on stderr when it is a terminal
+//! (users done of total, writes per second, throttling state, ETA), otherwise a log line every
+//! [`LOG_EVERY`]. A UI concern, so it lives with the report, not in the engine: the collector
+//! ([`super::collect`]) calls [`Progress::inc`] as rows end; the counters are read from the
+//! executor's [`Stats`] and [`Throttle`].
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::stats::Stats;
+use crate::exec::stats::Stats;
 use crate::throttle::Throttle;
 
 /// How often the plain log line is written without a terminal.

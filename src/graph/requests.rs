@@ -1,0 +1,126 @@
+//! The Graph request of each read and write the planner and the applier make: one place turns
+//! a typed [`Write`] (what a planned step asks of Graph, in the domain's terms) or a read into
+//! a [`Request`] with its version, method, path and body. The planner ([`crate::plan`]) holds
+//! no HTTP; the applier ([`crate::plan::apply`]) calls these just before it sends, with the
+//! user's object id. Paths come from [`super::names`] and [`super::path`], bodies from
+//! [`super::methods`].
+//!
+//! Sources: "Microsoft Entra authentication methods API overview"
+//! (<https://learn.microsoft.com/graph/api/resources/authenticationmethods-overview>),
+//! "phoneAuthenticationMethod resource type" (SMS sign-in actions), "user: revokeSignInSessions"
+//! and "Update signInPreferences" (beta); graph-contract.md, "Endpoints".
+
+use serde_json::json;
+
+use super::{ApiVersion, Request, methods, names, path};
+use crate::job::MethodType;
+use crate::plan::Write;
+
+/// The query that resolves a user to its object id.
+const USER_SELECT: &str = "?$select=id,userPrincipalName";
+
+/// `/users/{u}/authentication`.
+fn authentication(user: &str) -> String {
+    format!("{}/authentication", path::user(user))
+}
+
+/// `GET /users/{u}?$select=id,userPrincipalName`: the user's object id.
+pub fn resolve_user(user: &str) -> Request {
+    Request::get(ApiVersion::V1, format!("{}{USER_SELECT}", path::user(user)))
+}
+
+/// `GET /users/{id}/authentication/methods`, through beta when `beta` (`lastUsedDateTime`,
+/// hardware OATH tokens).
+pub fn read_methods(user_id: &str, beta: bool) -> Request {
+    let version = if beta {
+        ApiVersion::Beta
+    } else {
+        ApiVersion::V1
+    };
+    Request::get(version, format!("{}/methods", authentication(user_id)))
+}
+
+/// `GET beta /users/{id}/authentication/signInPreferences`.
+pub fn read_preferences(user_id: &str) -> Request {
+    Request::get(
+        ApiVersion::Beta,
+        format!("{}/signInPreferences", authentication(user_id)),
+    )
+}
+
+/// `GET /users/{id}/authentication/temporaryAccessPassMethods`: the user's passes.
+pub fn list_taps(user_id: &str) -> Request {
+    Request::get(
+        ApiVersion::V1,
+        format!(
+            "{}/{}",
+            authentication(user_id),
+            names::collection(MethodType::TemporaryAccessPass)
+        ),
+    )
+}
+
+/// The request that makes `write` for the user `user_id`.
+pub fn write(user_id: &str, write: &Write) -> Request {
+    let typed = |t: MethodType| format!("{}/{}", authentication(user_id), names::collection(t));
+    let one = |t: MethodType, id: &str| format!("{}/{}", typed(t), path::segment(id));
+    match write {
+        Write::CreatePhone { phone_type, number } => Request::post(
+            ApiVersion::V1,
+            typed(MethodType::Phone),
+            methods::phone_create_body(*phone_type, number),
+        ),
+        Write::UpdatePhone { id, number } => Request::patch(
+            ApiVersion::V1,
+            one(MethodType::Phone, id),
+            methods::phone_update_body(number),
+        ),
+        Write::CreateEmail { address } => Request::post(
+            ApiVersion::V1,
+            typed(MethodType::Email),
+            methods::email_body(address),
+        ),
+        Write::UpdateEmail { id, address } => Request::patch(
+            ApiVersion::V1,
+            one(MethodType::Email, id),
+            methods::email_body(address),
+        ),
+        // Deletes go to the typed collection; the QR code PIN method is a singleton addressed
+        // without its id.
+        Write::Delete { method_type, id } => Request::delete(
+            if names::beta_only(*method_type) {
+                ApiVersion::Beta
+            } else {
+                ApiVersion::V1
+            },
+            names::method_path(user_id, *method_type, id),
+        ),
+        Write::IssueTap(params) => Request::post(
+            ApiVersion::V1,
+            typed(MethodType::TemporaryAccessPass),
+            methods::tap_body(params),
+        ),
+        Write::RevokeSessions => Request::post(
+            ApiVersion::V1,
+            format!("{}/revokeSignInSessions", path::user(user_id)),
+            json!({}),
+        ),
+        Write::SetPreferences {
+            method,
+            system_preferred,
+        } => Request::patch(
+            ApiVersion::Beta,
+            format!("{}/signInPreferences", authentication(user_id)),
+            methods::preferences_body(*method, *system_preferred),
+        ),
+        Write::SmsSignIn { phone_id, on } => Request::post(
+            ApiVersion::V1,
+            format!(
+                "{}/{}SmsSignIn",
+                one(MethodType::Phone, phone_id),
+                if *on { "enable" } else { "disable" }
+            ),
+            json!({}),
+        ),
+    }
+}
