@@ -40,3 +40,29 @@ async fn external_authentication_methods_are_removed_by_remove_method_and_reset_
         t.state(reset)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_upn_that_begins_with_a_dollar_is_addressed_by_key_and_acted_on() {
+    let t = tenant(20).await;
+    let upn = "$svc'mfa@contoso.onmicrosoft.com";
+    let id = t.sim.create_user_named(upn);
+    let job = t.job(
+        "dollar.csv",
+        &format!("user,action,phone_type,phone_number\n\"{upn}\",set-phone,office,+46 8 123 456\n"),
+    );
+    let run = t.run("report.csv", &[job.to_str().unwrap(), "--yes"]).await;
+    run.expect_code(0);
+    let records = run.of(upn);
+    assert_eq!(records.len(), 1, "{:?}", run.report);
+    assert_eq!(records[0]["user_id"], id);
+    assert!(
+        ["ok", "unchanged"].contains(&records[0]["status"].as_str()),
+        "{records:?}"
+    );
+    let state = t.sim.user_state(&id).unwrap();
+    assert_eq!(
+        phone(&state, "office").unwrap()["phoneNumber"],
+        "+46 8123456",
+        "{state}"
+    );
+}
