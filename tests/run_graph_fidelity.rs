@@ -66,3 +66,50 @@ async fn a_upn_that_begins_with_a_dollar_is_addressed_by_key_and_acted_on() {
         "{state}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn age_selectors_never_choose_undated_registrations_and_say_how_many_they_left() {
+    let t = tenant(300).await;
+    let undated = |s: &serde_json::Value| {
+        methods_of(s, "microsoftAuthenticator")
+            .iter()
+            .filter(|m| m["createdDateTime"].is_null())
+            .count()
+    };
+    let mut taken = Vec::new();
+    let keep = t.pick(&mut taken, |s| {
+        undated(s) >= 1 && methods_of(s, "microsoftAuthenticator").len() >= 2
+    });
+    let old = t.pick(&mut taken, |s| undated(s) >= 1);
+    let (keep_undated, old_undated) = (undated(&t.state(keep)), undated(&t.state(old)));
+    let job = t.job(
+        "age.csv",
+        &format!(
+            "user,action,keep_newest,older_than\n{},remove-authenticator,1,\n{},remove-authenticator,,1d\n",
+            upn(keep),
+            upn(old)
+        ),
+    );
+    let run = t.run("report.csv", &[job.to_str().unwrap(), "--yes"]).await;
+    run.expect_code(0);
+    // Every undated registration is still there.
+    assert_eq!(undated(&t.state(keep)), keep_undated, "{}", t.state(keep));
+    assert_eq!(undated(&t.state(old)), old_undated, "{}", t.state(old));
+    for (i, n) in [(keep, keep_undated), (old, old_undated)] {
+        let step = format!("keep {n} undated microsoftAuthenticator");
+        assert!(
+            run.steps_of(&upn(i))
+                .contains(&(step.clone(), "unchanged".into())),
+            "{step}: {:?}",
+            run.steps_of(&upn(i))
+        );
+    }
+    assert!(
+        run.stderr.contains(&format!(
+            "left for lack of a date: {} method(s)",
+            keep_undated + old_undated
+        )),
+        "{}",
+        run.stderr
+    );
+}

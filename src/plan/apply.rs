@@ -442,7 +442,11 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                     out.record(record).await;
                 }
             }
-            Plan::Changes { steps, blocked } => {
+            Plan::Changes {
+                steps,
+                blocked,
+                undated,
+            } => {
                 if self.dry_run {
                     for step in steps {
                         let mut record = base_record(op, Some(user_id));
@@ -457,6 +461,14 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 }
                 for refusal in blocked {
                     out.record(refusal_record(op, user_id, refusal)).await;
+                }
+                if let Some(undated) = undated {
+                    let mut record = base_record(op, Some(user_id));
+                    record.step = undated.change();
+                    record.status = Some(Status::Unchanged);
+                    record.before = undated.describe();
+                    record.after = record.before.clone();
+                    out.record(record).await;
                 }
             }
         }
