@@ -810,7 +810,7 @@ async fn guest_and_apostrophe_upns_work_and_unknown_users_fail_once_per_row() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_twice() {
+async fn lost_answers_are_checked_against_the_state_and_only_the_working_pass_is_handed_out() {
     let env = env_with(SimConfig {
         users: 200,
         unthrottled: true,
@@ -847,40 +847,45 @@ async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_
         counters.faults.get("reset").copied().unwrap_or(0) > 0,
         "no connection was dropped: the test proves nothing"
     );
-    assert_eq!(counters.duplicate_taps, 0);
-    // Methods authbulk cannot delete (external authentication methods, and the default they
-    // keep) fail by design, which says nothing about lost answers.
-    let by_design = ["unsupportedMethodType", "defaultMethodKept"];
-    let failed_rows: std::collections::BTreeSet<u64> = records
+    // Lost answers are resolved by re-reading: no row fails for them, except a pass whose every
+    // send (3) lost its answer, which says so (about 0.3 % of rows at this drop rate).
+    let failed: Vec<&Record> = records
         .iter()
         .filter(|r| r.status == Some(Status::Failed))
-        .filter(|r| !by_design.contains(&r.error_code.as_deref().unwrap_or_default()))
-        .map(|r| r.row)
         .collect();
-    // Lost answers are resolved by re-reading: no row fails for them.
-    assert!(failed_rows.is_empty(), "{:?}", statuses(&records));
+    for r in &failed {
+        assert_eq!(r.step.to_string(), "issue temporaryAccessPass", "{r:?}");
+        assert_eq!(r.error_code.as_deref(), Some("unknownOutcome"), "{r:?}");
+    }
+    assert!(failed.len() <= 3, "{:?}", statuses(&records));
     let text = std::fs::read_to_string(&path).unwrap();
     for (o, u) in ops.iter().zip(&users) {
         let state = env.state(u);
         let issued = state["tapsIssued"].as_u64().unwrap();
-        assert!(issued <= 1, "{u}: {issued} passes");
+        // One pass, plus one for each create whose answer was lost after it ran (replaced).
+        assert!(issued <= 3, "{u}: {issued} passes");
         let tap = records
             .iter()
             .find(|r| r.row == o.row && r.step.to_string() == "issue temporaryAccessPass");
-        if let Some(r) = tap {
-            match r.status {
-                Some(Status::Ok) if r.after.contains("secret is unknown") => {
-                    assert_eq!(issued, 1)
-                }
-                Some(Status::Ok) => {
-                    let pass = state["issuedTemporaryAccessPasses"][0]["temporaryAccessPass"]
-                        .as_str()
-                        .unwrap();
-                    assert!(text.contains(pass), "{u}: pass not in --tap-out");
-                }
-                Some(Status::Failed) => assert_eq!(issued, 0, "{u}: {r:?}"),
-                _ => {}
+        if let Some(r) = tap
+            && r.status == Some(Status::Ok)
+        {
+            // The pass the user holds is the one handed out; a replaced orphan is not.
+            let held: Vec<&str> = state["methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| {
+                    m["@odata.type"] == "#microsoft.graph.temporaryAccessPassAuthenticationMethod"
+                })
+                .map(|m| m["id"].as_str().unwrap())
+                .collect();
+            assert_eq!(held.len(), 1, "{u}: {state}");
+            for p in state["issuedTemporaryAccessPasses"].as_array().unwrap() {
+                let pass = p["temporaryAccessPass"].as_str().unwrap();
+                assert_eq!(text.contains(pass), p["id"] == held[0], "{u}: {state}");
             }
+            assert_eq!(r.after.contains("replaced a pass"), issued > 1, "{r:?}");
         }
         let methods = env.methods(u);
         let failed = records
@@ -896,14 +901,20 @@ async fn lost_answers_are_checked_against_the_state_and_passes_are_never_issued_
             );
         }
     }
-    // Only the password and the new pass remain: a second run has nothing to do.
+    // Only the password and the new pass remain: a second run has nothing to do (but for a
+    // row whose pass failed, which issues it now).
+    let failed_rows: std::collections::BTreeSet<u64> = failed.iter().map(|r| r.row).collect();
     let before = env.writes();
     let again = env.run(&ops, false, Some(&file)).await;
     assert!(
-        again.iter().all(|r| r.status == Some(Status::Unchanged)
-            || by_design.contains(&r.error_code.as_deref().unwrap_or_default())),
+        again
+            .iter()
+            .filter(|r| !failed_rows.contains(&r.row))
+            .all(|r| r.status == Some(Status::Unchanged)),
         "{:?}",
         statuses(&again)
     );
-    assert_eq!(env.writes(), before, "the second run wrote");
+    if failed_rows.is_empty() {
+        assert_eq!(env.writes(), before, "the second run wrote");
+    }
 }

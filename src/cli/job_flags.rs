@@ -38,16 +38,20 @@ pub struct JobFlags {
     /// Remove only the method with this id.
     #[arg(long, value_name = "ID", help_heading = "Row defaults")]
     pub method_id: Option<String>,
-    /// Select methods created longer ago than this (180d, 12w).
+    /// Select methods created longer ago than this (180d, 12w). A method Graph gives no
+    /// creation date (most Microsoft Authenticator registrations) is never selected by age; the
+    /// report and summary count those left.
     #[arg(long, value_name = "DURATION", help_heading = "Row defaults")]
     pub older_than: Option<String>,
-    /// Select methods not used for this long (90d).
+    /// Select methods not used for this long (90d), by beta lastUsedDateTime, else creation.
+    /// A method with neither date is never selected; the report and summary count those left.
     #[arg(long, value_name = "DURATION", help_heading = "Row defaults")]
     pub unused_for: Option<String>,
     /// Select methods whose device name matches this glob (iPhone*).
     #[arg(long, value_name = "GLOB", help_heading = "Row defaults")]
     pub device: Option<String>,
-    /// Keep the N newest methods of the type, select the rest.
+    /// Keep the N newest methods of the type (by creation date), select the rest. Methods
+    /// without a creation date are never selected; the report and summary count those left.
     #[arg(long, value_name = "N", help_heading = "Row defaults")]
     pub keep_newest: Option<String>,
     /// Temporary access pass lifetime, 10 to 43200 minutes.

@@ -114,13 +114,15 @@ struct Shared {
 ///
 /// # Contract of [`GraphCall::call`]
 ///
-/// - The answer is final: throttled (429) and unavailable (503, 504) items, whole-batch 429s and
-///   5xx, and refused connections are retried inside, after the service's `Retry-After`
-///   (fractional seconds or HTTP-date) or exponential backoff with full jitter, within
-///   `--max-retries` and `--max-wait`; only then does the caller see
+/// - The answer is final: throttled (429) items and whole-batch 429s, unavailable (503, 504)
+///   reads, reads of a whole-batch 5xx, and refused connections are retried inside, after the
+///   service's `Retry-After` (fractional seconds or HTTP-date) or exponential backoff with full
+///   jitter, within `--max-retries` and `--max-wait`; only then does the caller see
 ///   [`ErrorKind::Throttled`] or [`ErrorKind::Transient`].
-/// - When the connection drops after a batch was sent, its GET items are sent again, but a
-///   write is **never** re-sent by the executor: it is answered [`ErrorKind::UnknownOutcome`],
+/// - A write answered 503 or 504, a write in a `$batch` answered 5xx as a whole, a write left
+///   unanswered in a `$batch` answer, and a write whose connection dropped after it was sent
+///   are **never** re-sent by the executor: Graph documents only a 429 as "not run"
+///   (graph-contract.md, "JSON batching"). They are answered [`ErrorKind::UnknownOutcome`],
 ///   and the caller must read the user's state again and decide whether the step is done.
 /// - A 401 on an item refreshes the token and retries once; then it is [`ErrorKind::Auth`].
 /// - A whole-batch `Retry-After` pauses all sending only when it is within `--max-wait`;
@@ -582,7 +584,7 @@ const MIN_THROTTLED_WAIT: Duration = CUT_GAP;
 /// Why a request the first Ctrl-C stopped was never sent.
 const STOPPED_BEFORE_SENT: &str = "the run was stopped before this request was sent";
 
-const LOST_WRITE: &str = "the connection dropped after the request was sent: the change may or may not have been applied";
+const LOST_WRITE: &str = "no final answer to the change (a 5xx, a dropped connection or a missing answer): it may or may not have been applied";
 
 impl BatchTask {
     async fn run(self, mut batch: Vec<Pending>, permit: OwnedSemaphorePermit) {
@@ -736,7 +738,14 @@ impl BatchTask {
                     request_id.as_deref(),
                     pending.attempts,
                 );
-                self.retry_or_fail(pending, wait, error);
+                if write && !throttled {
+                    // Only a 429 is known not to have run: a 503/504 can come after the
+                    // change was made ("Microsoft Graph error responses": a 504 is a proxy
+                    // that got no timely answer upstream), so the caller re-reads.
+                    self.lost(pending, error);
+                } else {
+                    self.retry_or_fail(pending, wait, error);
+                }
             }
             Disposition::Fail(ErrorKind::Auth) if !pending.auth_retried => {
                 self.shared.client.token_refused(answer);
@@ -785,8 +794,15 @@ impl BatchTask {
                 if let Some(wait) = wait {
                     self.pause(wait);
                 }
+                // Nothing documents that a 5xx `$batch` ran none of its items (a gateway
+                // timeout can come after they ran): its reads go again, its writes have an
+                // unknown outcome.
                 for pending in batch {
-                    self.retry_or_fail(pending, wait, with_attempts(&error, 0));
+                    if pending.request.is_write() {
+                        self.lost(pending, with_attempts(&error, 0));
+                    } else {
+                        self.retry_or_fail(pending, wait, with_attempts(&error, 0));
+                    }
                 }
             }
             BatchFailure::NotSent(error) => {

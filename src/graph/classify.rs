@@ -37,9 +37,9 @@ pub fn kind_of_status(status: u16) -> ErrorKind {
     }
 }
 
-/// What to do with a `$batch` item answered `status`. Only 429, 503 and 504 are retried for an
-/// item: those are the statuses Graph documents as "not processed, try again"; a 500 on a write
-/// may have been applied and is reported instead.
+/// What to do with a `$batch` item answered `status`. Only 429, 503 and 504 are retried, and
+/// the executor retries a 503 or 504 only for a read: a write so answered may have been applied
+/// (only a 429 is known not to have run), so it goes back to the caller as an unknown outcome.
 pub fn item_disposition(status: u16) -> Disposition {
     match status {
         200..=299 => Disposition::Success,

@@ -57,8 +57,8 @@ pub enum BatchFailure {
         /// The error as reported if retries run out.
         error: GraphError,
     },
-    /// 5xx for the whole batch: nothing was processed (Graph rejects the envelope before it
-    /// runs any item).
+    /// 5xx for the whole batch: nothing says whether its items ran (a gateway timeout can come
+    /// after they did), so reads are retried and writes have an unknown outcome.
     Transient {
         /// The `Retry-After`, when given.
         wait: Option<Duration>,

@@ -319,7 +319,7 @@ mod tests {
             {"@odata.type": "#microsoft.graph.emailAuthenticationMethod", "id": "e", "emailAddress": "a@b.c"},
             {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": "ma",
              "displayName": "iPhone 14", "createdDateTime": "2023-02-01T10:00:00Z", "lastUsedDateTime": null},
-            {"@odata.type": "#microsoft.graph.externalAuthenticationMethod", "id": "q"},
+            {"@odata.type": "#microsoft.graph.resourceAccountKeyAuthenticationMethod", "id": "q"},
             {"@odata.type": "#microsoft.graph.fido2AuthenticationMethod", "id": 17},
             {"@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethod", "id": "t",
              "startDateTime": "2024-01-01T00:00:00Z", "lifetimeInMinutes": 60, "isUsable": false}
@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(
             methods[4].kind,
             MethodKind::Unknown {
-                odata_type: "#microsoft.graph.externalAuthenticationMethod".into()
+                odata_type: "#microsoft.graph.resourceAccountKeyAuthenticationMethod".into()
             }
         );
         // A malformed element (numeric id) is kept as unknown instead of failing the list.

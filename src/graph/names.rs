@@ -48,6 +48,9 @@ pub fn collection(method_type: MethodType) -> &'static str {
         MethodType::Email => "emailMethods",
         MethodType::Phone => "phoneMethods",
         MethodType::QrCodePin => "qrCodePinMethod",
+        // v1.0 `DELETE /users/{id}/authentication/externalAuthenticationMethods/{id}` ("Delete
+        // externalAuthenticationMethod"; the beta page adds `/$ref`, v1.0 does not).
+        MethodType::External => "externalAuthenticationMethods",
     }
 }
 

@@ -23,9 +23,20 @@ pub fn segment(value: &str) -> String {
     }
 }
 
-/// `/users/{user}` with the user encoded.
+/// `/users/{user}` with the user encoded. A UPN that begins with `$` is addressed by key
+/// instead, `/users('{user}')` with any `'` doubled: Graph reads a segment that begins with `$`
+/// as a system segment ("Get user", learn.microsoft.com/graph/api/user-get: "if the
+/// userPrincipalName begins with a dollar ($) character, remove the slash (/) after /users and
+/// enclose the userPrincipalName in parentheses and single quotes"). The key keeps its `$` and
+/// is otherwise encoded as a segment, so it cannot leave the parentheses either.
 pub fn user(user: &str) -> String {
-    format!("/users/{}", segment(user))
+    if user.starts_with('$') {
+        let quoted = user.replace('\'', "''");
+        let encoded = segment(&quoted).replace("%24", "$");
+        format!("/users('{encoded}')")
+    } else {
+        format!("/users/{}", segment(user))
+    }
 }
 
 #[cfg(test)]
@@ -38,6 +49,16 @@ mod tests {
             user("jo_fabrikam.com#EXT#@contoso.onmicrosoft.com"),
             "/users/jo_fabrikam.com%23EXT%23@contoso.onmicrosoft.com"
         );
+    }
+
+    #[test]
+    fn a_upn_that_begins_with_a_dollar_is_addressed_by_key_with_quotes_doubled() {
+        assert_eq!(user("$adele@contoso.com"), "/users('$adele@contoso.com')");
+        assert_eq!(
+            user("$o'neil/x@contoso.com"),
+            "/users('$o''neil%2Fx@contoso.com')"
+        );
+        assert_eq!(user("a$b@contoso.com"), "/users/a%24b@contoso.com");
     }
 
     #[test]

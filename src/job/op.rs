@@ -304,11 +304,16 @@ pub enum MethodType {
     /// The QR code + PIN method: at most one per user, addressed without an id
     /// (`/authentication/qrCodePinMethod`).
     QrCodePin,
+    /// External authentication methods (a third-party MFA provider's registration), deleted
+    /// through `DELETE /users/{u}/authentication/externalAuthenticationMethods/{id}` in v1.0
+    /// (learn.microsoft.com/graph/api/authentication-delete-externalauthenticationmethods; the
+    /// beta page adds a `/$ref` suffix, v1.0 does not).
+    External,
 }
 
 impl MethodType {
     /// Every removable type.
-    pub const ALL: [MethodType; 10] = [
+    pub const ALL: [MethodType; 11] = [
         MethodType::Fido2,
         MethodType::SoftwareOath,
         MethodType::WindowsHelloForBusiness,
@@ -319,6 +324,7 @@ impl MethodType {
         MethodType::Email,
         MethodType::Phone,
         MethodType::QrCodePin,
+        MethodType::External,
     ];
 
     /// The name job files use (`fido2`, `softwareOath`, ...).
@@ -334,6 +340,7 @@ impl MethodType {
             MethodType::Email => "email",
             MethodType::Phone => "phone",
             MethodType::QrCodePin => "qrCodePin",
+            MethodType::External => "external",
         }
     }
 

@@ -7,8 +7,8 @@
 //!
 //! Rules it keeps (DESIGN.md, graph-contract.md): a failed step skips the rest of its row; a
 //! delete answered 404 has reached the desired state; a write whose answer was lost is checked
-//! against a re-read state before it is sent again, and a temporary access pass is never sent
-//! twice; a delete refused as the default method while other deletes remain is retried after
+//! against a re-read state before it is sent again, and a pass whose create answer was lost is
+//! replaced once so that the pass in `--tap-out` is the one that works; a delete refused as the default method while other deletes remain is retried after
 //! them; passes go to the [`TapSink`] only.
 
 use std::collections::VecDeque;
@@ -57,6 +57,11 @@ impl Records for tokio::sync::mpsc::Sender<Record> {
 /// How many times a write whose answer was lost is sent in all, when the re-read state does not
 /// show it done.
 const MAX_SENDS_UNKNOWN: u32 = 3;
+
+/// The `after` of a pass step whose first create was applied but its answer lost, so a second
+/// create replaced that orphan.
+const REPLACED_ORPHAN_PASS: &str = "pass issued; it replaced a pass whose create answer was lost \
+     (that pass's value was known to nobody)";
 
 /// What the state read must include for a set of operations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -468,7 +473,11 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                     out.record(record).await;
                 }
             }
-            Plan::Changes { steps, blocked } => {
+            Plan::Changes {
+                steps,
+                blocked,
+                undated,
+            } => {
                 if self.dry_run {
                     for step in steps {
                         let mut record = base_record(op, Some(user_id));
@@ -483,6 +492,14 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 }
                 for refusal in blocked {
                     out.record(refusal_record(op, user_id, refusal)).await;
+                }
+                if let Some(undated) = undated {
+                    let mut record = base_record(op, Some(user_id));
+                    record.step = undated.change();
+                    record.status = Some(Status::Unchanged);
+                    record.before = undated.describe();
+                    record.after = record.before.clone();
+                    out.record(record).await;
                 }
             }
         }
@@ -577,12 +594,18 @@ impl<'a, G: GraphCall> Applier<'a, G> {
     ) -> Result<Done, Failure> {
         let mut attempts = 0;
         let request = requests::write(user_id, &step.write);
+        // A pass created by an earlier send whose answer was lost: its value is known to nobody.
+        let mut orphan_pass = false;
         for _ in 0..MAX_SENDS_UNKNOWN {
             match self.graph.call(user, request.clone()).await {
                 Ok(response) => {
                     attempts += response.attempts;
                     if step.effect == Effect::TapIssued {
-                        return self.deliver_tap(user, user_id, response, attempts);
+                        let mut done = self.deliver_tap(user, user_id, response, attempts)?;
+                        if orphan_pass {
+                            done.note = Some(REPLACED_ORPHAN_PASS.into());
+                        }
+                        return Ok(done);
                     }
                     return Ok(Done {
                         response: Some(response),
@@ -624,7 +647,13 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                         }
                     };
                     if step.effect == Effect::TapIssued {
-                        return tap_after_lost_answer(error, before, &reread, attempts);
+                        // A new pass the state did not have before was created by the lost send;
+                        // nobody knows its value. The next send replaces it (a user has one pass,
+                        // and "creating a new pass replaces the existing one"), so the pass that
+                        // reaches --tap-out is the one that works. None: the create did not run.
+                        let known = before.tap_ids();
+                        orphan_pass |= reread.tap_ids().iter().any(|id| !known.contains(id));
+                        continue;
                     }
                     if reread.shows(&step.effect) == Some(true) {
                         return Ok(Done {
@@ -643,15 +672,24 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 }
             }
         }
+        let message = if step.effect == Effect::TapIssued {
+            format!(
+                "the answer to the pass create was lost {MAX_SENDS_UNKNOWN} times: a pass whose \
+                 value nobody knows may exist (it expires on its own); run the row again to \
+                 replace it with one that reaches --tap-out"
+            )
+        } else {
+            format!(
+                "the answer was lost {MAX_SENDS_UNKNOWN} times and the state does not show \
+                 the change"
+            )
+        };
         Err(Failure {
             error: GraphError {
                 kind: ErrorKind::UnknownOutcome,
                 status: None,
                 code: "unknownOutcome".into(),
-                message: format!(
-                    "the answer was lost {MAX_SENDS_UNKNOWN} times and the state does not show \
-                     the change"
-                ),
+                message,
                 request_id: None,
                 attempts,
             },
@@ -718,36 +756,6 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             attempts,
         })
     }
-}
-
-/// After a pass create whose answer was lost: a pass the state did not have before means it was
-/// created (its secret is gone with the answer); none means it was not. It is never sent again:
-/// a row issues at most one pass.
-fn tap_after_lost_answer(
-    error: GraphError,
-    before: &UserState,
-    after: &UserState,
-    attempts: u32,
-) -> Result<Done, Failure> {
-    let known = before.tap_ids();
-    if after.tap_ids().iter().any(|id| !known.contains(id)) {
-        return Ok(Done {
-            response: None,
-            note: Some(
-                "pass created, but its answer was lost: the secret is unknown, issue a new \
-                 pass for this user"
-                    .into(),
-            ),
-            attempts,
-        });
-    }
-    let mut error = error;
-    error.message = format!(
-        "{}; the re-read state shows no new pass, and a pass is never sent twice: run the row \
-         again to issue one",
-        error.message
-    );
-    Err(Failure { error, attempts })
 }
 
 /// True for the answer Graph gives when a delete hits the default method while other methods

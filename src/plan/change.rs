@@ -98,6 +98,14 @@ pub enum Change {
         /// The type the row removes.
         method_type: MethodType,
     },
+    /// `keep <n> undated <type>`: methods an age selector never chooses because Graph gives
+    /// them no date.
+    KeepUndated {
+        /// The type the row removes.
+        method_type: MethodType,
+        /// How many were left.
+        count: u32,
+    },
     /// `delete <type> <id>`: delete one method other than a phone or the email.
     DeleteMethod {
         /// The method's type (an unknown type only in a refusal: it has no collection).
@@ -201,6 +209,9 @@ impl fmt::Display for Change {
             Change::DeleteEmail => f.write_str("delete email"),
             Change::RemoveEmail => f.write_str("remove email"),
             Change::RemoveMethods { method_type } => write!(f, "remove {method_type}"),
+            Change::KeepUndated { method_type, count } => {
+                write!(f, "keep {count} undated {method_type}")
+            }
             Change::DeleteMethod { method, id } => write!(f, "delete {method} {id}"),
             Change::ResetMfa => f.write_str("reset mfa"),
             Change::IssueTap => f.write_str("issue temporaryAccessPass"),

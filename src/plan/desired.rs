@@ -6,9 +6,9 @@
 use super::change::Change;
 use super::default::{guard_default, serves_default};
 use super::reset;
-use super::select::choose;
+use super::select::choose_dated;
 use super::state::{Method, UserState, same_number};
-use super::step::{Effect, Listed, Plan, Refusal, Step, Write};
+use super::step::{Effect, Listed, Plan, Refusal, Step, Undated, Write};
 use crate::job::{
     Action, DefaultMethod, MethodType, PhoneSelector, PhoneType, Selector, TapParams,
 };
@@ -68,6 +68,7 @@ fn changes(steps: Vec<Step>) -> Plan {
     Plan::Changes {
         steps,
         blocked: Vec::new(),
+        undated: None,
     }
 }
 
@@ -205,13 +206,23 @@ fn remove_methods(
     now: DateTime<Utc>,
 ) -> Plan {
     let candidates: Vec<&Method> = state.of_type(method_type).collect();
-    let mut chosen = choose(selector, &candidates, now);
+    let (mut chosen, left) = choose_dated(selector, &candidates, now);
+    let undated = (left > 0).then(|| Undated {
+        method_type,
+        count: u32::try_from(left).unwrap_or(u32::MAX),
+    });
     if chosen.is_empty() {
-        return Plan::Unchanged {
-            step: Change::RemoveMethods { method_type },
-            state: match candidates.len() {
-                0 => format!("no {method_type} methods"),
-                n => format!("{n} {method_type} method(s), none selected"),
+        return match undated {
+            Some(undated) => Plan::Unchanged {
+                step: undated.change(),
+                state: undated.describe(),
+            },
+            None => Plan::Unchanged {
+                step: Change::RemoveMethods { method_type },
+                state: match candidates.len() {
+                    0 => format!("no {method_type} methods"),
+                    n => format!("{n} {method_type} method(s), none selected"),
+                },
             },
         };
     }
@@ -225,7 +236,14 @@ fn remove_methods(
         }
         chosen.sort_by_key(|m| m.phone_type() == Some(PhoneType::Mobile));
     }
-    removals(state, chosen)
+    match removals(state, chosen) {
+        Plan::Changes { steps, blocked, .. } => Plan::Changes {
+            steps,
+            blocked,
+            undated,
+        },
+        other => other,
+    }
 }
 
 /// The plan that deletes `methods` in order, keeping the default method deletable: when they
@@ -244,7 +262,11 @@ fn removals(state: &UserState, mut methods: Vec<&Method>) -> Plan {
         }
     }
     steps.extend(methods.into_iter().filter_map(delete_step));
-    Plan::Changes { steps, blocked }
+    Plan::Changes {
+        steps,
+        blocked,
+        undated: None,
+    }
 }
 
 /// The change that deletes `method` (any method, so a refusal can name one of an unknown type).
@@ -371,6 +393,7 @@ fn set_default(
             after.describe(),
         )],
         blocked: Vec::new(),
+        undated: None,
     }
 }
 

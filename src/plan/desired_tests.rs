@@ -433,17 +433,35 @@ fn remove_authenticator_older_than_never_selects_null_dates() {
 }
 
 #[test]
-fn remove_authenticator_keep_newest_removes_null_dates_first() {
+fn remove_authenticator_keep_newest_never_removes_undated_and_says_how_many_it_left() {
     let action = Action::RemoveAuthenticator(Selector {
         keep_newest: Some(2),
         ..Selector::default()
     });
     let s = phones_fleet();
     assert_eq!(
-        steps(&plan(&action, &s, now())),
-        ["delete microsoftAuthenticator undated"]
+        plan(&action, &s, now()),
+        Plan::Unchanged {
+            step: Change::KeepUndated {
+                method_type: MethodType::MicrosoftAuthenticator,
+                count: 1
+            },
+            state: "1 microsoftAuthenticator method(s) without a date in Graph: never chosen \
+                    by --older-than, --unused-for or --keep-newest"
+                .into()
+        }
     );
-    assert_idempotent(&action, &s);
+    let action = Action::RemoveAuthenticator(Selector {
+        keep_newest: Some(1),
+        ..Selector::default()
+    });
+    match plan(&action, &s, now()) {
+        Plan::Changes { steps, undated, .. } => {
+            assert_eq!(steps.len(), 1);
+            assert_eq!(undated.map(|u| u.count), Some(1));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -823,7 +841,7 @@ fn reset_mfa_reports_unknown_types_it_cannot_delete() {
         typed(MethodType::Fido2, "key1"),
     ]);
     match plan(&reset(false, None), &s, now()) {
-        Plan::Changes { steps, blocked } => {
+        Plan::Changes { steps, blocked, .. } => {
             assert_eq!(steps.len(), 1);
             assert_eq!(blocked.len(), 1);
             assert_eq!(blocked[0].code, "unsupportedMethodType");
@@ -1103,7 +1121,7 @@ fn reset_mfa_keeps_the_last_default_method_when_undeletable_methods_stay() {
         Some(DefaultMethod::Push),
     );
     match plan(&reset(false, None), &s, now()) {
-        Plan::Changes { steps, blocked } => {
+        Plan::Changes { steps, blocked, .. } => {
             let names: Vec<String> = steps.iter().map(|s| s.change.to_string()).collect();
             assert_eq!(
                 names,
@@ -1220,7 +1238,7 @@ fn the_default_that_no_remaining_method_can_take_is_kept_and_reported() {
         Some(DefaultMethod::Push),
     );
     match plan(&Action::RemoveAuthenticator(Selector::default()), &s, now()) {
-        Plan::Changes { steps, blocked } => {
+        Plan::Changes { steps, blocked, .. } => {
             assert!(steps.is_empty());
             assert_eq!(blocked.len(), 1);
             assert_eq!(blocked[0].code, "defaultMethodKept");
@@ -1266,7 +1284,7 @@ fn reset_mfa_with_a_pass_and_undeletable_methods_issues_the_pass_once() {
     }
     // The mobile (default) and the external method stay and are reported; no second pass.
     match plan(&action, &after, now()) {
-        Plan::Changes { steps, blocked } => {
+        Plan::Changes { steps, blocked, .. } => {
             assert!(steps.is_empty(), "{steps:?}");
             assert_eq!(blocked.len(), 2);
         }

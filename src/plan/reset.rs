@@ -151,5 +151,9 @@ pub(super) fn plan_reset(
     {
         steps.push(issue_tap_step(params));
     }
-    Plan::Changes { steps, blocked }
+    Plan::Changes {
+        steps,
+        blocked,
+        undated: None,
+    }
 }

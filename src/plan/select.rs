@@ -15,14 +15,32 @@ use crate::job::glob::matches as glob_matches;
 /// Fields combine with AND. `older_than` never chooses a method without a creation date;
 /// `unused_for` counts a never-used method by its creation date and never chooses one with
 /// neither date. `keep_newest` applies last: of what the others chose, it keeps the N newest by
-/// creation date; methods without a date rank as the oldest (they are registrations made before
-/// Graph recorded dates), ties break on the id so the choice is stable from run to run.
+/// creation date, ties broken on the id so the choice is stable from run to run; a method
+/// without a creation date is never chosen by it (its age is unknown, and most Authenticator
+/// registrations have none: removing them as "oldest" would remove nearly everything).
 pub fn choose<'a>(
     selector: &Selector,
     candidates: &[&'a Method],
     now: DateTime<Utc>,
 ) -> Vec<&'a Method> {
-    let mut chosen: Vec<&Method> = candidates
+    choose_dated(selector, candidates, now).0
+}
+
+/// [`choose`], and how many methods it left only because they lack the date an age selector
+/// needs: a creation date for `older_than` and `keep_newest`, a last use or creation date for
+/// `unused_for`. Such methods are never chosen (graph-contract.md: most Authenticator
+/// registrations have neither date), and the count lets the report tell "nothing stale" from
+/// "Graph gives no date".
+pub fn choose_dated<'a>(
+    selector: &Selector,
+    candidates: &[&'a Method],
+    now: DateTime<Utc>,
+) -> (Vec<&'a Method>, usize) {
+    let undated = |m: &Method| {
+        (selector.older_than.is_some() || selector.keep_newest.is_some()) && m.created.is_none()
+            || selector.unused_for.is_some() && m.last_used.or(m.created).is_none()
+    };
+    let named: Vec<&Method> = candidates
         .iter()
         .copied()
         .filter(|m| {
@@ -38,6 +56,11 @@ pub fn choose<'a>(
                     .is_some_and(|name| glob_matches(pattern, name))
             })
         })
+        .collect();
+    let left = named.iter().filter(|m| undated(m)).count();
+    let mut chosen: Vec<&Method> = named
+        .into_iter()
+        .filter(|m| !undated(m))
         .filter(|m| {
             selector
                 .older_than
@@ -53,7 +76,7 @@ pub fn choose<'a>(
         .collect();
     if let Some(keep) = selector.keep_newest {
         let mut newest = chosen.clone();
-        // Newest first: dated before undated, later before earlier, then by id.
+        // Newest first, then by id (every method here has a creation date).
         newest.sort_by_key(|m| (Reverse(m.created), m.id.clone()));
         let kept: Vec<&str> = newest
             .iter()
@@ -62,7 +85,7 @@ pub fn choose<'a>(
             .collect();
         chosen.retain(|m| !kept.contains(&m.id.as_str()));
     }
-    chosen
+    (chosen, left)
 }
 
 /// True when `at` lies more than `age` before `now`. An age too large for the calendar
@@ -173,19 +196,14 @@ mod tests {
     }
 
     #[test]
-    fn keep_newest_ranks_undated_methods_as_oldest() {
+    fn keep_newest_never_chooses_undated_methods_and_counts_them() {
         let sel = Selector {
             keep_newest: Some(1),
             ..Selector::default()
         };
-        assert_eq!(run(sel), ["old", "undated", "mid"]);
+        assert_eq!(run(sel), ["old", "mid"]);
         let sel = Selector {
             keep_newest: Some(3),
-            ..Selector::default()
-        };
-        assert_eq!(run(sel), ["undated"]);
-        let sel = Selector {
-            keep_newest: Some(10),
             ..Selector::default()
         };
         assert!(run(sel).is_empty());
@@ -193,11 +211,30 @@ mod tests {
             keep_newest: Some(0),
             ..Selector::default()
         };
-        assert_eq!(run(sel).len(), 4);
+        assert_eq!(run(sel), ["old", "mid", "new"]);
+        let fleet = fleet();
+        let refs: Vec<&Method> = fleet.iter().collect();
+        for sel in [
+            Selector {
+                keep_newest: Some(1),
+                ..Selector::default()
+            },
+            Selector {
+                older_than: Some(Duration::from_secs(DAY)),
+                ..Selector::default()
+            },
+            Selector {
+                unused_for: Some(Duration::from_secs(DAY)),
+                ..Selector::default()
+            },
+        ] {
+            assert_eq!(choose_dated(&sel, &refs, now()).1, 1, "{sel:?}");
+        }
+        assert_eq!(choose_dated(&Selector::default(), &refs, now()).1, 0);
     }
 
     #[test]
-    fn keep_newest_with_only_undated_methods_is_stable_by_id() {
+    fn keep_newest_with_only_undated_methods_chooses_none() {
         let methods = [
             authenticator("b", "x", None, None),
             authenticator("a", "y", None, None),
@@ -208,7 +245,7 @@ mod tests {
             keep_newest: Some(1),
             ..Selector::default()
         };
-        assert_eq!(ids(&choose(&sel, &refs, now())), ["b", "c"]);
+        assert_eq!(choose_dated(&sel, &refs, now()), (vec![], 3));
     }
 
     #[test]

@@ -181,6 +181,36 @@ pub struct Listed {
     pub description: String,
 }
 
+/// Methods of one type that an age selector left because Graph gives them no date
+/// (graph-contract.md: Authenticator `createdDateTime` is null unless the device is registered
+/// for passwordless sign-in; beta `lastUsedDateTime` is often null).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Undated {
+    /// The type the row removes.
+    pub method_type: MethodType,
+    /// How many of its methods were left.
+    pub count: u32,
+}
+
+impl Undated {
+    /// The record's step (`keep 3 undated microsoftAuthenticator`).
+    pub fn change(&self) -> Change {
+        Change::KeepUndated {
+            method_type: self.method_type,
+            count: self.count,
+        }
+    }
+
+    /// The record's `before`/`after` text.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} method(s) without a date in Graph: never chosen by --older-than, \
+             --unused-for or --keep-newest",
+            self.count, self.method_type
+        )
+    }
+}
+
 /// The result of planning one operation against one user's state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
@@ -199,6 +229,9 @@ pub enum Plan {
         steps: Vec<Step>,
         /// What stays out of reach.
         blocked: Vec<Refusal>,
+        /// Methods an age selector left because Graph gives them no date: one `unchanged`
+        /// record after the steps, so a cleanup that found little to do says why.
+        undated: Option<Undated>,
     },
     /// The row cannot be done as asked; nothing is written.
     Refused(Refusal),

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{Record, Status};
 use crate::Outcome;
+use crate::plan::Change;
 
 /// Graph traffic of a run, from the executor's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -34,6 +35,9 @@ pub struct Summary {
     pub by_status: BTreeMap<Status, u64>,
     /// Records by action, then by status.
     pub by_action: BTreeMap<String, BTreeMap<Status, u64>>,
+    /// Methods that age selectors (`--older-than`, `--unused-for`, `--keep-newest`) left
+    /// because Graph gives them no date: "nothing stale" and "no date to judge by" differ.
+    pub undated_left: u64,
     /// Graph traffic.
     pub traffic: Traffic,
     /// Wall-clock duration of the run, in seconds.
@@ -50,6 +54,9 @@ impl Summary {
     /// Count one record.
     pub fn add(&mut self, record: &Record) {
         let Some(status) = record.status else { return };
+        if let Change::KeepUndated { count, .. } = record.step {
+            self.undated_left += u64::from(count);
+        }
         *self.by_status.entry(status).or_default() += 1;
         *self
             .by_action
@@ -62,6 +69,7 @@ impl Summary {
     /// Add the counts of `earlier` (a resumed run's records kept from the interrupted run, so
     /// the summary and the exit code cover the whole report).
     pub fn absorb(&mut self, earlier: &Summary) {
+        self.undated_left += earlier.undated_left;
         for (status, n) in &earlier.by_status {
             *self.by_status.entry(*status).or_default() += n;
         }
@@ -118,6 +126,14 @@ impl Summary {
         for (action, counts) in &self.by_action {
             let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
             writeln!(out, "  {action}: {}", counts.join(", "))?;
+        }
+        if self.undated_left > 0 {
+            writeln!(
+                out,
+                "left for lack of a date: {} method(s) (Graph gives them no creation or last-use \
+                 date, so age selectors never choose them)",
+                self.undated_left
+            )?;
         }
         let t = &self.traffic;
         writeln!(

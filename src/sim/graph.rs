@@ -77,9 +77,37 @@ pub(crate) fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// `users('{key}')` (an entity addressed by key, quotes inside doubled) as `users` and the key.
+/// "Get user": when a userPrincipalName begins with `$`, "remove the slash (/) after /users and
+/// enclose the userPrincipalName in parentheses and single quotes", e.g.
+/// `/users('$AdeleVance@contoso.com')`; a segment that begins with `$` is read as a system
+/// segment instead.
+fn key_in_parentheses(segs: &mut Vec<String>) -> Result<(), Reply> {
+    let Some(first) = segs.first() else {
+        return Ok(());
+    };
+    if let Some(inner) = first
+        .strip_prefix("users('")
+        .and_then(|rest| rest.strip_suffix("')"))
+    {
+        let key = inner.replace("''", "'");
+        segs.splice(0..1, ["users".to_string(), key]);
+    } else if first == "users" && segs.get(1).is_some_and(|key| key.starts_with('$')) {
+        return Err(Reply::error(
+            400,
+            "BadRequest",
+            format!("Resource not found for the segment '{}'.", segs[1]),
+        ));
+    }
+    Ok(())
+}
+
 /// Answer one Graph request.
 pub(crate) fn dispatch(sim: &Sim, call: &Call) -> Reply {
-    let segs = segments(call.path);
+    let mut segs = segments(call.path);
+    if let Err(reply) = key_in_parentheses(&mut segs) {
+        return reply;
+    }
     let allowed = permissions(call, &segs);
     if !allowed.is_empty() && allowed.iter().all(|p| sim.config.deny.contains(*p)) {
         return Reply::error(

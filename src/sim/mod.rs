@@ -342,6 +342,16 @@ impl SimHandle {
             .clone()
     }
 
+    /// Create a user with this UPN (otherwise the generator's next one); returns its object id.
+    pub fn create_user_named(&self, upn: &str) -> String {
+        self.sim
+            .tenant
+            .create_named(&self.sim.config, upn, chrono::Utc::now())
+            .identity
+            .id
+            .clone()
+    }
+
     /// The groups' ids: Sales, Engineering (Engineering Contractors nested inside), Engineering
     /// Contractors, Guests, Pilot, Temporary Access Pass excluded.
     pub fn group_ids(&self) -> Vec<String> {

@@ -176,6 +176,15 @@ impl Tenant {
         self.add(identity, state)
     }
 
+    /// Create a user the generator would make at the next index, but with this UPN (a UPN
+    /// Graph needs addressed by key, such as one that begins with `$`). Returns it.
+    pub fn create_named(&self, config: &SimConfig, upn: &str, now: DateTime<Utc>) -> Arc<User> {
+        let index = self.read().users.len();
+        let (mut identity, state) = generate_user(config, index, now);
+        identity.upn = upn.to_string();
+        self.add(identity, state)
+    }
+
     /// Delete the user addressed by object id or UPN; `None` when there is no such live user.
     pub fn delete(&self, key: &str) -> Option<Arc<User>> {
         let user = {
