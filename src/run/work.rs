@@ -98,7 +98,19 @@ impl RowWork {
                 .tap_issued_before(&applier, &mut context, &op, at)
                 .await
         {
+            // The row ends here, not re-planned, but it may still owe records: a step an earlier
+            // killed run sent without its record reaching the journal (the run after it re-read
+            // the state, found it done and would have reported it at the end of the row, but
+            // was killed after starting the pass). The pass is a row's last step, started only
+            // after every earlier step of that re-read plan was recorded, so each step still
+            // open beside it was done.
+            let mut row = RowResume::new(resumed, seq);
+            row.keep(&record);
+            let owed = row.owed(&base_record(&op, context.user_id()));
             self.send(seq, record).await;
+            for record in owed {
+                self.send(seq, record).await;
+            }
             self.keep(key, context);
             return true;
         }
