@@ -289,3 +289,226 @@ fn killed_runs_resume_to_one_record_per_step_no_double_write_and_no_double_pass(
     );
     let _: Value = counters;
 }
+
+/// A `reset-mfa` row with a pass, stopped twice: the first run was killed after a delete reached
+/// the tenant but before its record reached the journal, the second (re-planned without that
+/// delete) did the other delete and issued the pass, and was killed before the pass's record.
+/// The third run finds the pass (never issued again) and must still report the first delete:
+/// every write the tenant saw has exactly one record. The two kills are made exact by cutting
+/// the journal of a finished run back to what the killed runs would have left.
+#[test]
+fn a_resume_that_finds_the_pass_issued_still_reports_a_delete_an_earlier_run_sent() {
+    let sim = SimProcess::start(&["--users", "300", "--unthrottled"]);
+    let dir = tempfile::tempdir().unwrap();
+    // user00166 has two phones (mobile the default) and is a pass policy target: two deletes,
+    // then the pass.
+    let user = upn(166);
+    let job = dir.path().join("job.csv");
+    std::fs::write(
+        &job,
+        format!("user,action,lifetime_minutes,issue_tap\n{user},reset-mfa,60,true\n"),
+    )
+    .unwrap();
+    let report = dir.path().join("report.jsonl");
+    let journal = dir.path().join("report.jsonl.journal");
+    let run = |taps: &str, resume: bool| {
+        let mut args = vec![
+            job.to_str().unwrap().to_string(),
+            "--yes".into(),
+            "--report".into(),
+            report.to_str().unwrap().to_string(),
+            "--tap-out".into(),
+            dir.path().join(taps).to_str().unwrap().to_string(),
+        ];
+        if resume {
+            args.push("--resume".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sim.run(&args).output().unwrap()
+    };
+    let first = run("taps-0.csv", false);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let steps: Vec<String> = jsonl_records(&report)
+        .iter()
+        .map(|r| r["step"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(steps.len(), 3, "two deletes and the pass: {steps:?}");
+    assert_eq!(steps[2], "issue temporaryAccessPass");
+
+    // What the two killed runs leave: the first delete started but without its record, the
+    // second delete done, the pass started but without its record, the row not done.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let mut dones = 0;
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            if line.starts_with(r#"{"t":"row""#) {
+                return false;
+            }
+            if !line.starts_with(r#"{"t":"done""#) {
+                return true;
+            }
+            dones += 1;
+            dones == 2
+        })
+        .collect();
+    assert_eq!(dones, 3, "{text}");
+    std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+
+    let resumed = run("taps-1.csv", true);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert_eq!(resumed.status.code(), Some(0), "{stderr}");
+    let records = jsonl_records(&report);
+    let reported: Vec<&str> = records
+        .iter()
+        .map(|r| r["step"].as_str().unwrap())
+        .collect();
+    let mut sorted = reported.clone();
+    sorted.sort_unstable();
+    let mut expected: Vec<&str> = steps.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(sorted, expected, "one record per step: {records:?}");
+    assert!(records.iter().all(|r| r["status"] == "ok"), "{records:?}");
+    let first_delete = records.iter().find(|r| r["step"] == steps[0].as_str());
+    assert!(
+        first_delete.is_some_and(|r| r["after"]
+            .as_str()
+            .is_some_and(|a| a.contains("done before the interruption"))),
+        "{records:?}"
+    );
+    // The tenant saw three writes and one pass, as the report says.
+    let counters = sim.introspect("counters");
+    assert_eq!(counters["writes_per_user"][&user], 3, "{counters}");
+    assert_eq!(counters["taps_per_user"][&user], 1, "{counters}");
+    assert_eq!(counters["duplicate_taps"], 0);
+}
+
+/// A `reset-mfa` row with a pass for a user who already holds a usable pass: the killed run
+/// deleted the other method, journaled the start of the old pass's delete and was killed before
+/// sending it. The resumed run re-reads the user (the password and that usable pass: the reset's
+/// end state, so nothing is planned) and must not report the pass deleted: the tenant still
+/// holds it. The killed run is made exact by cutting the journal of a finished run (against a
+/// twin simulator, which then did all of it) back to the start of the pass's delete, and doing
+/// the other delete on the simulator the resume runs against.
+#[test]
+fn a_resume_does_not_report_done_a_delete_the_killed_run_never_sent() {
+    let done = SimProcess::start(&["--users", "1000", "--unthrottled"]);
+    let twin = SimProcess::start(&["--users", "1000", "--unthrottled"]);
+    let dir = tempfile::tempdir().unwrap();
+    // user00994 has Windows Hello for Business and a usable pass (the generator's).
+    let user = upn(994);
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let job = write(
+        "job.csv",
+        format!("user,action,lifetime_minutes,issue_tap\n{user},reset-mfa,60,true\n"),
+    );
+    let report = dir.path().join("report.jsonl");
+    let journal = dir.path().join("report.jsonl.journal");
+    let report_arg = report.to_str().unwrap().to_string();
+    let taps = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let first = done
+        .run(&[
+            &job,
+            "--yes",
+            "--report",
+            &report_arg,
+            "--tap-out",
+            &taps("taps-0.csv"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let steps: Vec<String> = jsonl_records(&report)
+        .iter()
+        .map(|r| r["step"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        steps.len(),
+        3,
+        "the Windows Hello delete, the old pass's delete, the new pass: {steps:?}"
+    );
+    assert!(
+        steps[0].starts_with("delete windowsHelloForBusiness"),
+        "{steps:?}"
+    );
+    assert!(
+        steps[1].starts_with("delete temporaryAccessPass"),
+        "{steps:?}"
+    );
+
+    // What the killed run leaves: the first delete done, the second started, nothing after.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let cut = text
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .find(|&end| {
+            let upto = &text[..end];
+            upto.lines().last().is_some_and(|l| {
+                l.starts_with(r#"{"t":"start""#) && l.contains("temporaryAccessPass")
+            })
+        })
+        .expect("the start of the pass's delete");
+    std::fs::write(&journal, &text[..cut]).unwrap();
+    // The twin tenant as the killed run left it: Windows Hello gone, the old pass kept.
+    let other = write(
+        "whfb.csv",
+        format!("user,action,method_type\n{user},remove-method,windowsHelloForBusiness\n"),
+    );
+    let removed = twin
+        .run(&[&other, "--yes", "--report", &taps("whfb.jsonl")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        removed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+
+    let resumed = twin
+        .run(&[
+            &job,
+            "--yes",
+            "--report",
+            &report_arg,
+            "--tap-out",
+            &taps("taps-1.csv"),
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert_eq!(resumed.status.code(), Some(0), "{stderr}");
+    let records = jsonl_records(&report);
+    assert_eq!(records.len(), 2, "one record per step: {records:?}");
+    let pass_delete = records
+        .iter()
+        .find(|r| r["step"] == steps[1].as_str())
+        .expect("the pass delete's record");
+    assert_eq!(pass_delete["status"], "unchanged", "{pass_delete}");
+    // The tenant still holds the old pass, and saw one write (the Windows Hello delete).
+    let state = twin.introspect(&format!("users/{user}"));
+    assert!(
+        state["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["@odata.type"] == "#microsoft.graph.temporaryAccessPassAuthenticationMethod"),
+        "{state}"
+    );
+    assert_eq!(state["writes"], 1, "{state}");
+}

@@ -156,6 +156,9 @@ pub struct UserContext {
     cached: Option<(Read, Needs)>,
     needs: Needs,
     planned: Vec<Effect>,
+    /// The state the last row was planned against (`--resume` checks an earlier run's
+    /// unrecorded writes against it).
+    planned_against: Option<UserState>,
 }
 
 impl UserContext {
@@ -176,6 +179,12 @@ impl UserContext {
             user_id: Some(Ok(id.into())),
             ..UserContext::default()
         }
+    }
+
+    /// The state the last [`Applier::apply_op`] planned its row against, taken (so it is not
+    /// mistaken for a later row's); `None` when that row read no state (a failed read).
+    pub fn take_planned_against(&mut self) -> Option<UserState> {
+        self.planned_against.take()
     }
 
     /// The user's object id, once resolved.
@@ -273,6 +282,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         op: &Operation,
         out: &mut R,
     ) {
+        context.planned_against = None;
         let user = context.user.clone();
         let user = user.as_str();
         if context.user_id.is_none() {
@@ -355,6 +365,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             context.cached = Some((read, needs));
             return;
         }
+        context.planned_against = Some(read.state.clone());
         let plan = desired::plan(&op.action, &read.state, self.now());
         let steps = plan.steps().to_vec();
         self.emit_plan(user, &user_id, op, plan, &read.state, out)

@@ -14,11 +14,15 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::plan::Change;
+use crate::plan::{Change, UserState};
 use crate::report::{Record, Resume, Status};
 
 /// The note of a step whose write an earlier run sent and the re-read state shows done.
 pub const DONE_BEFORE: &str = "done before the interruption (confirmed by re-reading)";
+
+/// The note of a step an earlier run started but never sent, which the new plan no longer needs.
+pub const NOT_DONE_BEFORE: &str = "not done: the interrupted run stopped before sending it, and \
+     the re-read state no longer needs it";
 
 /// One row's view of what an earlier run left, and what this run has reported for it so far.
 #[derive(Debug, Default)]
@@ -116,11 +120,15 @@ impl RowResume {
     /// The records still owed at the end of the row: one for each step an earlier run started
     /// whose outcome no record of this run covered. `base` carries the row's common fields.
     ///
-    /// When the row was planned again (its state read), such a step is no longer needed: the
-    /// state shows it done, so it was done by the earlier run (`ok`). When the state could not
-    /// be read, its outcome is unknown (`failed`, `outcomeUnknown`). When the row was interrupted
-    /// again, nothing is owed yet: the next `--resume` decides.
-    pub fn owed(&mut self, base: &Record) -> Vec<Record> {
+    /// When the row was planned again (its state read), such a step is no longer needed. Most
+    /// often the state shows it done, so it was done by the earlier run (`ok`). But a plan can
+    /// also drop a step that was never sent: `reset-mfa` with a pass keeps a usable pass as its
+    /// end state, so the delete of that pass leaves the plan although the pass is still there.
+    /// So a delete is `ok` only when `state` (what the row was planned against) lacks the
+    /// method; when `state` still holds it, nothing was done (`unchanged`). When the state could
+    /// not be read, its outcome is unknown (`failed`, `outcomeUnknown`). When the row was
+    /// interrupted again, nothing is owed yet: the next `--resume` decides.
+    pub fn owed(&mut self, base: &Record, state: Option<&UserState>) -> Vec<Record> {
         if self.interrupted {
             return Vec::new();
         }
@@ -138,6 +146,9 @@ impl RowResume {
                          to check whether it was done",
                         at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                     ));
+                } else if state.is_some_and(|s| still_there(s, &record.step)) {
+                    record.status = Some(Status::Unchanged);
+                    record.after = NOT_DONE_BEFORE.into();
                 } else {
                     record.status = Some(Status::Ok);
                     record.after = DONE_BEFORE.into();
@@ -145,6 +156,17 @@ impl RowResume {
                 record
             })
             .collect()
+    }
+}
+
+/// Whether `state` still holds what the delete `step` removes (false for other steps: their
+/// absence from the plan is what shows them done).
+fn still_there(state: &UserState, step: &Change) -> bool {
+    match step {
+        Change::DeleteMethod { id, .. } => state.methods.iter().any(|m| m.id == *id),
+        Change::DeletePhone { phone_type } => state.phone_details(*phone_type).is_some(),
+        Change::DeleteEmail => state.email().is_some(),
+        _ => false,
     }
 }
 
@@ -226,12 +248,12 @@ mod tests {
         // The new plan holds only a later step.
         row.started(&del("c"));
         assert!(row.keep(&record(del("c"), Status::Ok)));
-        let owed = row.owed(&record(Change::NotStarted, Status::Ok));
+        let owed = row.owed(&record(Change::NotStarted, Status::Ok), None);
         assert_eq!(owed.len(), 1);
         assert_eq!(owed[0].step, del("b"));
         assert_eq!(owed[0].status, Some(Status::Ok));
         assert_eq!(owed[0].after, DONE_BEFORE);
-        assert!(row.owed(&Record::default()).is_empty(), "owed once");
+        assert!(row.owed(&Record::default(), None).is_empty(), "owed once");
     }
 
     #[test]
@@ -250,7 +272,7 @@ mod tests {
         let (_, resume) = Journal::resume(&path, "job").unwrap();
         let mut row = RowResume::new(Some(&resume), 0);
         assert!(!row.keep(&record(Change::SetEmail, Status::Unchanged)));
-        let owed = row.owed(&Record::default());
+        let owed = row.owed(&Record::default(), None);
         assert_eq!(owed.len(), 1, "{owed:?}");
     }
 
@@ -260,7 +282,7 @@ mod tests {
         let mut row = RowResume::new(Some(&resume), 0);
         row.started(&del("b"));
         assert!(row.keep(&record(del("b"), Status::Ok)));
-        assert!(row.owed(&Record::default()).is_empty());
+        assert!(row.owed(&Record::default(), None).is_empty());
     }
 
     #[test]
@@ -284,14 +306,14 @@ mod tests {
         let (_dir, resume) = resumed();
         let mut row = RowResume::new(Some(&resume), 0);
         assert!(row.keep(&record(Change::ReadMethods, Status::Failed)));
-        let owed = row.owed(&Record::default());
+        let owed = row.owed(&Record::default(), None);
         assert_eq!(owed[0].status, Some(Status::Failed));
         assert_eq!(owed[0].error_code.as_deref(), Some("outcomeUnknown"));
 
         let mut row = RowResume::new(Some(&resume), 0);
         assert!(row.keep(&record(Change::ReadMethods, Status::Cancelled)));
         assert!(row.interrupted());
-        assert!(row.owed(&Record::default()).is_empty());
+        assert!(row.owed(&Record::default(), None).is_empty());
     }
 
     #[test]
@@ -353,6 +375,6 @@ mod tests {
             Status::Unchanged
         )));
         assert!(row.keep(&record(del("a"), Status::Ok)));
-        assert!(row.owed(&Record::default()).is_empty());
+        assert!(row.owed(&Record::default(), None).is_empty());
     }
 }

@@ -98,7 +98,19 @@ impl RowWork {
                 .tap_issued_before(&applier, &mut context, &op, at)
                 .await
         {
+            // The row ends here, not re-planned, but it may still owe records: a step an earlier
+            // killed run sent without its record reaching the journal (the run after it re-read
+            // the state, found it done and would have reported it at the end of the row, but
+            // was killed after starting the pass). The pass is a row's last step, started only
+            // after every earlier step of that re-read plan was recorded, so each step still
+            // open beside it was done.
+            let mut row = RowResume::new(resumed, seq);
+            row.keep(&record);
+            let owed = row.owed(&base_record(&op, context.user_id()), None);
             self.send(seq, record).await;
+            for record in owed {
+                self.send(seq, record).await;
+            }
             self.keep(key, context);
             return true;
         }
@@ -115,6 +127,7 @@ impl RowWork {
         // A row whose earlier attempt failed is finished: plan it only, for its owed records.
         let applier = applier.dry_run(self.dry_run || sink.resume.failed_before());
         applier.apply_op(&mut context, &op, &mut sink).await;
+        let planned_against = context.take_planned_against();
         if !self.dry_run && owes_revoke(&op, resumed, seq, &sink) {
             // The interrupted run deleted the methods but stopped before the revoke: re-planned
             // against the reset state, the row is unchanged and would never revoke.
@@ -126,7 +139,8 @@ impl RowWork {
             applier.apply_op(&mut context, &revoke, &mut sink).await;
         }
         sink.flush().await;
-        for record in sink.resume.owed(&base_record(&op, context.user_id())) {
+        let base = base_record(&op, context.user_id());
+        for record in sink.resume.owed(&base, planned_against.as_ref()) {
             self.send(seq, record).await;
         }
         // A planned-only row's context holds effects that never happened: not for the next row.
