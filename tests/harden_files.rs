@@ -9,6 +9,9 @@ mod harden_support;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authbulk::sim::SimConfig;
 
 use harden_support::{Rig, Tamper, path};
 
@@ -36,19 +39,29 @@ fn with_open_umask(command: &Command) -> Command {
 
 #[test]
 fn run_files_are_private_and_never_written_through_a_symlink() {
-    let rig = Rig::start(20, Arc::new(|_, _| Tamper::Pass));
+    // A slow service, so the run can be stopped (SIGTERM) with its journal kept for --resume.
+    let rig = Rig::start_with(
+        SimConfig {
+            users: 40,
+            unthrottled: true,
+            latency: Some((Duration::from_millis(100), Duration::from_millis(200))),
+            ..SimConfig::default()
+        },
+        Arc::new(|_, _| Tamper::Pass),
+    );
     let dir = tempfile::tempdir().unwrap();
     let job = dir.path().join("job.csv");
-    std::fs::write(
-        &job,
-        format!(
-            "user,action,email\n{},set-email,files@example.org\n",
-            authbulk::sim::upn(3)
-        ),
-    )
-    .unwrap();
+    let mut text = String::from("user,action,email\n");
+    for i in 0..40 {
+        text.push_str(&format!(
+            "{},set-email,files{i}@example.org\n",
+            authbulk::sim::upn(i)
+        ));
+    }
+    std::fs::write(&job, text).unwrap();
     let job = job.to_str().unwrap();
     let report = path(dir.path(), "r.csv");
+    let journal = format!("{report}.journal");
     let summary = path(dir.path(), "s.json");
     let run = rig.run(&[
         job,
@@ -57,15 +70,33 @@ fn run_files_are_private_and_never_written_through_a_symlink() {
         &report,
         "--summary-json",
         &summary,
+        "--concurrency",
+        "1",
     ]);
-    let out = with_open_umask(&run).output().unwrap();
+    let child = with_open_umask(&run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rig.sim.counters().writes < 1 {
+        assert!(Instant::now() < deadline, "no writes within 60 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The shell execs authbulk, so the child's pid is authbulk's.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(130),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for file in [&report, &format!("{report}.journal"), &summary] {
+    for file in [&report, &journal, &summary] {
         assert_eq!(mode(file), 0o600, "{file}");
     }
 

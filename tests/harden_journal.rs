@@ -7,6 +7,9 @@ mod harden_support;
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authbulk::sim::SimConfig;
 
 use harden_support::{Rig, Tamper, path};
 
@@ -73,73 +76,106 @@ fn no_write_is_sent_once_the_journal_cannot_be_written_and_the_exit_code_is_3() 
 }
 
 #[test]
-#[ignore = "a completed run now removes its journal (cli branch); this test must damage the journal of an interrupted run instead"]
 fn a_damaged_journal_line_stops_the_resume_with_its_line_and_a_torn_last_line_does_not() {
-    let rig = Rig::start(20, Arc::new(|_, _| Tamper::Pass));
+    // A run stopped by SIGTERM keeps its journal (a finished run removes it).
+    let rig = Rig::start_with(
+        SimConfig {
+            users: 100,
+            unthrottled: true,
+            latency: Some((Duration::from_millis(50), Duration::from_millis(100))),
+            ..SimConfig::default()
+        },
+        Arc::new(|_, _| Tamper::Pass),
+    );
     let dir = tempfile::tempdir().unwrap();
     let job = dir.path().join("taps.csv");
     let mut text = String::from("user,action\n");
-    for i in 0..6 {
+    for i in 0..100 {
         text.push_str(&format!("{},issue-tap\n", authbulk::sim::upn(i)));
     }
     std::fs::write(&job, text).unwrap();
     let job = job.to_str().unwrap();
     let report = path(dir.path(), "r.csv");
     let journal = dir.path().join("r.csv.journal");
-    let run = |taps: &str| {
+    let run = |taps: &str, resume: bool| {
         let taps = path(dir.path(), taps);
-        rig.run(&[
+        let mut args = vec![
             job,
             "--yes",
             "--report",
             &report,
             "--tap-out",
             &taps,
-            "--resume",
-        ])
-        .output()
-        .unwrap()
+            "--concurrency",
+            "1",
+        ];
+        if resume {
+            args.push("--resume");
+        }
+        let mut command = rig.run(&args);
+        command.stdin(Stdio::null());
+        command
     };
-    let first = rig
-        .run(&[
-            job,
-            "--yes",
-            "--report",
-            &report,
-            "--tap-out",
-            &path(dir.path(), "t1.csv"),
-        ])
-        .output()
+    let child = run("t1.csv", false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(matches!(first.status.code(), Some(0 | 1)));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rig.sim.counters().writes < 10 {
+        assert!(Instant::now() < deadline, "no writes within 60 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let first = child.wait_with_output().unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let issued = rig.sim.counters().taps_per_user.values().sum::<u64>();
-
-    // A torn last line (a crash mid-write) is dropped: the resume has nothing left to do.
+    assert!(
+        issued > 0 && issued < 100,
+        "{issued} passes before the stop"
+    );
     let intact = std::fs::read_to_string(&journal).unwrap();
+    assert!(intact.lines().count() > 3, "{intact}");
+    let report_before = std::fs::read_to_string(&report).unwrap();
+
+    // One changed byte in line 3: refused, nothing issued again, the report left alone.
+    let mut lines: Vec<String> = intact.lines().map(str::to_string).collect();
+    lines[2] = lines[2].replacen("\"seq\":", "\"seq\": ", 1);
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    let out = run("t2.csv", true).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("damaged at line 3"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), report_before);
+    assert_eq!(
+        rig.sim.counters().taps_per_user.values().sum::<u64>(),
+        issued
+    );
+
+    // The intact journal with a torn last line (a crash mid-write): the torn line is dropped and
+    // the resume issues the rest, one pass per user.
     std::fs::write(
         &journal,
         format!("{intact}{{\"t\":\"done\",\"seq\":9,\"rec"),
     )
     .unwrap();
-    let out = run("t2.csv");
+    let out = run("t3.csv", true).output().unwrap();
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-
-    // One changed byte in line 3: refused, nothing issued again, the report left alone.
-    let text = std::fs::read_to_string(&journal).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    lines[2] = lines[2].replacen("\"seq\":", "\"seq\": ", 1);
-    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
-    let report_before = std::fs::read_to_string(&report).unwrap();
-    let out = run("t3.csv");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("damaged at line 3"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(&report).unwrap(), report_before);
     let counters = rig.sim.counters();
-    assert_eq!(counters.taps_per_user.values().sum::<u64>(), issued);
+    assert_eq!(counters.taps_per_user.len(), 100);
+    assert!(counters.taps_per_user.values().all(|n| *n == 1));
     assert_eq!(counters.duplicate_taps, 0);
 }
