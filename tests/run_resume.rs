@@ -320,9 +320,8 @@ fn a_resume_that_finds_the_pass_issued_still_reports_a_delete_an_earlier_run_sen
             "--tap-out".into(),
             dir.path().join(taps).to_str().unwrap().to_string(),
         ];
-        if resume {
-            args.push("--resume".into());
-        }
+        // The finished first run keeps its journal: the test cuts it back to a killed run's.
+        args.push(if resume { "--resume" } else { "--keep-journal" }.into());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         sim.run(&args).output().unwrap()
     };
@@ -423,6 +422,7 @@ fn a_resume_does_not_report_done_a_delete_the_killed_run_never_sent() {
             &report_arg,
             "--tap-out",
             &taps("taps-0.csv"),
+            "--keep-journal",
         ])
         .output()
         .unwrap();

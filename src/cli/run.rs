@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// Continue the interrupted run that wrote --report (same job files).
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
+    /// Keep the journal after a run that got through every row (an audit trail of each write's
+    /// start and end); by default it is removed, as nothing is left to resume.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub keep_journal: bool,
     /// File for temporary access passes (created with mode 0600; must not exist).
     #[arg(long, value_name = "FILE")]
     pub tap_out: Option<PathBuf>,
@@ -89,6 +93,7 @@ pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
         report,
         summary_json,
         resume: args.resume,
+        keep_journal: args.keep_journal,
         tap_out: args.tap_out,
         connection,
         exec: args.rate.to_config()?,

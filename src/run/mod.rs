@@ -78,6 +78,8 @@ pub struct RunConfig {
     pub summary_json: Option<Destination>,
     /// Continue the run that wrote `report`.
     pub resume: bool,
+    /// Keep the journal of a run that got through every row.
+    pub keep_journal: bool,
     /// Where temporary access passes go.
     pub tap_out: Option<PathBuf>,
     /// The tenant: real (with credentials) or simulated.
@@ -215,7 +217,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         if !journal_path.exists() && report_path.exists() {
             bail!(
                 "nothing to resume: the run that wrote {} finished (its journal is removed \
-                 once every row is done)",
+                 once every row is done, unless --keep-journal)",
                 report_path.display()
             );
         }
@@ -434,6 +436,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     // A run that got through every row needs no journal: nothing is left to resume.
     if end == DriveEnd::Completed
         && !dry_run
+        && !config.keep_journal
         && let Some(journal_path) = &journal_path
     {
         let _ = std::fs::remove_file(journal_path);
