@@ -334,7 +334,7 @@ fn tap_out(path: &std::path::Path) -> Vec<(String, String)> {
     assert_eq!(mode & 0o777, 0o600, "--tap-out mode {mode:o}");
     read_report(path)
         .into_iter()
-        .map(|r| (r["user"].clone(), r["pass"].clone()))
+        .map(|r| (r["user"].clone(), pass_value(&r["pass"])))
         .collect()
 }
 

@@ -55,8 +55,9 @@ impl Records for tokio::sync::mpsc::Sender<Record> {
 }
 
 /// How many times a write whose answer was lost is sent in all, when the re-read state does not
-/// show it done.
-const MAX_SENDS_UNKNOWN: u32 = 3;
+/// show it done. Each resend is safe (the re-read shows the write not applied); five sends make
+/// a row that fails only because every answer was lost rare even on a faulty day.
+const MAX_SENDS_UNKNOWN: u32 = 5;
 
 /// The `after` of a pass step whose first create was applied but its answer lost, so a second
 /// create replaced that orphan.

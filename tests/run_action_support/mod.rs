@@ -176,6 +176,12 @@ impl Tenant {
 }
 
 /// The records of a `.csv` or `.jsonl` report; empty when there is no file.
+/// A pass as `--tap-out` holds it, without the `'` that keeps a spreadsheet from reading a
+/// pass starting with `=`, `+`, `-`, `@` (or `'`) as a formula.
+pub fn pass_value(cell: &str) -> String {
+    cell.strip_prefix('\'').unwrap_or(cell).to_string()
+}
+
 pub fn read_report(path: &Path) -> Vec<Row> {
     if !path.exists() {
         return Vec::new();
