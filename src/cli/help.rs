@@ -53,8 +53,8 @@ pub fn actions() -> String {
 /// The exit codes of `run` and `export` (DESIGN.md, "Exit codes").
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0    every row ok, unchanged or planned
-  1    some rows failed (the report says which)
+  0    every row ok, unchanged, planned or skipped (excluded, stable refusals)
+  1    some rows failed (the report says which; --strict: stable refusals too)
   2    usage, job-file, credential or permission error before work began
   130  interrupted (Ctrl-C); continue with --resume";
 
@@ -70,8 +70,10 @@ Examples:
   # Reset MFA for a group's members and issue passes, without asking
   authbulk run --group <GROUP-ID> --action reset-mfa --issue-tap true --tap-out taps.csv -y
 
-  # Nightly: remove Authenticator registrations unused for 180 days
-  authbulk run --all-users --action remove-authenticator --unused-for 180d -y --report nightly.jsonl
+  # Nightly: remove Authenticator registrations unused for 180 days, never moving a
+  # default to a weaker method (those registrations are kept and reported skipped)
+  authbulk run --all-users --action remove-authenticator --unused-for 180d --no-weaker-default \
+    -y --report nightly.jsonl
 
   # Continue a run that was interrupted
   authbulk run phones.csv --report phones-report.csv --resume -y

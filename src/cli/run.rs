@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 
 use crate::Outcome;
@@ -12,7 +12,8 @@ use crate::cli::colour::ColorChoice;
 use crate::cli::job_flags::JobFlags;
 use crate::cli::rate_flags::RateFlags;
 use crate::cli::targets::{TargetArgs, TenantArgs};
-use crate::plan::Paint;
+use crate::plan::default::parse_order;
+use crate::plan::{Paint, PlanRules};
 use crate::report::format::stdout::Destination;
 use crate::run::{Exclusions, RunConfig};
 
@@ -51,6 +52,19 @@ pub struct RunArgs {
     /// start and end); by default it is removed, as nothing is left to resume.
     #[arg(long, conflicts_with = "dry_run")]
     pub keep_journal: bool,
+    /// Report stable refusals (a default method nothing can take over, a method type Graph will
+    /// not delete, the authentication methods policy) as `failed` (exit 1) instead of `skipped`.
+    #[arg(long)]
+    pub strict: bool,
+    /// Never move a user's default MFA method to a weaker one (push and OATH over phone) to
+    /// remove the method behind it: that removal is skipped with the reason instead.
+    #[arg(long)]
+    pub no_weaker_default: bool,
+    /// The defaults tried, in order, when a removal takes the method behind the user's default
+    /// (comma-separated; names not listed are never chosen)
+    /// [default: push,oath,sms,voiceAlternateMobile,voiceOffice].
+    #[arg(long, value_name = "LIST")]
+    pub default_order: Option<String>,
     /// File for temporary access passes (created with mode 0600; must not exist).
     #[arg(long, value_name = "FILE")]
     pub tap_out: Option<PathBuf>,
@@ -81,9 +95,15 @@ pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
     if report == Some(Destination::Stdout) && summary_json == Some(Destination::Stdout) {
         bail!("--report - and --summary-json - would mix on stdout: send one of them to a file");
     }
+    let mut rules = PlanRules::default();
+    rules.default.no_weaker = args.no_weaker_default;
+    if let Some(list) = &args.default_order {
+        rules.default.order =
+            parse_order(list).map_err(|e| anyhow!("--default-order {list:?}: {e}"))?;
+    }
     let mut config = RunConfig {
         input,
-        shape: format!("{:?}", args.job),
+        shape: format!("{:?}{rules:?}{}", args.job, args.strict),
         defaults,
         dry_run: args.dry_run,
         yes: args.yes,
@@ -98,6 +118,8 @@ pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
         connection,
         exec: args.rate.to_config()?,
         plan_paint: Paint::default(),
+        rules,
+        strict: args.strict,
     };
     config.plan_paint = color.paint(config.plan_on_stderr());
     let runtime = tokio::runtime::Builder::new_multi_thread()

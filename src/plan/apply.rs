@@ -9,7 +9,8 @@
 //! delete answered 404 has reached the desired state; a write whose answer was lost is checked
 //! against a re-read state before it is sent again, and a pass whose create answer was lost is
 //! replaced once so that the pass in `--tap-out` is the one that works; a delete refused as the default method while other deletes remain is retried after
-//! them; passes go to the [`TapSink`] only.
+//! them; passes go to the [`TapSink`] only; a stable refusal (a default nothing can take over,
+//! a type Graph cannot delete, the methods policy) is `skipped`, or `failed` when strict.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -19,6 +20,7 @@ use chrono::{DateTime, Utc};
 
 use super::change::Change;
 use super::desired;
+use super::rules::PlanRules;
 use super::state::UserState;
 use super::step::{Effect, Plan, Refusal, Step};
 use super::tap_out::{IssuedTap, TapSink};
@@ -213,6 +215,8 @@ pub struct Applier<'a, G> {
     taps: Option<&'a dyn TapSink>,
     tap_out_given: bool,
     now: Option<DateTime<Utc>>,
+    rules: PlanRules,
+    strict: bool,
 }
 
 impl<'a, G: GraphCall> Applier<'a, G> {
@@ -224,7 +228,22 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             taps: None,
             tap_out_given: false,
             now: None,
+            rules: PlanRules::default(),
+            strict: false,
         }
+    }
+
+    /// Plan under these rules (`--default-order`, `--no-weaker-default`).
+    pub fn rules(mut self, rules: PlanRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// `--strict`: stable refusals ([`super::step::STABLE_REFUSALS`]) are `failed`, not
+    /// `skipped`.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
     }
 
     /// Dry run: read and report `planned` steps, write nothing.
@@ -367,7 +386,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             return;
         }
         context.planned_against = Some(read.state.clone());
-        let plan = desired::plan(&op.action, &read.state, self.now());
+        let plan = desired::plan_with(&op.action, &read.state, self.now(), &self.rules);
         let steps = plan.steps().to_vec();
         self.emit_plan(user, &user_id, op, plan, &read.state, out)
             .await;
@@ -474,7 +493,8 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 out.record(record).await;
             }
             Plan::Refused(refusal) => {
-                out.record(refusal_record(op, user_id, refusal)).await;
+                out.record(refusal_record(op, user_id, refusal, self.strict))
+                    .await;
             }
             Plan::Listing(listed) => {
                 for item in listed {
@@ -503,7 +523,8 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                     self.run_steps(user, user_id, op, steps, state, out).await;
                 }
                 for refusal in blocked {
-                    out.record(refusal_record(op, user_id, refusal)).await;
+                    out.record(refusal_record(op, user_id, refusal, self.strict))
+                        .await;
                 }
                 if let Some(undated) = undated {
                     let mut record = base_record(op, Some(user_id));
@@ -816,10 +837,16 @@ fn fill_failure(record: &mut Record, step: Change, error: &GraphError, attempts:
     record.attempts = attempts;
 }
 
-fn refusal_record(op: &Operation, user_id: &str, refusal: Refusal) -> Record {
+/// The record of a refusal: `skipped` when it is stable (nothing can change it) unless
+/// `strict`, else `failed`.
+fn refusal_record(op: &Operation, user_id: &str, refusal: Refusal, strict: bool) -> Record {
     let mut record = base_record(op, Some(user_id));
+    record.status = Some(if refusal.is_stable() && !strict {
+        Status::Skipped
+    } else {
+        Status::Failed
+    });
     record.step = refusal.step;
-    record.status = Some(Status::Failed);
     record.error_code = Some(refusal.code.to_string());
     record.error_message = Some(refusal.message);
     record

@@ -4,8 +4,9 @@
 //! the method's type and id, and `crate::graph::requests` sends it to the typed collection).
 //! `reset-mfa` lives in `reset`. Called by [`super::apply`] and by tests.
 use super::change::Change;
-use super::default::{guard_default, serves_default};
+use super::default::{DefaultRules, guard_default, serves_default};
 use super::reset;
+use super::rules::PlanRules;
 use super::select::choose_dated;
 use super::state::{Method, UserState, same_number};
 use super::step::{Effect, Listed, Plan, Refusal, Step, Undated, Write};
@@ -15,8 +16,19 @@ use crate::job::{
 use chrono::{DateTime, Utc};
 
 /// Plan `action` for a user whose state is `state`, at time `now` (for `older_than` and
-/// `unused_for`).
+/// `unused_for`), with the default rules.
 pub fn plan(action: &Action, state: &UserState, now: DateTime<Utc>) -> Plan {
+    plan_with(action, state, now, &PlanRules::default())
+}
+
+/// Plan `action` as [`plan`] does, under `rules` (how a default moves, the methods policy).
+pub fn plan_with(
+    action: &Action,
+    state: &UserState,
+    now: DateTime<Utc>,
+    rules: &PlanRules,
+) -> Plan {
+    let defaults = &rules.default;
     match action {
         Action::List => Plan::Listing(
             state
@@ -32,7 +44,7 @@ pub fn plan(action: &Action, state: &UserState, now: DateTime<Utc>) -> Plan {
                 .collect(),
         ),
         Action::SetPhone { phone_type, number } => set_phone(state, *phone_type, number),
-        Action::RemovePhone(selector) => remove_phone(state, *selector),
+        Action::RemovePhone(selector) => remove_phone(state, *selector, defaults),
         Action::SetEmail { address } => set_email(state, address),
         Action::RemoveEmail => match state.email() {
             Some((method, _)) => changes(delete_step(method).into_iter().collect()),
@@ -41,13 +53,17 @@ pub fn plan(action: &Action, state: &UserState, now: DateTime<Utc>) -> Plan {
                 state: "no email method".into(),
             },
         },
-        Action::RemoveAuthenticator(selector) => {
-            remove_methods(state, MethodType::MicrosoftAuthenticator, selector, now)
-        }
+        Action::RemoveAuthenticator(selector) => remove_methods(
+            state,
+            MethodType::MicrosoftAuthenticator,
+            selector,
+            now,
+            defaults,
+        ),
         Action::RemoveMethod {
             method_type,
             select,
-        } => remove_methods(state, *method_type, select, now),
+        } => remove_methods(state, *method_type, select, now, defaults),
         Action::ResetMfa {
             revoke_sessions,
             issue_tap,
@@ -118,7 +134,7 @@ fn set_phone(state: &UserState, phone_type: PhoneType, number: &str) -> Plan {
     }
 }
 
-fn remove_phone(state: &UserState, selector: PhoneSelector) -> Plan {
+fn remove_phone(state: &UserState, selector: PhoneSelector, rules: &DefaultRules) -> Plan {
     match selector {
         PhoneSelector::One(phone_type) => {
             let Some(method) = state.phone(phone_type) else {
@@ -131,7 +147,7 @@ fn remove_phone(state: &UserState, selector: PhoneSelector) -> Plan {
             {
                 return Plan::Refused(mobile_needed_refusal());
             }
-            removals(state, vec![method])
+            removals(state, vec![method], rules)
         }
         PhoneSelector::All => {
             // alternateMobile needs the mobile, so it goes before it (graph-contract.md, "Rules").
@@ -149,7 +165,7 @@ fn remove_phone(state: &UserState, selector: PhoneSelector) -> Plan {
                     state: "no phones".into(),
                 }
             } else {
-                removals(state, phones)
+                removals(state, phones, rules)
             }
         }
     }
@@ -204,6 +220,7 @@ fn remove_methods(
     method_type: MethodType,
     selector: &Selector,
     now: DateTime<Utc>,
+    rules: &DefaultRules,
 ) -> Plan {
     let candidates: Vec<&Method> = state.of_type(method_type).collect();
     let (mut chosen, left) = choose_dated(selector, &candidates, now);
@@ -236,7 +253,7 @@ fn remove_methods(
         }
         chosen.sort_by_key(|m| m.phone_type() == Some(PhoneType::Mobile));
     }
-    match removals(state, chosen) {
+    match removals(state, chosen, rules) {
         Plan::Changes { steps, blocked, .. } => Plan::Changes {
             steps,
             blocked,
@@ -250,10 +267,10 @@ fn remove_methods(
 /// take the last method behind the user's default while other methods stay, Graph refuses the
 /// delete (graph-contract.md, "Rules"), so the default first moves to a method that stays, or,
 /// when none can take it, that one delete is reported blocked.
-fn removals(state: &UserState, mut methods: Vec<&Method>) -> Plan {
+fn removals(state: &UserState, mut methods: Vec<&Method>, rules: &DefaultRules) -> Plan {
     let mut steps = Vec::new();
     let mut blocked = Vec::new();
-    match guard_default(state, &methods) {
+    match guard_default(state, &methods, rules) {
         Ok(Some(step)) => steps.push(step),
         Ok(None) => {}
         Err((kept, refusal)) => {

@@ -1351,3 +1351,169 @@ fn enable_sms_sign_in_is_refused_in_the_plan_on_a_shared_number_or_when_policy_f
         }
     }
 }
+
+// ---- default rules: --no-weaker-default, --default-order ----
+
+fn rules(order: &[DefaultMethod], no_weaker: bool) -> crate::plan::PlanRules {
+    let mut rules = crate::plan::PlanRules::default();
+    if !order.is_empty() {
+        rules.default.order = order.to_vec();
+    }
+    rules.default.no_weaker = no_weaker;
+    rules
+}
+
+fn push_with_mobile() -> UserState {
+    with_default(
+        state(vec![
+            password(),
+            authenticator("a1", "iPhone", None),
+            phone(PhoneType::Mobile, "+46 701234567"),
+        ]),
+        Some(DefaultMethod::Push),
+    )
+}
+
+#[test]
+fn no_weaker_default_keeps_a_push_default_instead_of_falling_to_sms() {
+    let s = push_with_mobile();
+    let action = Action::RemoveAuthenticator(Selector::default());
+    match super::plan_with(&action, &s, now(), &rules(&[], true)) {
+        Plan::Changes { steps, blocked, .. } => {
+            assert!(steps.is_empty(), "{steps:?}");
+            assert_eq!(blocked.len(), 1);
+            assert_eq!(blocked[0].code, "weakerDefaultRefused");
+            assert!(blocked[0].is_stable());
+            assert_eq!(
+                blocked[0].step.to_string(),
+                "delete microsoftAuthenticator a1"
+            );
+            assert!(blocked[0].message.contains("sms"), "{}", blocked[0].message);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn no_weaker_default_still_moves_to_an_equally_strong_method() {
+    let s = with_default(
+        state(vec![
+            authenticator("a1", "iPhone", None),
+            phone(PhoneType::Mobile, "+46 701234567"),
+            typed(MethodType::SoftwareOath, "o1"),
+        ]),
+        Some(DefaultMethod::Push),
+    );
+    // sms first in the order, but weaker: the oath token takes the default.
+    let r = rules(&[DefaultMethod::Sms, DefaultMethod::Oath], true);
+    let p = super::plan_with(
+        &Action::RemoveAuthenticator(Selector::default()),
+        &s,
+        now(),
+        &r,
+    );
+    assert_eq!(
+        steps(&p),
+        ["set default method", "delete microsoftAuthenticator a1"]
+    );
+    assert_eq!(
+        request(&p.steps()[0]).body,
+        Some(json!({"userPreferredMethodForSecondaryAuthentication": "oath"}))
+    );
+    // A weaker default may move to a stronger one.
+    let s = with_default(
+        state(vec![
+            phone(PhoneType::Office, "+46 8123456"),
+            typed(MethodType::SoftwareOath, "o1"),
+        ]),
+        Some(DefaultMethod::VoiceOffice),
+    );
+    let p = super::plan_with(
+        &Action::RemovePhone(PhoneSelector::One(PhoneType::Office)),
+        &s,
+        now(),
+        &rules(&[], true),
+    );
+    assert_eq!(steps(&p), ["set default method", "delete phone office"]);
+}
+
+#[test]
+fn default_order_decides_the_fallback_and_leaves_out_what_it_does_not_name() {
+    let s = with_default(
+        state(vec![
+            phone(PhoneType::Office, "+46 8123456"),
+            typed(MethodType::SoftwareOath, "o1"),
+            phone(PhoneType::Mobile, "+46 701234567"),
+        ]),
+        Some(DefaultMethod::VoiceOffice),
+    );
+    let action = Action::RemovePhone(PhoneSelector::One(PhoneType::Office));
+    // By default the strongest (oath); with sms first, sms.
+    let p = super::plan_with(
+        &action,
+        &s,
+        now(),
+        &rules(&[DefaultMethod::Sms, DefaultMethod::Oath], false),
+    );
+    assert_eq!(
+        request(&p.steps()[0]).body,
+        Some(json!({"userPreferredMethodForSecondaryAuthentication": "sms"}))
+    );
+    // An order naming only push: nothing that stays can take the default, so it is kept.
+    match super::plan_with(&action, &s, now(), &rules(&[DefaultMethod::Push], false)) {
+        Plan::Changes { steps, blocked, .. } => {
+            assert!(steps.is_empty(), "{steps:?}");
+            assert_eq!(blocked[0].code, "defaultMethodKept");
+            assert!(
+                blocked[0].message.contains("--default-order push"),
+                "{}",
+                blocked[0].message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn default_order_names_are_validated() {
+    use crate::plan::default::parse_order;
+    assert_eq!(
+        parse_order("oath, push,SMS").unwrap(),
+        [DefaultMethod::Oath, DefaultMethod::Push, DefaultMethod::Sms]
+    );
+    let err = parse_order("push,email").unwrap_err();
+    assert!(err.contains("\"email\""), "{err}");
+    assert!(
+        err.contains("push, oath, sms, voiceMobile, voiceAlternateMobile, voiceOffice"),
+        "{err}"
+    );
+    assert!(parse_order("push,,oath").is_err());
+    assert!(parse_order("push,push").unwrap_err().contains("twice"));
+}
+
+#[test]
+fn stable_refusals_are_the_ones_nothing_can_change() {
+    let s = with_default(
+        state(vec![
+            authenticator("a1", "iPhone", None),
+            typed(MethodType::Fido2, "k1"),
+        ]),
+        Some(DefaultMethod::Push),
+    );
+    match plan(&Action::RemoveAuthenticator(Selector::default()), &s, now()) {
+        Plan::Changes { blocked, .. } => assert!(blocked[0].is_stable()),
+        other => panic!("{other:?}"),
+    }
+    let s = state(vec![authenticator("a1", "iPhone", None)]);
+    match plan(
+        &Action::SetPhone {
+            phone_type: PhoneType::AlternateMobile,
+            number: "+46 701234567".into(),
+        },
+        &s,
+        now(),
+    ) {
+        Plan::Refused(refusal) => assert!(!refusal.is_stable(), "{refusal:?}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -12,7 +12,7 @@
 //!
 //! Files, one concept each: [`state`] (the domain model), [`change`] (what a record is about),
 //! [`select`] (selectors, with the job module's `device` glob), [`desired`] and `reset`
-//! (planning), [`default`] (the default method's rules), [`step`] (what a plan is made of),
+//! (planning), [`default`] (the default method's rules), [`rules`] (a run's planning rules), [`step`] (what a plan is made of),
 //! [`effect`] (steps played on the state),
 //! [`apply`] (carrying plans out), [`tap_out`] (the `--tap-out` file), [`summary`] (dry-run
 //! totals and the plan printer).
@@ -24,6 +24,7 @@ pub mod default;
 pub mod desired;
 pub mod effect;
 mod reset;
+pub mod rules;
 pub mod select;
 pub mod state;
 pub mod step;
@@ -33,8 +34,10 @@ pub mod tap_out;
 pub use apply::{Applier, Records, UserContext};
 pub use change::{Change, MethodName};
 pub use console::{Paint, PlanConsole};
-pub use desired::plan;
+pub use default::DefaultRules;
+pub use desired::{plan, plan_with};
+pub use rules::PlanRules;
 pub use state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
-pub use step::{ChangeKind, Effect, Plan, Refusal, Step, Write};
+pub use step::{ChangeKind, Effect, Plan, Refusal, STABLE_REFUSALS, Step, Write};
 pub use summary::{PlanSummary, print_changes, print_plan};
 pub use tap_out::{IssuedTap, TapOutFile, TapSink};

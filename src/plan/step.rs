@@ -172,6 +172,25 @@ pub struct Refusal {
     pub message: String,
 }
 
+/// Codes of the refusals that no retry and no fix of the job file changes: the default method
+/// nothing can take over (`defaultMethodKept`, `weakerDefaultRefused`), a method type Graph has
+/// no collection to delete (`unsupportedMethodType`), the authentication methods policy
+/// (`policyRefuses`). They are reported `skipped` (a nightly job stays green), or `failed` with
+/// `--strict`.
+pub const STABLE_REFUSALS: [&str; 4] = [
+    "defaultMethodKept",
+    "weakerDefaultRefused",
+    "unsupportedMethodType",
+    "policyRefuses",
+];
+
+impl Refusal {
+    /// True for a stable refusal ([`STABLE_REFUSALS`]).
+    pub fn is_stable(&self) -> bool {
+        STABLE_REFUSALS.contains(&self.code)
+    }
+}
+
 /// A method the planner met but cannot act on; reported on its own record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -222,8 +241,8 @@ pub enum Plan {
         state: String,
     },
     /// Changes to make, in order. `blocked` are parts of the desired state that cannot be
-    /// reached (methods of types this version cannot remove); each becomes a failed record
-    /// after the steps.
+    /// reached (methods of types this version cannot remove, a default nothing can take over);
+    /// each becomes a `skipped` record after the steps (`failed` with `--strict`).
     Changes {
         /// The steps, in the order they must run.
         steps: Vec<Step>,

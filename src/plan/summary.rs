@@ -31,6 +31,10 @@ pub struct PlanSummary {
     pub failed_reads: u64,
     /// Other failed records (rows refused by the planner, failed writes).
     pub failed: u64,
+    /// Skipped records (stable refusals, excluded users).
+    pub skipped: u64,
+    /// Defaults moved on the way to a removal.
+    pub default_moves: u64,
     users: HashSet<String>,
 }
 
@@ -46,7 +50,13 @@ impl PlanSummary {
 
     /// Count one record.
     pub fn add(&mut self, record: &Record) {
+        if crate::report::summary::is_default_move(record)
+            && matches!(record.status, Some(Status::Planned | Status::Ok))
+        {
+            self.default_moves += 1;
+        }
         match record.status {
+            Some(Status::Skipped) => self.skipped += 1,
             Some(Status::Planned | Status::Ok) if is_change(record) => {
                 match record.step.kind() {
                     ChangeKind::Create => self.creates += 1,
@@ -88,9 +98,16 @@ impl PlanSummary {
         } else {
             "reads"
         };
+        let mut extra = String::new();
+        if self.skipped > 0 {
+            extra.push_str(&format!("; {} skipped", self.skipped));
+        }
+        if self.default_moves > 0 {
+            extra.push_str(&format!("; default method moved: {}", self.default_moves));
+        }
         format!(
             "{} {users} to change: {} to create, {} to update, {} to delete, {} {actions}; \
-             {} unchanged; {} failed {reads}; {} failed",
+             {} unchanged; {} failed {reads}; {} failed{extra}",
             self.users_changed,
             self.creates,
             self.updates,

@@ -34,7 +34,8 @@ pub enum Status {
     Planned,
     /// Tried and failed.
     Failed,
-    /// Not tried: the user is excluded, a guard refused, or an earlier step failed.
+    /// Not tried: the user is excluded, a guard refused, an earlier step failed, or a stable
+    /// refusal (`crate::plan::STABLE_REFUSALS`) without `--strict`.
     Skipped,
     /// Interrupted before it ran.
     Cancelled,

@@ -38,6 +38,9 @@ pub struct Summary {
     /// Methods that age selectors (`--older-than`, `--unused-for`, `--keep-newest`) left
     /// because Graph gives them no date: "nothing stale" and "no date to judge by" differ.
     pub undated_left: u64,
+    /// Default MFA methods moved on the way to a removal (the planner moves the default off
+    /// the last method behind it before deleting it): done (`ok`) or, in a dry run, planned.
+    pub default_moves: u64,
     /// Graph traffic.
     pub traffic: Traffic,
     /// Wall-clock duration of the run, in seconds.
@@ -57,6 +60,9 @@ impl Summary {
         if let Change::KeepUndated { count, .. } = record.step {
             self.undated_left += u64::from(count);
         }
+        if is_default_move(record) && matches!(status, Status::Ok | Status::Planned) {
+            self.default_moves += 1;
+        }
         *self.by_status.entry(status).or_default() += 1;
         *self
             .by_action
@@ -70,6 +76,7 @@ impl Summary {
     /// the summary and the exit code cover the whole report).
     pub fn absorb(&mut self, earlier: &Summary) {
         self.undated_left += earlier.undated_left;
+        self.default_moves += earlier.default_moves;
         for (status, n) in &earlier.by_status {
             *self.by_status.entry(*status).or_default() += n;
         }
@@ -135,6 +142,14 @@ impl Summary {
                 self.undated_left
             )?;
         }
+        if self.default_moves > 0 {
+            writeln!(
+                out,
+                "default method moved: {} (off a method that was removed; see the report's \
+                 `set default method` records)",
+                self.default_moves
+            )?;
+        }
         let t = &self.traffic;
         writeln!(
             out,
@@ -151,6 +166,12 @@ impl Summary {
         }
         Ok(())
     }
+}
+
+/// True for a record of a default moved on the way to a removal (a `set default method` step of
+/// any action but `set-default`, whose whole point it is).
+pub fn is_default_move(record: &Record) -> bool {
+    record.step == Change::SetDefaultMethod && record.action != "set-default"
 }
 
 #[cfg(test)]
@@ -202,8 +223,35 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("5.0 writes/s, 10.0 reads/s"), "{text}");
+        assert!(!text.contains("default method moved"), "{text}");
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["by_status"]["failed"], 1);
+        assert_eq!(json["default_moves"], 0);
         assert_eq!(json["traffic"]["writes"], 50);
+    }
+
+    #[test]
+    fn default_moves_on_the_way_are_counted_but_not_set_default_rows() {
+        let mut summary = Summary::default();
+        let mut moved = record("remove-authenticator", Status::Ok);
+        moved.step = Change::SetDefaultMethod;
+        summary.add(&moved);
+        let mut planned = record("remove-phone", Status::Planned);
+        planned.step = Change::SetDefaultMethod;
+        summary.add(&planned);
+        let mut asked = record("set-default", Status::Ok);
+        asked.step = Change::SetDefaultMethod;
+        summary.add(&asked);
+        let mut failed = record("remove-phone", Status::Failed);
+        failed.step = Change::SetDefaultMethod;
+        summary.add(&failed);
+        assert_eq!(summary.default_moves, 2);
+        let mut text = Vec::new();
+        summary.print(&mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("default method moved: 2"), "{text}");
+        let mut resumed = Summary::default();
+        resumed.absorb(&summary);
+        assert_eq!(resumed.default_moves, 2);
     }
 }

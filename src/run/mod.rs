@@ -25,7 +25,7 @@ use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
 use crate::graph::redirect;
 use crate::job::{Defaults, JobSource};
-use crate::plan::{Paint, PlanConsole, PlanSummary, TapOutFile};
+use crate::plan::{Paint, PlanConsole, PlanRules, PlanSummary, TapOutFile};
 use crate::report::format::stdout::{self, Destination};
 use crate::report::progress::Progress;
 use crate::report::summary::Traffic;
@@ -88,6 +88,10 @@ pub struct RunConfig {
     pub exec: ExecConfig,
     /// Colour for the plan, decided for the stream it goes to ([`RunConfig::plan_on_stderr`]).
     pub plan_paint: Paint,
+    /// How the planner moves defaults (`--default-order`, `--no-weaker-default`).
+    pub rules: PlanRules,
+    /// Stable refusals are `failed`, not `skipped` (`--strict`).
+    pub strict: bool,
 }
 
 impl RunConfig {
@@ -310,6 +314,8 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             resume,
             exclusions: config.exclusions.clone(),
             now,
+            rules: config.rules.clone(),
+            strict: config.strict,
             contexts: Mutex::new(Default::default()),
         })
     };

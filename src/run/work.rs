@@ -15,7 +15,7 @@ use super::source::{Row, RowKind};
 use crate::exec::{Executor, Phase, Shutdown, UserWork};
 use crate::graph::{GraphCall, methods, requests};
 use crate::job::{Action, Operation};
-use crate::plan::{Applier, Change, Records, TapOutFile, UserContext};
+use crate::plan::{Applier, Change, PlanRules, Records, TapOutFile, UserContext};
 use crate::report::{Event, Record, Resume, Status};
 
 /// Per-row work of a run.
@@ -36,6 +36,10 @@ pub struct RowWork {
     pub exclusions: Exclusions,
     /// The run's clock for `older_than` / `unused_for`: one instant for the whole run.
     pub now: DateTime<Utc>,
+    /// How the planner moves defaults.
+    pub rules: PlanRules,
+    /// Stable refusals are `failed` (`--strict`).
+    pub strict: bool,
     /// Per-user state kept between a user's rows, dropped when the user is done.
     pub contexts: Mutex<HashMap<String, UserContext>>,
 }
@@ -45,7 +49,9 @@ impl RowWork {
         let mut applier = Applier::new(&self.exec)
             .dry_run(self.dry_run)
             .tap_out_given(self.tap_out_given)
-            .clock(self.now);
+            .clock(self.now)
+            .rules(self.rules.clone())
+            .strict(self.strict);
         if let Some(taps) = &self.taps {
             applier = applier.tap_sink(taps.as_ref());
         }
