@@ -77,6 +77,10 @@ pub struct SimArgs {
     /// Temporary access pass policy: every pass is one-time use.
     #[arg(long)]
     pub tap_usable_once: bool,
+    /// Temporary access pass policy: the method is disabled (`state` "disabled"): every pass
+    /// create is refused.
+    #[arg(long)]
+    pub tap_disabled: bool,
     /// Temporary access pass policy: length of a pass (8 to 48 characters).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(8..=48))]
     pub tap_length: u32,
@@ -248,6 +252,7 @@ impl SimArgs {
                 default_minutes: default,
                 usable_once: self.tap_usable_once,
                 length: self.tap_length,
+                enabled: !self.tap_disabled,
                 ..TapPolicy::default()
             },
             hello_refusal_rate: self.hello_refusal_rate,

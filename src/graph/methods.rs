@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use super::names;
 use crate::job::{DefaultMethod, MethodType, PhoneType, TapParams};
+use crate::plan::policy::{SmsPolicy, TapPolicy};
 use crate::plan::state::{Method, MethodKind, SignInPreferences, SmsSignInState};
 
 /// An answer that does not have the shape Graph documents.
@@ -166,6 +167,55 @@ pub fn parse_preferences(body: &Value) -> Result<SignInPreferences, WireError> {
             .as_deref()
             .and_then(DefaultMethod::from_graph),
         system_preferred: wire.is_system_preferred_authentication_method_enabled,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireTapConfiguration {
+    state: String,
+    minimum_lifetime_in_minutes: u32,
+    maximum_lifetime_in_minutes: u32,
+}
+
+/// Parse the `temporaryAccessPassAuthenticationMethodConfiguration` ("Get
+/// temporaryAccessPassAuthenticationMethodConfiguration").
+pub fn parse_tap_policy(body: &Value) -> Result<TapPolicy, WireError> {
+    let wire = WireTapConfiguration::deserialize(body)
+        .map_err(|e| WireError(format!("temporaryAccessPass configuration: {e}")))?;
+    Ok(TapPolicy {
+        enabled: wire.state.eq_ignore_ascii_case("enabled"),
+        min_minutes: wire.minimum_lifetime_in_minutes,
+        max_minutes: wire.maximum_lifetime_in_minutes,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSmsTarget {
+    #[serde(default)]
+    is_usable_for_sign_in: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSmsConfiguration {
+    state: String,
+    #[serde(default)]
+    include_targets: Vec<WireSmsTarget>,
+}
+
+/// Parse the `smsAuthenticationMethodConfiguration`; its targets are
+/// `smsAuthenticationMethodTarget`s (`isUsableForSignIn`).
+pub fn parse_sms_policy(body: &Value) -> Result<SmsPolicy, WireError> {
+    let wire = WireSmsConfiguration::deserialize(body)
+        .map_err(|e| WireError(format!("sms configuration: {e}")))?;
+    Ok(SmsPolicy {
+        enabled: wire.state.eq_ignore_ascii_case("enabled"),
+        sign_in_for_some: wire
+            .include_targets
+            .iter()
+            .any(|t| t.is_usable_for_sign_in != Some(false)),
     })
 }
 
@@ -417,5 +467,44 @@ mod tests {
             preferences_body(None, Some(true)),
             json!({"isSystemPreferredAuthenticationMethodEnabled": true})
         );
+    }
+
+    #[test]
+    fn policy_configurations_parse_state_bounds_and_sign_in_targets() {
+        let tap = parse_tap_policy(&json!({
+            "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration",
+            "id": "TemporaryAccessPass",
+            "state": "enabled",
+            "defaultLifetimeInMinutes": 60,
+            "minimumLifetimeInMinutes": 30,
+            "maximumLifetimeInMinutes": 480,
+            "isUsableOnce": false,
+            "includeTargets": [{"targetType": "group", "id": "all_users"}],
+            "excludeTargets": []
+        }))
+        .unwrap();
+        assert_eq!(
+            tap,
+            TapPolicy {
+                enabled: true,
+                min_minutes: 30,
+                max_minutes: 480
+            }
+        );
+        assert!(parse_tap_policy(&json!({"state": "enabled"})).is_err());
+        let sms = parse_sms_policy(&json!({
+            "state": "enabled",
+            "includeTargets": [{"targetType": "group", "id": "all_users", "isUsableForSignIn": false}]
+        }))
+        .unwrap();
+        assert_eq!(
+            sms,
+            SmsPolicy {
+                enabled: true,
+                sign_in_for_some: false
+            }
+        );
+        let off = parse_sms_policy(&json!({"state": "disabled", "includeTargets": []})).unwrap();
+        assert!(!off.enabled && !off.sign_in_for_some);
     }
 }

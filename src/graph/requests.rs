@@ -40,6 +40,15 @@ pub fn read_methods(user_id: &str, beta: bool) -> Request {
     Request::get(version, format!("{}/methods", authentication(user_id)))
 }
 
+/// `GET /policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}`: one
+/// method's configuration in the authentication methods policy (`TemporaryAccessPass`, `Sms`).
+pub fn read_method_configuration(id: &str) -> Request {
+    Request::get(
+        ApiVersion::V1,
+        format!("/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}"),
+    )
+}
+
 /// `GET beta /users/{id}/authentication/signInPreferences`.
 pub fn read_preferences(user_id: &str) -> Request {
     Request::get(

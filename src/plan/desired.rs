@@ -5,6 +5,7 @@
 //! `reset-mfa` lives in `reset`. Called by [`super::apply`] and by tests.
 use super::change::Change;
 use super::default::{DefaultRules, guard_default, serves_default};
+use super::policy::MethodsPolicy;
 use super::reset;
 use super::rules::PlanRules;
 use super::select::choose_dated;
@@ -28,7 +29,58 @@ pub fn plan_with(
     now: DateTime<Utc>,
     rules: &PlanRules,
 ) -> Plan {
-    let defaults = &rules.default;
+    let plan = plan_default_rules(action, state, now, &rules.default);
+    match &rules.policy {
+        Some(policy) => policy_refusals(action, plan, policy),
+        None => plan,
+    }
+}
+
+/// `plan` turned into a refusal where the authentication methods policy refuses its write
+/// (`super::policy`): a pass it will not create (an `issue-tap` row, or a `reset-mfa` row that
+/// asks for one: deleting every method without the pass would lock the user out, so the whole
+/// reset is refused), SMS sign-in it does not allow.
+fn policy_refusals(action: &Action, plan: Plan, policy: &MethodsPolicy) -> Plan {
+    let issues_tap = plan.steps().iter().any(|s| s.change == Change::IssueTap);
+    match action {
+        Action::IssueTap(params)
+        | Action::ResetMfa {
+            issue_tap: Some(params),
+            ..
+        } if issues_tap => match policy.refuses_tap(params) {
+            Some(mut refusal) => {
+                if matches!(action, Action::ResetMfa { .. }) {
+                    refusal.step = Change::ResetMfa;
+                    refusal.message.push_str(
+                        "; nothing was removed, so the user is not left without a way to sign in",
+                    );
+                }
+                Plan::Refused(refusal)
+            }
+            None => plan,
+        },
+        Action::EnableSmsSignIn => {
+            let enables = plan
+                .steps()
+                .iter()
+                .any(|s| s.change == Change::SmsSignIn { on: true });
+            let refused_by_policy =
+                matches!(&plan, Plan::Refused(r) if r.code == "smsSignInNotAllowedByPolicy");
+            match policy.refuses_sms_sign_in() {
+                Some(refusal) if enables || refused_by_policy => Plan::Refused(refusal),
+                _ => plan,
+            }
+        }
+        _ => plan,
+    }
+}
+
+fn plan_default_rules(
+    action: &Action,
+    state: &UserState,
+    now: DateTime<Utc>,
+    defaults: &DefaultRules,
+) -> Plan {
     match action {
         Action::List => Plan::Listing(
             state

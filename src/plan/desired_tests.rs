@@ -1517,3 +1517,96 @@ fn stable_refusals_are_the_ones_nothing_can_change() {
         other => panic!("{other:?}"),
     }
 }
+
+// ---- the authentication methods policy ----
+
+fn with_policy(tap_max: u32, tap_enabled: bool, sms_enabled: bool) -> crate::plan::PlanRules {
+    use crate::plan::policy::{MethodsPolicy, SmsPolicy, TapPolicy};
+    crate::plan::PlanRules {
+        policy: Some(std::sync::Arc::new(MethodsPolicy {
+            tap: Some(TapPolicy {
+                enabled: tap_enabled,
+                min_minutes: 10,
+                max_minutes: tap_max,
+            }),
+            sms: Some(SmsPolicy {
+                enabled: sms_enabled,
+                sign_in_for_some: true,
+            }),
+        })),
+        ..crate::plan::PlanRules::default()
+    }
+}
+
+#[test]
+fn a_pass_the_policy_refuses_is_refused_in_the_plan_and_a_reset_with_it_removes_nothing() {
+    let params = TapParams {
+        lifetime_minutes: Some(120),
+        usable_once: None,
+        start_time: None,
+    };
+    let s = state(vec![password(), authenticator("a1", "iPhone", None)]);
+    let rules = with_policy(60, true, true);
+    match super::plan_with(&Action::IssueTap(params.clone()), &s, now(), &rules) {
+        Plan::Refused(r) => {
+            assert_eq!((r.code, r.step), ("policyRefuses", Change::IssueTap));
+        }
+        other => panic!("{other:?}"),
+    }
+    let reset = Action::ResetMfa {
+        revoke_sessions: true,
+        issue_tap: Some(params.clone()),
+    };
+    match super::plan_with(&reset, &s, now(), &rules) {
+        Plan::Refused(r) => {
+            assert_eq!((r.code, r.step), ("policyRefuses", Change::ResetMfa));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A reset without a pass, and a pass within the policy, are planned as usual.
+    let no_pass = Action::ResetMfa {
+        revoke_sessions: false,
+        issue_tap: None,
+    };
+    assert_eq!(
+        super::plan_with(&no_pass, &s, now(), &rules),
+        plan(&no_pass, &s, now())
+    );
+    let short = Action::IssueTap(TapParams {
+        lifetime_minutes: Some(30),
+        ..params
+    });
+    assert_eq!(
+        steps(&super::plan_with(&short, &s, now(), &rules)),
+        ["issue temporaryAccessPass"]
+    );
+    // A disabled method refuses any pass.
+    let off = with_policy(60, false, true);
+    assert!(matches!(
+        super::plan_with(&short, &s, now(), &off),
+        Plan::Refused(r) if r.message.contains("disabled")
+    ));
+}
+
+#[test]
+fn sms_sign_in_the_policy_disables_is_refused_but_turning_it_off_is_not() {
+    let s = state(vec![phone(PhoneType::Mobile, "+46 701234567")]);
+    let rules = with_policy(60, true, false);
+    match super::plan_with(&Action::EnableSmsSignIn, &s, now(), &rules) {
+        Plan::Refused(r) => {
+            assert_eq!(r.code, "policyRefuses");
+            assert!(r.is_stable());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        super::plan_with(&Action::DisableSmsSignIn, &s, now(), &rules),
+        plan(&Action::DisableSmsSignIn, &s, now())
+    );
+    // No mobile: the usual refusal, which says what to do.
+    let none = state(vec![password()]);
+    match super::plan_with(&Action::EnableSmsSignIn, &none, now(), &rules) {
+        Plan::Refused(r) => assert_eq!(r.code, "noMobilePhone"),
+        other => panic!("{other:?}"),
+    }
+}

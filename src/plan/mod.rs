@@ -12,7 +12,7 @@
 //!
 //! Files, one concept each: [`state`] (the domain model), [`change`] (what a record is about),
 //! [`select`] (selectors, with the job module's `device` glob), [`desired`] and `reset`
-//! (planning), [`default`] (the default method's rules), [`rules`] (a run's planning rules), [`step`] (what a plan is made of),
+//! (planning), [`default`] (the default method's rules), [`rules`] (a run's planning rules), [`policy`] (the authentication methods policy), [`step`] (what a plan is made of),
 //! [`effect`] (steps played on the state),
 //! [`apply`] (carrying plans out), [`tap_out`] (the `--tap-out` file), [`summary`] (dry-run
 //! totals and the plan printer).
@@ -23,6 +23,7 @@ pub mod console;
 pub mod default;
 pub mod desired;
 pub mod effect;
+pub mod policy;
 mod reset;
 pub mod rules;
 pub mod select;

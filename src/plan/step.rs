@@ -175,13 +175,14 @@ pub struct Refusal {
 /// Codes of the refusals that no retry and no fix of the job file changes: the default method
 /// nothing can take over (`defaultMethodKept`, `weakerDefaultRefused`), a method type Graph has
 /// no collection to delete (`unsupportedMethodType`), the authentication methods policy
-/// (`policyRefuses`). They are reported `skipped` (a nightly job stays green), or `failed` with
+/// (`policyRefuses`, `smsSignInNotAllowedByPolicy`). They are reported `skipped` (a nightly job stays green), or `failed` with
 /// `--strict`.
-pub const STABLE_REFUSALS: [&str; 4] = [
+pub const STABLE_REFUSALS: [&str; 5] = [
     "defaultMethodKept",
     "weakerDefaultRefused",
     "unsupportedMethodType",
     "policyRefuses",
+    "smsSignInNotAllowedByPolicy",
 ];
 
 impl Refusal {

@@ -24,7 +24,10 @@ use crate::auth::TokenProvider;
 use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
 use crate::graph::redirect;
+use crate::graph::{ErrorKind, GraphCall, methods, requests};
+use crate::job::ActionKind;
 use crate::job::{Defaults, JobSource};
+use crate::plan::policy::MethodsPolicy;
 use crate::plan::{Paint, PlanConsole, PlanRules, PlanSummary, TapOutFile};
 use crate::report::format::stdout::{self, Destination};
 use crate::report::progress::Progress;
@@ -175,7 +178,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     }
 
     // 1. The job: every bad row is printed before anything else happens.
-    let (input, _spooled, extra, total, fingerprint) = match config.input {
+    let (input, _spooled, extra, total, fingerprint, governed) = match config.input {
         Input::Jobs(sources) => {
             let (sources, spooled) = source::spool_stdin(sources)?;
             let checked = source::check(&sources, &config.defaults, |p| eprintln!("{p}"))?;
@@ -195,11 +198,24 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
                 checked.extra,
                 Some(checked.rows),
                 fingerprint,
+                checked.governed,
             )
         }
         Input::Targets(targets) => {
             let fingerprint = source::fingerprint(&[], &format!("{targets:?}{}", config.shape))?;
-            (Input::Targets(targets), None, Vec::new(), None, fingerprint)
+            let governed = match config.defaults.action {
+                Some(ActionKind::IssueTap | ActionKind::EnableSmsSignIn) => true,
+                Some(ActionKind::ResetMfa) => config.defaults.issue_tap == Some(true),
+                _ => false,
+            };
+            (
+                Input::Targets(targets),
+                None,
+                Vec::new(),
+                None,
+                fingerprint,
+                governed,
+            )
         }
     };
 
@@ -289,6 +305,12 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let shutdown = Shutdown::new();
     let ctrl_c = shutdown.listen_for_ctrl_c();
     let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
+    // The authentication methods policy, read once before planning when the job has rows it
+    // governs, so the plan refuses what the policy will refuse (dry run and apply alike).
+    let mut rules = config.rules.clone();
+    if governed {
+        rules.policy = read_policy(&exec).await.map(Arc::new);
+    }
 
     let rows = |input: &Input| -> BoxStream<'static, source::Row> {
         match input {
@@ -314,7 +336,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             resume,
             exclusions: config.exclusions.clone(),
             now,
-            rules: config.rules.clone(),
+            rules: rules.clone(),
             strict: config.strict,
             contexts: Mutex::new(Default::default()),
         })
@@ -477,6 +499,57 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         DriveEnd::Drained | DriveEnd::Aborted => Outcome::Interrupted,
         _ => summary.outcome(),
     })
+}
+
+/// The `Executor` key of the policy reads (they belong to no user).
+const POLICY_KEY: &str = "authentication methods policy";
+
+/// Read the TAP and SMS configurations of the authentication methods policy; what cannot be
+/// read decides nothing, with a warning on stderr (without Policy.Read.AuthenticationMethod
+/// Graph answers 403: the run goes on, and Graph refuses what it refuses).
+async fn read_policy(exec: &Executor) -> Option<MethodsPolicy> {
+    let mut policy = MethodsPolicy::default();
+    let warn = |what: &str, why: String| {
+        eprintln!(
+            "warning: the plan cannot check the authentication methods policy ({what}: {why}); \
+             rows it governs are planned without it, and Graph refuses what it refuses"
+        );
+    };
+    match exec
+        .call(
+            POLICY_KEY,
+            requests::read_method_configuration("TemporaryAccessPass"),
+        )
+        .await
+    {
+        Ok(answer) => match methods::parse_tap_policy(&answer.body) {
+            Ok(tap) => policy.tap = Some(tap),
+            Err(e) => warn("TemporaryAccessPass", e.to_string()),
+        },
+        Err(e) if e.kind == ErrorKind::Permission => {
+            // The same permission reads the SMS configuration: one warning is enough.
+            warn(
+                "TemporaryAccessPass",
+                format!(
+                    "{e}; the app needs Policy.Read.AuthenticationMethod (or \
+                     Policy.ReadWrite.AuthenticationMethod)"
+                ),
+            );
+            return None;
+        }
+        Err(e) => warn("TemporaryAccessPass", e.to_string()),
+    }
+    match exec
+        .call(POLICY_KEY, requests::read_method_configuration("Sms"))
+        .await
+    {
+        Ok(answer) => match methods::parse_sms_policy(&answer.body) {
+            Ok(sms) => policy.sms = Some(sms),
+            Err(e) => warn("Sms", e.to_string()),
+        },
+        Err(e) => warn("Sms", e.to_string()),
+    }
+    (policy != MethodsPolicy::default()).then_some(policy)
 }
 
 /// Write the summary as JSON to a new file (mode 0600; never through a symlink, never over an

@@ -58,6 +58,8 @@ pub struct Checked {
     pub invalid_rows: u64,
     /// Problems found.
     pub problems: u64,
+    /// Some valid row has an action the authentication methods policy governs.
+    pub governed: bool,
 }
 
 /// The largest job read from stdin (it is copied whole, so a pipe cannot fill the disk).
@@ -126,6 +128,7 @@ pub fn check(
             match item {
                 Ok(op) => {
                     checked.rows += 1;
+                    checked.governed |= crate::plan::policy::governs(&op.action);
                     if !took_extra {
                         took_extra = true;
                         for (name, _) in &op.extra {

@@ -64,7 +64,12 @@ fn permissions(call: &Call, segments: &[String]) -> &'static [&'static str] {
         Some("users") => &["UserAuthenticationMethod.ReadWrite.All"],
         Some("groups") => &["GroupMember.Read.All", "Group.Read.All"],
         Some("reports") => &["AuditLog.Read.All"],
-        Some("policies") => &["Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"],
+        // "Get temporaryAccessPassAuthenticationMethodConfiguration" (and the Sms page): least
+        // privileged Policy.Read.AuthenticationMethod, higher Policy.ReadWrite.AuthenticationMethod.
+        Some("policies") => &[
+            "Policy.Read.AuthenticationMethod",
+            "Policy.ReadWrite.AuthenticationMethod",
+        ],
         _ => &[],
     }
 }

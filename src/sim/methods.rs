@@ -337,6 +337,11 @@ fn update_email(state: &mut UserState, id: &str, body: Option<&Value>) -> Reply 
 }
 
 fn create_tap(sim: &Sim, user: &User, state: &mut UserState, body: Option<&Value>) -> Reply {
+    if !sim.config.tap_policy.enabled {
+        return Reply::bad_request(
+            "Converged UserCredentialPolicy does not allow creating or updating this authentication method. The Temporary Access Pass method is disabled in the authentication methods policy.",
+        );
+    }
     if !user.identity.tap_target {
         return Reply::bad_request(
             "Converged UserCredentialPolicy does not allow creating or updating this authentication method. AuthCollection [TemporaryAccessPass].",

@@ -71,6 +71,8 @@ pub struct TapPolicy {
     pub usable_once: bool,
     /// Length of a pass in characters (default 8; the docs allow 8 to 48).
     pub length: u32,
+    /// The policy's `state` is `enabled` (default); false: `disabled`, and no pass is created.
+    pub enabled: bool,
 }
 
 impl Default for TapPolicy {
@@ -82,6 +84,7 @@ impl Default for TapPolicy {
             excluded_every: Some(11),
             usable_once: false,
             length: 8,
+            enabled: true,
         }
     }
 }

@@ -6,7 +6,13 @@
 //! sign-in while the policy disables it.
 //!
 //! Sources: "temporaryAccessPassAuthenticationMethodConfiguration resource type" and
-//! "smsAuthenticationMethodConfiguration resource type" (learn.microsoft.com/graph/api/resources/...).
+//! "smsAuthenticationMethodConfiguration resource type" (learn.microsoft.com/graph/api/resources/...),
+//! "smsAuthenticationMethodTarget resource type" (`isUsableForSignIn`: the targets' users may
+//! sign in with a text message), "Get temporaryAccessPassAuthenticationMethodConfiguration"
+//! (learn.microsoft.com/graph/api/temporaryaccesspassauthenticationmethodconfiguration-get):
+//! the application permission is Policy.Read.AuthenticationMethod (least privileged) or
+//! Policy.ReadWrite.AuthenticationMethod; without either the GET is 403 (see `super::graph`).
+//! `state` is `enabled` or `disabled`: a disabled TAP method creates no pass.
 
 use serde_json::{Value, json};
 
@@ -38,7 +44,7 @@ pub(crate) fn configuration(sim: &Sim, id: &str) -> Reply {
             json!({
                 "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration",
                 "id": "TemporaryAccessPass",
-                "state": "enabled",
+                "state": if p.enabled { "enabled" } else { "disabled" },
                 "defaultLifetimeInMinutes": p.default_minutes,
                 "defaultLength": p.length,
                 "minimumLifetimeInMinutes": p.min_minutes,
