@@ -161,6 +161,14 @@ async fn the_dry_run_totals_equal_the_apply_totals() {
     dry.expect_code(0);
     assert_eq!(t.sim.counters().writes, 0);
     assert!(
+        dry.stdout
+            .lines()
+            .any(|l| l.contains("= delete microsoftAuthenticator")
+                && l.contains("kept: it is the user's default (push)")),
+        "{}",
+        dry.stdout
+    );
+    assert!(
         dry.stdout.contains("1 skipped; default method moved: 2"),
         "{}",
         dry.stdout

@@ -1,7 +1,8 @@
 //! The plan as a user sees it before a mass change: [`PlanSummary`] (users changed, writes by
 //! kind, unchanged rows, failed reads), computed from report records so a dry run's totals and
 //! an apply's totals are counted the same way, and [`print_plan`], which prints per user each
-//! change marked `+`, `~`, `-` or `>` with its before and after, then the totals. The `run`
+//! change marked `+`, `~`, `-` or `>` with its before and after (a failure `!`, a stable refusal
+//! `=`, each with its reason), then the totals. The `run`
 //! command prints it before asking for confirmation and at the end of a dry run, through
 //! [`super::console::PlanConsole`], which puts it in job order and colours it.
 
@@ -161,6 +162,7 @@ pub fn write_changes(out: &mut impl Write, records: &[Record], paint: Paint) -> 
         for record in by_user.get(user).into_iter().flatten() {
             let (mark, detail) = match record.status {
                 Some(Status::Failed) => ('!', record.error_message.clone().unwrap_or_default()),
+                Some(Status::Skipped) => ('=', record.error_message.clone().unwrap_or_default()),
                 _ => (
                     record.step.kind().mark(),
                     change_text(&record.before, &record.after),
@@ -183,11 +185,16 @@ pub fn write_changes(out: &mut impl Write, records: &[Record], paint: Paint) -> 
     Ok(())
 }
 
-/// Whether the plan shows `record`: planned changes and failures.
+/// Whether the plan shows `record`: planned changes, failures, and stable refusals (marked `=`:
+/// kept, with the reason).
 pub(crate) fn shown(record: &Record) -> bool {
     match record.status {
         Some(Status::Planned) => is_change(record),
         Some(Status::Failed) => true,
+        Some(Status::Skipped) => record
+            .error_code
+            .as_deref()
+            .is_some_and(|code| super::step::STABLE_REFUSALS.contains(&code)),
         _ => false,
     }
 }
