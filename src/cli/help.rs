@@ -124,6 +124,37 @@ pub fn export_after() -> String {
     )
 }
 
+const STATUS_TEXT: &str = "\
+Columns are Graph's userRegistrationDetails properties: id, userPrincipalName, userDisplayName,
+isAdmin, isMfaRegistered, isMfaCapable, isPasswordlessCapable, isSsprRegistered, isSsprEnabled,
+isSsprCapable, methodsRegistered (joined with ;), defaultMfaMethod,
+userPreferredMethodForSecondaryAuthentication, lastUpdatedDateTime, userType. The CSV is a valid
+job file (its id column names the user). The report needs AuditLog.Read.All and Microsoft Entra
+ID P1/P2; without P1/P2 each user's methods are read instead and the columns that cannot be
+derived from them are left empty (stderr says which).
+
+Filters: --without-mfa, --sms-only, --admins, --has METHOD, --lacks METHOD (methodsRegistered
+names: mobilePhone, alternateMobilePhone, officePhone, email, microsoftAuthenticatorPush,
+microsoftAuthenticatorPasswordless, softwareOneTimePasscode, hardwareOneTimePasscode, fido2,
+passKeyDeviceBound, passKeyDeviceBoundAuthenticator, passKeyDeviceBoundWindowsHello,
+windowsHelloForBusiness, macOsSecureEnclaveKey, temporaryAccessPass, securityQuestion).
+
+Examples:
+  # Users without MFA, then a Temporary Access Pass for each of them
+  authbulk status --all-users --without-mfa --out no-mfa.csv
+  authbulk run no-mfa.csv --action issue-tap --tap-out taps.csv
+
+  # Users who sign in with phones alone
+  authbulk status --all-users --sms-only --out - | less
+
+  # A group's admins without a FIDO2 key, as JSON Lines
+  authbulk status --group <GROUP-ID> --admins --lacks fido2 --out admins.jsonl";
+
+/// `status --help`'s closing text.
+pub fn status_after() -> String {
+    format!("{STATUS_TEXT}\n\n{EXPORT_EXIT_CODES}")
+}
+
 /// `validate --help`'s closing text.
 pub fn validate_after() -> String {
     format!(
