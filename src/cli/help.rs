@@ -100,6 +100,13 @@ Examples:
   # On the simulated tenant
   authbulk export --all-users --simulate --sim-users 50 --out -";
 
+const STATUS_EXIT_CODES: &str = "\
+Exit codes:
+  0    every target user listed (or left out by a filter)
+  1    some users' methods could not be read (without P1/P2; each named on stderr)
+  2    usage, job-file, credential or permission error before listing
+  130  interrupted (Ctrl-C): the output holds every user listed so far";
+
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
   authbulk validate phones.csv
@@ -152,7 +159,7 @@ Examples:
 
 /// `status --help`'s closing text.
 pub fn status_after() -> String {
-    format!("{STATUS_TEXT}\n\n{EXPORT_EXIT_CODES}")
+    format!("{STATUS_TEXT}\n\n{STATUS_EXIT_CODES}")
 }
 
 /// `validate --help`'s closing text.

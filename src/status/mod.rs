@@ -361,9 +361,8 @@ async fn from_report(
     let mut report = report;
     let mut found: HashSet<String> = HashSet::new();
     while let Some(record) = report.next().await {
-        let record = record.map_err(|error| {
-            anyhow::anyhow!("reading the registration report failed: {error}")
-        })?;
+        let record = record
+            .map_err(|error| anyhow::anyhow!("reading the registration report failed: {error}"))?;
         let text = |name: &str| {
             record
                 .get(name)

@@ -140,7 +140,12 @@ pub fn registered(record: &Map<String, Value>) -> Vec<&str> {
 pub fn columns(record: &Map<String, Value>) -> Map<String, Value> {
     COLUMNS
         .iter()
-        .map(|c| (c.to_string(), record.get(*c).cloned().unwrap_or(Value::Null)))
+        .map(|c| {
+            (
+                c.to_string(),
+                record.get(*c).cloned().unwrap_or(Value::Null),
+            )
+        })
         .collect()
 }
 
@@ -172,13 +177,11 @@ fn method_names(method: &Value) -> &'static [&'static str] {
         .unwrap_or_default()
         .trim_start_matches("#microsoft.graph.");
     match odata {
-        "phoneAuthenticationMethod" => {
-            match method.get("phoneType").and_then(Value::as_str) {
-                Some("alternateMobile") => &["alternateMobilePhone"],
-                Some("office") => &["officePhone"],
-                _ => &["mobilePhone"],
-            }
-        }
+        "phoneAuthenticationMethod" => match method.get("phoneType").and_then(Value::as_str) {
+            Some("alternateMobile") => &["alternateMobilePhone"],
+            Some("office") => &["officePhone"],
+            _ => &["mobilePhone"],
+        },
         "emailAuthenticationMethod" => &["email"],
         "microsoftAuthenticatorAuthenticationMethod" => {
             &["microsoftAuthenticatorPush", "softwareOneTimePasscode"]
@@ -235,9 +238,12 @@ pub fn derive(id: &str, upn: &str, methods: &[Value], preferences: Option<&Value
             }
         }
     }
-    let passwordless = names
-        .iter()
-        .any(|n| matches!(*n, "fido2" | "windowsHelloForBusiness" | "macOsSecureEnclaveKey"));
+    let passwordless = names.iter().any(|n| {
+        matches!(
+            *n,
+            "fido2" | "windowsHelloForBusiness" | "macOsSecureEnclaveKey"
+        )
+    });
     let preferred = preferences.map(|p| {
         p.get("userPreferredMethodForSecondaryAuthentication")
             .and_then(Value::as_str)
@@ -267,7 +273,10 @@ mod tests {
     fn method_names_are_validated_and_listed() {
         assert_eq!(method_name("--has", "FIDO2").unwrap(), "fido2");
         let err = method_name("--lacks", "sms").unwrap_err();
-        assert!(err.contains("--lacks") && err.contains("mobilePhone"), "{err}");
+        assert!(
+            err.contains("--lacks") && err.contains("mobilePhone"),
+            "{err}"
+        );
     }
 
     #[test]
