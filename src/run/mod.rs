@@ -282,6 +282,13 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
     tokens.check().await?;
     let client = GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
+    // `--group NAME`: each name to its one group's id, before any user is read.
+    let input = match input {
+        Input::Targets(targets) => {
+            Input::Targets(source::resolve_groups(&client, targets, config.exec.retry).await?)
+        }
+        input => input,
+    };
     let shutdown = Shutdown::new();
     let ctrl_c = shutdown.listen_for_ctrl_c();
     let exec = Executor::start(client.clone(), config.exec, shutdown.clone());

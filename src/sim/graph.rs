@@ -1,6 +1,7 @@
 //! The routes of the simulated Graph below `/{version}`: users (paged, with the OData options of
 //! [`super::query`]), a user's authentication methods (delegated to [`super::methods`]), session
-//! revocation, group members (direct and transitive, paged), the registration report
+//! revocation, groups by display name and their members (direct and transitive, paged), the
+//! registration report
 //! ([`super::report`]), the permission each route needs, and the per-request pipeline (resource
 //! unit cost, throttling, faults). Called for every single request and every `$batch` item by
 //! [`super::server`] and [`super::batch`], after authentication.
@@ -144,6 +145,7 @@ pub(crate) fn dispatch(sim: &Sim, call: &Call) -> Reply {
                 [other, ..] => Reply::unknown_segment(other),
             }
         }
+        ["groups"] => get_only(call, || list_groups(sim, call)),
         ["groups", group, rest @ ..] => {
             let Some(g) = sim.tenant.group(group) else {
                 return Reply::not_found(group);
@@ -204,6 +206,64 @@ fn list_users(sim: &Sim, call: &Call) -> Reply {
         super::query::ordered(&q),
         (100, 999),
     )
+}
+
+/// `GET /groups`: every group, or those `$filter=displayName eq '...'` (or
+/// `startswith(displayName,'...')`) names, compared without regard to case; `$select`, `$top`
+/// (default 100, at most 999) and paging. Other filters are answered 400: the simulator knows
+/// only these. "List groups" (learn.microsoft.com/graph/api/group-list): `displayName`
+/// supports `$filter` (`eq`, `startsWith`) without the advanced query parameters.
+fn list_groups(sim: &Sim, call: &Call) -> Reply {
+    let params = params(call.query);
+    let wanted: Option<(bool, String)> = match param(&params, "$filter") {
+        None => None,
+        Some(filter) => {
+            let f = filter.trim();
+            let parsed = if let Some(rest) = f.strip_prefix("displayName eq ") {
+                super::query::literal(rest).map(|v| (false, v))
+            } else if f
+                .to_ascii_lowercase()
+                .starts_with("startswith(displayname,")
+            {
+                f["startswith(displayName,".len()..]
+                    .strip_suffix(')')
+                    .and_then(super::query::literal)
+                    .map(|v| (true, v))
+            } else {
+                None
+            };
+            match parsed {
+                Some((prefix, v)) => Some((prefix, v.to_lowercase())),
+                None => {
+                    return super::query::unsupported_query(&format!(
+                        "Unsupported or invalid query filter clause specified for property \
+                         of resource 'Group': '{filter}'."
+                    ));
+                }
+            }
+        }
+    };
+    let select = param(&params, "$select");
+    let items = sim
+        .tenant
+        .groups
+        .iter()
+        .filter(|g| match &wanted {
+            None => true,
+            Some((false, name)) => g.name.to_lowercase() == *name,
+            Some((true, prefix)) => g.name.to_lowercase().starts_with(prefix.as_str()),
+        })
+        .map(|g| Item {
+            id: g.id.clone(),
+            sort: g.name.to_lowercase(),
+            json: Body::Ready(select_with(
+                &json!({"id": g.id, "displayName": g.name, "securityEnabled": true,
+                        "mailEnabled": false}),
+                select,
+            )),
+        })
+        .collect();
+    page(sim, call, &params, items, false, false, (100, 999))
 }
 
 fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {

@@ -278,6 +278,13 @@ pub async fn status(config: StatusConfig) -> Result<Outcome> {
         tokens.check().await?;
         let client =
             GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
+        // `--group NAME`: each name to its one group's id, before any user is read.
+        let input = match input {
+            Input::Targets(targets) => {
+                Input::Targets(source::resolve_groups(&client, targets, config.exec.retry).await?)
+            }
+            input => input,
+        };
         let mut report = client
             .pages::<Map<String, Value>>(
                 ApiVersion::V1,
