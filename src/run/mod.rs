@@ -289,6 +289,12 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         }
         input => input,
     };
+    // `--exclude-group`, `--exclude-admins`: read once, before any row.
+    let exclusions = config
+        .exclusions
+        .clone()
+        .resolve(&client, config.exec.retry)
+        .await?;
     let shutdown = Shutdown::new();
     let ctrl_c = shutdown.listen_for_ctrl_c();
     let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
@@ -315,7 +321,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             tap_out_given: config.tap_out.is_some(),
             events,
             resume,
-            exclusions: config.exclusions.clone(),
+            exclusions: exclusions.clone(),
             now,
             contexts: Mutex::new(Default::default()),
         })

@@ -65,6 +65,12 @@ fn permissions(call: &Call, segments: &[String]) -> &'static [&'static str] {
         Some("users") => &["UserAuthenticationMethod.ReadWrite.All"],
         Some("groups") => &["GroupMember.Read.All", "Group.Read.All"],
         Some("reports") => &["AuditLog.Read.All"],
+        Some("directoryRoles") => &[
+            "RoleManagement.Read.Directory",
+            "RoleManagement.ReadWrite.Directory",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         Some("policies") => &["Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"],
         _ => &[],
     }
@@ -146,6 +152,34 @@ pub(crate) fn dispatch(sim: &Sim, call: &Call) -> Reply {
             }
         }
         ["groups"] => get_only(call, || list_groups(sim, call)),
+        ["directoryRoles"] => get_only(call, || {
+            let role = json!({"id": GLOBAL_ADMIN_ROLE_ID, "displayName": "Global Administrator",
+                "description": "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft Entra identities.",
+                "roleTemplateId": GLOBAL_ADMIN_TEMPLATE_ID});
+            Reply::json(200, json!({"value": [role]}))
+        }),
+        ["directoryRoles", role, "members"] => get_only(call, || {
+            if !role.eq_ignore_ascii_case(GLOBAL_ADMIN_ROLE_ID)
+                && !role.eq_ignore_ascii_case(GLOBAL_ADMIN_TEMPLATE_ID)
+            {
+                return Reply::not_found(role);
+            }
+            let params = params(call.query);
+            let items = sim
+                .tenant
+                .live()
+                .iter()
+                .filter(|u| u.identity.admin)
+                .map(|u| Item {
+                    id: u.identity.id.clone(),
+                    sort: String::new(),
+                    json: Body::Ready(json!({"@odata.type": "#microsoft.graph.user",
+                        "id": u.identity.id, "userPrincipalName": u.identity.upn,
+                        "displayName": u.identity.display_name})),
+                })
+                .collect();
+            page(sim, call, &params, items, false, false, (100, 999))
+        }),
         ["groups", group, rest @ ..] => {
             let Some(g) = sim.tenant.group(group) else {
                 return Reply::not_found(group);
@@ -207,6 +241,13 @@ fn list_users(sim: &Sim, call: &Call) -> Reply {
         (100, 999),
     )
 }
+
+/// The one activated directory role: Global Administrator ("List directoryRoles" lists the
+/// roles activated in the tenant; "List members of a directory role" takes the object id or the
+/// template id). Its members are the users the registration report calls `isAdmin`.
+const GLOBAL_ADMIN_ROLE_ID: &str = "5d9f6b7e-0c3a-4b1e-9d2f-1a7c3e5b8d40";
+/// The Global Administrator role template ("Microsoft Entra built-in roles").
+const GLOBAL_ADMIN_TEMPLATE_ID: &str = "62e90394-69f5-4237-9190-012177145e10";
 
 /// `GET /groups`: every group, or those `$filter=displayName eq '...'` (or
 /// `startswith(displayName,'...')`) names, compared without regard to case; `$select`, `$top`

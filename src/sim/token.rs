@@ -36,12 +36,13 @@ const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 /// The application permissions the simulated app registration holds (graph-contract.md,
 /// "Application permissions"), less those `--deny` withholds.
-const APP_PERMISSIONS: [&str; 5] = [
+const APP_PERMISSIONS: [&str; 6] = [
     "UserAuthenticationMethod.ReadWrite.All",
     "User.Read.All",
     "GroupMember.Read.All",
     "AuditLog.Read.All",
     "User.RevokeSessions.All",
+    "RoleManagement.Read.Directory",
 ];
 
 /// A certificate the app registration trusts.
