@@ -40,7 +40,14 @@ async fn reset_mfa_of_2000_users_with_mixed_methods_leaves_each_with_only_a_pass
     let with_methods = (0..t.users)
         .filter(|&i| !non_password(&t.state(i)).is_empty())
         .count();
-    let mut args = vec!["--all-users", "--action", "reset-mfa", "--yes"];
+    let mut args = vec![
+        "--all-users",
+        "--action",
+        "reset-mfa",
+        "--yes",
+        "--confirm-domain",
+        "contoso.onmicrosoft.com",
+    ];
     args.extend_from_slice(&FAST);
     let started = Instant::now();
     let run = t.run("reset.csv", &args).await;
@@ -165,7 +172,14 @@ async fn reset_mfa_through_503s_504s_and_dropped_connections_ends_with_only_pass
     let methods_before: u64 = (0..t.users)
         .map(|i| non_password(&t.state(i)).len() as u64)
         .sum();
-    let mut args = vec!["--all-users", "--action", "reset-mfa", "--yes"];
+    let mut args = vec![
+        "--all-users",
+        "--action",
+        "reset-mfa",
+        "--yes",
+        "--confirm-domain",
+        "contoso.onmicrosoft.com",
+    ];
     args.extend_from_slice(&FAST);
     let run = t.run("faults.csv", &args).await;
     let counters = t.sim.counters();

@@ -201,3 +201,153 @@ async fn an_unknown_exclude_group_is_exit_2_before_any_row() {
     assert!((0..120).map(upn).all(|u| !revoked(&sim, &u)));
     assert!(!dir.path().join("r.csv").exists());
 }
+
+/// The e-mail methods left in the tenant.
+fn emails(sim: &SimHandle) -> usize {
+    (0..120)
+        .map(upn)
+        .filter(|u| {
+            sim.user_state(u).unwrap()["methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["@odata.type"] == "#microsoft.graph.emailAuthenticationMethod")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_users_with_a_removing_action_needs_the_tenants_default_domain() {
+    let sim = sim(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let before = emails(&sim);
+    assert!(before > 0);
+    let base = [
+        "run",
+        "--all-users",
+        "--action",
+        "remove-email",
+        "--yes",
+        "--report",
+        "r.csv",
+    ];
+    // No terminal, --yes alone: refused before any row.
+    let output = authbulk(&sim, dir.path(), &base);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--confirm-domain"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(emails(&sim), before);
+    assert!(!dir.path().join("r.csv").exists());
+    // The wrong domain: refused.
+    let mut args = base.to_vec();
+    args.extend(["--confirm-domain", "fabrikam.onmicrosoft.com"]);
+    let output = authbulk(&sim, dir.path(), &args);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("\"fabrikam.onmicrosoft.com\" is not the tenant's default domain"),
+        "{err}"
+    );
+    assert_eq!(emails(&sim), before);
+    // A dry run writes nothing and is not asked.
+    let output = authbulk(
+        &sim,
+        dir.path(),
+        &[
+            "run",
+            "--all-users",
+            "--action",
+            "remove-email",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // A non-removing action on every user is not asked either.
+    let output = authbulk(
+        &sim,
+        dir.path(),
+        &[
+            "run",
+            "--all-users",
+            "--action",
+            "revoke-sessions",
+            "--yes",
+            "--report",
+            "s.csv",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The default domain, in any case: the run goes on.
+    let mut args = base.to_vec();
+    args.extend(["--confirm-domain", "Contoso.onmicrosoft.com"]);
+    let output = authbulk(&sim, dir.path(), &args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(emails(&sim), 0);
+}
+
+/// Run `authbulk` on a pseudo-terminal (util-linux `script`) with `typed` as the keyboard.
+fn on_terminal(sim: &SimHandle, dir: &Path, args: &[&str], typed: &str) -> Output {
+    let mut line = vec![env!("CARGO_BIN_EXE_authbulk").to_string()];
+    line.extend(args.iter().map(|a| a.to_string()));
+    line.extend(["--graph-url".to_string(), sim.url().to_string()]);
+    let mut child = Command::new("script")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .current_dir(dir)
+        .env("AZURE_TENANT_ID", sim.tenant_id())
+        .env("AZURE_CLIENT_ID", sim.client_id())
+        .env("AZURE_CLIENT_SECRET", sim.client_secret())
+        .env("AZURE_AUTHORITY_HOST", sim.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(typed.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_the_default_domain_is_typed() {
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("util-linux `script` is needed to test the prompt on a pseudo-terminal");
+    }
+    let sim = sim(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let before = emails(&sim);
+    let args = [
+        "run",
+        "--all-users",
+        "--action",
+        "remove-email",
+        "--yes",
+        "--report",
+        "r.csv",
+    ];
+    let output = on_terminal(&sim, dir.path(), &args, "contoso.com\n");
+    assert_eq!(output.status.code(), Some(2));
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        shown.contains("Type the tenant's default domain (contoso.onmicrosoft.com)")
+            && shown.contains("\"contoso.com\" is not the tenant's default domain"),
+        "{shown}"
+    );
+    assert_eq!(emails(&sim), before);
+
+    let output = on_terminal(&sim, dir.path(), &args, "contoso.onmicrosoft.com\n");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(emails(&sim), 0);
+}

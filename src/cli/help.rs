@@ -70,8 +70,14 @@ Examples:
   # Reset MFA for a group's members and issue passes, without asking
   authbulk run --group <GROUP-ID> --action reset-mfa --issue-tap true --tap-out taps.csv -y
 
+  # Every user but admins and a group (by name); a removing action on every user needs the
+  # tenant's default domain, typed or given
+  authbulk run --all-users --action remove-phone --phone-type office --exclude-admins \\
+    --exclude-group \"Break-glass\" --confirm-domain contoso.onmicrosoft.com -y
+
   # Nightly: remove Authenticator registrations unused for 180 days
-  authbulk run --all-users --action remove-authenticator --unused-for 180d -y --report nightly.jsonl
+  authbulk run --all-users --action remove-authenticator --unused-for 180d -y --report nightly.jsonl \\
+    --confirm-domain contoso.onmicrosoft.com
 
   # Continue a run that was interrupted
   authbulk run phones.csv --report phones-report.csv --resume -y

@@ -37,6 +37,7 @@ pub mod exclude;
 pub mod lock;
 pub mod resume;
 pub mod source;
+pub mod tenant_guard;
 mod work;
 
 pub use connect::Connection;
@@ -69,6 +70,9 @@ pub struct RunConfig {
     pub max_changes: Option<u64>,
     /// Users never touched.
     pub exclusions: Exclusions,
+    /// `--confirm-domain`: the tenant's default domain, for `--all-users` with a removing
+    /// action without the question (see [`tenant_guard`]).
+    pub confirm_domain: Option<String>,
     /// Run the valid rows of a job with bad rows (the bad ones are reported `skipped`).
     pub skip_invalid: bool,
     /// The report file or stdout (`None`: `authbulk-<UTC time>.csv`, or no report for a dry
@@ -289,6 +293,19 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         }
         input => input,
     };
+    // `--all-users` with a removing action: the tenant's default domain, typed or given.
+    if let (Input::Targets(Targets::AllUsers { .. }), Some(action), false) =
+        (&input, config.defaults.action, config.dry_run)
+        && tenant_guard::removes(action)
+    {
+        tenant_guard::check(
+            &client,
+            config.exec.retry,
+            action,
+            config.confirm_domain.as_deref(),
+        )
+        .await?;
+    }
     // `--exclude-group`, `--exclude-admins`: read once, before any row.
     let exclusions = config
         .exclusions

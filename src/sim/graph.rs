@@ -65,6 +65,12 @@ fn permissions(call: &Call, segments: &[String]) -> &'static [&'static str] {
         Some("users") => &["UserAuthenticationMethod.ReadWrite.All"],
         Some("groups") => &["GroupMember.Read.All", "Group.Read.All"],
         Some("reports") => &["AuditLog.Read.All"],
+        Some("organization") => &[
+            "Organization.Read.All",
+            "Organization.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         Some("directoryRoles") => &[
             "RoleManagement.Read.Directory",
             "RoleManagement.ReadWrite.Directory",
@@ -152,6 +158,26 @@ pub(crate) fn dispatch(sim: &Sim, call: &Call) -> Reply {
             }
         }
         ["groups"] => get_only(call, || list_groups(sim, call)),
+        // "List organization": the one tenant; its `verifiedDomains` ("verifiedDomain resource
+        // type") hold the initial onmicrosoft.com domain, the default one.
+        ["organization"] => get_only(call, || {
+            let params = params(call.query);
+            let org = json!({
+                "id": sim.tokens.tenant_id,
+                "displayName": "Contoso",
+                "verifiedDomains": [{
+                    "capabilities": "Email, OfficeCommunicationsOnline",
+                    "isDefault": true,
+                    "isInitial": true,
+                    "name": super::tenant::DOMAIN,
+                    "type": "Managed",
+                }],
+            });
+            Reply::json(
+                200,
+                json!({"value": [select_with(&org, param(&params, "$select"))]}),
+            )
+        }),
         ["directoryRoles"] => get_only(call, || {
             let role = json!({"id": GLOBAL_ADMIN_ROLE_ID, "displayName": "Global Administrator",
                 "description": "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft Entra identities.",
