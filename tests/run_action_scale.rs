@@ -113,7 +113,7 @@ async fn a_dry_run_of_10000_users_writes_nothing_and_its_totals_equal_the_apply(
     assert!(planned > 1_000, "{:?}", dry.statuses());
 
     t.sim.reset_counters();
-    args.push("--yes");
+    args.extend(["--yes", "--confirm-domain", "contoso.onmicrosoft.com"]);
     let started = Instant::now();
     let apply = t.run("apply.csv", &args).await;
     let apply_took = started.elapsed();
