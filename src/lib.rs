@@ -13,6 +13,7 @@
 //! | [`exec`] | the executor: per-user requests packed into `$batch` calls, retries, shutdown |
 //! | [`plan`] | actions as desired state: read, compare, plan typed steps (`Change`, `Write`), apply |
 //! | [`export`] | the inventory (`authbulk export`): one row per existing method of every target user |
+//! | [`status`] | the registration status (`authbulk status`): MFA, SSPR and methods of every target user, from the registration report |
 //! | [`report`] | report records, the collector (report file, journal for `--resume`), the summary, the progress display |
 //! | [`run`] | the `run` command: job rows and targets, per-row work, `--resume`, exclusions |
 //! | [`sim`] | the simulated tenant (Graph + token endpoint) used by `--simulate`, tests and benchmarks |
@@ -27,6 +28,7 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod sim;
+pub mod status;
 pub mod throttle;
 
 /// How a command ended; the binary turns it into the process exit code of DESIGN.md.

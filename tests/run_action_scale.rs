@@ -40,7 +40,14 @@ async fn reset_mfa_of_2000_users_with_mixed_methods_leaves_each_with_only_a_pass
     let with_methods = (0..t.users)
         .filter(|&i| !non_password(&t.state(i)).is_empty())
         .count();
-    let mut args = vec!["--all-users", "--action", "reset-mfa", "--yes"];
+    let mut args = vec![
+        "--all-users",
+        "--action",
+        "reset-mfa",
+        "--yes",
+        "--confirm-domain",
+        "contoso.onmicrosoft.com",
+    ];
     args.extend_from_slice(&FAST);
     let started = Instant::now();
     let run = t.run("reset.csv", &args).await;
@@ -107,7 +114,7 @@ async fn a_dry_run_of_10000_users_writes_nothing_and_its_totals_equal_the_apply(
     assert!(planned > 1_000, "{:?}", dry.statuses());
 
     t.sim.reset_counters();
-    args.push("--yes");
+    args.extend(["--yes", "--confirm-domain", "contoso.onmicrosoft.com"]);
     let started = Instant::now();
     let apply = t.run("apply.csv", &args).await;
     let apply_took = started.elapsed();
@@ -169,7 +176,14 @@ async fn reset_mfa_through_503s_504s_and_dropped_connections_ends_with_only_pass
     let methods_before: u64 = (0..t.users)
         .map(|i| non_password(&t.state(i)).len() as u64)
         .sum();
-    let mut args = vec!["--all-users", "--action", "reset-mfa", "--yes"];
+    let mut args = vec![
+        "--all-users",
+        "--action",
+        "reset-mfa",
+        "--yes",
+        "--confirm-domain",
+        "contoso.onmicrosoft.com",
+    ];
     args.extend_from_slice(&FAST);
     let run = t.run("faults.csv", &args).await;
     let counters = t.sim.counters();

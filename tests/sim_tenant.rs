@@ -416,7 +416,7 @@ async fn the_registration_report_derives_each_record_from_the_users_methods() {
         assert_eq!(record["isAdmin"], state["isAdmin"]);
         assert_eq!(
             record["userPreferredMethodForSecondaryAuthentication"],
-            default_of(&state).unwrap_or("")
+            default_of(&state).unwrap_or("none")
         );
         assert_eq!(
             record["userType"],

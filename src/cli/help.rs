@@ -70,10 +70,15 @@ Examples:
   # Reset MFA for a group's members and issue passes, without asking
   authbulk run --group <GROUP-ID> --action reset-mfa --issue-tap true --tap-out taps.csv -y
 
+  # Every user but admins and a group (by name); a removing action on every user needs the
+  # tenant's default domain, typed or given
+  authbulk run --all-users --action remove-phone --phone-type office --exclude-admins \\
+    --exclude-group \"Break-glass\" --confirm-domain contoso.onmicrosoft.com -y
+
   # Nightly: remove Authenticator registrations unused for 180 days, never moving a
   # default to a weaker method (those registrations are kept and reported skipped)
-  authbulk run --all-users --action remove-authenticator --unused-for 180d --no-weaker-default \
-    -y --report nightly.jsonl
+  authbulk run --all-users --action remove-authenticator --unused-for 180d --no-weaker-default \\
+    -y --report nightly.jsonl --confirm-domain contoso.onmicrosoft.com
 
   # Continue a run that was interrupted
   authbulk run phones.csv --report phones-report.csv --resume -y
@@ -102,6 +107,13 @@ Examples:
   # On the simulated tenant
   authbulk export --all-users --simulate --sim-users 50 --out -";
 
+const STATUS_EXIT_CODES: &str = "\
+Exit codes:
+  0    every target user listed (or left out by a filter)
+  1    some users' methods could not be read (without P1/P2; each named on stderr)
+  2    usage, job-file, credential or permission error before listing
+  130  interrupted (Ctrl-C): the output holds every user listed so far";
+
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
   authbulk validate phones.csv
@@ -124,6 +136,37 @@ pub fn export_after() -> String {
         "Rows of job files are read for their users; a row without an action is `list`.\n\n\
          {EXPORT_EXAMPLES}\n\n{EXPORT_EXIT_CODES}"
     )
+}
+
+const STATUS_TEXT: &str = "\
+Columns are Graph's userRegistrationDetails properties: id, userPrincipalName, userDisplayName,
+isAdmin, isMfaRegistered, isMfaCapable, isPasswordlessCapable, isSsprRegistered, isSsprEnabled,
+isSsprCapable, methodsRegistered (joined with ;), defaultMfaMethod,
+userPreferredMethodForSecondaryAuthentication, lastUpdatedDateTime, userType. The CSV is a valid
+job file (its id column names the user). The report needs AuditLog.Read.All and Microsoft Entra
+ID P1/P2; without P1/P2 each user's methods are read instead and the columns that cannot be
+derived from them are left empty (stderr says which).
+
+Filters: --without-mfa, --sms-only, --admins, --has METHOD, --lacks METHOD (methodsRegistered
+names: mobilePhone, alternateMobilePhone, officePhone, email, microsoftAuthenticatorPush,
+microsoftAuthenticatorPasswordless, softwareOneTimePasscode, hardwareOneTimePasscode, fido2,
+passKeyDeviceBound, passKeyDeviceBoundAuthenticator, passKeyDeviceBoundWindowsHello,
+windowsHelloForBusiness, macOsSecureEnclaveKey, temporaryAccessPass, securityQuestion).
+
+Examples:
+  # Users without MFA, then a Temporary Access Pass for each of them
+  authbulk status --all-users --without-mfa --out no-mfa.csv
+  authbulk run no-mfa.csv --action issue-tap --tap-out taps.csv
+
+  # Users who sign in with phones alone
+  authbulk status --all-users --sms-only --out - | less
+
+  # A group's admins without a FIDO2 key, as JSON Lines
+  authbulk status --group <GROUP-ID> --admins --lacks fido2 --out admins.jsonl";
+
+/// `status --help`'s closing text.
+pub fn status_after() -> String {
+    format!("{STATUS_TEXT}\n\n{STATUS_EXIT_CODES}")
 }
 
 /// `validate --help`'s closing text.

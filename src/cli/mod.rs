@@ -9,13 +9,14 @@ use crate::Outcome;
 pub mod auth_flags;
 pub mod colour;
 mod completions;
-mod export;
+pub mod export;
 pub mod help;
 pub mod job_flags;
 mod login;
 pub mod rate_flags;
 mod run;
 mod sim;
+mod status;
 pub mod targets;
 mod validate;
 
@@ -75,6 +76,10 @@ pub enum Command {
     /// --group), CSV or JSON Lines; read-only.
     #[command(after_help = help::export_after())]
     Export(Box<export::ExportArgs>),
+    /// Registration status: MFA, SSPR, passwordless and the methods registered of every target
+    /// user (job files, --all-users or --group), from the registration report; read-only.
+    #[command(after_help = help::status_after())]
+    Status(Box<status::StatusArgs>),
     /// Sign in as yourself (device code, or --browser) and keep the sign-in for later runs.
     Login(Box<login::LoginArgs>),
     /// Remove the sign-in `login` stored.
@@ -124,6 +129,7 @@ pub fn execute(cli: Cli) -> Outcome {
         Command::Validate(args) => validate::execute(*args),
         Command::Run(args) => run::execute(*args, cli.log.color),
         Command::Export(args) => export::execute(*args),
+        Command::Status(args) => status::execute(*args),
         Command::Login(args) => login::login(*args),
         Command::Logout(args) => login::logout(args),
         Command::Auth(command) => login::status(command),

@@ -35,6 +35,19 @@ pub struct RunArgs {
     /// A user never touched (UPN or object id), or @FILE with one per line; repeatable.
     #[arg(long, value_name = "UPN|ID|@FILE")]
     pub exclude: Vec<String>,
+    /// The tenant's default domain (e.g. contoso.onmicrosoft.com): --all-users with a removing
+    /// action (reset-mfa, remove-*) asks for it to be typed; this answers instead (needed
+    /// without a terminal; --yes does not answer it).
+    #[arg(long, value_name = "DOMAIN")]
+    pub confirm_domain: Option<String>,
+    /// Leave alone the transitive members of this group (object id, or display name when
+    /// exactly one group has it), reported `skipped`; repeatable.
+    #[arg(long, value_name = "ID|NAME")]
+    pub exclude_group: Vec<String>,
+    /// Leave alone users with an admin role (the registration report's isAdmin; without Entra
+    /// ID P1/P2 the members of the directory roles), reported `skipped`.
+    #[arg(long)]
+    pub exclude_admins: bool,
     /// Run the valid rows of a job that has bad rows (the bad ones are reported `skipped`).
     #[arg(long)]
     pub skip_invalid: bool,
@@ -108,7 +121,9 @@ pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
         dry_run: args.dry_run,
         yes: args.yes,
         max_changes: args.max_changes,
-        exclusions: Exclusions::from_flags(&args.exclude)?,
+        confirm_domain: args.confirm_domain.clone(),
+        exclusions: Exclusions::from_flags(&args.exclude)?
+            .with_groups_and_admins(&args.exclude_group, args.exclude_admins)?,
         skip_invalid: args.skip_invalid,
         report,
         summary_json,

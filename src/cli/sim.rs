@@ -95,6 +95,10 @@ pub struct SimArgs {
     /// The tenant has no Entra ID P1/P2 licence: the registration report answers 403.
     #[arg(long)]
     pub no_premium: bool,
+    /// An extra group with this display name (repeatable; two of one name make a name that
+    /// `--group NAME` cannot resolve); its direct members are users 0 to 9.
+    #[arg(long, value_name = "NAME")]
+    pub extra_group: Vec<String>,
     /// Write the tenant as JSON to this file at exit.
     #[arg(long)]
     pub state_out: Option<PathBuf>,
@@ -258,6 +262,7 @@ impl SimArgs {
             hello_refusal_rate: self.hello_refusal_rate,
             sms_sign_in_allowed: !self.no_sms_sign_in,
             premium: !self.no_premium,
+            extra_groups: self.extra_group.clone(),
             state_out: self.state_out.clone(),
         })
     }

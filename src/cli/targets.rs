@@ -24,9 +24,10 @@ pub struct TargetArgs {
         help_heading = "Targets"
     )]
     pub filter: Option<String>,
-    /// The users among a group's transitive members (with --action); repeatable. Graph answers
-    /// this from an eventually consistent index: very recent membership changes may be missing.
-    #[arg(long, value_name = "ID", help_heading = "Targets")]
+    /// The users among a group's transitive members (with --action); repeatable. A group's
+    /// object id, or its display name when exactly one group has it. Graph answers this from an
+    /// eventually consistent index: very recent membership changes may be missing.
+    #[arg(long, value_name = "ID|NAME", help_heading = "Targets")]
     pub group: Vec<String>,
 }
 

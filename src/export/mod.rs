@@ -123,10 +123,17 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
         tokens.check().await?;
         let client =
             GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
-        anyhow::Ok((connected, client))
+        // `--group NAME`: each name to its one group's id, before any user is read.
+        let input = match input {
+            Input::Targets(targets) => {
+                Input::Targets(source::resolve_groups(&client, targets, config.exec.retry).await?)
+            }
+            input => input,
+        };
+        anyhow::Ok((connected, client, input))
     }
     .await;
-    let (connected, client) = match connected {
+    let (connected, client, input) = match connected {
         Ok(ok) => ok,
         Err(err) => {
             writer.discard();

@@ -17,7 +17,8 @@ use super::classify::{
     error_from_answer, error_without_answer, parse_limit_percentage, parse_retry_after,
 };
 use super::wire::{
-    BatchRequestBody, BatchRequestItem, BatchResponseBody, BatchResponseItem, DirectoryUser, Page,
+    BatchRequestBody, BatchRequestItem, BatchResponseBody, BatchResponseItem, DirectoryGroup,
+    DirectoryUser, Page,
 };
 use super::{ApiVersion, ErrorKind, GraphError, path};
 use crate::auth::TokenProvider;
@@ -351,6 +352,21 @@ impl GraphClient {
             path.push_str(&utf8_percent_encode(filter, QUERY_VALUE).to_string());
         }
         self.pages(ApiVersion::V1, &path, filter.is_some(), retry)
+    }
+
+    /// The groups whose display name is `name` (`GET /groups?$filter=displayName eq '...'`,
+    /// quotes in the name doubled; "List groups": `eq` on `displayName` is a default query).
+    pub fn groups_named(
+        &self,
+        name: &str,
+        retry: RetryPolicy,
+    ) -> impl Stream<Item = Result<DirectoryGroup, GraphError>> + Send + use<> {
+        let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
+        let path = format!(
+            "/groups?$select=id,displayName&$top=999&$filter={}",
+            utf8_percent_encode(&filter, QUERY_VALUE)
+        );
+        self.pages(ApiVersion::V1, &path, false, retry)
     }
 
     /// The users among a group's transitive members (`--group`).

@@ -134,6 +134,16 @@ pub struct Page<T> {
     pub next_link: Option<String>,
 }
 
+/// A group as `--group NAME` looks it up (`$select=id,displayName`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DirectoryGroup {
+    /// Object id.
+    pub id: String,
+    /// Display name.
+    #[serde(rename = "displayName", default)]
+    pub display_name: String,
+}
+
 /// A user as the target enumerations select it (`$select=id,userPrincipalName`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DirectoryUser {

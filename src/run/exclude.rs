@@ -1,11 +1,25 @@
-//! `--exclude UPN|ID|@FILE`: users a run never touches. Matched case-insensitively against the
-//! user as the job names them and against the resolved object id; excluded rows are reported as
-//! `skipped` without a single request.
+//! `--exclude UPN|ID|@FILE`, `--exclude-group ID|NAME` and `--exclude-admins`: users a run never
+//! touches. Matched case-insensitively against the user as the job names them and against the
+//! resolved object id; excluded rows are reported as `skipped` with the reason, without a
+//! single write.
+//!
+//! The groups' transitive members and the admins are read once, after the first token and
+//! before any row ([`Exclusions::resolve`]): the admins are the registration report's users with
+//! `isAdmin` true ("List userRegistrationDetails", `$filter=isAdmin eq true`); in a tenant
+//! without Entra ID P1/P2 (403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`) the
+//! members of the activated directory roles ("List directoryRoles", "List members of a
+//! directory role").
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::graph::ApiVersion;
+use crate::graph::client::GraphClient;
+use crate::throttle::retry::RetryPolicy;
 
 /// Header names a spreadsheet export may have on its first line (DESIGN.md, the `user` column).
 const HEADERS: [&str; 8] = [
@@ -23,6 +37,12 @@ const HEADERS: [&str; 8] = [
 #[derive(Debug, Default, Clone)]
 pub struct Exclusions {
     users: HashSet<String>,
+    /// `--exclude-group` values, to be resolved to their members.
+    groups: Vec<String>,
+    /// `--exclude-admins`.
+    admins: bool,
+    /// Object ids (lower case) excluded by a group or a role, with the reason.
+    resolved: HashMap<String, String>,
 }
 
 impl Exclusions {
@@ -63,18 +83,156 @@ impl Exclusions {
                 }
             }
         }
-        Ok(Exclusions { users })
+        Ok(Exclusions {
+            users,
+            ..Exclusions::default()
+        })
+    }
+
+    /// Also leave alone the transitive members of these groups (object ids or display names)
+    /// and, when `admins`, the users with an admin role; read by [`Exclusions::resolve`].
+    pub fn with_groups_and_admins(mut self, groups: &[String], admins: bool) -> Result<Self> {
+        if let Some(empty) = groups.iter().find(|g| g.trim().is_empty()) {
+            bail!("--exclude-group: empty value {empty:?}");
+        }
+        self.groups = groups.to_vec();
+        self.admins = admins;
+        Ok(self)
+    }
+
+    /// Read the members of the `--exclude-group` groups and, with `--exclude-admins`, the
+    /// admins. A failure is an error before any row (exit 2): a safety list that silently
+    /// protects nobody is refused.
+    pub async fn resolve(mut self, client: &GraphClient, retry: RetryPolicy) -> Result<Self> {
+        for group in std::mem::take(&mut self.groups) {
+            let crate::run::Targets::Groups(ids) = crate::run::source::resolve_groups(
+                client,
+                crate::run::Targets::Groups(vec![group.clone()]),
+                retry,
+            )
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}",
+                    format!("{e:#}").replacen("--group", "--exclude-group", 1)
+                )
+            })?
+            else {
+                unreachable!("groups resolve to groups");
+            };
+            let reason = format!("excluded: member of group {group}");
+            for id in ids {
+                let mut members = std::pin::pin!(client.group_members(&id, retry));
+                while let Some(user) = members.next().await {
+                    let user = user.map_err(|error| {
+                        anyhow::anyhow!(
+                            "--exclude-group {group}: reading its members failed: {error}"
+                        )
+                    })?;
+                    self.resolved
+                        .entry(user.id.to_lowercase())
+                        .or_insert_with(|| reason.clone());
+                }
+            }
+        }
+        if self.admins {
+            for id in admins(client, retry).await? {
+                self.resolved
+                    .entry(id.to_lowercase())
+                    .or_insert_with(|| "excluded: admin (--exclude-admins)".to_string());
+            }
+        }
+        Ok(self)
+    }
+
+    /// Why `user` (as named, or its object id) is excluded, if it is.
+    pub fn reason(&self, user: &str) -> Option<String> {
+        let key = user.trim().to_lowercase();
+        if self.users.contains(&key) {
+            return Some("excluded by --exclude".to_string());
+        }
+        self.resolved.get(&key).cloned()
     }
 
     /// True when `user` (as named, or its object id) is excluded.
     pub fn contains(&self, user: &str) -> bool {
-        !self.users.is_empty() && self.users.contains(&user.trim().to_lowercase())
+        self.reason(user).is_some()
     }
 
     /// True when nothing is excluded.
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
+        self.users.is_empty() && self.resolved.is_empty()
     }
+}
+
+/// The error code of the report's 403 in a tenant without Entra ID P1/P2.
+const NON_PREMIUM: &str = "Authentication_RequestFromNonPremiumTenantOrB2CTenant";
+
+/// The object ids of the users with an admin role: the registration report's `isAdmin eq true`,
+/// or without P1/P2 the members of every activated directory role.
+async fn admins(client: &GraphClient, retry: RetryPolicy) -> Result<Vec<String>> {
+    let report = "/reports/authenticationMethods/userRegistrationDetails?$top=999&$filter=isAdmin%20eq%20true";
+    let mut ids = Vec::new();
+    let mut records =
+        std::pin::pin!(client.pages::<Map<String, Value>>(ApiVersion::V1, report, false, retry));
+    let mut premium = true;
+    while let Some(record) = records.next().await {
+        match record {
+            Ok(record) => {
+                if let Some(id) = record.get("id").and_then(Value::as_str) {
+                    ids.push(id.to_string());
+                }
+            }
+            Err(error) if error.status == Some(403) && error.code == NON_PREMIUM => {
+                premium = false;
+                break;
+            }
+            Err(error) => {
+                bail!("--exclude-admins: reading the registration report failed: {error}")
+            }
+        }
+    }
+    if premium {
+        return Ok(ids);
+    }
+    tracing::warn!(
+        "--exclude-admins: the registration report is refused (no Entra ID P1/P2); the admins \
+         are the members of the directory roles"
+    );
+    let mut roles = std::pin::pin!(client.pages::<Map<String, Value>>(
+        ApiVersion::V1,
+        "/directoryRoles",
+        false,
+        retry
+    ));
+    let mut role_ids = Vec::new();
+    while let Some(role) = roles.next().await {
+        let role = role.map_err(|error| {
+            anyhow::anyhow!("--exclude-admins: listing the directory roles failed: {error}")
+        })?;
+        if let Some(id) = role.get("id").and_then(Value::as_str) {
+            role_ids.push(id.to_string());
+        }
+    }
+    for role in role_ids {
+        let path = format!(
+            "/directoryRoles/{}/members",
+            crate::graph::path::segment(&role)
+        );
+        let mut members =
+            std::pin::pin!(client.pages::<Map<String, Value>>(ApiVersion::V1, &path, false, retry));
+        while let Some(member) = members.next().await {
+            let member = member.map_err(|error| {
+                anyhow::anyhow!(
+                    "--exclude-admins: reading a directory role's members failed: {error}"
+                )
+            })?;
+            if let Some(id) = member.get("id").and_then(Value::as_str) {
+                ids.push(id.to_string());
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// A UPN (`name@domain`) or an object id.

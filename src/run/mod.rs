@@ -40,6 +40,7 @@ pub mod exclude;
 pub mod lock;
 pub mod resume;
 pub mod source;
+pub mod tenant_guard;
 mod work;
 
 pub use connect::Connection;
@@ -72,6 +73,9 @@ pub struct RunConfig {
     pub max_changes: Option<u64>,
     /// Users never touched.
     pub exclusions: Exclusions,
+    /// `--confirm-domain`: the tenant's default domain, for `--all-users` with a removing
+    /// action without the question (see [`tenant_guard`]).
+    pub confirm_domain: Option<String>,
     /// Run the valid rows of a job with bad rows (the bad ones are reported `skipped`).
     pub skip_invalid: bool,
     /// The report file or stdout (`None`: `authbulk-<UTC time>.csv`, or no report for a dry
@@ -302,6 +306,32 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
     tokens.check().await?;
     let client = GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
+    // `--group NAME`: each name to its one group's id, before any user is read.
+    let input = match input {
+        Input::Targets(targets) => {
+            Input::Targets(source::resolve_groups(&client, targets, config.exec.retry).await?)
+        }
+        input => input,
+    };
+    // `--all-users` with a removing action: the tenant's default domain, typed or given.
+    if let (Input::Targets(Targets::AllUsers { .. }), Some(action), false) =
+        (&input, config.defaults.action, config.dry_run)
+        && tenant_guard::removes(action)
+    {
+        tenant_guard::check(
+            &client,
+            config.exec.retry,
+            action,
+            config.confirm_domain.as_deref(),
+        )
+        .await?;
+    }
+    // `--exclude-group`, `--exclude-admins`: read once, before any row.
+    let exclusions = config
+        .exclusions
+        .clone()
+        .resolve(&client, config.exec.retry)
+        .await?;
     let shutdown = Shutdown::new();
     let ctrl_c = shutdown.listen_for_ctrl_c();
     let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
@@ -334,7 +364,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             tap_out_given: config.tap_out.is_some(),
             events,
             resume,
-            exclusions: config.exclusions.clone(),
+            exclusions: exclusions.clone(),
             now,
             rules: rules.clone(),
             strict: config.strict,

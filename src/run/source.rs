@@ -260,6 +260,52 @@ pub enum Targets {
     Groups(Vec<String>),
 }
 
+/// Resolve each `--group` that is not an object id (a GUID) by its display name: exactly one
+/// group must have it. None, several (listed by id) or a failed lookup is an error before any
+/// user is read (exit 2).
+pub async fn resolve_groups(
+    client: &GraphClient,
+    targets: Targets,
+    retry: RetryPolicy,
+) -> Result<Targets> {
+    let Targets::Groups(groups) = targets else {
+        return Ok(targets);
+    };
+    let mut ids = Vec::with_capacity(groups.len());
+    for group in groups {
+        if job::value::is_object_id(&group) {
+            ids.push(group);
+            continue;
+        }
+        let mut found = Vec::new();
+        let mut named = std::pin::pin!(client.groups_named(&group, retry));
+        while let Some(one) = named.next().await {
+            found.push(one.map_err(|error| {
+                anyhow::anyhow!("--group {group:?}: looking the group up by name failed: {error}")
+            })?);
+        }
+        match found.as_slice() {
+            [] => bail!(
+                "--group {group:?}: no group named {group:?} (give its name exactly, or its object id)"
+            ),
+            [one] => {
+                tracing::info!(group = %group, id = %one.id, "--group: the group of this name");
+                ids.push(one.id.clone());
+            }
+            several => bail!(
+                "--group {group:?}: {} groups are named {group:?}; give one's object id: {}",
+                several.len(),
+                several
+                    .iter()
+                    .map(|g| g.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+    Ok(Targets::Groups(ids))
+}
+
 /// Stream the target users as rows of the `--action` given by `defaults`. A user in several
 /// groups is worked on once. Enumeration errors become one failed row, and end the stream.
 pub fn target_rows(

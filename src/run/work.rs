@@ -77,14 +77,16 @@ impl RowWork {
             None => UserContext::new(op.user.clone()),
         });
         let applier = self.applier();
-        if self.exclusions.contains(&op.user) {
-            self.send(seq, excluded(&op, None)).await;
+        if let Some(reason) = self.exclusions.reason(&op.user) {
+            self.send(seq, excluded(&op, None, reason)).await;
             return true;
         }
         if !self.exclusions.is_empty() {
             let id = applier.resolve_user(&mut context).await;
-            if let Some(id) = id.filter(|id| self.exclusions.contains(id)) {
-                self.send(seq, excluded(&op, Some(id))).await;
+            if let Some((id, reason)) =
+                id.and_then(|id| self.exclusions.reason(&id).map(|reason| (id, reason)))
+            {
+                self.send(seq, excluded(&op, Some(id), reason)).await;
                 return true;
             }
         }
@@ -302,7 +304,7 @@ fn base_record(op: &Operation, user_id: Option<&str>) -> Record {
     }
 }
 
-fn excluded(op: &Operation, user_id: Option<String>) -> Record {
+fn excluded(op: &Operation, user_id: Option<String>, reason: String) -> Record {
     let mut record = base_record(op, user_id.as_deref());
     record.step = match op.action {
         Action::List => Change::ReadMethods,
@@ -310,7 +312,7 @@ fn excluded(op: &Operation, user_id: Option<String>) -> Record {
     };
     record.status = Some(Status::Skipped);
     record.error_code = Some("excluded".into());
-    record.error_message = Some("excluded by --exclude".into());
+    record.error_message = Some(reason);
     record
 }
 

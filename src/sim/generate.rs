@@ -267,7 +267,7 @@ pub(crate) fn generate_groups(config: &SimConfig) -> Vec<Group> {
         users,
         groups,
     };
-    vec![
+    let mut groups = vec![
         make("Sales", pick(&|i| i % 10 == 0), vec![]),
         // Contractors nested in Engineering: transitiveMembers differs from members.
         make("Engineering", pick(&|i| i % 10 == 1), vec![2]),
@@ -288,5 +288,9 @@ pub(crate) fn generate_groups(config: &SimConfig) -> Vec<Group> {
             },
             vec![],
         ),
-    ]
+    ];
+    for name in &config.extra_groups {
+        groups.push(make(name, pick(&|i| i < 10), vec![]));
+    }
+    groups
 }

@@ -1,6 +1,7 @@
 //! The routes of the simulated Graph below `/{version}`: users (paged, with the OData options of
 //! [`super::query`]), a user's authentication methods (delegated to [`super::methods`]), session
-//! revocation, group members (direct and transitive, paged), the registration report
+//! revocation, groups by display name and their members (direct and transitive, paged), the
+//! registration report
 //! ([`super::report`]), the permission each route needs, and the per-request pipeline (resource
 //! unit cost, throttling, faults). Called for every single request and every `$batch` item by
 //! [`super::server`] and [`super::batch`], after authentication.
@@ -64,6 +65,18 @@ fn permissions(call: &Call, segments: &[String]) -> &'static [&'static str] {
         Some("users") => &["UserAuthenticationMethod.ReadWrite.All"],
         Some("groups") => &["GroupMember.Read.All", "Group.Read.All"],
         Some("reports") => &["AuditLog.Read.All"],
+        Some("organization") => &[
+            "Organization.Read.All",
+            "Organization.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
+        Some("directoryRoles") => &[
+            "RoleManagement.Read.Directory",
+            "RoleManagement.ReadWrite.Directory",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         // "Get temporaryAccessPassAuthenticationMethodConfiguration" (and the Sms page): least
         // privileged Policy.Read.AuthenticationMethod, higher Policy.ReadWrite.AuthenticationMethod.
         Some("policies") => &[
@@ -149,6 +162,55 @@ pub(crate) fn dispatch(sim: &Sim, call: &Call) -> Reply {
                 [other, ..] => Reply::unknown_segment(other),
             }
         }
+        ["groups"] => get_only(call, || list_groups(sim, call)),
+        // "List organization": the one tenant; its `verifiedDomains` ("verifiedDomain resource
+        // type") hold the initial onmicrosoft.com domain, the default one.
+        ["organization"] => get_only(call, || {
+            let params = params(call.query);
+            let org = json!({
+                "id": sim.tokens.tenant_id,
+                "displayName": "Contoso",
+                "verifiedDomains": [{
+                    "capabilities": "Email, OfficeCommunicationsOnline",
+                    "isDefault": true,
+                    "isInitial": true,
+                    "name": super::tenant::DOMAIN,
+                    "type": "Managed",
+                }],
+            });
+            Reply::json(
+                200,
+                json!({"value": [select_with(&org, param(&params, "$select"))]}),
+            )
+        }),
+        ["directoryRoles"] => get_only(call, || {
+            let role = json!({"id": GLOBAL_ADMIN_ROLE_ID, "displayName": "Global Administrator",
+                "description": "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft Entra identities.",
+                "roleTemplateId": GLOBAL_ADMIN_TEMPLATE_ID});
+            Reply::json(200, json!({"value": [role]}))
+        }),
+        ["directoryRoles", role, "members"] => get_only(call, || {
+            if !role.eq_ignore_ascii_case(GLOBAL_ADMIN_ROLE_ID)
+                && !role.eq_ignore_ascii_case(GLOBAL_ADMIN_TEMPLATE_ID)
+            {
+                return Reply::not_found(role);
+            }
+            let params = params(call.query);
+            let items = sim
+                .tenant
+                .live()
+                .iter()
+                .filter(|u| u.identity.admin)
+                .map(|u| Item {
+                    id: u.identity.id.clone(),
+                    sort: String::new(),
+                    json: Body::Ready(json!({"@odata.type": "#microsoft.graph.user",
+                        "id": u.identity.id, "userPrincipalName": u.identity.upn,
+                        "displayName": u.identity.display_name})),
+                })
+                .collect();
+            page(sim, call, &params, items, false, false, (100, 999))
+        }),
         ["groups", group, rest @ ..] => {
             let Some(g) = sim.tenant.group(group) else {
                 return Reply::not_found(group);
@@ -209,6 +271,71 @@ fn list_users(sim: &Sim, call: &Call) -> Reply {
         super::query::ordered(&q),
         (100, 999),
     )
+}
+
+/// The one activated directory role: Global Administrator ("List directoryRoles" lists the
+/// roles activated in the tenant; "List members of a directory role" takes the object id or the
+/// template id). Its members are the users the registration report calls `isAdmin`.
+const GLOBAL_ADMIN_ROLE_ID: &str = "5d9f6b7e-0c3a-4b1e-9d2f-1a7c3e5b8d40";
+/// The Global Administrator role template ("Microsoft Entra built-in roles").
+const GLOBAL_ADMIN_TEMPLATE_ID: &str = "62e90394-69f5-4237-9190-012177145e10";
+
+/// `GET /groups`: every group, or those `$filter=displayName eq '...'` (or
+/// `startswith(displayName,'...')`) names, compared without regard to case; `$select`, `$top`
+/// (default 100, at most 999) and paging. Other filters are answered 400: the simulator knows
+/// only these. "List groups" (learn.microsoft.com/graph/api/group-list): `displayName`
+/// supports `$filter` (`eq`, `startsWith`) without the advanced query parameters.
+fn list_groups(sim: &Sim, call: &Call) -> Reply {
+    let params = params(call.query);
+    let wanted: Option<(bool, String)> = match param(&params, "$filter") {
+        None => None,
+        Some(filter) => {
+            let f = filter.trim();
+            let parsed = if let Some(rest) = f.strip_prefix("displayName eq ") {
+                super::query::literal(rest).map(|v| (false, v))
+            } else if f
+                .to_ascii_lowercase()
+                .starts_with("startswith(displayname,")
+            {
+                f["startswith(displayName,".len()..]
+                    .strip_suffix(')')
+                    .and_then(super::query::literal)
+                    .map(|v| (true, v))
+            } else {
+                None
+            };
+            match parsed {
+                Some((prefix, v)) => Some((prefix, v.to_lowercase())),
+                None => {
+                    return super::query::unsupported_query(&format!(
+                        "Unsupported or invalid query filter clause specified for property \
+                         of resource 'Group': '{filter}'."
+                    ));
+                }
+            }
+        }
+    };
+    let select = param(&params, "$select");
+    let items = sim
+        .tenant
+        .groups
+        .iter()
+        .filter(|g| match &wanted {
+            None => true,
+            Some((false, name)) => g.name.to_lowercase() == *name,
+            Some((true, prefix)) => g.name.to_lowercase().starts_with(prefix.as_str()),
+        })
+        .map(|g| Item {
+            id: g.id.clone(),
+            sort: g.name.to_lowercase(),
+            json: Body::Ready(select_with(
+                &json!({"id": g.id, "displayName": g.name, "securityEnabled": true,
+                        "mailEnabled": false}),
+                select,
+            )),
+        })
+        .collect();
+    page(sim, call, &params, items, false, false, (100, 999))
 }
 
 fn group_route(sim: &Sim, call: &Call, g: usize, rest: &[&str]) -> Reply {

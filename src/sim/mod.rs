@@ -136,6 +136,9 @@ pub struct SimConfig {
     /// The tenant has Entra ID P1/P2 licences; without them the registration report answers
     /// 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant` (default true).
     pub premium: bool,
+    /// Extra groups, after the generated ones, with these display names (a name may repeat one
+    /// already there); the direct members of each are users 0 to 9.
+    pub extra_groups: Vec<String>,
     /// Where to dump the tenant as JSON on [`SimHandle::shutdown`].
     pub state_out: Option<PathBuf>,
 }
@@ -163,6 +166,7 @@ impl Default for SimConfig {
             hello_refusal_rate: 0.0,
             sms_sign_in_allowed: true,
             premium: true,
+            extra_groups: Vec::new(),
             state_out: None,
         }
     }

@@ -6,7 +6,10 @@
 //! Sources: "userRegistrationDetails resource type" and "List userRegistrationDetails"
 //! (learn.microsoft.com/graph/api/authenticationmethodsroot-list-userregistrationdetails; the
 //! example shows an Authenticator registration as `microsoftAuthenticatorPush` and
-//! `softwareOneTimePasscode`), "Identity and access reports service limits" in "Microsoft Graph
+//! `softwareOneTimePasscode`; `defaultMfaMethod` is a `defaultMfaMethodType`, and
+//! `userPreferredMethodForSecondaryAuthentication` a `userDefaultAuthenticationMethod` whose
+//! unset value is `none`; the permission is `AuditLog.Read.All`, checked in
+//! [`super::graph`]), "Identity and access reports service limits" in "Microsoft Graph
 //! service-specific throttling limits". Called by [`super::graph::dispatch`].
 
 use serde_json::{Value, json};
@@ -147,8 +150,22 @@ fn record(user: &User) -> Value {
         "isSystemPreferredAuthenticationMethodEnabled": state.system_preferred,
         "systemPreferredAuthenticationMethods": system,
         "userPreferredMethodForSecondaryAuthentication":
-            state.preferred.map_or("", SecondFactor::graph_name),
+            state.preferred.map_or("none", SecondFactor::graph_name),
+        "defaultMfaMethod": state.preferred.map_or("none", default_mfa_method),
     })
+}
+
+/// `defaultMfaMethod` (a `defaultMfaMethodType`: `none`, `mobilePhone`, `alternateMobilePhone`,
+/// `officePhone`, `microsoftAuthenticatorPush`, `softwareOneTimePasscode`) of the user's default
+/// second factor.
+fn default_mfa_method(factor: SecondFactor) -> &'static str {
+    match factor {
+        SecondFactor::Push => "microsoftAuthenticatorPush",
+        SecondFactor::Oath => "softwareOneTimePasscode",
+        SecondFactor::Sms | SecondFactor::VoiceMobile => "mobilePhone",
+        SecondFactor::VoiceAlternateMobile => "alternateMobilePhone",
+        SecondFactor::VoiceOffice => "officePhone",
+    }
 }
 
 /// One `$filter` clause of the report.

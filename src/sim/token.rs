@@ -36,13 +36,15 @@ const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 /// The application permissions the simulated app registration holds (graph-contract.md,
 /// "Application permissions"), less those `--deny` withholds.
-const APP_PERMISSIONS: [&str; 6] = [
+const APP_PERMISSIONS: [&str; 8] = [
+    "Organization.Read.All",
     "UserAuthenticationMethod.ReadWrite.All",
     "Policy.Read.AuthenticationMethod",
     "User.Read.All",
     "GroupMember.Read.All",
     "AuditLog.Read.All",
     "User.RevokeSessions.All",
+    "RoleManagement.Read.Directory",
 ];
 
 /// A certificate the app registration trusts.

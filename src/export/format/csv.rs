@@ -17,7 +17,8 @@ pub struct Csv {
     pub safe: bool,
 }
 
-fn write_line<'a>(
+/// Write one CSV line of `cells`, each neutralised when `safe`.
+pub fn write_line<'a>(
     out: &mut dyn Write,
     safe: bool,
     cells: impl IntoIterator<Item = &'a str>,

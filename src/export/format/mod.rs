@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use super::inventory::InventoryRow;
 use crate::report::format::stdout;
 
-mod csv;
+pub mod csv;
 mod jsonl;
 
 /// An inventory format.
@@ -64,21 +64,24 @@ pub trait Format: Send {
     fn row(&mut self, out: &mut dyn Write, row: &InventoryRow) -> io::Result<()>;
 }
 
-/// The open output of an export.
-pub struct InventoryWriter {
-    destination: Destination,
-    format: Box<dyn Format>,
-    out: BufWriter<Box<dyn Write + Send>>,
-    rows: u64,
+/// A new output file (0600, never an existing file or a symlink) or stdout, before any line is
+/// written; [`InventoryWriter`] and the status table ([`crate::status`]) write through it.
+pub struct Output {
+    /// The format asked for, or the file's extension's.
+    pub format: OutFormat,
+    /// Where the lines go.
+    pub out: Box<dyn Write + Send>,
     /// Set once the reader of stdout has gone away (`| head`).
-    closed: Arc<AtomicBool>,
+    pub closed: Arc<AtomicBool>,
+    /// Neutralise formula cells (a file, or stdout redirected to one).
+    pub safe: bool,
 }
 
-impl InventoryWriter {
-    /// Open the output: create the file (refusing one that exists), write the header.
+impl Output {
+    /// Open `destination`: create the file (refusing one that exists), or take stdout.
     /// On stdout, CSV is raw unless stdout is redirected to a file, and a closed pipe ends the
     /// output quietly (see [`crate::report::format::stdout`]).
-    pub fn create(destination: &Destination, format: Option<OutFormat>) -> Result<Self> {
+    pub fn open(destination: &Destination, format: Option<OutFormat>) -> Result<Self> {
         let mut closed = Arc::new(AtomicBool::new(false));
         let mut safe = true;
         let (format, out): (OutFormat, Box<dyn Write + Send>) = match destination {
@@ -94,15 +97,16 @@ impl InventoryWriter {
                     Some(format) => format,
                     None => OutFormat::for_path(path)?,
                 };
-                // Mode 0600: the inventory holds phone numbers and e-mail addresses.
+                // Mode 0600: the output holds phone numbers, e-mail addresses, who is admin.
+                // `create_new` refuses an existing file and a symlink (even a dangling one).
                 let file: File = OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
                     .open(path)
-                    .with_context(|| match path.exists() {
+                    .with_context(|| match path.exists() || path.is_symlink() {
                         true => format!(
-                            "{} already exists: an inventory never overwrites a file; choose \
+                            "{} already exists: an output file is never overwritten; choose \
                              another --out",
                             path.display()
                         ),
@@ -111,6 +115,36 @@ impl InventoryWriter {
                 (format, Box::new(file))
             }
         };
+        Ok(Output {
+            format,
+            out,
+            closed,
+            safe,
+        })
+    }
+}
+
+/// The open output of an export.
+pub struct InventoryWriter {
+    destination: Destination,
+    format: Box<dyn Format>,
+    out: BufWriter<Box<dyn Write + Send>>,
+    rows: u64,
+    /// Set once the reader of stdout has gone away (`| head`).
+    closed: Arc<AtomicBool>,
+}
+
+impl InventoryWriter {
+    /// Open the output: create the file (refusing one that exists), write the header.
+    /// On stdout, CSV is raw unless stdout is redirected to a file, and a closed pipe ends the
+    /// output quietly (see [`crate::report::format::stdout`]).
+    pub fn create(destination: &Destination, format: Option<OutFormat>) -> Result<Self> {
+        let Output {
+            format,
+            out,
+            closed,
+            safe,
+        } = Output::open(destination, format)?;
         let mut writer = InventoryWriter {
             destination: destination.clone(),
             format: format.writer(safe),
