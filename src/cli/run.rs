@@ -44,6 +44,11 @@ pub struct RunArgs {
     /// Also write the end-of-run summary as JSON to FILE; `-` for stdout.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<OsString>,
+    /// Write the rows with a failed step to FILE as a job to run again: a CSV job's own columns
+    /// and cells, or `userPrincipalName,id,action` for --all-users/--group (mode 0600; must
+    /// not exist; written only when a row failed).
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    pub failed_out: Option<PathBuf>,
     /// Continue the interrupted run that wrote --report (same job files).
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
@@ -92,6 +97,7 @@ pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
         skip_invalid: args.skip_invalid,
         report,
         summary_json,
+        failed_out: args.failed_out,
         resume: args.resume,
         keep_journal: args.keep_journal,
         tap_out: args.tap_out,

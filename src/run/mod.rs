@@ -34,6 +34,7 @@ use crate::report::{Event, Journal, ReportWriter, Resume, Summary, collect, jour
 pub mod confirm;
 pub mod connect;
 pub mod exclude;
+pub mod failed_out;
 pub mod lock;
 pub mod resume;
 pub mod source;
@@ -76,6 +77,8 @@ pub struct RunConfig {
     pub report: Option<Destination>,
     /// Also write the summary as JSON here (a file or stdout).
     pub summary_json: Option<Destination>,
+    /// Write the rows with a failed step here, as a job file to run again.
+    pub failed_out: Option<PathBuf>,
     /// Continue the run that wrote `report`.
     pub resume: bool,
     /// Keep the journal of a run that got through every row.
@@ -170,6 +173,10 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         );
     }
 
+    if let Some(path) = &config.failed_out {
+        failed_out::check(path, &config.input)?;
+    }
+
     // 1. The job: every bad row is printed before anything else happens.
     let (input, _spooled, extra, total, fingerprint) = match config.input {
         Input::Jobs(sources) => {
@@ -224,7 +231,11 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         let (journal, resume) = Journal::resume(journal_path, &fingerprint)?;
         // The report again from the journal's finished records, each once; their counts join
         // this run's so the summary and the exit code cover the whole report.
-        let records = Journal::records(journal_path)?.inspect(|r| kept.add(r));
+        let records = Journal::numbered_records(journal_path)?.map(|(seq, r)| {
+            kept.add(&r);
+            kept.note_failed_row(seq, &r);
+            r
+        });
         let report = ReportWriter::rewrite(report_path, &extra, records)?;
         eprintln!(
             "resuming {}: {} records kept from the interrupted run",
@@ -444,6 +455,27 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let mut stderr = std::io::stderr().lock();
     // A closed stderr (`2>&1 | head`) must not turn a finished run into an error.
     let _ = summary.print(&mut stderr);
+    let _ = summary.print_failures(&mut stderr);
+    if let Some(path) = &config.failed_out
+        && !dry_run
+    {
+        match failed_out::write(path, &input, &config.defaults, &summary.failed_rows) {
+            Ok(0) => {}
+            Ok(n) => {
+                let _ = writeln!(
+                    stderr,
+                    "failed rows: {} ({n} rows, mode 0600; fix the cause, then run it again: \
+                     authbulk run {})",
+                    path.display(),
+                    path.display()
+                );
+            }
+            // The run's work is done: its exit code stays the run's.
+            Err(err) => {
+                let _ = writeln!(stderr, "warning: {err:#}");
+            }
+        }
+    }
     if let Some(taps) = &taps {
         let _ = writeln!(
             stderr,
