@@ -16,11 +16,12 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Revoking sessions is refused while the app holds neither permission that allows it.
+/// Revoking sessions is refused although the token claims the permission (consent withdrawn
+/// after the token was issued): a failure no preflight can foresee.
 const NO_REVOKE: [&str; 4] = [
-    "--deny",
+    "--refuse",
     "User.RevokeSessions.All",
-    "--deny",
+    "--refuse",
     "User.ReadWrite.All",
 ];
 

@@ -20,7 +20,8 @@ use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 
 use crate::Outcome;
-use crate::auth::TokenProvider;
+use crate::auth::permissions::{self, Need};
+use crate::auth::{TokenProvider, claims};
 use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
 use crate::graph::redirect;
@@ -178,7 +179,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     }
 
     // 1. The job: every bad row is printed before anything else happens.
-    let (input, _spooled, extra, total, fingerprint) = match config.input {
+    let (input, _spooled, extra, total, fingerprint, actions, passes) = match config.input {
         Input::Jobs(sources) => {
             let (sources, spooled) = source::spool_stdin(sources)?;
             let checked = source::check(&sources, &config.defaults, |p| eprintln!("{p}"))?;
@@ -192,19 +193,59 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
                 );
             }
             let fingerprint = source::fingerprint(&sources, &config.shape)?;
+            let passes = checked
+                .issues_passes
+                .map(|(file, line)| format!("{file}:{line}"));
             (
                 Input::Jobs(sources),
                 Some(spooled),
                 checked.extra,
                 Some(checked.rows),
                 fingerprint,
+                checked.actions,
+                passes,
             )
         }
         Input::Targets(targets) => {
             let fingerprint = source::fingerprint(&[], &format!("{targets:?}{}", config.shape))?;
-            (Input::Targets(targets), None, Vec::new(), None, fingerprint)
+            // Every target gets the flags' action: one stand-in row shows what it does.
+            let passes = config
+                .defaults
+                .operation_for("preflight@example.invalid", 1)
+                .is_ok_and(|op| op.action.issues_pass())
+                .then(|| "--action".to_string());
+            let actions = config.defaults.action.into_iter().collect();
+            (
+                Input::Targets(targets),
+                None,
+                Vec::new(),
+                None,
+                fingerprint,
+                actions,
+                passes,
+            )
         }
     };
+    // A pass is a secret that goes only to the --tap-out file: without one, such a job cannot
+    // run (a dry run previews the rows as failing instead).
+    if let Some(place) = &passes
+        && config.tap_out.is_none()
+        && !config.dry_run
+    {
+        bail!(
+            "{place} issues temporary access passes, which go only to a --tap-out file: add \
+             --tap-out FILE (created with mode 0600; it must not exist)"
+        );
+    }
+    let mut needs: Vec<Need> = actions
+        .iter()
+        .flat_map(|a| permissions::for_action(*a))
+        .collect();
+    match &input {
+        Input::Targets(Targets::AllUsers { .. }) => needs.push(permissions::for_all_users()),
+        Input::Targets(Targets::Groups(_)) => needs.push(permissions::for_group()),
+        Input::Jobs(_) => {}
+    }
 
     // 2. The report and journal, before any request. A report on stdout (or none) has no
     // journal: there is no file for --resume to continue.
@@ -292,6 +333,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let connected = config.connection.connect().await?;
     let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
     tokens.check().await?;
+    check_permissions(&tokens.token().await?, &needs, config.dry_run)?;
     let client = GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
     let shutdown = Shutdown::new();
     let ctrl_c = shutdown.listen_for_ctrl_c();
@@ -503,6 +545,28 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         DriveEnd::Drained | DriveEnd::Aborted => Outcome::Interrupted,
         _ => summary.outcome(),
     })
+}
+
+/// Check the token's claims against what the job's actions need: a missing permission stops
+/// the run before any Graph request (a dry run only warns: it reads, and shows what would be
+/// refused). An opaque token cannot be judged: the check is skipped.
+fn check_permissions(token: &str, needs: &[Need], dry_run: bool) -> Result<()> {
+    let Some(claims) = claims::read_claims(token) else {
+        tracing::info!(
+            "the access token is opaque (its claims cannot be read): the permission check was \
+             skipped, Graph judges each call"
+        );
+        return Ok(());
+    };
+    let missing = permissions::missing(&claims, needs);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if dry_run {
+        eprintln!("warning: {missing}; applying this job would be refused");
+        return Ok(());
+    }
+    bail!("{missing}; nothing was sent");
 }
 
 /// Write the summary as JSON to a new file (mode 0600; never through a symlink, never over an

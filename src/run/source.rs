@@ -58,6 +58,10 @@ pub struct Checked {
     pub invalid_rows: u64,
     /// Problems found.
     pub problems: u64,
+    /// The actions of the valid rows, each once.
+    pub actions: Vec<job::ActionKind>,
+    /// The first valid row whose action issues a temporary access pass: (file, line).
+    pub issues_passes: Option<(String, u64)>,
 }
 
 /// The largest job read from stdin (it is copied whole, so a pipe cannot fill the disk).
@@ -126,6 +130,13 @@ pub fn check(
             match item {
                 Ok(op) => {
                     checked.rows += 1;
+                    let kind = op.action.kind();
+                    if !checked.actions.contains(&kind) {
+                        checked.actions.push(kind);
+                    }
+                    if checked.issues_passes.is_none() && op.action.issues_pass() {
+                        checked.issues_passes = Some((source.name(), op.line));
+                    }
                     if !took_extra {
                         took_extra = true;
                         for (name, _) in &op.extra {

@@ -36,12 +36,14 @@ const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 /// The application permissions the simulated app registration holds (graph-contract.md,
 /// "Application permissions"), less those `--deny` withholds.
-const APP_PERMISSIONS: [&str; 5] = [
+pub(crate) const APP_PERMISSIONS: [&str; 7] = [
+    "UserAuthenticationMethod.Read.All",
     "UserAuthenticationMethod.ReadWrite.All",
     "User.Read.All",
     "GroupMember.Read.All",
     "AuditLog.Read.All",
     "User.RevokeSessions.All",
+    "Policy.Read.All",
 ];
 
 /// A certificate the app registration trusts.
