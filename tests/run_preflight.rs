@@ -207,3 +207,76 @@ fn a_job_that_issues_passes_needs_tap_out_before_anything_begins() {
         "only the job: no report was left behind"
     );
 }
+
+#[test]
+fn a_group_that_does_not_exist_or_a_filter_graph_refuses_stops_the_run_before_any_write() {
+    let sim = SimProcess::start(&["--users", "5", "--unthrottled"]);
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.csv");
+    let run = |targets: &[&str]| {
+        let mut args = targets.to_vec();
+        args.extend([
+            "--action",
+            "revoke-sessions",
+            "--yes",
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        sim.run(&args).output().unwrap()
+    };
+    let ghost = "00000000-0000-0000-0000-00000000dead";
+    let out = run(&["--group", ghost]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "--group {ghost}: no such group in the tenant (404 Request_ResourceNotFound"
+        )),
+        "{err}"
+    );
+    assert!(!report.exists(), "the report is removed again");
+    assert_eq!(graph_calls(&sim).1, 0, "nothing was written");
+
+    let out = run(&["--all-users", "--filter", "favouriteColour eq 'blue'"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--filter \"favouriteColour eq 'blue'\": Graph refused it (400 "),
+        "{err}"
+    );
+    assert!(!report.exists());
+    assert_eq!(graph_calls(&sim).1, 0);
+
+    // A group that exists and a filter Graph accepts go on to the run.
+    let group = sim.introspect("groups")[0]["id"]
+        .as_str()
+        .map(str::to_string)
+        .expect("a group id");
+    let out = sim
+        .run(&[
+            "--group",
+            &group,
+            "--action",
+            "list",
+            "--yes",
+            "--report",
+            dir.path().join("ok.csv").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = sim
+        .run(&[
+            "--all-users",
+            "--filter",
+            "startsWith(userPrincipalName,'user')",
+            "--action",
+            "list",
+            "--yes",
+            "--report",
+            dir.path().join("ok2.csv").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

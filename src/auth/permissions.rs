@@ -24,6 +24,7 @@ use std::fmt;
 
 use super::claims::{Granted, Principal, TokenClaims, granted_permissions};
 use crate::job::ActionKind;
+use crate::plan::Change;
 
 /// A permission a job needs: the one to grant, and every one that also allows the calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +89,21 @@ pub fn for_action(action: ActionKind) -> Vec<Need> {
         _ => needs.push(need(METHODS_WRITE, by, "to change authentication methods")),
     }
     needs
+}
+
+/// The permission a refused step of `action` needed: the read of the user, of the methods, or
+/// the action's change.
+pub fn for_refusal(action: ActionKind, step: &Change) -> Option<Need> {
+    let by = action.name();
+    Some(match step {
+        Change::ReadUser => need(USER_READ, by, "to resolve users"),
+        Change::ReadMethods | Change::ReadPreferences => {
+            need(METHODS_READ, by, "to read authentication methods")
+        }
+        Change::RevokeSessions => need(REVOKE, by, "to revoke sign-in sessions"),
+        _ if step.is_read() => return None,
+        _ => need(METHODS_WRITE, by, "to change authentication methods"),
+    })
 }
 
 /// The permission `--all-users` needs (listing users).

@@ -4,9 +4,11 @@
 //! Order of a run, so that nothing is written before every check has passed: check the job
 //! files (every bad row printed); lock the report against a second run ([`lock`]); create the
 //! report (and journal), refusing a bad path; connect and fetch the first token (a bad
-//! credential stops here, exit 2); without `--yes`, or with `--max-changes`, plan first (GETs
-//! only), show the totals, and ask; then apply, each record reaching the report as its step
-//! ends; print the summary.
+//! credential stops here, exit 2); check the token's permissions against what the job needs
+//! ([`crate::auth::permissions`]) and probe `--group`/`--filter` (exit 2); without `--yes`, or
+//! with `--max-changes`, plan first (GETs only), show the totals, and ask; then apply, each record reaching the report as its step
+//! ends, with the [`breaker`] stopping the writes after identical refusals in a row; print the
+//! summary, the failures by error code, and write `--failed-out`.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -32,6 +34,7 @@ use crate::report::progress::Progress;
 use crate::report::summary::Traffic;
 use crate::report::{Event, Journal, ReportWriter, Resume, Summary, collect, journal, writer};
 
+pub mod breaker;
 pub mod confirm;
 pub mod connect;
 pub mod exclude;
@@ -78,6 +81,8 @@ pub struct RunConfig {
     pub report: Option<Destination>,
     /// Also write the summary as JSON here (a file or stdout).
     pub summary_json: Option<Destination>,
+    /// Stop the run after this many identical refusals (HTTP 403, same code) in a row.
+    pub max_denied: u32,
     /// Write the rows with a failed step here, as a job file to run again.
     pub failed_out: Option<PathBuf>,
     /// Continue the run that wrote `report`.
@@ -333,8 +338,11 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let connected = config.connection.connect().await?;
     let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
     tokens.check().await?;
-    check_permissions(&tokens.token().await?, &needs, config.dry_run)?;
+    let principal = check_permissions(&tokens.token().await?, &needs, config.dry_run)?;
     let client = GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
+    if let Input::Targets(targets) = &input {
+        source::probe(&client, targets, config.exec.retry).await?;
+    }
     let shutdown = Shutdown::new();
     let ctrl_c = shutdown.listen_for_ctrl_c();
     let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
@@ -353,8 +361,11 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             .boxed(),
         }
     };
+    let breaker = Arc::new(breaker::Breaker::new(config.max_denied));
     let work = |dry_run: bool, events: mpsc::Sender<Event>, resume: Option<Arc<Resume>>| {
         Arc::new(work::RowWork {
+            // The plan phase reads only; the breaker guards the apply.
+            breaker: (dry_run == config.dry_run).then(|| breaker.clone()),
             exec: exec.clone(),
             dry_run,
             taps: taps.clone(),
@@ -539,8 +550,15 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         }
         None => {}
     }
+    let tripped = breaker.tripped();
+    if let Some(record) = &tripped {
+        let _ = writeln!(stderr, "error: {}", breaker.explain(record, principal));
+    }
     let _ = stderr.flush();
     drop(connected.sim);
+    if tripped.is_some() {
+        return Ok(Outcome::Fatal);
+    }
     Ok(match end {
         DriveEnd::Drained | DriveEnd::Aborted => Outcome::Interrupted,
         _ => summary.outcome(),
@@ -550,21 +568,27 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
 /// Check the token's claims against what the job's actions need: a missing permission stops
 /// the run before any Graph request (a dry run only warns: it reads, and shows what would be
 /// refused). An opaque token cannot be judged: the check is skipped.
-fn check_permissions(token: &str, needs: &[Need], dry_run: bool) -> Result<()> {
+/// Returns who the token speaks for, when its claims say.
+fn check_permissions(
+    token: &str,
+    needs: &[Need],
+    dry_run: bool,
+) -> Result<Option<claims::Principal>> {
     let Some(claims) = claims::read_claims(token) else {
         tracing::info!(
             "the access token is opaque (its claims cannot be read): the permission check was \
              skipped, Graph judges each call"
         );
-        return Ok(());
+        return Ok(None);
     };
     let missing = permissions::missing(&claims, needs);
+    let principal = Some(missing.granted.principal);
     if missing.is_empty() {
-        return Ok(());
+        return Ok(principal);
     }
     if dry_run {
         eprintln!("warning: {missing}; applying this job would be refused");
-        return Ok(());
+        return Ok(principal);
     }
     bail!("{missing}; nothing was sent");
 }
