@@ -29,6 +29,7 @@ mod config;
 mod credential;
 mod delegated;
 mod managed;
+pub mod permissions;
 mod secret;
 mod sign_in_store;
 mod workload;

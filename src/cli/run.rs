@@ -58,6 +58,15 @@ pub struct RunArgs {
     /// Also write the end-of-run summary as JSON to FILE; `-` for stdout.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<OsString>,
+    /// Stop the run after N identical refusals (HTTP 403 with the same error code) in a row: no
+    /// further write; rows not done are left for --resume; exit 2 naming the permission.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_denied: u32,
+    /// Write the rows with a failed step to FILE as a job to run again: a CSV job's own columns
+    /// and cells, or `userPrincipalName,id,action` for --all-users/--group (mode 0600; must
+    /// not exist; written only when a row failed).
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    pub failed_out: Option<PathBuf>,
     /// Continue the interrupted run that wrote --report (same job files).
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
@@ -127,6 +136,8 @@ pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
         skip_invalid: args.skip_invalid,
         report,
         summary_json,
+        failed_out: args.failed_out,
+        max_denied: args.max_denied,
         resume: args.resume,
         keep_journal: args.keep_journal,
         tap_out: args.tap_out,

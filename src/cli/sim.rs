@@ -62,6 +62,10 @@ pub struct SimArgs {
     /// Withhold an application permission (repeatable), e.g. `UserAuthenticationMethod.ReadWrite.All`.
     #[arg(long)]
     pub deny: Vec<String>,
+    /// Refuse (403 Authorization_RequestDenied) the calls that need this application permission
+    /// although tokens still claim it (repeatable): consent withdrawn after the token was issued.
+    #[arg(long, value_name = "PERMISSION")]
+    pub refuse: Vec<String>,
     /// A PEM certificate the app registration trusts for client assertions (repeatable).
     #[arg(long)]
     pub certificate: Vec<PathBuf>,
@@ -249,6 +253,7 @@ impl SimArgs {
             applied_timeouts: self.applied_timeout_rate.unwrap_or_default(),
             token_ttl: Duration::from_secs(self.token_ttl),
             deny: self.deny.iter().cloned().collect::<BTreeSet<_>>(),
+            refuse: self.refuse.iter().cloned().collect::<BTreeSet<_>>(),
             client_certificates: certificates,
             tap_policy: TapPolicy {
                 min_minutes: min,

@@ -346,7 +346,17 @@ impl GraphClient {
         filter: Option<&str>,
         retry: RetryPolicy,
     ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
-        let mut path = "/users?$select=id,userPrincipalName&$top=999".to_string();
+        self.users_paged(filter, 999, retry)
+    }
+
+    /// [`GraphClient::users`] with pages of `top` users (a preflight probe asks for one).
+    pub fn users_paged(
+        &self,
+        filter: Option<&str>,
+        top: u32,
+        retry: RetryPolicy,
+    ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
+        let mut path = format!("/users?$select=id,userPrincipalName&$top={top}");
         if let Some(filter) = filter {
             path.push_str("&$count=true&$filter=");
             path.push_str(&utf8_percent_encode(filter, QUERY_VALUE).to_string());
@@ -375,8 +385,18 @@ impl GraphClient {
         group_id: &str,
         retry: RetryPolicy,
     ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
+        self.group_members_paged(group_id, 999, retry)
+    }
+
+    /// [`GraphClient::group_members`] with pages of `top` users (a preflight probe asks for one).
+    pub fn group_members_paged(
+        &self,
+        group_id: &str,
+        top: u32,
+        retry: RetryPolicy,
+    ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
         let path = format!(
-            "/groups/{}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top=999&$count=true",
+            "/groups/{}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top={top}&$count=true",
             path::segment(group_id)
         );
         // The OData cast needs the advanced query parameters ("List group transitive members").

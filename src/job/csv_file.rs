@@ -161,6 +161,8 @@ pub struct CsvSource {
     record_start: Arc<AtomicU64>,
     /// Headers no action reads, not yet handed out.
     warnings: Vec<ColumnWarning>,
+    /// The header's column names as the file spells them (trimmed).
+    header: Vec<String>,
 }
 
 impl CsvSource {
@@ -273,6 +275,7 @@ impl CsvSource {
                 why: format!("column {} of the header has no name", i + 1),
             });
         }
+        let header = names.clone();
         let layout = Layout::new(&names).map_err(|d| JobError::DuplicateHeader {
             file: file.to_string(),
             column: d.column,
@@ -310,7 +313,26 @@ impl CsvSource {
             line: lines_before + 1,
             row: 0,
             record_start,
+            header,
         })
+    }
+
+    /// The header's column names as the file spells them.
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// The cells of the last data row read, trimmed as the reader reads them, one per header
+    /// column (a short row's missing cells empty; cells beyond the header dropped).
+    pub fn cells(&self) -> Vec<String> {
+        let mut cells: Vec<String> = self
+            .record
+            .iter()
+            .take(self.header.len())
+            .map(|raw| trim(&String::from_utf8_lossy(raw)).to_string())
+            .collect();
+        cells.resize(self.header.len(), String::new());
+        cells
     }
 
     /// Read the next data row into `out` (its operation or its problems); false at the end.

@@ -415,6 +415,32 @@ pub fn open_reader(
     Ok(reader)
 }
 
+/// Visit the data rows of a CSV job as its cells, in file order: `visit` gets the header (as
+/// the file spells it) and each data row's cells (trimmed, one per header column). For writing
+/// rows back out as a job (`run --failed-out`). Other formats are refused.
+pub fn csv_cells(
+    source: &JobSource,
+    defaults: &Defaults,
+    mut visit: impl FnMut(&[String], Vec<String>),
+) -> Result<(), JobError> {
+    let mut reader = open(source, defaults)?;
+    let Source::Csv(csv) = &mut reader.source else {
+        return Err(JobError::Undecodable {
+            file: reader.name.to_string(),
+            why: "only CSV rows can be written back out".into(),
+        });
+    };
+    // `open` has read the first data row.
+    let mut queue = VecDeque::new();
+    loop {
+        visit(csv.header(), csv.cells());
+        queue.clear();
+        if !csv.next_row(&mut queue)? {
+            return Ok(());
+        }
+    }
+}
+
 impl JobReader {
     /// The file as the user named it.
     pub fn name(&self) -> &str {

@@ -108,6 +108,19 @@ impl Action {
         }
     }
 
+    /// Whether the action issues a temporary access pass (`issue-tap`, `reset-mfa` with a
+    /// pass), which goes only to the `--tap-out` file.
+    pub fn issues_pass(&self) -> bool {
+        matches!(
+            self,
+            Action::IssueTap(_)
+                | Action::ResetMfa {
+                    issue_tap: Some(_),
+                    ..
+                }
+        )
+    }
+
     /// The action's name without its parameters.
     pub fn kind(&self) -> ActionKind {
         match self {

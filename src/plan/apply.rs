@@ -802,14 +802,7 @@ fn refused_as_default(error: &GraphError) -> bool {
 
 /// True when the action creates a pass.
 fn wants_tap(action: &Action) -> bool {
-    matches!(
-        action,
-        Action::IssueTap(_)
-            | Action::ResetMfa {
-                issue_tap: Some(_),
-                ..
-            }
-    )
+    action.issues_pass()
 }
 
 fn base_record(op: &Operation, user_id: Option<&str>) -> Record {

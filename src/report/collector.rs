@@ -100,6 +100,7 @@ impl Files {
                         journal.done(seq, &record)?;
                     }
                     self.summary.add(&record);
+                    self.summary.note_failed_row(seq, &record);
                     done.records.push(vec![*record]);
                 }
                 Event::RowDone { seq } => {

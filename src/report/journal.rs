@@ -255,6 +255,11 @@ impl Journal {
 
     /// The finished records of the journal at `path`, in the order they finished (each once).
     pub fn records(path: &Path) -> Result<impl Iterator<Item = Record>> {
+        Ok(Journal::numbered_records(path)?.map(|(_, record)| record))
+    }
+
+    /// [`Journal::records`] with each record's row sequence number.
+    pub fn numbered_records(path: &Path) -> Result<impl Iterator<Item = (u64, Record)>> {
         let file =
             File::open(path).with_context(|| format!("cannot read journal {}", path.display()))?;
         // Called after `resume` checked every line: a bad one here is a torn last line.
@@ -264,7 +269,7 @@ impl Journal {
             .filter_map(|line| {
                 let payload = super::frame::open(&line).ok()?;
                 match serde_json::from_str::<Entry>(payload) {
-                    Ok(Entry::Done { record, .. }) => Some(*record),
+                    Ok(Entry::Done { seq, record }) => Some((seq, *record)),
                     _ => None,
                 }
             }))

@@ -51,12 +51,78 @@ pub struct Summary {
     pub reads_per_s: f64,
     /// Where the report is.
     pub report: Option<PathBuf>,
+    /// Failed steps grouped by error code, most first (set by [`Summary::finish`]).
+    pub failures: Vec<FailureGroup>,
+    /// The failed steps' groups as they are counted, by error code.
+    #[serde(skip)]
+    groups: BTreeMap<String, FailureGroup>,
+    /// The rows (by sequence number) with at least one failed step: for `--failed-out`.
+    #[serde(skip)]
+    pub failed_rows: BTreeMap<u64, FailedRow>,
+}
+
+/// A row with a failed step, as `--failed-out` needs it for enumerated targets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailedRow {
+    /// The user as the run named them (the UPN for enumerated targets).
+    pub user: String,
+    /// The resolved object id, when known.
+    pub user_id: Option<String>,
+    /// The action.
+    pub action: String,
+}
+
+/// Failed steps that share an error code, with one example.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FailureGroup {
+    /// Graph's error code (or ours), `unknown` when the failure carried none.
+    pub code: String,
+    /// Failed steps with this code.
+    pub count: u64,
+    /// What usually fixes it, for the common codes.
+    pub hint: Option<String>,
+    /// A user one of these steps failed for.
+    pub example_user: String,
+    /// That step's Graph request id, when Graph gave one.
+    pub example_request_id: Option<String>,
+    /// That step's message.
+    pub example_message: Option<String>,
+}
+
+/// What usually fixes a failure with this error code.
+pub fn hint_for(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "Authorization_RequestDenied" | "accessDenied" | "Forbidden" => {
+            "the credential lacks a permission or the directory role for this change (an \
+             administrator's methods need a privileged role): grant it, then run the failed rows \
+             again"
+        }
+        "invalidPhoneNumber" | "invalidPhone" => {
+            "fix the number's format: +<country code> <number>, e.g. +46 701234567"
+        }
+        "Request_ResourceNotFound" | "itemNotFound" | "userNotFound" => {
+            "the user (or method) was not found: check the UPN or object id"
+        }
+        "TooManyRequests" | "throttled" | "retriesExhausted" => {
+            "throttling outlasted the retries: lower --rate or raise --max-wait, then run the \
+             failed rows again"
+        }
+        "userMismatch" => "the object id now names another user: check the job's UPN column",
+        "unknownOutcome" => {
+            "Graph never answered: check the user's methods (authbulk run --action list) before \
+             running the row again"
+        }
+        _ => return None,
+    })
 }
 
 impl Summary {
     /// Count one record.
     pub fn add(&mut self, record: &Record) {
         let Some(status) = record.status else { return };
+        if status == Status::Failed {
+            self.add_failure(record);
+        }
         if let Change::KeepUndated { count, .. } = record.step {
             self.undated_left += u64::from(count);
         }
@@ -72,6 +138,46 @@ impl Summary {
             .or_default() += 1;
     }
 
+    /// Note that row `seq` has this failed record (for `--failed-out`); counted by [`add`].
+    ///
+    /// [`add`]: Summary::add
+    pub fn note_failed_row(&mut self, seq: u64, record: &Record) {
+        if record.status == Some(Status::Failed) {
+            self.failed_rows.entry(seq).or_insert_with(|| FailedRow {
+                user: record.user.clone(),
+                user_id: record.user_id.clone(),
+                action: record.action.clone(),
+            });
+        }
+    }
+
+    /// Count a failed step in its error code's group (the first one seen is the example).
+    fn add_failure(&mut self, record: &Record) {
+        let code = record
+            .error_code
+            .clone()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "unknown".into());
+        let group = self
+            .groups
+            .entry(code.clone())
+            .or_insert_with(|| FailureGroup {
+                hint: hint_for(&code).map(str::to_string),
+                code,
+                count: 0,
+                example_user: record.user.clone(),
+                example_request_id: record.request_id.clone(),
+                example_message: record.error_message.clone(),
+            });
+        group.count += 1;
+        // Prefer an example Graph can trace.
+        if group.example_request_id.is_none() && record.request_id.is_some() {
+            group.example_user = record.user.clone();
+            group.example_request_id = record.request_id.clone();
+            group.example_message = record.error_message.clone();
+        }
+    }
+
     /// Add the counts of `earlier` (a resumed run's records kept from the interrupted run, so
     /// the summary and the exit code cover the whole report).
     pub fn absorb(&mut self, earlier: &Summary) {
@@ -79,6 +185,19 @@ impl Summary {
         self.default_moves += earlier.default_moves;
         for (status, n) in &earlier.by_status {
             *self.by_status.entry(*status).or_default() += n;
+        }
+        for (code, theirs) in &earlier.groups {
+            let mine = self
+                .groups
+                .entry(code.clone())
+                .or_insert_with(|| FailureGroup {
+                    count: 0,
+                    ..theirs.clone()
+                });
+            mine.count += theirs.count;
+        }
+        for (seq, row) in &earlier.failed_rows {
+            self.failed_rows.entry(*seq).or_insert_with(|| row.clone());
         }
         for (action, counts) in &earlier.by_action {
             let mine = self.by_action.entry(action.clone()).or_default();
@@ -100,6 +219,36 @@ impl Summary {
         let secs = self.duration_s.max(1e-3);
         self.writes_per_s = traffic.writes as f64 / secs;
         self.reads_per_s = traffic.reads as f64 / secs;
+        self.failures = self.groups.values().cloned().collect();
+        // Most first; ties by code, so the order is stable.
+        self.failures
+            .sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(&b.code)));
+    }
+
+    /// Print the failures by error code, most first (stderr after the summary).
+    pub fn print_failures(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.failures.is_empty() {
+            return Ok(());
+        }
+        writeln!(out, "failures by error code:")?;
+        for group in &self.failures {
+            writeln!(out, "  {} x{}", group.code, group.count)?;
+            if let Some(hint) = &group.hint {
+                writeln!(out, "    hint: {hint}")?;
+            }
+            let request = group
+                .example_request_id
+                .as_deref()
+                .map(|id| format!(" (request id {id})"))
+                .unwrap_or_default();
+            let message = group
+                .example_message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            writeln!(out, "    e.g. {}{request}{message}", group.example_user)?;
+        }
+        Ok(())
     }
 
     /// The exit outcome the records call for: failures give [`Outcome::RowsFailed`], cancelled
@@ -253,5 +402,66 @@ mod tests {
         let mut resumed = Summary::default();
         resumed.absorb(&summary);
         assert_eq!(resumed.default_moves, 2);
+    }
+
+    #[test]
+    fn failures_are_grouped_by_code_most_first_with_an_example_that_graph_can_trace() {
+        let failed = |user: &str, code: Option<&str>, request: Option<&str>| Record {
+            user: user.into(),
+            action: "set-phone".into(),
+            status: Some(Status::Failed),
+            error_code: code.map(String::from),
+            request_id: request.map(String::from),
+            ..Record::default()
+        };
+        let mut summary = Summary::default();
+        summary.add(&failed("a", Some("invalidPhoneNumber"), None));
+        summary.add(&failed("b", Some("Authorization_RequestDenied"), None));
+        summary.add(&failed(
+            "c",
+            Some("Authorization_RequestDenied"),
+            Some("r-c"),
+        ));
+        summary.add(&failed("d", None, None));
+        summary.add(&record("set-phone", Status::Ok));
+        let mut earlier = Summary::default();
+        earlier.add(&failed("e", Some("invalidPhoneNumber"), None));
+        earlier.add(&failed("f", Some("invalidPhoneNumber"), None));
+        summary.absorb(&earlier);
+        summary.finish(Traffic::default(), Duration::from_secs(1));
+        let codes: Vec<(&str, u64)> = summary
+            .failures
+            .iter()
+            .map(|g| (g.code.as_str(), g.count))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("invalidPhoneNumber", 3),
+                ("Authorization_RequestDenied", 2),
+                ("unknown", 1)
+            ]
+        );
+        assert_eq!(summary.failures[1].example_user, "c");
+        assert_eq!(
+            summary.failures[1].example_request_id.as_deref(),
+            Some("r-c")
+        );
+        assert!(
+            summary.failures[0]
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("format")
+        );
+        assert_eq!(summary.failures[2].hint, None);
+        let mut text = Vec::new();
+        summary.print_failures(&mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.starts_with("failures by error code:\n  invalidPhoneNumber x3\n"),
+            "{text}"
+        );
+        assert!(text.contains("e.g. c (request id r-c)"), "{text}");
     }
 }

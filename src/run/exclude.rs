@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
+use crate::auth::permissions::{self, Need};
 use crate::graph::ApiVersion;
 use crate::graph::client::GraphClient;
 use crate::throttle::retry::RetryPolicy;
@@ -157,6 +158,19 @@ impl Exclusions {
     /// True when `user` (as named, or its object id) is excluded.
     pub fn contains(&self, user: &str) -> bool {
         self.reason(user).is_some()
+    }
+
+    /// The permissions reading the `--exclude-group` groups and the `--exclude-admins` admins
+    /// needs (checked with the token before any request).
+    pub fn needs(&self) -> Vec<Need> {
+        let mut needs = Vec::new();
+        if !self.groups.is_empty() {
+            needs.push(permissions::for_exclude_group());
+        }
+        if self.admins {
+            needs.push(permissions::for_exclude_admins());
+        }
+        needs
     }
 
     /// True when nothing is excluded.

@@ -4,9 +4,11 @@
 //! Order of a run, so that nothing is written before every check has passed: check the job
 //! files (every bad row printed); lock the report against a second run ([`lock`]); create the
 //! report (and journal), refusing a bad path; connect and fetch the first token (a bad
-//! credential stops here, exit 2); without `--yes`, or with `--max-changes`, plan first (GETs
-//! only), show the totals, and ask; then apply, each record reaching the report as its step
-//! ends; print the summary.
+//! credential stops here, exit 2); check the token's permissions against what the job needs
+//! ([`crate::auth::permissions`]) and probe `--group`/`--filter` (exit 2); without `--yes`, or
+//! with `--max-changes`, plan first (GETs only), show the totals, and ask; then apply, each record reaching the report as its step
+//! ends, with the [`breaker`] stopping the writes after identical refusals in a row; print the
+//! summary, the failures by error code, and write `--failed-out`.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -20,7 +22,8 @@ use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 
 use crate::Outcome;
-use crate::auth::TokenProvider;
+use crate::auth::permissions::{self, Need};
+use crate::auth::{TokenProvider, claims};
 use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
 use crate::graph::client::GraphClient;
 use crate::graph::redirect;
@@ -34,9 +37,11 @@ use crate::report::progress::Progress;
 use crate::report::summary::Traffic;
 use crate::report::{Event, Journal, ReportWriter, Resume, Summary, collect, journal, writer};
 
+pub mod breaker;
 pub mod confirm;
 pub mod connect;
 pub mod exclude;
+pub mod failed_out;
 pub mod lock;
 pub mod resume;
 pub mod source;
@@ -83,6 +88,10 @@ pub struct RunConfig {
     pub report: Option<Destination>,
     /// Also write the summary as JSON here (a file or stdout).
     pub summary_json: Option<Destination>,
+    /// Stop the run after this many identical refusals (HTTP 403, same code) in a row.
+    pub max_denied: u32,
+    /// Write the rows with a failed step here, as a job file to run again.
+    pub failed_out: Option<PathBuf>,
     /// Continue the run that wrote `report`.
     pub resume: bool,
     /// Keep the journal of a run that got through every row.
@@ -181,8 +190,13 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         );
     }
 
+    if let Some(path) = &config.failed_out {
+        failed_out::check(path, &config.input)?;
+    }
+
     // 1. The job: every bad row is printed before anything else happens.
-    let (input, _spooled, extra, total, fingerprint, governed) = match config.input {
+    let (input, _spooled, extra, total, fingerprint, governed, actions, passes) = match config.input
+    {
         Input::Jobs(sources) => {
             let (sources, spooled) = source::spool_stdin(sources)?;
             let checked = source::check(&sources, &config.defaults, |p| eprintln!("{p}"))?;
@@ -196,6 +210,9 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
                 );
             }
             let fingerprint = source::fingerprint(&sources, &config.shape)?;
+            let passes = checked
+                .issues_passes
+                .map(|(file, line)| format!("{file}:{line}"));
             (
                 Input::Jobs(sources),
                 Some(spooled),
@@ -203,6 +220,8 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
                 Some(checked.rows),
                 fingerprint,
                 checked.governed,
+                checked.actions,
+                passes,
             )
         }
         Input::Targets(targets) => {
@@ -212,6 +231,13 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
                 Some(ActionKind::ResetMfa) => config.defaults.issue_tap == Some(true),
                 _ => false,
             };
+            // Every target gets the flags' action: one stand-in row shows what it does.
+            let passes = config
+                .defaults
+                .operation_for("preflight@example.invalid", 1)
+                .is_ok_and(|op| op.action.issues_pass())
+                .then(|| "--action".to_string());
+            let actions = config.defaults.action.into_iter().collect();
             (
                 Input::Targets(targets),
                 None,
@@ -219,9 +245,38 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
                 None,
                 fingerprint,
                 governed,
+                actions,
+                passes,
             )
         }
     };
+    // A pass is a secret that goes only to the --tap-out file: without one, such a job cannot
+    // run (a dry run previews the rows as failing instead).
+    if let Some(place) = &passes
+        && config.tap_out.is_none()
+        && !config.dry_run
+    {
+        bail!(
+            "{place} issues temporary access passes, which go only to a --tap-out file: add \
+             --tap-out FILE (created with mode 0600; it must not exist)"
+        );
+    }
+    let mut needs: Vec<Need> = actions
+        .iter()
+        .flat_map(|a| permissions::for_action(*a))
+        .collect();
+    match &input {
+        Input::Targets(Targets::AllUsers { .. }) => needs.push(permissions::for_all_users()),
+        Input::Targets(Targets::Groups(_)) => needs.push(permissions::for_group()),
+        Input::Jobs(_) => {}
+    }
+    needs.extend(config.exclusions.needs());
+    if let (Input::Targets(Targets::AllUsers { .. }), Some(action), false) =
+        (&input, config.defaults.action, config.dry_run)
+        && tenant_guard::removes(action)
+    {
+        needs.push(permissions::for_default_domain());
+    }
 
     // 2. The report and journal, before any request. A report on stdout (or none) has no
     // journal: there is no file for --resume to continue.
@@ -248,7 +303,11 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         let (journal, resume) = Journal::resume(journal_path, &fingerprint)?;
         // The report again from the journal's finished records, each once; their counts join
         // this run's so the summary and the exit code cover the whole report.
-        let records = Journal::records(journal_path)?.inspect(|r| kept.add(r));
+        let records = Journal::numbered_records(journal_path)?.map(|(seq, r)| {
+            kept.add(&r);
+            kept.note_failed_row(seq, &r);
+            r
+        });
         let report = ReportWriter::rewrite(report_path, &extra, records)?;
         eprintln!(
             "resuming {}: {} records kept from the interrupted run",
@@ -305,6 +364,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let connected = config.connection.connect().await?;
     let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
     tokens.check().await?;
+    let principal = check_permissions(&tokens.token().await?, &needs, config.dry_run)?;
     let client = GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
     // `--group NAME`: each name to its one group's id, before any user is read.
     let input = match input {
@@ -332,6 +392,9 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         .clone()
         .resolve(&client, config.exec.retry)
         .await?;
+    if let Input::Targets(targets) = &input {
+        source::probe(&client, targets, config.exec.retry).await?;
+    }
     let shutdown = Shutdown::new();
     let ctrl_c = shutdown.listen_for_ctrl_c();
     let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
@@ -356,8 +419,11 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             .boxed(),
         }
     };
+    let breaker = Arc::new(breaker::Breaker::new(config.max_denied));
     let work = |dry_run: bool, events: mpsc::Sender<Event>, resume: Option<Arc<Resume>>| {
         Arc::new(work::RowWork {
+            // The plan phase reads only; the breaker guards the apply.
+            breaker: (dry_run == config.dry_run).then(|| breaker.clone()),
             exec: exec.clone(),
             dry_run,
             taps: taps.clone(),
@@ -502,6 +568,27 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let mut stderr = std::io::stderr().lock();
     // A closed stderr (`2>&1 | head`) must not turn a finished run into an error.
     let _ = summary.print(&mut stderr);
+    let _ = summary.print_failures(&mut stderr);
+    if let Some(path) = &config.failed_out
+        && !dry_run
+    {
+        match failed_out::write(path, &input, &config.defaults, &summary.failed_rows) {
+            Ok(0) => {}
+            Ok(n) => {
+                let _ = writeln!(
+                    stderr,
+                    "failed rows: {} ({n} rows, mode 0600; fix the cause, then run it again: \
+                     authbulk run {})",
+                    path.display(),
+                    path.display()
+                );
+            }
+            // The run's work is done: its exit code stays the run's.
+            Err(err) => {
+                let _ = writeln!(stderr, "warning: {err:#}");
+            }
+        }
+    }
     if let Some(taps) = &taps {
         let _ = writeln!(
             stderr,
@@ -523,8 +610,15 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         }
         None => {}
     }
+    let tripped = breaker.tripped();
+    if let Some(record) = &tripped {
+        let _ = writeln!(stderr, "error: {}", breaker.explain(record, principal));
+    }
     let _ = stderr.flush();
     drop(connected.sim);
+    if tripped.is_some() {
+        return Ok(Outcome::Fatal);
+    }
     Ok(match end {
         DriveEnd::Drained | DriveEnd::Aborted => Outcome::Interrupted,
         _ => summary.outcome(),
@@ -580,6 +674,34 @@ async fn read_policy(exec: &Executor) -> Option<MethodsPolicy> {
         Err(e) => warn("Sms", e.to_string()),
     }
     (policy != MethodsPolicy::default()).then_some(policy)
+}
+
+/// Check the token's claims against what the job's actions need: a missing permission stops
+/// the run before any Graph request (a dry run only warns: it reads, and shows what would be
+/// refused). An opaque token cannot be judged: the check is skipped.
+/// Returns who the token speaks for, when its claims say.
+fn check_permissions(
+    token: &str,
+    needs: &[Need],
+    dry_run: bool,
+) -> Result<Option<claims::Principal>> {
+    let Some(claims) = claims::read_claims(token) else {
+        tracing::info!(
+            "the access token is opaque (its claims cannot be read): the permission check was \
+             skipped, Graph judges each call"
+        );
+        return Ok(None);
+    };
+    let missing = permissions::missing(&claims, needs);
+    let principal = Some(missing.granted.principal);
+    if missing.is_empty() {
+        return Ok(principal);
+    }
+    if dry_run {
+        eprintln!("warning: {missing}; applying this job would be refused");
+        return Ok(principal);
+    }
+    bail!("{missing}; nothing was sent");
 }
 
 /// Write the summary as JSON to a new file (mode 0600; never through a symlink, never over an

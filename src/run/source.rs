@@ -60,6 +60,10 @@ pub struct Checked {
     pub problems: u64,
     /// Some valid row has an action the authentication methods policy governs.
     pub governed: bool,
+    /// The actions of the valid rows, each once.
+    pub actions: Vec<job::ActionKind>,
+    /// The first valid row whose action issues a temporary access pass: (file, line).
+    pub issues_passes: Option<(String, u64)>,
 }
 
 /// The largest job read from stdin (it is copied whole, so a pipe cannot fill the disk).
@@ -129,6 +133,13 @@ pub fn check(
                 Ok(op) => {
                     checked.rows += 1;
                     checked.governed |= crate::plan::policy::governs(&op.action);
+                    let kind = op.action.kind();
+                    if !checked.actions.contains(&kind) {
+                        checked.actions.push(kind);
+                    }
+                    if checked.issues_passes.is_none() && op.action.issues_pass() {
+                        checked.issues_passes = Some((source.name(), op.line));
+                    }
                     if !took_extra {
                         took_extra = true;
                         for (name, _) in &op.extra {
@@ -304,6 +315,59 @@ pub async fn resolve_groups(
         }
     }
     Ok(Targets::Groups(ids))
+}
+
+/// Preflight of the targets, before any write: one cheap read (`$top=1`) per `--group` and
+/// for `--filter`, so a group that does not exist or a filter Graph refuses stops the run as a
+/// usage error naming the flag and Graph's answer, instead of one failed row after the plan.
+pub async fn probe(client: &GraphClient, targets: &Targets, retry: RetryPolicy) -> Result<()> {
+    match targets {
+        Targets::AllUsers { filter: None } => Ok(()),
+        Targets::AllUsers {
+            filter: Some(filter),
+        } => match Box::pin(client.users_paged(Some(filter), 1, retry))
+            .next()
+            .await
+        {
+            Some(Err(error)) => bail!(
+                "--filter {filter:?}: Graph refused it ({} {}: {}{})",
+                error.status.map_or_else(|| "-".into(), |s| s.to_string()),
+                error.code,
+                error.message,
+                request_id(&error)
+            ),
+            _ => Ok(()),
+        },
+        Targets::Groups(groups) => {
+            for group in groups {
+                if let Some(Err(error)) = Box::pin(client.group_members_paged(group, 1, retry))
+                    .next()
+                    .await
+                {
+                    let what = match error.status {
+                        Some(404) => "no such group in the tenant",
+                        _ => "Graph refused to list its members",
+                    };
+                    bail!(
+                        "--group {group}: {what} ({} {}: {}{})",
+                        error.status.map_or_else(|| "-".into(), |s| s.to_string()),
+                        error.code,
+                        error.message,
+                        request_id(&error)
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn request_id(error: &crate::graph::GraphError) -> String {
+    error
+        .request_id
+        .as_deref()
+        .map(|id| format!("; request id {id}"))
+        .unwrap_or_default()
 }
 
 /// Stream the target users as rows of the `--action` given by `defaults`. A user in several

@@ -3,6 +3,7 @@
 //! records go to the collector as its steps end; before each write the step is journaled
 //! (write-ahead) and the write waits for that to be durable.
 
+use super::breaker::Breaker;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -42,6 +43,8 @@ pub struct RowWork {
     pub strict: bool,
     /// Per-user state kept between a user's rows, dropped when the user is done.
     pub contexts: Mutex<HashMap<String, UserContext>>,
+    /// Stops the run after identical refusals in a row (the apply phase only).
+    pub breaker: Option<Arc<Breaker>>,
 }
 
 impl RowWork {
@@ -131,6 +134,7 @@ impl RowWork {
             action: None,
             revoked_or_failed: false,
             shutdown: self.exec.shutdown().clone(),
+            breaker: self.breaker.clone(),
         };
         // A row whose earlier attempt failed is finished: plan it only, for its owed records.
         let applier = applier.dry_run(self.dry_run || sink.resume.failed_before());
@@ -329,8 +333,10 @@ struct RowSink<'a> {
     action: Option<&'static str>,
     /// This attempt reported a revoke, or a failure (which skips the rest of the row).
     revoked_or_failed: bool,
-    /// The run's shutdown: entered when a start cannot be journaled.
+    /// The run's shutdown: entered when a start cannot be journaled, or by the breaker.
     shutdown: Shutdown,
+    /// Counts refusals in a row.
+    breaker: Option<Arc<Breaker>>,
 }
 
 /// A resumed `reset-mfa` row with `revoke_sessions` whose deletes were done by the interrupted
@@ -382,6 +388,12 @@ impl Records for RowSink<'_> {
                 })
                 .await;
             return;
+        }
+        if let Some(breaker) = &self.breaker
+            && breaker.observe(&record)
+        {
+            // No write after this one: the rest of the job would be refused the same way.
+            self.shutdown.enter(Phase::Draining);
         }
         let _ = self
             .events
@@ -466,6 +478,7 @@ mod tests {
             action: None,
             revoked_or_failed: false,
             shutdown: Shutdown::new(),
+            breaker: None,
         };
         let key = Change::DeleteMethod {
             method: MethodName::Known(MethodType::Fido2),

@@ -5,6 +5,16 @@
 //! ([`super::report`]), the permission each route needs, and the per-request pipeline (resource
 //! unit cost, throttling, faults). Called for every single request and every `$batch` item by
 //! [`super::server`] and [`super::batch`], after authentication.
+//!
+//! Permissions: each route accepts the permissions of its Microsoft Graph API page
+//! ("Permissions" table: "Get user", "List methods", the method types' create/update/delete
+//! pages, "user: revokeSignInSessions", "List group transitive members", "List
+//! userRegistrationDetails", "Get authenticationMethodsPolicy"); a call from an app that holds
+//! none of them answers 403 `Authorization_RequestDenied`, "Insufficient privileges to complete
+//! the operation." ("Resolve Microsoft Graph authorization errors",
+//! https://learn.microsoft.com/graph/resolve-auth-errors). The app holds the permissions its
+//! tokens claim, less those `--deny` withholds (the token then lacks them too) and those
+//! `--refuse` refuses (the token still claims them: consent withdrawn since it was issued).
 
 use std::sync::Arc;
 
@@ -50,7 +60,7 @@ pub(crate) fn flags(header: impl Fn(&str) -> Option<String>) -> (bool, bool) {
 }
 
 /// The application permissions of graph-contract.md; a route is allowed when the app holds any
-/// of the permissions it accepts (the app holds all of them but those `--deny` withholds).
+/// of the permissions it accepts (see the module doc).
 fn permissions(call: &Call, segments: &[String]) -> &'static [&'static str] {
     let read = call.verb == Verb::GET;
     match segments.first().map(String::as_str) {
@@ -127,7 +137,15 @@ pub(crate) fn dispatch(sim: &Sim, call: &Call) -> Reply {
         return reply;
     }
     let allowed = permissions(call, &segs);
-    if !allowed.is_empty() && allowed.iter().all(|p| sim.config.deny.contains(*p)) {
+    // "Insufficient privileges" when the app holds none of the permissions the call accepts:
+    // never granted, withheld from the token (`--deny`), or refused although the token claims
+    // it (`--refuse`).
+    let holds = |p: &&str| {
+        super::token::APP_PERMISSIONS.contains(p)
+            && !sim.config.deny.contains(*p)
+            && !sim.config.refuse.contains(*p)
+    };
+    if !allowed.is_empty() && !allowed.iter().any(holds) {
         return Reply::error(
             403,
             "Authorization_RequestDenied",

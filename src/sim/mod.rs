@@ -122,6 +122,8 @@ pub struct SimConfig {
     pub token_ttl: Duration,
     /// Application permissions withheld (e.g. `UserAuthenticationMethod.ReadWrite.All`).
     pub deny: BTreeSet<String>,
+    /// Application permissions tokens still claim but calls are refused for (`--refuse`).
+    pub refuse: BTreeSet<String>,
     /// Certificates (PEM) the app registration trusts for client assertions.
     pub client_certificates: Vec<String>,
     /// The temporary access pass policy.
@@ -161,6 +163,7 @@ impl Default for SimConfig {
             applied_timeouts: AppliedTimeouts::default(),
             token_ttl: Duration::from_secs(3599),
             deny: BTreeSet::new(),
+            refuse: BTreeSet::new(),
             client_certificates: Vec::new(),
             tap_policy: TapPolicy::default(),
             hello_refusal_rate: 0.0,

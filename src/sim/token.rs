@@ -36,8 +36,9 @@ const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 /// The application permissions the simulated app registration holds (graph-contract.md,
 /// "Application permissions"), less those `--deny` withholds.
-const APP_PERMISSIONS: [&str; 8] = [
+pub(crate) const APP_PERMISSIONS: [&str; 9] = [
     "Organization.Read.All",
+    "UserAuthenticationMethod.Read.All",
     "UserAuthenticationMethod.ReadWrite.All",
     "Policy.Read.AuthenticationMethod",
     "User.Read.All",
