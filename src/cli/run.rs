@@ -44,7 +44,9 @@ pub struct RunArgs {
     /// Also write the end-of-run summary as JSON to FILE; `-` for stdout.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<OsString>,
-    /// Continue the interrupted run that wrote --report (same job files).
+    /// Continue the interrupted run that wrote --report (same job files, or the same
+    /// --all-users/--group targets: users are matched by object id; users who joined are acted
+    /// on, one who left before being handled is reported skipped/userGone).
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
     /// Keep the journal after a run that got through every row (an audit trail of each write's

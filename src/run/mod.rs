@@ -194,7 +194,14 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             )
         }
         Input::Targets(targets) => {
-            let fingerprint = source::fingerprint(&[], &format!("{targets:?}{}", config.shape))?;
+            // From the validated values: the same targets and flags, however written, are the
+            // same run.
+            let shape = format!(
+                "targets\n{}\n--\n{}",
+                targets.canonical(),
+                config.defaults.canonical()
+            );
+            let fingerprint = source::fingerprint(&[], &shape)?;
             (Input::Targets(targets), None, Vec::new(), None, fingerprint)
         }
     };
@@ -286,7 +293,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let ctrl_c = shutdown.listen_for_ctrl_c();
     let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
 
-    let rows = |input: &Input| -> BoxStream<'static, source::Row> {
+    let rows = |input: &Input, resume: Option<Arc<Resume>>| -> BoxStream<'static, source::Row> {
         match input {
             Input::Jobs(sources) => {
                 source::job_rows(sources.clone(), config.defaults.clone()).boxed()
@@ -296,6 +303,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
                 targets.clone(),
                 config.defaults.clone(),
                 config.exec.retry,
+                resume,
             )
             .boxed(),
         }
@@ -320,7 +328,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         let planning = tokio::spawn(tally_plan(received));
         let end = for_each_user(
             work(true, events.clone(), resume.clone()),
-            rows(&input),
+            rows(&input, resume.clone()),
             config.exec.active_users,
             events,
             shutdown.clone(),
@@ -382,8 +390,8 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         ))
     };
     let end = for_each_user(
-        work(dry_run, events.clone(), resume),
-        rows(&input),
+        work(dry_run, events.clone(), resume.clone()),
+        rows(&input, resume),
         config.exec.active_users,
         events,
         shutdown.clone(),
@@ -506,7 +514,7 @@ async fn tally_plan(mut events: mpsc::Receiver<Event>) -> (PlanSummary, PlanCons
             Event::Started { ack, .. } => {
                 let _ = ack.send(());
             }
-            Event::RowDone { .. } | Event::RowInterrupted { .. } => {}
+            Event::RowDone { .. } | Event::RowInterrupted { .. } | Event::User { .. } => {}
         }
     }
     (plan, console)
