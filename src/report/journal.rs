@@ -66,8 +66,9 @@ pub struct Journal {
 }
 
 /// What an earlier run left: which rows are done, which have records, which steps were started
-/// with no known outcome. Rows are identified by their sequence number in the job (0-based, over
-/// all job files in order).
+/// with no known outcome. Rows are identified by their sequence number: for job files, the row's
+/// place in the job (0-based, over all job files in order); for enumerated targets, the number
+/// the run gave the user, tied to the user's object id by a `user` entry.
 #[derive(Debug, Default)]
 pub struct Resume {
     rows_done: BitSet,

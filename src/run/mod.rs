@@ -319,6 +319,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             exclusions: config.exclusions.clone(),
             now,
             contexts: Mutex::new(Default::default()),
+            cloud: config.connection.cloud(),
         })
     };
 

@@ -44,6 +44,8 @@ pub struct RowWork {
     pub now: DateTime<Utc>,
     /// Per-user state kept between a user's rows, dropped when the user is done.
     pub contexts: Mutex<HashMap<String, UserContext>>,
+    /// The cloud whose Graph the rows are planned for (`--cloud`).
+    pub cloud: crate::auth::Cloud,
 }
 
 impl RowWork {
@@ -51,7 +53,8 @@ impl RowWork {
         let mut applier = Applier::new(&self.exec)
             .dry_run(self.dry_run)
             .tap_out_given(self.tap_out_given)
-            .clock(self.now);
+            .clock(self.now)
+            .cloud(self.cloud);
         if let Some(taps) = &self.taps {
             applier = applier.tap_sink(taps.as_ref());
         }
