@@ -37,6 +37,16 @@ impl Cloud {
         }
     }
 
+    /// The cloud's name for a person.
+    pub fn display(self) -> &'static str {
+        match self {
+            Cloud::Global => "global (commercial)",
+            Cloud::UsGov => "US Government L4 (GCC High)",
+            Cloud::UsGovDod => "US Government L5 (DOD)",
+            Cloud::China => "China (operated by 21Vianet)",
+        }
+    }
+
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
         match self {

@@ -67,7 +67,9 @@ pub struct RunArgs {
     /// not exist; written only when a row failed).
     #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
     pub failed_out: Option<PathBuf>,
-    /// Continue the interrupted run that wrote --report (same job files).
+    /// Continue the interrupted run that wrote --report (same job files, or the same
+    /// --all-users/--group targets: users are matched by object id; users who joined are acted
+    /// on, one who left before being handled is reported skipped/userGone).
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
     /// Keep the journal after a run that got through every row (an audit trail of each write's

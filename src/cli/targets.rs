@@ -94,6 +94,7 @@ impl TenantArgs {
             Connection::Simulate {
                 users: self.sim_users,
                 seed: self.sim_seed,
+                cloud: self.auth.cloud.into(),
             }
         } else {
             Connection::Tenant(self.auth.to_config()?)

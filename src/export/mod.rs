@@ -166,6 +166,7 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
                 ..Defaults::default()
             },
             config.exec.retry,
+            None,
         )
         .boxed(),
     };

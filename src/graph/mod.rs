@@ -13,6 +13,7 @@ use thiserror::Error;
 pub mod body;
 pub mod classify;
 pub mod client;
+pub mod cloud;
 pub mod methods;
 pub mod names;
 pub mod path;

@@ -121,6 +121,62 @@ pub struct Defaults {
 }
 
 impl Defaults {
+    /// The defaults as canonical text (one `name=value` line per flag given, values in their
+    /// validated form), for the fingerprint `--resume` compares: the same flags give the same
+    /// text whatever way they were written.
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        let mut put = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(&value);
+                out.push('\n');
+            }
+        };
+        put("action", self.action.map(|a| a.to_string()));
+        put(
+            "phone_type",
+            self.phone_type.and_then(|p| serde_json::to_string(&p).ok()),
+        );
+        put("phone_number", self.phone_number.clone());
+        put("email", self.email.as_ref().map(|e| e.to_lowercase()));
+        put("method_type", self.method_type.map(|m| m.to_string()));
+        put("method_id", self.method_id.clone());
+        put(
+            "older_than",
+            self.older_than.map(|d| d.as_secs().to_string()),
+        );
+        put(
+            "unused_for",
+            self.unused_for.map(|d| d.as_secs().to_string()),
+        );
+        put("device", self.device.clone());
+        put("keep_newest", self.keep_newest.map(|n| n.to_string()));
+        put(
+            "lifetime_minutes",
+            self.lifetime_minutes.map(|n| n.to_string()),
+        );
+        put("usable_once", self.usable_once.map(|b| b.to_string()));
+        put("start_time", self.start_time.map(|t| t.to_rfc3339()));
+        put("default_method", self.default_method.map(|m| m.to_string()));
+        put(
+            "system_preferred",
+            self.system_preferred.map(|b| b.to_string()),
+        );
+        put(
+            "revoke_sessions",
+            self.revoke_sessions.map(|b| b.to_string()),
+        );
+        put("issue_tap", self.issue_tap.map(|b| b.to_string()));
+        put(
+            "default_region",
+            self.default_region
+                .map(|r| AsRef::<str>::as_ref(&r).to_string()),
+        );
+        out
+    }
+
     /// Set the default of `column` from a flag's text, with the rules of a cell.
     /// `user` has no default: a default user would turn every row into the same person.
     pub fn set(&mut self, column: Column, text: &str) -> Result<(), ValueError> {

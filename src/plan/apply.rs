@@ -24,6 +24,8 @@ use super::rules::PlanRules;
 use super::state::UserState;
 use super::step::{Effect, Plan, Refusal, Step};
 use super::tap_out::{IssuedTap, TapSink};
+use crate::auth::Cloud;
+use crate::graph::cloud::Capability;
 use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Response, methods, requests};
 use crate::job::{Action, MethodType, Operation, Selector};
 use crate::report::{Record, Status};
@@ -217,6 +219,7 @@ pub struct Applier<'a, G> {
     now: Option<DateTime<Utc>>,
     rules: PlanRules,
     strict: bool,
+    cloud: Cloud,
 }
 
 impl<'a, G: GraphCall> Applier<'a, G> {
@@ -230,6 +233,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             now: None,
             rules: PlanRules::default(),
             strict: false,
+            cloud: Cloud::Global,
         }
     }
 
@@ -243,6 +247,13 @@ impl<'a, G: GraphCall> Applier<'a, G> {
     /// `skipped`.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// Plan for this cloud's Graph (`--cloud`): a row whose action it does not offer is refused
+    /// before any request (see [`crate::graph::cloud`]).
+    pub fn cloud(mut self, cloud: Cloud) -> Self {
+        self.cloud = cloud;
         self
     }
 
@@ -303,6 +314,17 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         out: &mut R,
     ) {
         context.planned_against = None;
+        if let Some(capability) = Capability::needed_by(&op.action)
+            && !capability.offered_in(self.cloud)
+        {
+            let mut record = base_record(op, context.user_id());
+            record.step = refused_step(&op.action);
+            record.status = Some(Status::Failed);
+            record.error_code = Some(NOT_IN_CLOUD.into());
+            record.error_message = Some(capability.refusal(self.cloud));
+            out.record(record).await;
+            return;
+        }
         let user = context.user.clone();
         let user = user.as_str();
         if context.user_id.is_none() {
@@ -828,6 +850,21 @@ fn fill_failure(record: &mut Record, step: Change, error: &GraphError, attempts:
     record.error_message = Some(error.message.clone());
     record.request_id = error.request_id.clone();
     record.attempts = attempts;
+}
+
+/// The code of a row whose action the chosen cloud's Graph does not offer.
+pub const NOT_IN_CLOUD: &str = "notInCloud";
+
+/// The step a row refused in its cloud is reported on: the action's own check.
+fn refused_step(action: &Action) -> Change {
+    match action {
+        Action::EnableSmsSignIn => Change::SmsSignIn { on: true },
+        Action::DisableSmsSignIn => Change::SmsSignIn { on: false },
+        Action::RemoveMethod { method_type, .. } => Change::RemoveMethods {
+            method_type: *method_type,
+        },
+        _ => Change::AllSteps,
+    }
 }
 
 /// The record of a refusal: `skipped` when it is stable (nothing can change it) unless

@@ -37,6 +37,16 @@ pub enum Event {
         /// Its record.
         record: Box<Record>,
     },
+    /// Row `seq` of an enumerated run is the user with object id `id` named `user` (journaled
+    /// before the row's first step, so `--resume` finds the user by id, not by position).
+    User {
+        /// The row's sequence number.
+        seq: u64,
+        /// The user's object id.
+        id: String,
+        /// The user's name (UPN).
+        user: String,
+    },
     /// Row `seq` has nothing more to do.
     RowDone {
         /// The row's sequence number.
@@ -110,6 +120,11 @@ impl Files {
                     done.rows += 1;
                 }
                 Event::RowInterrupted { .. } => done.rows += 1,
+                Event::User { seq, id, user } => {
+                    if let Some(journal) = self.journal.as_mut() {
+                        journal.user(seq, &id, &user)?;
+                    }
+                }
                 Event::Planned { records } => {
                     for record in &records {
                         self.report.write(record)?;

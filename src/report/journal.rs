@@ -24,8 +24,9 @@ use super::Record;
 use crate::plan::Change;
 
 /// The journal's format. 2: steps are typed changes (`{"change":"delete_email"}`), no longer
-/// their report text.
-const VERSION: u32 = 2;
+/// their report text. 3: rows of enumerated targets are tied to the user's object id (`user`
+/// entries), and the fingerprint of an enumerated run is made from canonical values.
+const VERSION: u32 = 3;
 
 /// One line of the journal.
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,6 +46,9 @@ enum Entry {
     Row { seq: u64 },
     /// This run writes created passes to this `--tap-out` file.
     TapOut { path: PathBuf },
+    /// Row `seq` of an enumerated run (`--all-users`, `--group`) is the user with this object
+    /// id (and this name): written before the row's first step.
+    User { seq: u64, id: String, user: String },
 }
 
 /// The journal path that belongs to a report.
@@ -62,8 +66,9 @@ pub struct Journal {
 }
 
 /// What an earlier run left: which rows are done, which have records, which steps were started
-/// with no known outcome. Rows are identified by their sequence number in the job (0-based, over
-/// all job files in order).
+/// with no known outcome. Rows are identified by their sequence number: for job files, the row's
+/// place in the job (0-based, over all job files in order); for enumerated targets, the number
+/// the run gave the user, tied to the user's object id by a `user` entry.
 #[derive(Debug, Default)]
 pub struct Resume {
     rows_done: BitSet,
@@ -79,6 +84,10 @@ pub struct Resume {
     partial: HashMap<u64, Vec<Change>>,
     /// Rows not done with a failed record: their attempt had ended when the run stopped.
     failed: HashSet<u64>,
+    /// Enumerated users by object id (lower case): (row, name).
+    users: HashMap<String, (u64, String)>,
+    /// The highest row number any entry names.
+    last_seq: Option<u64>,
 }
 
 impl Resume {
@@ -102,6 +111,30 @@ impl Resume {
     /// failure skips the rest of a row), only the row's last records may be missing.
     pub fn failed_before(&self, seq: u64) -> bool {
         self.failed.contains(&seq)
+    }
+
+    /// The row an earlier run gave the enumerated user with object id `id`, if any.
+    pub fn seq_of_user(&self, id: &str) -> Option<u64> {
+        self.users.get(&id.to_lowercase()).map(|(seq, _)| *seq)
+    }
+
+    /// The first row number no earlier run used: where rows of users new to a resumed
+    /// enumerated run are numbered from.
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq.map_or(0, |seq| seq + 1)
+    }
+
+    /// Enumerated users an earlier run began but did not finish: (row, object id, name), in
+    /// row order.
+    pub fn unfinished_users(&self) -> Vec<(u64, String, String)> {
+        let mut out: Vec<(u64, String, String)> = self
+            .users
+            .iter()
+            .filter(|(_, (seq, _))| !self.rows_done.contains(*seq))
+            .map(|(id, (seq, user))| (*seq, id.clone(), user.clone()))
+            .collect();
+        out.sort();
+        out
     }
 
     /// Steps of row `seq` started by an earlier run with no known outcome: (step, when).
@@ -185,6 +218,13 @@ impl Journal {
                         path.display()
                     ),
                 };
+                if let Entry::Start { seq, .. }
+                | Entry::Done { seq, .. }
+                | Entry::Row { seq }
+                | Entry::User { seq, .. } = &entry
+                {
+                    resume.last_seq = resume.last_seq.max(Some(*seq));
+                }
                 match entry {
                     Entry::Header { version, job: was } if first => {
                         if version != VERSION {
@@ -228,6 +268,9 @@ impl Journal {
                         }
                     }
                     Entry::TapOut { path } => resume.tap_outs.push(path),
+                    Entry::User { seq, id, user } => {
+                        resume.users.insert(id.to_lowercase(), (seq, user));
+                    }
                     Entry::Row { seq } => {
                         resume.rows_done.insert(seq);
                         resume.open_starts.remove(&seq);
@@ -298,6 +341,15 @@ impl Journal {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         self.append(&Entry::TapOut { path })?;
         self.sync()
+    }
+
+    /// Record that row `seq` of an enumerated run is the user with object id `id` named `user`.
+    pub fn user(&mut self, seq: u64, id: &str, user: &str) -> Result<()> {
+        self.append(&Entry::User {
+            seq,
+            id: id.to_string(),
+            user: user.to_string(),
+        })
     }
 
     /// Record that row `seq` has nothing more to do.
@@ -371,6 +423,42 @@ mod tests {
             status: Some(Status::Ok),
             ..Record::default()
         }
+    }
+
+    #[test]
+    fn resume_knows_enumerated_users_by_object_id_and_numbers_new_ones_after_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl.journal");
+        let mut journal = Journal::create(&path, "job").unwrap();
+        journal.user(0, "ID-A", "a@x").unwrap();
+        journal.user(1, "id-b", "b@x").unwrap();
+        journal.user(4, "id-c", "c@x").unwrap();
+        journal.row_done(1).unwrap();
+        journal.sync().unwrap();
+        drop(journal);
+        let (_, resume) = Journal::resume(&path, "job").unwrap();
+        assert_eq!(resume.seq_of_user("id-a"), Some(0));
+        assert_eq!(resume.seq_of_user("ID-C"), Some(4));
+        assert_eq!(resume.seq_of_user("id-d"), None);
+        assert_eq!(resume.next_seq(), 5);
+        assert_eq!(
+            resume.unfinished_users(),
+            vec![
+                (0, "id-a".to_string(), "a@x".to_string()),
+                (4, "id-c".to_string(), "c@x".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_journal_of_an_older_version_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl.journal");
+        let mut file = File::create(&path).unwrap();
+        super::super::frame::seal(&mut file, br#"{"t":"header","version":2,"job":"job"}"#).unwrap();
+        drop(file);
+        let err = Journal::resume(&path, "job").err().unwrap().to_string();
+        assert!(err.contains("has version 2"), "{err}");
     }
 
     #[test]

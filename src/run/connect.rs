@@ -18,6 +18,10 @@ pub enum Connection {
         users: usize,
         /// Seed of the tenant.
         seed: u64,
+        /// The cloud the run plans for (`--cloud`): the simulated tenant answers as the global
+        /// cloud's Graph, but rows the chosen cloud does not offer are refused as they would be
+        /// against that cloud.
+        cloud: Cloud,
     },
 }
 
@@ -30,6 +34,14 @@ pub struct Connected {
 }
 
 impl Connection {
+    /// The cloud whose Graph the run plans for.
+    pub fn cloud(&self) -> Cloud {
+        match self {
+            Connection::Tenant(auth) => auth.cloud(),
+            Connection::Simulate { cloud, .. } => *cloud,
+        }
+    }
+
     /// Start the simulator when simulating; resolve the auth settings.
     pub async fn connect(&self) -> Result<Connected> {
         match self {
@@ -37,7 +49,7 @@ impl Connection {
                 auth: auth.clone(),
                 sim: None,
             }),
-            Connection::Simulate { users, seed } => {
+            Connection::Simulate { users, seed, .. } => {
                 let handle = sim::start(SimConfig {
                     users: *users,
                     seed: *seed,

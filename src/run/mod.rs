@@ -225,7 +225,14 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             )
         }
         Input::Targets(targets) => {
-            let fingerprint = source::fingerprint(&[], &format!("{targets:?}{}", config.shape))?;
+            // From the validated values: the same targets and flags, however written, are the
+            // same run.
+            let shape = format!(
+                "targets\n{}\n--\n{}",
+                targets.canonical(),
+                config.defaults.canonical()
+            );
+            let fingerprint = source::fingerprint(&[], &shape)?;
             let governed = match config.defaults.action {
                 Some(ActionKind::IssueTap | ActionKind::EnableSmsSignIn) => true,
                 Some(ActionKind::ResetMfa) => config.defaults.issue_tap == Some(true),
@@ -405,7 +412,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         rules.policy = read_policy(&exec).await.map(Arc::new);
     }
 
-    let rows = |input: &Input| -> BoxStream<'static, source::Row> {
+    let rows = |input: &Input, resume: Option<Arc<Resume>>| -> BoxStream<'static, source::Row> {
         match input {
             Input::Jobs(sources) => {
                 source::job_rows(sources.clone(), config.defaults.clone()).boxed()
@@ -415,6 +422,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
                 targets.clone(),
                 config.defaults.clone(),
                 config.exec.retry,
+                resume,
             )
             .boxed(),
         }
@@ -435,6 +443,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             rules: rules.clone(),
             strict: config.strict,
             contexts: Mutex::new(Default::default()),
+            cloud: config.connection.cloud(),
         })
     };
 
@@ -444,7 +453,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         let planning = tokio::spawn(tally_plan(received));
         let end = for_each_user(
             work(true, events.clone(), resume.clone()),
-            rows(&input),
+            rows(&input, resume.clone()),
             config.exec.active_users,
             events,
             shutdown.clone(),
@@ -506,8 +515,8 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         ))
     };
     let end = for_each_user(
-        work(dry_run, events.clone(), resume),
-        rows(&input),
+        work(dry_run, events.clone(), resume.clone()),
+        rows(&input, resume),
         config.exec.active_users,
         events,
         shutdown.clone(),
@@ -737,7 +746,7 @@ async fn tally_plan(mut events: mpsc::Receiver<Event>) -> (PlanSummary, PlanCons
             Event::Started { ack, .. } => {
                 let _ = ack.send(());
             }
-            Event::RowDone { .. } | Event::RowInterrupted { .. } => {}
+            Event::RowDone { .. } | Event::RowInterrupted { .. } | Event::User { .. } => {}
         }
     }
     (plan, console)

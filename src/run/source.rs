@@ -1,11 +1,17 @@
 //! Where a run's rows come from: job files (checked in a first pass, then streamed) or
-//! enumerated targets (`--all-users`, `--group`), as [`Row`]s numbered in input order. The
-//! sequence number `seq` is what the journal keys rows by, so it is the same on every run of the
-//! same input.
+//! enumerated targets (`--all-users`, `--group`), as [`Row`]s. The sequence number `seq` is what
+//! the journal keys rows by. Rows of job files are numbered in input order, the same on every run
+//! of the same input. Rows of enumerated targets are tied to the user's object id: Graph gives no
+//! order without `$orderby` (each paging session may list users in another order) and users come
+//! and go between runs, so a resumed enumerated run gives a user the row an earlier run gave the
+//! same object id, numbers users new to it after every row an earlier run used, and ends with
+//! the users an earlier run began but no longer enumerated (checked directly: gone, or still to
+//! finish).
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use futures::{Stream, StreamExt};
@@ -14,6 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::graph::client::GraphClient;
 use crate::job::{self, Defaults, JobSource, Operation, Problem};
+use crate::report::Resume;
 use crate::throttle::retry::RetryPolicy;
 
 /// One unit of work: a valid operation, or a row that failed validation (with `--skip-invalid`).
@@ -26,6 +33,9 @@ pub struct Row {
     /// The user's object id when the input already gave it (enumerated targets), so it is not
     /// resolved again.
     pub user_id: Option<String>,
+    /// An earlier run began this enumerated user, who is no longer enumerated: the user must be
+    /// read directly first (gone from the tenant, or only no longer listed).
+    pub check_gone: bool,
 }
 
 /// What a [`Row`] holds.
@@ -198,6 +208,7 @@ pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item
                 pending.take().map(|(row, whys)| {
                     let out = Row {
                         user_id: None,
+                        check_gone: false,
                         seq: *seq,
                         kind: RowKind::Invalid {
                             row,
@@ -218,6 +229,7 @@ pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item
                         }
                         let row = Row {
                             user_id: None,
+                            check_gone: false,
                             seq,
                             kind: RowKind::Op(op),
                         };
@@ -370,13 +382,101 @@ fn request_id(error: &crate::graph::GraphError) -> String {
         .unwrap_or_default()
 }
 
+impl Targets {
+    /// The targets as canonical text, for the job's fingerprint: the same targets give the same
+    /// text whatever order or letter case the flags used.
+    pub fn canonical(&self) -> String {
+        match self {
+            Targets::AllUsers { filter } => match filter {
+                Some(filter) => format!("all-users\nfilter={}", filter.trim()),
+                None => "all-users".into(),
+            },
+            Targets::Groups(groups) => {
+                let mut groups: Vec<String> =
+                    groups.iter().map(|g| g.trim().to_lowercase()).collect();
+                groups.sort();
+                groups.dedup();
+                format!("groups\n{}", groups.join("\n"))
+            }
+        }
+    }
+}
+
+/// Where enumerated users get their row numbers: the rows an earlier run gave them, and new
+/// numbers after every row an earlier run used.
+struct Numbering {
+    resume: Option<Arc<Resume>>,
+    next: u64,
+    /// Object ids (lower case) already given a row by this run.
+    seen: HashSet<String>,
+    failed: bool,
+}
+
+impl Numbering {
+    /// The row of user `id`, or `None` when this run already gave the user one.
+    fn seq(&mut self, id: &str) -> Option<u64> {
+        if !self.seen.insert(id.to_lowercase()) {
+            return None;
+        }
+        Some(self.known(id).unwrap_or_else(|| self.fresh()))
+    }
+
+    fn known(&self, id: &str) -> Option<u64> {
+        self.resume.as_deref().and_then(|r| r.seq_of_user(id))
+    }
+
+    fn fresh(&mut self) -> u64 {
+        let seq = self.next;
+        self.next += 1;
+        seq
+    }
+
+    /// The users an earlier run began, did not finish, and this run did not enumerate.
+    fn left_behind(&self) -> Vec<(u64, String, String)> {
+        match (&self.resume, self.failed) {
+            (Some(resume), false) => resume
+                .unfinished_users()
+                .into_iter()
+                .filter(|(_, id, _)| !self.seen.contains(id))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The row of `defaults`' action for user `name`, row number `seq`.
+fn target_row(defaults: &Defaults, seq: u64, name: &str, id: String, check_gone: bool) -> Row {
+    let index = seq + 1;
+    let kind = match defaults.operation_for(name, index) {
+        Ok(op) => RowKind::Op(op),
+        Err(problems) => RowKind::Invalid {
+            row: index,
+            why: problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+    };
+    Row {
+        seq,
+        kind,
+        user_id: Some(id),
+        check_gone,
+    }
+}
+
 /// Stream the target users as rows of the `--action` given by `defaults`. A user in several
-/// groups is worked on once. Enumeration errors become one failed row, and end the stream.
+/// groups is worked on once. Enumeration errors become one failed row, and end the stream. With
+/// `resume` (an earlier run's journal), users keep the rows the earlier run gave them, and the
+/// users it began but this enumeration no longer lists come last, marked
+/// [`check_gone`](Row::check_gone).
 pub fn target_rows(
     client: GraphClient,
     targets: Targets,
     defaults: Defaults,
     retry: RetryPolicy,
+    resume: Option<Arc<Resume>>,
 ) -> impl Stream<Item = Row> + Send {
     let users = match targets {
         Targets::AllUsers { filter } => client.users(filter.as_deref(), retry).boxed(),
@@ -384,46 +484,71 @@ pub fn target_rows(
             .flat_map(move |group| client.group_members(&group, retry))
             .boxed(),
     };
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut seq = 0u64;
-    let mut failed = false;
-    users.filter_map(move |user| {
+    let numbering = Arc::new(Mutex::new(Numbering {
+        next: resume.as_deref().map_or(0, Resume::next_seq),
+        resume,
+        seen: HashSet::new(),
+        failed: false,
+    }));
+    let tail = numbering.clone();
+    let tail_defaults = defaults.clone();
+    let listed = users.filter_map(move |user| {
+        let mut numbering = numbering.lock().expect("the numbering");
         let row = match user {
-            _ if failed => None,
+            _ if numbering.failed => None,
             Ok(user) => {
                 let name = if user.user_principal_name.is_empty() {
                     user.id.clone()
                 } else {
                     user.user_principal_name.clone()
                 };
-                if !seen.insert(user.id.to_lowercase()) {
-                    None
-                } else {
-                    let index = seq + 1;
-                    let kind = match defaults.operation_for(&name, index) {
-                        Ok(op) => RowKind::Op(op),
-                        Err(problems) => RowKind::Invalid {
-                            row: index,
-                            why: problems
-                                .iter()
-                                .map(|p| p.to_string())
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                        },
-                    };
-                    Some((kind, Some(user.id)))
-                }
+                numbering
+                    .seq(&user.id)
+                    .map(|seq| target_row(&defaults, seq, &name, user.id, false))
             }
             Err(error) => {
-                failed = true;
-                Some((RowKind::EnumerationFailed { error }, None))
+                numbering.failed = true;
+                let seq = numbering.fresh();
+                Some(Row {
+                    seq,
+                    kind: RowKind::EnumerationFailed { error },
+                    user_id: None,
+                    check_gone: false,
+                })
             }
         };
-        let row = row.map(|(kind, user_id)| {
-            let row = Row { seq, kind, user_id };
-            seq += 1;
-            row
-        });
         std::future::ready(row)
+    });
+    let left = futures::stream::once(async move {
+        let left = tail.lock().expect("the numbering").left_behind();
+        futures::stream::iter(
+            left.into_iter()
+                .map(move |(seq, id, name)| target_row(&tail_defaults, seq, &name, id, true)),
+        )
     })
+    .flatten();
+    listed.chain(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_fingerprinted_by_canonical_values() {
+        let a = Targets::Groups(vec!["G-1".into(), "g-2".into()]);
+        let b = Targets::Groups(vec!["g-2".into(), "g-1".into(), "G-2".into()]);
+        assert_eq!(a.canonical(), b.canonical());
+        assert_ne!(
+            Targets::AllUsers { filter: None }.canonical(),
+            Targets::AllUsers {
+                filter: Some("accountEnabled eq true".into())
+            }
+            .canonical()
+        );
+        assert_ne!(
+            fingerprint(&[], &a.canonical()).unwrap(),
+            fingerprint(&[], "all-users").unwrap()
+        );
+    }
 }

@@ -19,6 +19,12 @@ use crate::job::{Action, Operation};
 use crate::plan::{Applier, Change, PlanRules, Records, TapOutFile, UserContext};
 use crate::report::{Event, Record, Resume, Status};
 
+/// The code of the record of an enumerated user who left the tenant before being handled.
+pub const USER_GONE: &str = "userGone";
+
+/// Its reason.
+pub const GONE_REASON: &str = "no longer in the tenant";
+
 /// Per-row work of a run.
 pub struct RowWork {
     /// Sends every request.
@@ -45,6 +51,8 @@ pub struct RowWork {
     pub contexts: Mutex<HashMap<String, UserContext>>,
     /// Stops the run after identical refusals in a row (the apply phase only).
     pub breaker: Option<Arc<Breaker>>,
+    /// The cloud whose Graph the rows are planned for (`--cloud`).
+    pub cloud: crate::auth::Cloud,
 }
 
 impl RowWork {
@@ -54,11 +62,35 @@ impl RowWork {
             .tap_out_given(self.tap_out_given)
             .clock(self.now)
             .rules(self.rules.clone())
-            .strict(self.strict);
+            .strict(self.strict)
+            .cloud(self.cloud);
         if let Some(taps) = &self.taps {
             applier = applier.tap_sink(taps.as_ref());
         }
         applier
+    }
+
+    /// For a user an earlier run began who is no longer enumerated: the `skipped` record when a
+    /// direct read of the user by object id answers 404 (the user left the tenant). `None` when
+    /// the user is still there (only no longer listed): the row is finished like any other.
+    async fn gone(&self, op: &Operation, id: &str) -> Option<Record> {
+        match self
+            .exec
+            .call(&op.user_key(), requests::resolve_user(id))
+            .await
+        {
+            Err(error) if error.status == Some(404) => {
+                let mut record = base_record(op, Some(id));
+                record.step = Change::ReadUser;
+                record.status = Some(Status::Skipped);
+                record.http_status = Some(404);
+                record.error_code = Some(USER_GONE.into());
+                record.error_message = Some(GONE_REASON.into());
+                record.request_id = error.request_id;
+                Some(record)
+            }
+            _ => None,
+        }
     }
 
     async fn send(&self, seq: u64, record: Record) {
@@ -97,6 +129,12 @@ impl RowWork {
         // A pass is issued exactly once per row: one the earlier run recorded ends the row.
         if matches!(op.action, Action::IssueTap(_))
             && resumed.is_some_and(|r| r.done_steps(seq).contains(&Change::IssueTap))
+        {
+            return true;
+        }
+        // So is a revocation (no state shows it done): one the earlier run recorded ends the row.
+        if matches!(op.action, Action::RevokeSessions)
+            && resumed.is_some_and(|r| r.done_steps(seq).contains(&Change::RevokeSessions))
         {
             return true;
         }
@@ -236,6 +274,29 @@ impl UserWork for RowWork {
         let seq = row.seq;
         if self.resume.as_deref().is_some_and(|r| r.row_done(seq)) {
             return Event::RowDone { seq };
+        }
+        if let (Some(id), RowKind::Op(op)) = (&row.user_id, &row.kind) {
+            // Enumerated: the journal ties the row to the user's object id before any step.
+            if !self.dry_run {
+                let _ = self
+                    .events
+                    .send(Event::User {
+                        seq,
+                        id: id.clone(),
+                        user: op.user.clone(),
+                    })
+                    .await;
+            }
+            if row.check_gone
+                && let Some(record) = self.gone(op, id).await
+            {
+                // One record for a user who left before being handled; a user with records
+                // already keeps just those (what was done stays reported, once).
+                if !self.resume.as_deref().is_some_and(|r| r.row_touched(seq)) {
+                    self.send(seq, record).await;
+                }
+                return Event::RowDone { seq };
+            }
         }
         match row.kind {
             RowKind::Op(op) => {

@@ -221,7 +221,7 @@ async fn target_keys(
         Input::Targets(Targets::AllUsers { filter: None }) => return Ok(None),
         Input::Jobs(sources) => source::job_rows(sources, defaults.clone()).boxed(),
         Input::Targets(targets) => {
-            source::target_rows(client.clone(), targets, list_defaults(), exec.retry).boxed()
+            source::target_rows(client.clone(), targets, list_defaults(), exec.retry, None).boxed()
         }
     };
     let mut keys = HashSet::new();
@@ -490,7 +490,7 @@ async fn from_methods(
     let rows: BoxStream<'static, Row> = match input {
         Input::Jobs(sources) => source::job_rows(sources, defaults.clone()).boxed(),
         Input::Targets(targets) => {
-            source::target_rows(client.clone(), targets, list_defaults(), exec.retry).boxed()
+            source::target_rows(client.clone(), targets, list_defaults(), exec.retry, None).boxed()
         }
     };
     let (reads, mut received) = mpsc::channel::<Read>(1024);
