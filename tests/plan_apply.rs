@@ -572,7 +572,7 @@ async fn issue_tap_writes_the_pass_only_to_tap_out_exactly_once() {
     let env = env(40).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("taps.csv");
-    let file = TapOutFile::create(&path).unwrap();
+    let file = TapOutFile::create(&path, Vec::new()).unwrap();
     // User 10 is outside the simulated TAP policy's targets.
     let ops = [
         op(
@@ -824,7 +824,7 @@ async fn lost_answers_are_checked_against_the_state_and_only_the_working_pass_is
     .await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("taps.csv");
-    let file = TapOutFile::create(&path).unwrap();
+    let file = TapOutFile::create(&path, Vec::new()).unwrap();
     // Users outside the simulated pass policy (every 11th) are left out: their rows fail by
     // policy, which says nothing about lost answers.
     let users: Vec<String> = (0..200).filter(|i| i % 11 != 10).map(upn).collect();

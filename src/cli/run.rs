@@ -92,6 +92,15 @@ pub struct RunArgs {
     /// File for temporary access passes (created with mode 0600; must not exist).
     #[arg(long, value_name = "FILE")]
     pub tap_out: Option<PathBuf>,
+    /// Job columns to copy into --tap-out beside each pass, e.g. `manager,email` (the job's
+    /// own columns, matched ignoring case), so the file can be handed out as it is.
+    #[arg(
+        long,
+        value_name = "COLUMN,...",
+        value_delimiter = ',',
+        requires = "tap_out"
+    )]
+    pub tap_columns: Vec<String>,
     /// Enumerated targets instead of job files.
     #[command(flatten)]
     pub targets: TargetArgs,
@@ -143,6 +152,7 @@ pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
         resume: args.resume,
         keep_journal: args.keep_journal,
         tap_out: args.tap_out,
+        tap_columns: args.tap_columns,
         connection,
         exec: args.rate.to_config()?,
         plan_paint: Paint::default(),

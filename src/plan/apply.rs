@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -588,7 +589,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             }
             out.before_write(&step.change).await;
             let started = Instant::now();
-            let result = self.run_step(user, user_id, &step, state).await;
+            let result = self.run_step(user, user_id, &op.extra, &step, state).await;
             record.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match result {
                 Ok(done) => {
@@ -644,6 +645,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         &self,
         user: &str,
         user_id: &str,
+        extra: &[(Arc<str>, String)],
         step: &Step,
         before: &UserState,
     ) -> Result<Done, Failure> {
@@ -656,7 +658,8 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 Ok(response) => {
                     attempts += response.attempts;
                     if step.effect == Effect::TapIssued {
-                        let mut done = self.deliver_tap(user, user_id, response, attempts)?;
+                        let mut done =
+                            self.deliver_tap(user, user_id, extra, response, attempts)?;
                         if orphan_pass {
                             done.note = Some(REPLACED_ORPHAN_PASS.into());
                         }
@@ -757,6 +760,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         &self,
         user: &str,
         user_id: &str,
+        extra: &[(Arc<str>, String)],
         response: Response,
         attempts: u32,
     ) -> Result<Done, Failure> {
@@ -790,7 +794,8 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             created.pass,
             created.start,
             created.lifetime_minutes,
-        );
+        )
+        .with_extra(extra.to_vec());
         sink.deliver(&tap).map_err(|e| {
             fail(
                 "tapOutWriteFailed",

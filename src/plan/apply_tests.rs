@@ -574,7 +574,11 @@ async fn a_delete_answered_404_is_ok_and_says_the_method_was_already_gone() {
     };
     let step = crate::plan::desired::delete_step(&state.methods[1]).unwrap();
     let applier = Applier::new(&graph);
-    let done = applier.run_step(UPN, ID, &step, &state).await.ok().unwrap();
+    let done = applier
+        .run_step(UPN, ID, &[], &step, &state)
+        .await
+        .ok()
+        .unwrap();
     assert!(
         done.note
             .unwrap()

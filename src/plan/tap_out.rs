@@ -1,13 +1,17 @@
 //! Where created temporary access passes go: the [`TapSink`] trait the applier hands each pass
-//! to, and [`TapOutFile`], the `--tap-out` CSV (`user,user_id,pass,start,lifetime`) created
-//! with mode 0600 and refused when the file exists. Passes never reach records, logs or `Debug`
-//! output. The `run` command creates the file; [`super::apply`] delivers to it.
+//! to, and [`TapOutFile`], the `--tap-out` CSV (`user,user_id,pass,start,lifetime,expires`,
+//! then the job columns named with `--tap-columns`) created with mode 0600 and refused when the
+//! file exists. Every cell a spreadsheet would run as a formula is guarded. Passes never reach
+//! records, logs or `Debug` output. The `run` command creates the file; [`super::apply`]
+//! delivers to it.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -24,6 +28,8 @@ pub struct IssuedTap {
     pub start: Option<DateTime<Utc>>,
     /// Its lifetime in minutes.
     pub lifetime_minutes: Option<u32>,
+    /// The job row's extra columns (name, value), from which `--tap-columns` picks.
+    pub extra: Vec<(Arc<str>, String)>,
 }
 
 impl IssuedTap {
@@ -41,12 +47,25 @@ impl IssuedTap {
             pass,
             start,
             lifetime_minutes,
+            extra: Vec::new(),
         }
+    }
+
+    /// The same pass with the job row's extra columns.
+    pub fn with_extra(mut self, extra: Vec<(Arc<str>, String)>) -> Self {
+        self.extra = extra;
+        self
     }
 
     /// The secret pass itself.
     pub fn pass(&self) -> &str {
         &self.pass
+    }
+
+    /// When the pass stops working: its start plus its lifetime.
+    pub fn expires(&self) -> Option<DateTime<Utc>> {
+        let minutes = i64::from(self.lifetime_minutes?);
+        Some(self.start? + chrono::Duration::minutes(minutes))
     }
 }
 
@@ -71,6 +90,8 @@ pub trait TapSink: Send + Sync {
 /// The `--tap-out` file.
 pub struct TapOutFile {
     path: PathBuf,
+    /// The job columns copied beside each pass (`--tap-columns`), as the job spells them.
+    columns: Vec<Arc<str>>,
     writer: Mutex<csv::Writer<File>>,
 }
 
@@ -83,9 +104,10 @@ impl fmt::Debug for TapOutFile {
 }
 
 impl TapOutFile {
-    /// Create the file (mode 0600 on Unix) with its header. Fails when it exists: passes
-    /// already in a file are never overwritten or mixed with a new run's.
-    pub fn create(path: &Path) -> anyhow::Result<Self> {
+    /// Create the file (mode 0600 on Unix) with its header, `columns` being the job columns to
+    /// copy beside each pass. Fails when it exists: passes already in a file are never
+    /// overwritten or mixed with a new run's.
+    pub fn create(path: &Path, columns: Vec<Arc<str>>) -> anyhow::Result<Self> {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -105,12 +127,18 @@ impl TapOutFile {
             }
         })?;
         let mut writer = csv::Writer::from_writer(file);
+        let header = ["user", "user_id", "pass", "start", "lifetime", "expires"]
+            .into_iter()
+            .map(std::borrow::Cow::Borrowed)
+            .chain(columns.iter().map(|c| spreadsheet_safe(c)))
+            .collect::<Vec<_>>();
         writer
-            .write_record(["user", "user_id", "pass", "start", "lifetime"])
+            .write_record(header.iter().map(|c| c.as_bytes()))
             .and_then(|()| writer.flush().map_err(csv::Error::from))
             .with_context(|| format!("writing --tap-out {}", path.display()))?;
         Ok(TapOutFile {
             path: path.to_path_buf(),
+            columns,
             writer: Mutex::new(writer),
         })
     }
@@ -127,22 +155,33 @@ impl TapSink for TapOutFile {
             .writer
             .lock()
             .map_err(|_| io::Error::other("the --tap-out writer panicked earlier"))?;
-        let start = tap
-            .start
-            .map(|s| s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default();
+        let time = |t: Option<DateTime<Utc>>| {
+            t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        };
         let lifetime = tap
             .lifetime_minutes
             .map(|m| m.to_string())
             .unwrap_or_default();
+        let copied = self.columns.iter().map(|name| {
+            let value = tap
+                .extra
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("", |(_, v)| v.as_str());
+            spreadsheet_safe(value)
+        });
+        let fixed = [
+            spreadsheet_safe(&tap.user),
+            spreadsheet_safe(&tap.user_id),
+            spreadsheet_safe(tap.pass()),
+            time(tap.start).into(),
+            lifetime.into(),
+            time(tap.expires()).into(),
+        ];
+        let cells: Vec<_> = fixed.into_iter().chain(copied).collect();
         writer
-            .write_record([
-                spreadsheet_safe(&tap.user).as_ref(),
-                tap.user_id.as_str(),
-                spreadsheet_safe(tap.pass()).as_ref(),
-                start.as_str(),
-                lifetime.as_str(),
-            ])
+            .write_record(cells.iter().map(|c| c.as_bytes()))
             .map_err(io::Error::other)?;
         writer.flush()?;
         // A pass exists once only: make it survive a crash right after this step.
@@ -187,13 +226,40 @@ mod tests {
     fn tap_out_file_holds_header_and_passes_as_csv() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("taps.csv");
-        let file = TapOutFile::create(&path).unwrap();
+        let file = TapOutFile::create(&path, Vec::new()).unwrap();
         file.deliver(&tap()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "user,user_id,pass,start,lifetime\n\
-             o'neil00005@contoso.onmicrosoft.com,id-5,\"Xy7!pass,word\",2026-01-01T08:00:00Z,60\n"
+            "user,user_id,pass,start,lifetime,expires\n\
+             o'neil00005@contoso.onmicrosoft.com,id-5,\"Xy7!pass,word\",2026-01-01T08:00:00Z,60,\
+             2026-01-01T09:00:00Z\n"
+        );
+    }
+
+    #[test]
+    fn tap_columns_follow_the_pass_and_never_turn_into_formulas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taps.csv");
+        let file = TapOutFile::create(&path, vec!["Manager".into(), "Desk".into()]).unwrap();
+        let tap = tap().with_extra(vec![
+            ("Desk".into(), "=HYPERLINK(\"x\")".into()),
+            ("Ticket".into(), "T-1".into()),
+        ]);
+        file.deliver(&tap).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("user,user_id,pass,start,lifetime,expires,Manager,Desk")
+        );
+        // No Manager value in the row: an empty cell; the formula is guarded.
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .ends_with(",,\"'=HYPERLINK(\"\"x\"\")\""),
+            "{text}"
         );
     }
 
@@ -203,7 +269,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("taps.csv");
-        TapOutFile::create(&path).unwrap();
+        TapOutFile::create(&path, Vec::new()).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
@@ -213,7 +279,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("taps.csv");
         std::fs::write(&path, "old passes\n").unwrap();
-        let err = TapOutFile::create(&path).unwrap_err().to_string();
+        let err = TapOutFile::create(&path, Vec::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("already exists"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old passes\n");
     }

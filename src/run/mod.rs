@@ -98,6 +98,8 @@ pub struct RunConfig {
     pub keep_journal: bool,
     /// Where temporary access passes go.
     pub tap_out: Option<PathBuf>,
+    /// Job columns copied beside each pass in `tap_out` (`--tap-columns`), as given.
+    pub tap_columns: Vec<String>,
     /// The tenant: real (with credentials) or simulated.
     pub connection: Connection,
     /// Rate, retries and concurrency.
@@ -145,6 +147,36 @@ impl PlanOut {
     fn totals(&self, plan: &PlanSummary) {
         self.write(|out| writeln!(out, "\nPlan: {}.", plan.line()));
     }
+}
+
+/// The job columns `--tap-columns` names, spelled as the job spells them (names are matched
+/// ignoring case). Every name must be a column of the job beyond the ones authbulk reads.
+fn tap_columns(given: &[String], input: &Input, extra: &[String]) -> Result<Vec<Arc<str>>> {
+    if given.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Input::Targets(_) = input {
+        bail!("--tap-columns copies columns of job files: enumerated targets have none");
+    }
+    given
+        .iter()
+        .map(|name| {
+            extra
+                .iter()
+                .find(|column| column.eq_ignore_ascii_case(name.trim()))
+                .map(|column| Arc::from(column.as_str()))
+                .ok_or_else(|| {
+                    let known: Vec<&str> = extra.iter().map(String::as_str).collect();
+                    anyhow::anyhow!(
+                        "--tap-columns {name}: the job has no such column (its own columns: {})",
+                        match known.is_empty() {
+                            true => "none".to_string(),
+                            false => known.join(", "),
+                        }
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Run to the end; the outcome gives the exit code. Errors are fatal problems found before any
@@ -285,6 +317,8 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         needs.push(permissions::for_default_domain());
     }
 
+    let tap_columns = tap_columns(&config.tap_columns, &input, &extra)?;
+
     // 2. The report and journal, before any request. A report on stdout (or none) has no
     // journal: there is no file for --resume to continue.
     let journal_path = report_file.as_deref().map(journal::path_for);
@@ -357,7 +391,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let mut journal = journal;
     let taps = match (&config.tap_out, config.dry_run) {
         (Some(path), false) => {
-            let file = TapOutFile::create(path)?;
+            let file = TapOutFile::create(path, tap_columns)?;
             created.0.push(path.clone());
             if let Some(journal) = journal.as_mut() {
                 journal.tap_out(path)?;

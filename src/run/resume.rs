@@ -185,15 +185,17 @@ pub fn tap_delivered_in(
             .flexible(true)
             .from_path(path)
             .ok()?;
+        let columns = reader.headers().ok()?.len();
         let found = reader.records().map_while(Result::ok).any(|row| {
-            // Columns: user, user_id, pass, start, lifetime (see `crate::plan::TapOutFile`).
+            // Columns: user, user_id, pass, start, lifetime, expires, then any --tap-columns
+            // (see `crate::plan::TapOutFile`; files of earlier versions end at lifetime).
             // A line torn by a crash lacks fields: its pass is not whole.
             let start = match row.get(3) {
                 Some("") => true,
                 Some(text) => DateTime::parse_from_rfc3339(text).is_ok_and(|s| s >= since),
                 None => false,
             };
-            row.len() == 5
+            row.len() == columns
                 && start
                 && row
                     .get(1)
