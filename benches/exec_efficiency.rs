@@ -5,7 +5,11 @@
 //! - `half`: other apps use half of the tenant's write budget (`--background-load 0.5`) (same
 //!   targets);
 //! - `adaptive`: `--budget adaptive` against a service with four times the client's budget
-//!   (target >= 0.90, <= 3 % throttled).
+//!   (target >= 0.90, <= 3 % throttled);
+//! - `unknown`: the engine at its default caps (the published large-tenant budget, 3,000 writes
+//!   per 150 s) against a service that allows a tenth of it (300 writes per 150 s, as when other
+//!   apps or a smaller tenant's limits leave less), 600 users: a budget it does not know
+//!   (target >= 0.90, <= 1 % throttled).
 //!
 //! `EXEC_EFFICIENCY_CASE=equal|half|adaptive` runs one case; `EXEC_EFFICIENCY_USERS` changes the
 //! number of users.
@@ -20,7 +24,7 @@ use authbulk::auth::TokenProvider;
 use authbulk::exec::{ExecConfig, Executor, Shutdown};
 use authbulk::graph::client::GraphClient;
 use authbulk::sim::SimConfig;
-use authbulk::throttle::{Budget, BudgetMode, RateConfig};
+use authbulk::throttle::{Budget, BudgetMode, Learned, RateConfig};
 use exec_support::*;
 
 /// Writes per 150 s of the service: with its bucket of 150 s, 20,000 writes take a minute.
@@ -38,6 +42,8 @@ struct Case {
     background_load: f64,
     target_efficiency: f64,
     target_throttled: f64,
+    /// Users of this case, when not the run's number.
+    users: Option<usize>,
 }
 
 impl Case {
@@ -69,6 +75,7 @@ fn cases() -> Vec<Case> {
             background_load: 0.0,
             target_efficiency: 0.95,
             target_throttled: 0.01,
+            users: None,
         },
         Case {
             name: "half",
@@ -82,6 +89,7 @@ fn cases() -> Vec<Case> {
             background_load: 0.5,
             target_efficiency: 0.95,
             target_throttled: 0.01,
+            users: None,
         },
         Case {
             name: "adaptive",
@@ -96,11 +104,26 @@ fn cases() -> Vec<Case> {
             background_load: 0.0,
             target_efficiency: 0.90,
             target_throttled: 0.03,
+            users: None,
+        },
+        Case {
+            name: "unknown",
+            client: published,
+            mode: BudgetMode::Capped,
+            service_ru: SERVICE_RU,
+            service_writes: 300.0,
+            tenant_writes_per_5min: 1e9,
+            background_load: 0.0,
+            target_efficiency: 0.90,
+            target_throttled: 0.01,
+            users: Some(600),
         },
     ]
 }
 
-async fn run(case: &Case, users: usize) {
+/// One run of `case`, starting at `remembered` (what an earlier run learned); returns what this
+/// run learned.
+async fn run(case: &Case, users: usize, night: &str, remembered: Option<Learned>) -> Learned {
     let sim = authbulk::sim::start(SimConfig {
         users,
         ru_per_10s: Some(case.service_ru),
@@ -116,6 +139,7 @@ async fn run(case: &Case, users: usize) {
         rate: RateConfig {
             budget: case.client,
             mode: case.mode,
+            start: remembered,
         },
         ..ExecConfig::default()
     };
@@ -157,14 +181,16 @@ async fn run(case: &Case, users: usize) {
     let ideal = case.ideal(users);
     let efficiency = ideal / actual;
     let throttled = stats.throttled as f64 / stats.sent as f64;
-    let verdict = if efficiency >= case.target_efficiency && throttled <= case.target_throttled {
+    let verdict = if case.users.is_some() && remembered.is_none() {
+        "first run, no remembered rate: no target"
+    } else if efficiency >= case.target_efficiency && throttled <= case.target_throttled {
         "meets target"
     } else {
         "MISSES target"
     };
     println!(
-        "exec_efficiency {:<8} ideal {:>6.1} s / actual {:>6.1} s = {:.3}   throttled {:>5} of {:>6} = {:.2} %   failed {}   ({verdict}: >= {:.2}, <= {:.0} %)",
-        case.name,
+        "exec_efficiency {:<10} ideal {:>6.1} s / actual {:>6.1} s = {:.3}   throttled {:>5} of {:>6} = {:.2} %   failed {}   ({verdict}: >= {:.2}, <= {:.0} %)",
+        format!("{}{night}", case.name),
         ideal,
         actual,
         efficiency,
@@ -175,6 +201,7 @@ async fn run(case: &Case, users: usize) {
         case.target_efficiency,
         case.target_throttled * 100.0,
     );
+    exec.throttle().learned()
 }
 
 fn main() {
@@ -188,6 +215,17 @@ fn main() {
         if only.as_deref().is_some_and(|o| o != case.name) {
             continue;
         }
-        runtime.block_on(run(&case, users));
+        match case.users {
+            // A budget the engine does not know: a first run, then the next night's run
+            // starting at what the first one learned (the rate memory of `authbulk run`).
+            Some(users) => {
+                let learned = runtime.block_on(run(&case, users, "/1", None));
+                println!("  learned: {learned:?}");
+                runtime.block_on(run(&case, users, "/2", Some(learned)));
+            }
+            None => {
+                runtime.block_on(run(&case, users, "", None));
+            }
+        }
     }
 }

@@ -51,6 +51,7 @@ async fn env_with(config: SimConfig) -> Env {
                 writes_per_150s: 1_000_000,
             },
             mode: BudgetMode::Capped,
+            start: None,
         },
         ..ExecConfig::default()
     };

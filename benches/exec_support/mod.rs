@@ -173,6 +173,7 @@ pub fn unthrottled_executor(sim: &ChildSim) -> Executor {
                 writes_per_150s: u32::MAX,
             },
             mode: BudgetMode::Capped,
+            start: None,
         },
         concurrency: 32,
         ..ExecConfig::default()

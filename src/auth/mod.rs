@@ -31,7 +31,7 @@ mod delegated;
 mod managed;
 pub mod permissions;
 mod secret;
-mod sign_in_store;
+pub(crate) mod sign_in_store;
 mod workload;
 
 pub use cloud::Cloud;

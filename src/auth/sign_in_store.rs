@@ -204,7 +204,7 @@ fn keyring_entry() -> keyring::Result<keyring::Entry> {
 
 /// Write `bytes` to `path` readable by the user only: a 0700 folder, a 0600 file written
 /// beside it and renamed over it, so no reader ever sees a half-written or wider file.
-fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -217,7 +217,10 @@ fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let temp = dir.join(format!(".{RECORD_FILE}.{}", std::process::id()));
+    let name = path
+        .file_name()
+        .map_or_else(|| RECORD_FILE.into(), |n| n.to_string_lossy());
+    let temp = dir.join(format!(".{name}.{}", std::process::id()));
     let _ = std::fs::remove_file(&temp);
     let result = options
         .open(&temp)

@@ -89,7 +89,11 @@ impl RateFlags {
             BudgetArg::Adaptive => BudgetMode::Adaptive,
         };
         Ok(ExecConfig {
-            rate: RateConfig { budget, mode },
+            rate: RateConfig {
+                budget,
+                mode,
+                start: None,
+            },
             retry: RetryPolicy {
                 max_retries: self.max_retries,
                 max_wait,

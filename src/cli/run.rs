@@ -76,6 +76,15 @@ pub struct RunArgs {
     /// start and end); by default it is removed, as nothing is left to resume.
     #[arg(long, conflicts_with = "dry_run")]
     pub keep_journal: bool,
+    /// Start at the budget instead of the rate this tenant allowed this app in an earlier run
+    /// (kept after a run the service slowed down), and forget that rate.
+    #[arg(long)]
+    pub forget_rate: bool,
+    /// Keep the rate memory (the rates this tenant allowed this app, for the next run to start
+    /// at) in DIR instead of $XDG_STATE_HOME/authbulk/rates; also for a --graph-url, which
+    /// otherwise keeps none.
+    #[arg(long, value_name = "DIR")]
+    pub rate_memory: Option<PathBuf>,
     /// Report stable refusals (a default method nothing can take over, a method type Graph will
     /// not delete, the authentication methods policy) as `failed` (exit 1) instead of `skipped`.
     #[arg(long)]
@@ -151,6 +160,8 @@ pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
         max_denied: args.max_denied,
         resume: args.resume,
         keep_journal: args.keep_journal,
+        forget_rate: args.forget_rate,
+        rate_memory: args.rate_memory,
         tap_out: args.tap_out,
         tap_columns: args.tap_columns,
         connection,

@@ -940,6 +940,7 @@ mod tests {
                     writes_per_150s: 15,
                 },
                 mode: BudgetMode::Capped,
+                start: None,
             },
             ..ExecConfig::default()
         };

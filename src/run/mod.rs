@@ -43,6 +43,7 @@ pub mod connect;
 pub mod exclude;
 pub mod failed_out;
 pub mod lock;
+pub mod rate_memory;
 pub mod resume;
 pub mod source;
 pub mod tenant_guard;
@@ -96,6 +97,12 @@ pub struct RunConfig {
     pub resume: bool,
     /// Keep the journal of a run that got through every row.
     pub keep_journal: bool,
+    /// Start at the budget, not at the rate an earlier run learned, and forget that rate
+    /// (`--forget-rate`).
+    pub forget_rate: bool,
+    /// Where the rate memory is kept (`--rate-memory DIR`); by default the user's state
+    /// directory, for the cloud's own Graph only.
+    pub rate_memory: Option<PathBuf>,
     /// Where temporary access passes go.
     pub tap_out: Option<PathBuf>,
     /// Job columns copied beside each pass in `tap_out` (`--tap-columns`), as given.
@@ -405,7 +412,18 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let connected = config.connection.connect().await?;
     let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
     tokens.check().await?;
-    let principal = check_permissions(&tokens.token().await?, &needs, config.dry_run)?;
+    let token = tokens.token().await?;
+    let principal = check_permissions(&token, &needs, config.dry_run)?;
+    // Where the rate starts: what this tenant allowed this app in an earlier run.
+    let place = rate_memory::Place {
+        dir: config.rate_memory.as_deref(),
+        own_graph: connected.auth.graph_root() == connected.auth.cloud().graph_root(),
+        forget: config.forget_rate,
+    };
+    let rate_memory = rate_memory::open(&token, place, Utc::now());
+    drop(token);
+    let mut exec_config = config.exec;
+    exec_config.rate.start = rate_memory.as_ref().and_then(|m| m.start);
     let client = GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
     // `--group NAME`: each name to its one group's id, before any user is read.
     let input = match input {
@@ -438,7 +456,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     }
     let shutdown = Shutdown::new();
     let ctrl_c = shutdown.listen_for_ctrl_c();
-    let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
+    let exec = Executor::start(client.clone(), exec_config, shutdown.clone());
     // The authentication methods policy, read once before planning when the job has rows it
     // governs, so the plan refuses what the policy will refuse (dry run and apply alike).
     let mut rules = config.rules.clone();
@@ -585,6 +603,9 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     ctrl_c.abort();
 
     // 6. The summary.
+    if let Some(memory) = &rate_memory {
+        memory.keep(exec.throttle().learned(), Utc::now());
+    }
     let stats = exec.stats().snapshot();
     summary.finish(
         Traffic {

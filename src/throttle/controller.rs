@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::LaneStart;
 use super::gcra::Gcra;
 
 /// How often the control law looks at what the service said.
@@ -82,6 +83,18 @@ pub struct Lane {
     accepted: f64,
     /// (accepted units, seconds) of the last intervals, newest last.
     history: std::collections::VecDeque<(f64, f64)>,
+    /// Started from an earlier run's rate ([`Lane::starting_at`]).
+    remembered: Option<LaneStart>,
+    /// Units the service accepted before its first signal (a warning or a 429): the burst its
+    /// bucket took; `None` while no signal came.
+    first_fill: Option<f64>,
+    /// Units accepted so far while no signal came.
+    unsignalled: f64,
+    /// Some signal was surely about this lane (see [`Lane::attributed`]).
+    attributed: bool,
+    /// Units that may go at once, beside the pacer, at the start of a run that remembers the
+    /// burst the service took ([`Lane::starting_at`]); spent first, never refilled.
+    credit: f64,
 }
 
 impl Lane {
@@ -110,6 +123,73 @@ impl Lane {
             last_cut: None,
             accepted: 0.0,
             history: std::collections::VecDeque::with_capacity(HISTORY),
+            remembered: None,
+            first_fill: None,
+            unsignalled: 0.0,
+            attributed: false,
+            credit: 0.0,
+        }
+    }
+
+    /// A signal that was surely about this lane, not a guess between the lanes (an answer
+    /// that concerns this budget alone): only such a lane's rate is worth remembering.
+    pub fn attributed(&mut self, throttled: bool, pct: Option<f64>) {
+        if throttled || pct.is_some_and(|p| p >= WARN) {
+            self.attributed = true;
+        }
+    }
+
+    /// Start at an earlier run's rate and burst instead of the budget (below a cap only: a
+    /// remembered rate above the cap is the cap). The rate grows from there as after a cut, so
+    /// a tenant that now allows more is found again.
+    pub fn starting_at(mut self, start: Option<LaneStart>, now: Instant) -> Self {
+        let Some(start) = start.filter(|s| s.rate.is_finite() && s.rate > 0.0) else {
+            return self;
+        };
+        let cap = self.cap.as_ref().map_or(f64::INFINITY, Gcra::rate);
+        if start.rate >= cap {
+            return self;
+        }
+        self.rate = start.rate.max(self.floor);
+        self.adaptive = Some(Gcra::new(self.rate, pacer_burst(self.rate), now));
+        // The burst goes beside the pacer rather than as its bucket: a pacer bucket that
+        // shrinks to its usual size after a large burst would owe the whole burst first.
+        self.credit = start.burst.max(0.0).floor();
+        self.slow_start = false;
+        self.remembered = Some(start);
+        tracing::info!(
+            lane = ?self.kind,
+            rate = self.rate,
+            burst = self.credit,
+            "throttle: starting at the rate this tenant accepted before"
+        );
+        self
+    }
+
+    /// Where the next run should start, when this one learned it: the adaptive rate, if
+    /// signals surely about this lane held it below its budget (or it started from an earlier
+    /// run's rate and has not grown back to its budget), with the burst the service took
+    /// before its first signal. A rate cut on a guess (a write's warning blamed on this lane)
+    /// is not kept: starting the next run there could hold all its reads to a write's pace.
+    pub fn learned(&self) -> Option<LaneStart> {
+        let learned_here = self.last_cut.is_some() && self.attributed;
+        if self.adaptive.is_none() || !learned_here && self.remembered.is_none() {
+            return None;
+        }
+        let burst = self
+            .first_fill
+            .or(self.remembered.map(|r| r.burst))
+            .unwrap_or_else(|| pacer_burst(self.rate));
+        Some(LaneStart {
+            rate: self.rate,
+            burst,
+        })
+    }
+
+    /// The service signalled (a warning or a 429): what it accepted before is its burst.
+    fn signalled(&mut self) {
+        if self.first_fill.is_none() {
+            self.first_fill = Some(self.unsignalled);
         }
     }
 
@@ -117,6 +197,9 @@ impl Lane {
     pub fn accepted(&mut self, n: u32, now: Instant) {
         self.tick(now);
         self.accepted += f64::from(n);
+        if self.first_fill.is_none() {
+            self.unsignalled += f64::from(n);
+        }
     }
 
     /// Units per second the service accepted over the last intervals, when there is enough to
@@ -142,7 +225,10 @@ impl Lane {
         if let Some(cap) = &mut self.cap {
             go = go.max(cap.reserve(n, now));
         }
-        if let Some(pacer) = &mut self.adaptive {
+        if self.credit >= f64::from(n) {
+            self.credit -= f64::from(n);
+        } else if let Some(pacer) = &mut self.adaptive {
+            self.credit = 0.0;
             go = go.max(pacer.reserve(n, now));
         }
         if go > now {
@@ -161,6 +247,7 @@ impl Lane {
             .adaptive
             .as_ref()
             .map_or(u32::MAX, |p| p.available_now(now));
+        let pacer = pacer.max(self.credit_units());
         let free = wanted.min(cap).min(pacer);
         if free < wanted {
             self.binding = true;
@@ -171,7 +258,11 @@ impl Lane {
     /// The most units the lane ever lets go at once: its smallest bucket, at least 1.
     pub fn burst(&self) -> u32 {
         let cap = self.cap.as_ref().map_or(f64::INFINITY, Gcra::burst);
-        let pacer = self.adaptive.as_ref().map_or(f64::INFINITY, Gcra::burst);
+        let pacer = self
+            .adaptive
+            .as_ref()
+            .map_or(f64::INFINITY, Gcra::burst)
+            .max(self.credit);
         let burst = cap.min(pacer).floor().max(1.0);
         // Saturating float-to-int conversion.
         burst as u32
@@ -180,11 +271,18 @@ impl Lane {
     /// When `n` units would be available, without taking them.
     pub fn available_at(&self, n: u32, now: Instant) -> Instant {
         let cap = self.cap.as_ref().map_or(now, |c| c.available_at(n, now));
-        let pacer = self
-            .adaptive
-            .as_ref()
-            .map_or(now, |p| p.available_at(n, now));
+        let pacer = match &self.adaptive {
+            Some(_) if self.credit >= f64::from(n) => now,
+            Some(pacer) => pacer.available_at(n, now),
+            None => now,
+        };
         cap.max(pacer)
+    }
+
+    /// The start credit in whole units.
+    fn credit_units(&self) -> u32 {
+        // Saturating float-to-int conversion.
+        self.credit as u32
     }
 
     /// Record the signals of the answer to a request sent at `sent_at`. A 429 cuts at once;
@@ -195,6 +293,9 @@ impl Lane {
         self.tick(now);
         if let Some(p) = pct {
             self.max_pct = Some(self.max_pct.map_or(p, |m| m.max(p)));
+            if p >= WARN {
+                self.signalled();
+            }
             if self.slow_start && p >= WARN {
                 // Slow start found the bucket's bottom: it is 80 % used and we are draining it
                 // at the rate that got us here. Halve at once (as TCP leaves slow start) rather
@@ -205,6 +306,7 @@ impl Lane {
             }
         }
         if throttled {
+            self.signalled();
             self.throttled = true;
             self.slow_start = false;
             let news = self
@@ -242,13 +344,16 @@ impl Lane {
             // Already cut when the 429 arrived.
         } else if let Some(p) = self.max_pct {
             let rising = self.prev_pct.is_none_or(|q| p > q + 0.002);
+            let falling = self.prev_pct.is_some_and(|q| p < q - 0.002);
             if p >= WARN {
                 self.slow_start = false;
             }
             if p >= HIGH && rising {
                 self.cut(PRESSURE_CUT, measured, now);
-            } else if p >= WARN && rising {
-                // At the limit and still climbing: hold.
+            } else if p >= WARN && (rising || !falling && self.remembered.is_some()) {
+                // At the limit and still climbing: hold. A lane that started at a remembered
+                // rate also holds while usage stays level: a bucket of a long window (writes:
+                // 150 s) drains too slowly for one interval to show it rising.
             } else if p >= HIGH {
                 self.grow(PROBE_GROWTH);
             } else {
@@ -372,6 +477,7 @@ mod tests {
                 lane.accepted(1, Instant::now());
             }
             lane.observe(throttled, pct, Instant::now(), Instant::now());
+            lane.attributed(throttled, pct);
         }
         sent
     }
@@ -541,5 +647,56 @@ mod tests {
         })
         .await;
         assert!(lane.effective_rate() < 100.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lane_the_service_slowed_remembers_its_rate_and_the_burst_it_took() {
+        // A cap of 20/s against a service whose bucket holds 300 and refills 2/s.
+        let mut lane = Lane::new(LaneKind::Writes, 20.0, 3000.0, true, Instant::now());
+        assert_eq!(lane.learned(), None, "nothing learned before any signal");
+        let mut bucket = 300.0_f64;
+        let mut last = Instant::now();
+        drive(&mut lane, 60, |_| {
+            let now = Instant::now();
+            bucket = (bucket + (now - last).as_secs_f64() * 2.0).min(300.0);
+            last = now;
+            if bucket < 1.0 {
+                return (true, None);
+            }
+            bucket -= 1.0;
+            let used = 1.0 - bucket / 300.0;
+            (false, (used >= 0.8).then_some(used))
+        })
+        .await;
+        let learned = lane.learned().expect("the lane was slowed");
+        assert!(learned.rate < 4.0, "{learned:?}");
+        assert!((230.0..=300.0).contains(&learned.burst), "{learned:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lane_starts_at_a_remembered_rate_and_forgets_it_once_back_at_its_cap() {
+        let start = LaneStart {
+            rate: 10.0,
+            burst: 50.0,
+        };
+        let mut lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now())
+            .starting_at(Some(start), Instant::now());
+        assert_eq!(lane.effective_rate(), 10.0);
+        assert_eq!(lane.burst(), 50, "the remembered burst goes at once");
+        assert_eq!(lane.learned(), Some(start), "kept while nothing is learned");
+        // The service says nothing: the rate grows back to the cap, and the memory goes.
+        drive(&mut lane, 60, |_| (false, None)).await;
+        assert_eq!(lane.effective_rate(), 100.0);
+        assert_eq!(lane.learned(), None);
+        // A remembered rate at or above the cap is the cap.
+        let lane = Lane::new(LaneKind::Writes, 100.0, 100.0, true, Instant::now()).starting_at(
+            Some(LaneStart {
+                rate: 500.0,
+                burst: 1.0,
+            }),
+            Instant::now(),
+        );
+        assert_eq!(lane.effective_rate(), 100.0);
+        assert_eq!(lane.learned(), None);
     }
 }

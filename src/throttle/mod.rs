@@ -126,6 +126,9 @@ pub struct RateConfig {
     pub budget: Budget,
     /// Cap or starting point.
     pub mode: BudgetMode,
+    /// Where to start below the budget: the rates this tenant accepted in an earlier run
+    /// (`authbulk run` keeps them per tenant and app: [`crate::run::rate_memory`]); `None` starts at the budget.
+    pub start: Option<Learned>,
 }
 
 impl Default for RateConfig {
@@ -133,8 +136,38 @@ impl Default for RateConfig {
         RateConfig {
             budget: TenantSize::Large.published(),
             mode: BudgetMode::Capped,
+            start: None,
         }
     }
+}
+
+/// What a run learned of the rates the service allows, per lane, for the next run to start at
+/// (see [`crate::run::rate_memory`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Learned {
+    /// Resource units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ru: Option<LaneStart>,
+    /// Writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<LaneStart>,
+}
+
+impl Learned {
+    /// Nothing learned.
+    pub fn is_empty(&self) -> bool {
+        self.ru.is_none() && self.writes.is_none()
+    }
+}
+
+/// Where a lane starts: a rate, and the burst the service took at once before its first
+/// signal.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LaneStart {
+    /// Units per second.
+    pub rate: f64,
+    /// Units that may go at once at the start.
+    pub burst: f64,
 }
 
 /// What one answer told about throttling.
@@ -200,14 +233,16 @@ impl Throttle {
                     f64::from(config.budget.ru_per_10s),
                     capped,
                     now,
-                ),
+                )
+                .starting_at(config.start.and_then(|s| s.ru), now),
                 writes: Lane::new(
                     LaneKind::Writes,
                     config.budget.write_rate(),
                     f64::from(config.budget.writes_per_150s),
                     capped,
                     now,
-                ),
+                )
+                .starting_at(config.start.and_then(|s| s.writes), now),
                 calls: Lane::new(
                     LaneKind::Calls,
                     CALLS_PER_10S / 10.0,
@@ -298,6 +333,11 @@ impl Throttle {
             feedback.sent_at,
             now,
         );
+        // A read's answer is about resource units alone, and a 429 may name its budget; a
+        // write's warning could be about either bucket, so it only counts as a guess.
+        if !feedback.write || feedback.throttled && feedback.scope.is_some() {
+            lane.attributed(feedback.throttled, feedback.limit_percentage);
+        }
     }
 
     /// Report that the service accepted (answered other than 429) `units` requests of a
@@ -324,6 +364,20 @@ impl Throttle {
         let until = Instant::now() + wait;
         if until > state.paused_until {
             state.paused_until = until;
+        }
+    }
+
+    /// What this run learned of the rates the service allows, for the next run to start at:
+    /// empty when no lane was held below its budget by the service's signals (or a lane that
+    /// started from an earlier run's rate grew back to its budget).
+    pub fn learned(&self) -> Learned {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.ru.tick(now);
+        state.writes.tick(now);
+        Learned {
+            ru: state.ru.learned(),
+            writes: state.writes.learned(),
         }
     }
 
@@ -362,6 +416,7 @@ mod tests {
                 writes_per_150s: writes,
             },
             mode,
+            start: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub fn unbounded() -> ExecConfig {
                 writes_per_150s: 10_000_000,
             },
             mode: BudgetMode::Capped,
+            start: None,
         },
         ..ExecConfig::default()
     }
