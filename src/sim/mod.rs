@@ -41,6 +41,7 @@ mod graph;
 mod introspect;
 mod methods;
 mod policy;
+mod qr_pin;
 mod query;
 mod reply;
 mod report;
@@ -53,6 +54,7 @@ mod token;
 pub use faults::{AppliedTimeouts, FaultRates};
 pub use generate::upn;
 pub use introspect::Counters;
+pub use qr_pin::QrPinPolicy;
 pub use throttle::{Budgets, TenantSize};
 
 /// The temporary access pass policy of the simulated tenant.
@@ -143,6 +145,8 @@ pub struct SimConfig {
     pub extra_groups: Vec<String>,
     /// Where to dump the tenant as JSON on [`SimHandle::shutdown`].
     pub state_out: Option<PathBuf>,
+    /// The QR code PIN policy (`pinLength`, `standardQRCodeLifetimeInDays`).
+    pub qr_pin_policy: QrPinPolicy,
 }
 
 impl Default for SimConfig {
@@ -171,6 +175,7 @@ impl Default for SimConfig {
             premium: true,
             extra_groups: Vec::new(),
             state_out: None,
+            qr_pin_policy: QrPinPolicy::default(),
         }
     }
 }
