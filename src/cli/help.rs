@@ -29,6 +29,10 @@ pub fn action_line(action: ActionKind) -> &'static str {
         ActionKind::EnableSmsSignIn => "allow SMS sign-in on the mobile phone",
         ActionKind::DisableSmsSignIn => "stop SMS sign-in on the mobile phone",
         ActionKind::RevokeSessions => "invalidate the user's refresh tokens (sign out everywhere)",
+        ActionKind::IssueQrPin => {
+            "create a QR code + PIN method (QR code and PIN to --secrets-out only)"
+        }
+        ActionKind::ResetQrPin => "reset the QR code PIN method's PIN (to --secrets-out only)",
     }
 }
 

@@ -32,7 +32,7 @@ pub use glob::matches;
 pub use header::{Column, ColumnWarning};
 pub use op::{
     Action, ActionKind, DefaultMethod, MethodType, Operation, PhoneSelector, PhoneType, Selector,
-    TapParams,
+    QrPinParams, TapParams,
 };
 pub use row::{Defaults, Problem};
 

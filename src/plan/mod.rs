@@ -24,8 +24,10 @@ pub mod default;
 pub mod desired;
 pub mod effect;
 pub mod policy;
+pub mod qr_pin;
 mod reset;
 pub mod rules;
+pub mod secrets_out;
 pub mod select;
 pub mod state;
 pub mod step;
@@ -42,3 +44,4 @@ pub use state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState
 pub use step::{ChangeKind, Effect, Plan, Refusal, STABLE_REFUSALS, Step, Write};
 pub use summary::{PlanSummary, print_changes, print_plan};
 pub use tap_out::{IssuedTap, TapOutFile, TapSink};
+pub use secrets_out::{IssuedQrPin, SecretSink, SecretsDir};
