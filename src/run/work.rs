@@ -53,6 +53,10 @@ pub struct RowWork {
     pub breaker: Option<Arc<Breaker>>,
     /// The cloud whose Graph the rows are planned for (`--cloud`).
     pub cloud: crate::auth::Cloud,
+    /// Where issued QR codes and PINs go (`--secrets-out`).
+    pub secrets: Option<Arc<crate::plan::SecretsDir>>,
+    /// `--secrets-out` was given (a dry run does not create the folder).
+    pub secrets_out_given: bool,
 }
 
 impl RowWork {
@@ -67,7 +71,10 @@ impl RowWork {
         if let Some(taps) = &self.taps {
             applier = applier.tap_sink(taps.as_ref());
         }
-        applier
+        if let Some(secrets) = &self.secrets {
+            applier = applier.secret_sink(secrets.as_ref());
+        }
+        applier.secrets_out_given(self.secrets_out_given)
     }
 
     /// For a user an earlier run began who is no longer enumerated: the `skipped` record when a
