@@ -101,7 +101,11 @@ pub fn parse_created(body: &Value, sent_pin: Option<&str>) -> Result<Created, Wi
         .ok_or_else(|| WireError("the answer holds no standardQRCode.image.rawContent".into()))?;
     let raw_content = base64::engine::general_purpose::STANDARD
         .decode(raw)
-        .map_err(|e| WireError(format!("standardQRCode.image.rawContent is not base64: {e}")))?;
+        .map_err(|e| {
+            WireError(format!(
+                "standardQRCode.image.rawContent is not base64: {e}"
+            ))
+        })?;
     let pin = body["pin"]["code"]
         .as_str()
         .or(sent_pin)
@@ -151,7 +155,11 @@ pub fn parse_policy(body: &Value) -> Result<QrPinPolicy, WireError> {
             .as_u64()
             .filter(|n| range.contains(n))
             .map(|n| n as u32)
-            .ok_or_else(|| WireError(format!("the qrCodePin policy's {name} is missing or out of range")))
+            .ok_or_else(|| {
+                WireError(format!(
+                    "the qrCodePin policy's {name} is missing or out of range"
+                ))
+            })
     };
     Ok(QrPinPolicy {
         enabled: body["state"].as_str() != Some("disabled"),
@@ -191,11 +199,16 @@ mod tests {
             ("09599786", &b"Hello"[..])
         );
         assert!(parse_created(&json!({"pin": {"code": "1"}}), None).is_err());
-        assert_eq!(parse_reset(&json!({"code": "12345678"})).unwrap(), "12345678");
+        assert_eq!(
+            parse_reset(&json!({"code": "12345678"})).unwrap(),
+            "12345678"
+        );
         let policy = parse_policy(&json!({"state": "enabled", "pinLength": 10,
             "standardQRCodeLifetimeInDays": 90}))
         .unwrap();
         assert_eq!((policy.pin_length, policy.lifetime_days), (10, 90));
-        assert!(parse_policy(&json!({"pinLength": 4, "standardQRCodeLifetimeInDays": 90})).is_err());
+        assert!(
+            parse_policy(&json!({"pinLength": 4, "standardQRCodeLifetimeInDays": 90})).is_err()
+        );
     }
 }

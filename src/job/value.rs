@@ -235,7 +235,8 @@ pub fn lifetime_minutes(value: &str) -> Result<u32, ValueError> {
 /// days; the Entra admin center's range is 1 to 395).
 pub fn qr_lifetime_days(value: &str) -> Result<u32, ValueError> {
     const HINT: &str = "a standard QR code lives 1 to 395 days";
-    let n = whole(value, "qr_lifetime_days", 1_000_000).map_err(|e| ValueError::new(e.why, HINT))?;
+    let n =
+        whole(value, "qr_lifetime_days", 1_000_000).map_err(|e| ValueError::new(e.why, HINT))?;
     if !(1..=395).contains(&n) {
         return Err(ValueError::new("QR code lifetime out of range", HINT));
     }

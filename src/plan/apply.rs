@@ -22,9 +22,9 @@ use chrono::{DateTime, Utc};
 use super::change::Change;
 use super::desired;
 use super::rules::PlanRules;
+use super::secrets_out::{IssuedQrPin, QrContent, SecretSink};
 use super::state::UserState;
 use super::step::{Effect, Plan, Refusal, Step};
-use super::secrets_out::{IssuedQrPin, QrContent, SecretSink};
 use super::tap_out::{IssuedTap, TapSink};
 use crate::auth::Cloud;
 use crate::graph::cloud::Capability;
@@ -872,12 +872,8 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             IssuedQrPin::new(user.into(), user_id.into(), created.pin, Some(qr))
                 .valid(created.start, created.expiry)
         } else {
-            let pin = qr_pin::parse_reset(&response.body).map_err(|e| {
-                fail(
-                    "qrPinMissingInAnswer",
-                    format!("the PIN was reset but {e}"),
-                )
-            })?;
+            let pin = qr_pin::parse_reset(&response.body)
+                .map_err(|e| fail("qrPinMissingInAnswer", format!("the PIN was reset but {e}")))?;
             IssuedQrPin::new(user.into(), user_id.into(), pin, None)
         };
         let Some(sink) = self.secrets else {

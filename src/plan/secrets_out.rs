@@ -176,8 +176,9 @@ impl SecretsDir {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("setting --secrets-out {} to mode 0700", path.display()))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).with_context(
+                || format!("setting --secrets-out {} to mode 0700", path.display()),
+            )?;
         }
         let file = create_new(&path.join(INDEX))
             .with_context(|| format!("creating {}", path.join(INDEX).display()))?;
@@ -212,11 +213,7 @@ fn safe_stem(user_id: &str) -> String {
             _ => '_',
         })
         .collect();
-    if stem.is_empty() {
-        "user".into()
-    } else {
-        stem
-    }
+    if stem.is_empty() { "user".into() } else { stem }
 }
 
 impl DirState {

@@ -248,7 +248,9 @@ fn date(body: &Value, name: &str) -> Result<DateTime<Utc>, Reply> {
 
 fn create(sim: &Sim, call: &Call, state: &mut UserState) -> Reply {
     let Some(body) = call.body.filter(|b| b.is_object()) else {
-        return Reply::bad_request("A request body with a qrCodePinAuthenticationMethod is required.");
+        return Reply::bad_request(
+            "A request body with a qrCodePinAuthenticationMethod is required.",
+        );
     };
     if let Some(given) = body.get("@odata.type").and_then(Value::as_str) {
         let wanted = "#microsoft.graph.qrCodePinAuthenticationMethod";
@@ -271,7 +273,9 @@ fn create(sim: &Sim, call: &Call, state: &mut UserState) -> Reply {
         (Err(reply), _) | (_, Err(reply)) => return reply,
     };
     if expire <= start {
-        return Reply::bad_request("The standard QR code's expireDateTime must be after its startDateTime.");
+        return Reply::bad_request(
+            "The standard QR code's expireDateTime must be after its startDateTime.",
+        );
     }
     if expire - start > Duration::days(MAX_DAYS) || expire - start < Duration::days(1) {
         return Reply::bad_request(format!(
