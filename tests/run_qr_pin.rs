@@ -399,22 +399,26 @@ fn the_us_government_cloud_refuses_qr_code_pin_rows() {
 
 /// A run killed while it issued QR codes: for user A the create reached the tenant and its
 /// secret the folder, for user B the create reached the tenant but the run died before the
-/// secret was written; neither record reached the journal. The killed run is made exact by
-/// cutting a finished run's journal (and B's secret) back to what it would have left. The
-/// resume issues nothing again: A is `ok` (its secret is in the first folder), B `failed` /
-/// `qrPinValueLost`, and the simulator issued one secret to each.
+/// secret was written, for user C (a `replace` row) the old method's delete and the create
+/// reached the tenant; no record reached the journal. The killed run is made exact by cutting
+/// a finished run's journal (and B's secret) back to what it would have left. The resume
+/// issues nothing again (C's row, planned again, would replace the new method): A and C are
+/// `ok` (their secrets are in the first folder), B `failed` / `qrPinValueLost`, and the
+/// simulator issued one secret to each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_run_never_issues_a_qr_code_twice() {
     let t = qr_tenant().await;
     let mut taken = Vec::new();
     let a = t.pick(&mut taken, |s| !has_qr(s));
     let b = t.pick(&mut taken, |s| !has_qr(s));
+    let c = t.pick(&mut taken, has_qr);
     let job = t.job(
         "qr.csv",
         &format!(
-            "user,action\n{},issue-qr-pin\n{},issue-qr-pin\n",
+            "user,action,replace\n{},issue-qr-pin,\n{},issue-qr-pin,\n{},issue-qr-pin,yes\n",
             upn(a),
-            upn(b)
+            upn(b),
+            upn(c)
         ),
     );
     let first = t.path("secrets-1");
@@ -442,7 +446,7 @@ async fn a_resumed_run_never_issues_a_qr_code_twice() {
         kept.iter()
             .filter(|l| l.starts_with(r#"{"t":"start""#))
             .count(),
-        2,
+        4,
         "{text}"
     );
     std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
@@ -471,7 +475,20 @@ async fn a_resumed_run_never_issues_a_qr_code_twice() {
     assert_eq!(b_records.len(), 1, "{:?}", resumed.report);
     assert_eq!(b_records[0]["status"], "failed");
     assert_eq!(b_records[0]["error_code"], "qrPinValueLost");
+    // C: the create is found done, and the delete the killed run sent before it is reported.
+    let c_records = resumed.steps_of(&upn(c));
+    assert_eq!(c_records.len(), 2, "{:?}", resumed.report);
+    assert!(
+        c_records.iter().all(|(_, status)| status == "ok"),
+        "{c_records:?}"
+    );
+    assert_eq!(t.methods(c, "qrCodePin").len(), 1);
+    assert_eq!(
+        t.methods(c, "qrCodePin")[0]["id"],
+        issued(&t, c)[0]["methodId"]
+    );
     assert_eq!(issued(&t, a).len(), 1);
     assert_eq!(issued(&t, b).len(), 1);
+    assert_eq!(issued(&t, c).len(), 1);
     assert!(index(&second).is_empty());
 }
