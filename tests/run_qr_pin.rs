@@ -351,6 +351,32 @@ async fn without_an_empty_secrets_folder_nothing_begins() {
     assert_eq!(index(&empty).len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_every_users_qr_code_needs_the_tenants_domain() {
+    let t = qr_tenant().await;
+    t.sim.reset_counters();
+    let secrets = t.path("secrets");
+    let run = t
+        .run(
+            "all.csv",
+            &[
+                "--all-users",
+                "--action",
+                "issue-qr-pin",
+                "--replace",
+                "--yes",
+                "--secrets-out",
+                secrets.to_str().unwrap(),
+            ],
+        )
+        .await;
+    run.expect_code(2);
+    assert!(run.stderr.contains("--confirm-domain"), "{}", run.stderr);
+    assert_eq!(t.sim.counters().writes, 0);
+    // Nothing began: the folder made for the run is gone again.
+    assert!(!secrets.exists());
+}
+
 #[test]
 fn the_us_government_cloud_refuses_qr_code_pin_rows() {
     let dir = tempfile::tempdir().unwrap();

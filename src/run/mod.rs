@@ -336,7 +336,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     needs.extend(config.exclusions.needs());
     if let (Input::Targets(Targets::AllUsers { .. }), Some(action), false) =
         (&input, config.defaults.action, config.dry_run)
-        && tenant_guard::removes(action)
+        && guarded(action, &config.defaults)
     {
         needs.push(permissions::for_default_domain());
     }
@@ -456,7 +456,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     // `--all-users` with a removing action: the tenant's default domain, typed or given.
     if let (Input::Targets(Targets::AllUsers { .. }), Some(action), false) =
         (&input, config.defaults.action, config.dry_run)
-        && tenant_guard::removes(action)
+        && guarded(action, &config.defaults)
     {
         tenant_guard::check(
             &client,
@@ -747,6 +747,14 @@ async fn read_qr_policy(exec: &Executor) -> Option<crate::plan::qr_pin::QrPinPol
             None
         }
     }
+}
+
+/// True when `--all-users` with `action` needs the tenant's default domain confirmed: a
+/// removing action, or `issue-qr-pin --replace`, which deletes every user's QR code PIN method
+/// (their printed badges stop working) before issuing new ones.
+fn guarded(action: ActionKind, defaults: &Defaults) -> bool {
+    tenant_guard::removes(action)
+        || (action == ActionKind::IssueQrPin && defaults.replace == Some(true))
 }
 
 /// The `Executor` key of the policy reads (they belong to no user).
