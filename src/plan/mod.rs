@@ -15,7 +15,8 @@
 //! (planning), [`default`] (the default method's rules), [`rules`] (a run's planning rules), [`policy`] (the authentication methods policy), [`step`] (what a plan is made of),
 //! [`effect`] (steps played on the state),
 //! [`apply`] (carrying plans out), [`tap_out`] (the `--tap-out` file), [`summary`] (dry-run
-//! totals and the plan printer).
+//! totals and the plan printer), [`qr_pin`] (planning the QR code + PIN actions),
+//! [`secrets_out`] (the `--secrets-out` folder of QR codes and PINs).
 
 pub mod apply;
 pub mod change;

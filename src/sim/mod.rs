@@ -14,6 +14,7 @@
 //! | `query` | `$filter`, `$search`, `$orderby`, `$count`, paging, the advanced-query rule |
 //! | `report` | the registration report (`userRegistrationDetails`) |
 //! | `policy` | the authentication methods policy's TAP and SMS configurations |
+//! | `qr_pin` | the QR code + PIN method (create, PIN reset, GET) and its policy |
 //! | `batch` | `$batch` |
 //! | `token` | the token endpoint and access tokens |
 //! | `throttle` | token buckets |
