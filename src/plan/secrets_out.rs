@@ -276,8 +276,8 @@ impl SecretSink for SecretsDir {
     }
 }
 
-/// The QR code of `qr` as a PNG: black modules on white, [`SCALE`] pixels a module, a
-/// [`QUIET`]-module margin.
+/// The QR code of `qr` as a PNG: black modules on white, 8 pixels a module, a 4-module
+/// margin.
 pub fn render_png(qr: &QrContent) -> io::Result<Vec<u8>> {
     use qrcode::{Color, EcLevel, QrCode};
     let level = match qr.level.to_ascii_lowercase().as_str() {
