@@ -8,7 +8,7 @@ mod run_action_support;
 
 use std::path::Path;
 
-use authbulk::sim::{QrPinPolicy, SimConfig, upn};
+use authbulk::sim::{AppliedTimeouts, QrPinPolicy, SimConfig, upn};
 use base64::Engine;
 use chrono::DateTime;
 use run_action_support::*;
@@ -375,6 +375,61 @@ async fn replacing_every_users_qr_code_needs_the_tenants_domain() {
     assert_eq!(t.sim.counters().writes, 0);
     // Nothing began: the folder made for the run is gone again.
     assert!(!secrets.exists());
+}
+
+/// Every write is applied and then answered 504 (a gateway timeout after the change): the
+/// create's answer, with the QR code and PIN, is lost. The re-read shows the new method, so the
+/// row fails with `qrPinValueLost` and nothing is sent again (a second create would be refused
+/// while that method is active); a lost PIN reset is sent again, each new PIN replacing the
+/// lost one, and fails once every answer was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_was_lost_is_reported_and_never_sent_again() {
+    let t = tenant_with(SimConfig {
+        users: 400,
+        unthrottled: true,
+        applied_timeouts: AppliedTimeouts {
+            item: 1.0,
+            batch: 0.0,
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let mut taken = Vec::new();
+    let new = t.pick(&mut taken, |s| !has_qr(s));
+    let reset = t.pick(&mut taken, has_qr);
+    let job = t.job(
+        "qr.csv",
+        &format!(
+            "user,action\n{},issue-qr-pin\n{},reset-qr-pin\n",
+            upn(new),
+            upn(reset)
+        ),
+    );
+    let secrets = t.path("secrets");
+    let run = t
+        .run(
+            "report.csv",
+            &[
+                job.to_str().unwrap(),
+                "--yes",
+                "--secrets-out",
+                secrets.to_str().unwrap(),
+            ],
+        )
+        .await;
+    run.expect_code(1);
+    let created = &run.of(&upn(new))[0];
+    assert_eq!(created["status"], "failed", "{created:?}");
+    assert_eq!(created["error_code"], "qrPinValueLost");
+    assert_eq!(issued(&t, new).len(), 1);
+    assert_eq!(t.methods(new, "qrCodePin").len(), 1);
+    let reset_record = &run.of(&upn(reset))[0];
+    assert_eq!(
+        reset_record["error_code"], "unknownOutcome",
+        "{reset_record:?}"
+    );
+    assert_eq!(issued(&t, reset).len(), 5);
+    assert!(index(&secrets).is_empty());
 }
 
 #[test]

@@ -814,6 +814,11 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                  value nobody knows may exist (it expires on its own); run the row again to \
                  replace it with one that reaches --tap-out"
             )
+        } else if step.effect == Effect::QrPinReset {
+            format!(
+                "the answer to the PIN reset was lost {MAX_SENDS_UNKNOWN} times: the PIN was \
+                 reset to one nobody knows; reset it again with a new row"
+            )
         } else {
             format!(
                 "the answer was lost {MAX_SENDS_UNKNOWN} times and the state does not show \
