@@ -573,3 +573,64 @@ async fn a_resumed_run_never_issues_a_qr_code_twice() {
     assert_eq!(issued(&t, c).len(), 1);
     assert!(index(&second).is_empty());
 }
+
+/// The simulator refuses what Graph's pages call required or invalid: a create without
+/// `standardQRCode`, its dates or `pin`; a PIN shorter than the policy's `pinLength`, longer
+/// than 20 or not digits; a lifetime over 395 days or an expiry before the start; a second
+/// active method. A valid create answers 201 with the QR code's `rawContent` and the PIN, and
+/// a GET afterwards shows neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_refuses_qr_code_pin_creates_the_docs_call_invalid() {
+    let t = qr_tenant().await;
+    let i = t.find(|s| !has_qr(s));
+    let id = t.state(i)["id"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let token = t.sim.mint_token();
+    let url = format!(
+        "{}/v1.0/users/{id}/authentication/qrCodePinMethod",
+        t.sim.url()
+    );
+    let put = |body: Value| http.put(&url).bearer_auth(&token).json(&body).send();
+    let code = |start: &str, expire: &str| serde_json::json!({"startDateTime": start, "expireDateTime": expire});
+    let good = code("2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z");
+    let bad = [
+        serde_json::json!({"pin": {"code": "1234567890"}}),
+        serde_json::json!({"standardQRCode": {"startDateTime": "2026-01-01T00:00:00Z"},
+            "pin": {"code": "1234567890"}}),
+        serde_json::json!({"standardQRCode": good}),
+        serde_json::json!({"standardQRCode": good, "pin": {"code": "123456789"}}),
+        serde_json::json!({"standardQRCode": good, "pin": {"code": "1".repeat(21)}}),
+        serde_json::json!({"standardQRCode": good, "pin": {"code": "12345abcde"}}),
+        serde_json::json!({"standardQRCode": code("2026-01-01T00:00:00Z", "2027-02-01T00:00:00Z"),
+            "pin": {"code": "1234567890"}}),
+        serde_json::json!({"standardQRCode": code("2026-06-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+            "pin": {"code": "1234567890"}}),
+    ];
+    for body in bad {
+        let answer = put(body.clone()).await.unwrap();
+        assert_eq!(answer.status(), 400, "{body}");
+        let error: Value = answer.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "badRequest", "{body}");
+    }
+    assert!(!has_qr(&t.state(i)));
+    let later = chrono::Utc::now() + chrono::Duration::days(30);
+    let valid = serde_json::json!({"standardQRCode": code(
+        &chrono::Utc::now().to_rfc3339(), &later.to_rfc3339()), "pin": {"code": "0123456789"}});
+    let created = put(valid.clone()).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let body: Value = created.json().await.unwrap();
+    assert_eq!(body["pin"]["code"], "0123456789");
+    assert!(body["standardQRCode"]["image"]["rawContent"].is_string());
+    let again = put(valid).await.unwrap();
+    assert_eq!(again.status(), 400, "a second active method");
+    let got: Value = http
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(got["pin"]["code"].is_null() && got["standardQRCode"]["image"].is_null());
+}
