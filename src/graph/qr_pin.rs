@@ -13,9 +13,9 @@
 //! answer. "Get qrCodePinAuthenticationMethodConfiguration": `pinLength`,
 //! `standardQRCodeLifetimeInDays`, `state`.
 //!
-//! The PIN authbulk sends is made of digits from the operating system's generator-seeded
-//! CSPRNG (`rand`'s `ThreadRng`), when the request is built: it never is part of a plan, a
-//! journal or a report.
+//! The PIN authbulk sends is made of digits from the operating system's random generator
+//! (`rand`'s `OsRng`; `random_range` draws each digit without modulo bias), when the request
+//! is built: it never is part of a plan, a journal or a report.
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -31,9 +31,10 @@ fn method_path(user_id: &str) -> String {
     format!("{}/authentication/qrCodePinMethod", path::user(user_id))
 }
 
-/// `pin_length` random digits.
+/// `pin_length` random digits, straight from the operating system's generator.
 fn random_pin(pin_length: u32) -> String {
-    let mut rng = rand::rng();
+    use rand::TryRngCore;
+    let mut rng = rand::rngs::OsRng.unwrap_err();
     (0..pin_length.clamp(8, 20))
         .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
         .collect()
