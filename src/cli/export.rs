@@ -41,6 +41,8 @@ pub enum OutFormatArg {
 #[command(mut_arg("revoke_sessions", |a| a.hide(true)))]
 #[command(mut_arg("issue_tap", |a| a.hide(true)))]
 #[command(mut_arg("default_region", |a| a.hide(true)))]
+#[command(mut_arg("qr_lifetime_days", |a| a.hide(true)))]
+#[command(mut_arg("replace", |a| a.hide(true)))]
 pub struct ExportArgs {
     /// Job files whose users to list (.csv, .tsv, .txt, .json, .jsonl); `-` reads stdin (with
     /// --format). Only the users matter, but rows must be valid job rows: rows without an

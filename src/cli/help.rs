@@ -29,6 +29,10 @@ pub fn action_line(action: ActionKind) -> &'static str {
         ActionKind::EnableSmsSignIn => "allow SMS sign-in on the mobile phone",
         ActionKind::DisableSmsSignIn => "stop SMS sign-in on the mobile phone",
         ActionKind::RevokeSessions => "invalidate the user's refresh tokens (sign out everywhere)",
+        ActionKind::IssueQrPin => {
+            "create a QR code + PIN method (QR code and PIN to --secrets-out only)"
+        }
+        ActionKind::ResetQrPin => "reset the QR code PIN method's PIN (to --secrets-out only)",
     }
 }
 
@@ -84,7 +88,12 @@ Examples:
   authbulk run phones.csv --report phones-report.csv --resume -y
 
   # The report on stdout for another program (the plan then goes to stderr)
-  authbulk run phones.csv --simulate -y --report - | ConvertFrom-Csv";
+  authbulk run phones.csv --simulate -y --report - | ConvertFrom-Csv
+
+  # QR code + PIN badges for frontline workers: a PNG and a PIN file per user, only in the
+  # --secrets-out folder (new or empty; mode 0700); --replace renews existing ones
+  authbulk run shift-a.csv --action issue-qr-pin --qr-lifetime-days 180 --secrets-out badges-a
+  authbulk run forgot-pin.csv --action reset-qr-pin --secrets-out pins-0312";
 
 const EXPORT_EXIT_CODES: &str = "\
 Exit codes:

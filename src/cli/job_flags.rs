@@ -75,6 +75,14 @@ pub struct JobFlags {
     /// reset-mfa: also issue a temporary access pass (true/false).
     #[arg(long, value_name = "BOOL", help_heading = "Row defaults")]
     pub issue_tap: Option<String>,
+    /// issue-qr-pin: lifetime of the standard QR code, 1 to 395 days (default: the QR code
+    /// PIN policy's standardQRCodeLifetimeInDays, else 365).
+    #[arg(long, value_name = "DAYS", help_heading = "Row defaults")]
+    pub qr_lifetime_days: Option<String>,
+    /// issue-qr-pin: replace a QR code PIN method the user already has (deleted, then a new one
+    /// created); without it such a user is `unchanged`. A `replace` column decides per row.
+    #[arg(long, help_heading = "Row defaults")]
+    pub replace: bool,
 }
 
 fn parse_format(value: &str) -> Result<Format, String> {
@@ -136,6 +144,7 @@ impl JobFlags {
             (Column::SystemPreferred, &self.system_preferred),
             (Column::RevokeSessions, &self.revoke_sessions),
             (Column::IssueTap, &self.issue_tap),
+            (Column::QrLifetimeDays, &self.qr_lifetime_days),
         ];
         for (column, value) in flags {
             if let Some(value) = value {
@@ -143,6 +152,9 @@ impl JobFlags {
                     .set(column, value)
                     .map_err(|e| anyhow!("{} {value:?}: {e}", column.flag()))?;
             }
+        }
+        if self.replace {
+            defaults.replace = Some(true);
         }
         Ok(defaults)
     }

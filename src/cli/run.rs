@@ -110,6 +110,11 @@ pub struct RunArgs {
         requires = "tap_out"
     )]
     pub tap_columns: Vec<String>,
+    /// Folder for QR codes and PINs of issue-qr-pin and reset-qr-pin (created with mode 0700;
+    /// must not exist, or be empty): one PNG and one PIN file per user (mode 0600) and an
+    /// index.csv. Required by those actions.
+    #[arg(long, value_name = "DIR")]
+    pub secrets_out: Option<PathBuf>,
     /// Enumerated targets instead of job files.
     #[command(flatten)]
     pub targets: TargetArgs,
@@ -169,6 +174,7 @@ pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
         plan_paint: Paint::default(),
         rules,
         strict: args.strict,
+        secrets_out: args.secrets_out,
     };
     config.plan_paint = color.paint(config.plan_on_stderr());
     let runtime = tokio::runtime::Builder::new_multi_thread()

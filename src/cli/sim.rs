@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
 use crate::Outcome;
-use crate::sim::{AppliedTimeouts, FaultRates, SimConfig, TapPolicy, TenantSize};
+use crate::sim::{AppliedTimeouts, FaultRates, QrPinPolicy, SimConfig, TapPolicy, TenantSize};
 
 /// Flags of `authbulk sim`.
 #[derive(Debug, Args)]
@@ -106,6 +106,12 @@ pub struct SimArgs {
     /// Write the tenant as JSON to this file at exit.
     #[arg(long)]
     pub state_out: Option<PathBuf>,
+    /// QR code PIN policy: `pinLength`, the least number of digits of a PIN (8 to 20).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(8..=20))]
+    pub qr_pin_length: u32,
+    /// QR code PIN policy: `standardQRCodeLifetimeInDays` (1 to 395).
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=395))]
+    pub qr_lifetime_days: u32,
 }
 
 /// `--tenant-size` values.
@@ -269,6 +275,10 @@ impl SimArgs {
             premium: !self.no_premium,
             extra_groups: self.extra_group.clone(),
             state_out: self.state_out.clone(),
+            qr_pin_policy: QrPinPolicy {
+                pin_length: self.qr_pin_length,
+                lifetime_days: self.qr_lifetime_days,
+            },
         })
     }
 }

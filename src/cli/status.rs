@@ -33,6 +33,8 @@ use crate::status::{Filters, StatusConfig, record};
 #[command(mut_arg("revoke_sessions", |a| a.hide(true)))]
 #[command(mut_arg("issue_tap", |a| a.hide(true)))]
 #[command(mut_arg("default_region", |a| a.hide(true)))]
+#[command(mut_arg("qr_lifetime_days", |a| a.hide(true)))]
+#[command(mut_arg("replace", |a| a.hide(true)))]
 pub struct StatusArgs {
     /// Job files whose users to list (.csv, .tsv, .txt, .json, .jsonl); `-` reads stdin (with
     /// --format). Only the users matter, but rows must be valid job rows.

@@ -50,6 +50,7 @@ impl Capability {
                 method_type: MethodType::HardwareOath,
                 ..
             } => Some(Capability::HardwareOath),
+            Action::IssueQrPin(_) | Action::ResetQrPin => Some(Capability::QrCodePin),
             _ => None,
         }
     }

@@ -17,6 +17,7 @@ pub mod cloud;
 pub mod methods;
 pub mod names;
 pub mod path;
+pub mod qr_pin;
 pub mod redirect;
 pub mod requests;
 pub mod wire;
@@ -68,6 +69,11 @@ impl Request {
     /// A PATCH with a JSON body.
     pub fn patch(version: ApiVersion, url: impl Into<String>, body: Value) -> Self {
         Self::new(version, reqwest::Method::PATCH, url, Some(body))
+    }
+
+    /// A PUT with a JSON body.
+    pub fn put(version: ApiVersion, url: impl Into<String>, body: Value) -> Self {
+        Self::new(version, reqwest::Method::PUT, url, Some(body))
     }
 
     /// A DELETE.

@@ -131,5 +131,10 @@ pub fn write(user_id: &str, write: &Write) -> Request {
             ),
             json!({}),
         ),
+        Write::IssueQrPin {
+            lifetime_days,
+            pin_length,
+        } => super::qr_pin::create(user_id, *lifetime_days, *pin_length),
+        Write::ResetQrPin => super::qr_pin::reset_pin(user_id),
     }
 }

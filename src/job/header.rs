@@ -58,10 +58,14 @@ pub enum Column {
     MobilePhone,
     /// `business_phones`: the Graph user's `businessPhones`, the number of an office set-phone.
     BusinessPhones,
+    /// `qr_lifetime_days`: lifetime of the standard QR code of an issue-qr-pin row.
+    QrLifetimeDays,
+    /// `replace`: issue-qr-pin replaces a QR code PIN method the user already has.
+    Replace,
 }
 
 /// How many known columns there are.
-pub const COLUMNS: usize = 21;
+pub const COLUMNS: usize = 23;
 
 /// Header names (normalised) and the column each means; `email`/`mail` and the UPN-or-id
 /// choice are settled by [`Layout::new`].
@@ -100,6 +104,8 @@ const ALIASES: &[(&str, Column)] = &[
     ("mobilephone", Column::MobilePhone),
     ("businessphones", Column::BusinessPhones),
     ("businessphone", Column::BusinessPhones),
+    ("qrlifetimedays", Column::QrLifetimeDays),
+    ("replace", Column::Replace),
 ];
 
 /// Headers that name a user by object id, and by UPN: a file with one of each is a
@@ -131,6 +137,8 @@ impl Column {
         Column::ExpectedUpn,
         Column::MobilePhone,
         Column::BusinessPhones,
+        Column::QrLifetimeDays,
+        Column::Replace,
     ];
 
     /// The column's canonical name (`phone_number`).
@@ -157,6 +165,8 @@ impl Column {
             Column::ExpectedUpn => "user_principal_name",
             Column::MobilePhone => "mobile_phone",
             Column::BusinessPhones => "business_phones",
+            Column::QrLifetimeDays => "qr_lifetime_days",
+            Column::Replace => "replace",
         }
     }
 

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::job::glob;
 use crate::job::header::{COLUMNS, Column};
 use crate::job::op::{
-    Action, ActionKind, DefaultMethod, MethodType, Operation, PhoneSelector, PhoneType, Selector,
-    TapParams,
+    Action, ActionKind, DefaultMethod, MethodType, Operation, PhoneSelector, PhoneType,
+    QrPinParams, Selector, TapParams,
 };
 use crate::job::phone;
 use crate::job::value::{self, ValueError};
@@ -118,6 +118,10 @@ pub struct Defaults {
     pub issue_tap: Option<bool>,
     /// `--default-region`: the country of phone numbers written without a country code.
     pub default_region: Option<phone::CountryId>,
+    /// `--qr-lifetime-days`
+    pub qr_lifetime_days: Option<u32>,
+    /// `--replace`
+    pub replace: Option<bool>,
 }
 
 impl Defaults {
@@ -170,6 +174,11 @@ impl Defaults {
         );
         put("issue_tap", self.issue_tap.map(|b| b.to_string()));
         put(
+            "qr_lifetime_days",
+            self.qr_lifetime_days.map(|n| n.to_string()),
+        );
+        put("replace", self.replace.map(|b| b.to_string()));
+        put(
             "default_region",
             self.default_region
                 .map(|r| AsRef::<str>::as_ref(&r).to_string()),
@@ -215,6 +224,8 @@ impl Defaults {
             Column::SystemPreferred => self.system_preferred = Some(value::boolean(text)?),
             Column::RevokeSessions => self.revoke_sessions = Some(value::boolean(text)?),
             Column::IssueTap => self.issue_tap = Some(value::boolean(text)?),
+            Column::QrLifetimeDays => self.qr_lifetime_days = Some(value::qr_lifetime_days(text)?),
+            Column::Replace => self.replace = Some(value::boolean(text)?),
             Column::ExpectedUpn | Column::MobilePhone | Column::BusinessPhones => {
                 return Err(ValueError::bare(
                     "describes the user in a job file: it has no default",
@@ -276,6 +287,8 @@ fn uses(kind: ActionKind) -> &'static [Column] {
         ],
         ActionKind::IssueTap => &[LifetimeMinutes, UsableOnce, StartTime],
         ActionKind::SetDefault => &[DefaultMethod, SystemPreferred],
+        ActionKind::IssueQrPin => &[QrLifetimeDays, Replace],
+        ActionKind::ResetQrPin => &[],
     }
 }
 
@@ -614,6 +627,20 @@ pub fn build(
             }
         }
         ActionKind::RevokeSessions => Action::RevokeSessions,
+        ActionKind::IssueQrPin => {
+            let d = c.ctx.defaults;
+            Action::IssueQrPin(QrPinParams {
+                lifetime_days: c.get(
+                    Column::QrLifetimeDays,
+                    value::qr_lifetime_days,
+                    &d.qr_lifetime_days,
+                ),
+                replace: c
+                    .get(Column::Replace, value::boolean, &d.replace)
+                    .unwrap_or(false),
+            })
+        }
+        ActionKind::ResetQrPin => Action::ResetQrPin,
     };
     match user {
         Some(user) if c.problems.is_empty() => Ok(Operation {

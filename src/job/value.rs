@@ -231,6 +231,18 @@ pub fn lifetime_minutes(value: &str) -> Result<u32, ValueError> {
     Ok(n as u32)
 }
 
+/// The lifetime of a standard QR code in days, 1 to 395 ("qrCode resource type": at most 395
+/// days; the Entra admin center's range is 1 to 395).
+pub fn qr_lifetime_days(value: &str) -> Result<u32, ValueError> {
+    const HINT: &str = "a standard QR code lives 1 to 395 days";
+    let n =
+        whole(value, "qr_lifetime_days", 1_000_000).map_err(|e| ValueError::new(e.why, HINT))?;
+    if !(1..=395).contains(&n) {
+        return Err(ValueError::new("QR code lifetime out of range", HINT));
+    }
+    Ok(n as u32)
+}
+
 /// A start time: RFC 3339 with a zone (`2026-03-01T08:00:00Z`, `2026-03-01 08:00+01:00`).
 pub fn start_time(value: &str) -> Result<DateTime<Utc>, ValueError> {
     let text = value.replacen(' ', "T", 1);

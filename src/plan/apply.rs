@@ -22,12 +22,15 @@ use chrono::{DateTime, Utc};
 use super::change::Change;
 use super::desired;
 use super::rules::PlanRules;
+use super::secrets_out::{IssuedQrPin, QrContent, SecretSink};
 use super::state::UserState;
 use super::step::{Effect, Plan, Refusal, Step};
 use super::tap_out::{IssuedTap, TapSink};
 use crate::auth::Cloud;
 use crate::graph::cloud::Capability;
-use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Response, methods, requests};
+use crate::graph::{
+    ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response, methods, qr_pin, requests,
+};
 use crate::job::{Action, MethodType, Operation, Selector};
 use crate::report::{Record, Status};
 
@@ -221,6 +224,8 @@ pub struct Applier<'a, G> {
     rules: PlanRules,
     strict: bool,
     cloud: Cloud,
+    secrets: Option<&'a dyn SecretSink>,
+    secrets_out_given: bool,
 }
 
 impl<'a, G: GraphCall> Applier<'a, G> {
@@ -235,7 +240,22 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             rules: PlanRules::default(),
             strict: false,
             cloud: Cloud::Global,
+            secrets: None,
+            secrets_out_given: false,
         }
+    }
+
+    /// Where issued QR codes and PINs go (`--secrets-out`). Without one, `issue-qr-pin` and
+    /// `reset-qr-pin` rows fail before any write.
+    pub fn secret_sink(mut self, sink: &'a dyn SecretSink) -> Self {
+        self.secrets = Some(sink);
+        self
+    }
+
+    /// In a dry run, whether `--secrets-out` was given (a dry run does not create the folder).
+    pub fn secrets_out_given(mut self, given: bool) -> Self {
+        self.secrets_out_given = given;
+        self
     }
 
     /// Plan under these rules (`--default-order`, `--no-weaker-default`).
@@ -375,6 +395,20 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             record.error_message = Some(
                 "--tap-out is required: a temporary access pass is a secret that goes only \
                  to the --tap-out file"
+                    .into(),
+            );
+            out.record(record).await;
+            return;
+        }
+        let can_deliver_qr = self.secrets.is_some() || (self.dry_run && self.secrets_out_given);
+        if op.action.issues_qr_secret() && !can_deliver_qr {
+            let mut record = base_record(op, Some(&user_id));
+            record.step = refused_step(&op.action);
+            record.status = Some(Status::Failed);
+            record.error_code = Some("secretsOutRequired".into());
+            record.error_message = Some(
+                "--secrets-out is required: a QR code and its PIN are secrets that go only to \
+                 the --secrets-out folder"
                     .into(),
             );
             out.record(record).await;
@@ -653,10 +687,22 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         let request = requests::write(user_id, &step.write);
         // A pass created by an earlier send whose answer was lost: its value is known to nobody.
         let mut orphan_pass = false;
+        // A PIN reset whose answer was lost: the resend's PIN replaces that one.
+        let mut lost_reset = false;
         for _ in 0..MAX_SENDS_UNKNOWN {
             match self.graph.call(user, request.clone()).await {
                 Ok(response) => {
                     attempts += response.attempts;
+                    if matches!(step.effect, Effect::QrPinIssued | Effect::QrPinReset) {
+                        let mut done =
+                            self.deliver_qr(user, user_id, step, &request, response, attempts)?;
+                        if lost_reset {
+                            done.note = done.note.map(|n| {
+                                format!("{n}; it replaced a PIN whose reset answer was lost")
+                            });
+                        }
+                        return Ok(done);
+                    }
                     if step.effect == Effect::TapIssued {
                         let mut done =
                             self.deliver_tap(user, user_id, extra, response, attempts)?;
@@ -704,6 +750,38 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                             return Err(Failure { error, attempts });
                         }
                     };
+                    if step.effect == Effect::QrPinReset {
+                        // Resetting again makes the PIN whose answer was lost void.
+                        lost_reset = true;
+                        continue;
+                    }
+                    if step.effect == Effect::QrPinIssued {
+                        let known = before.of_type(MethodType::QrCodePin).map(|m| m.id.clone());
+                        let known: Vec<String> = known.collect();
+                        let created = reread
+                            .of_type(MethodType::QrCodePin)
+                            .any(|m| !known.contains(&m.id));
+                        if created {
+                            // Graph keeps no copy of the QR code's key: it is lost for good,
+                            // and a second create would be refused while this one is active.
+                            return Err(Failure {
+                                error: GraphError {
+                                    kind: ErrorKind::Rejected,
+                                    status: error.status,
+                                    code: "qrPinValueLost".into(),
+                                    message: "the QR code PIN method was created but the answer \
+                                              holding its QR code and PIN was lost; nothing \
+                                              reached --secrets-out: issue a new one with \
+                                              --replace"
+                                        .into(),
+                                    request_id: error.request_id.clone(),
+                                    attempts,
+                                },
+                                attempts,
+                            });
+                        }
+                        continue;
+                    }
                     if step.effect == Effect::TapIssued {
                         // A new pass the state did not have before was created by the lost send;
                         // nobody knows its value. The next send replaces it (a user has one pass,
@@ -736,6 +814,11 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                  value nobody knows may exist (it expires on its own); run the row again to \
                  replace it with one that reaches --tap-out"
             )
+        } else if step.effect == Effect::QrPinReset {
+            format!(
+                "the answer to the PIN reset was lost {MAX_SENDS_UNKNOWN} times: the PIN was \
+                 reset to one nobody knows; reset it again with a new row"
+            )
         } else {
             format!(
                 "the answer was lost {MAX_SENDS_UNKNOWN} times and the state does not show \
@@ -751,6 +834,80 @@ impl<'a, G: GraphCall> Applier<'a, G> {
                 request_id: None,
                 attempts,
             },
+            attempts,
+        })
+    }
+
+    /// Hand an issued QR code and PIN to the `--secrets-out` sink; the response (which holds
+    /// them) is dropped here. The record's `after` names the files, never their content.
+    fn deliver_qr(
+        &self,
+        user: &str,
+        user_id: &str,
+        step: &Step,
+        request: &Request,
+        response: Response,
+        attempts: u32,
+    ) -> Result<Done, Failure> {
+        let request_id = response.request_id.clone();
+        let fail = |code: &str, message: String| Failure {
+            error: GraphError {
+                kind: ErrorKind::Rejected,
+                status: Some(response.status),
+                code: code.into(),
+                message,
+                request_id: request_id.clone(),
+                attempts,
+            },
+            attempts,
+        };
+        let secret = if step.effect == Effect::QrPinIssued {
+            let created =
+                qr_pin::parse_created(&response.body, qr_pin::sent_pin(request).as_deref())
+                    .map_err(|e| {
+                        fail(
+                            "qrPinMissingInAnswer",
+                            format!("the QR code PIN method was created but {e}"),
+                        )
+                    })?;
+            let qr = QrContent {
+                raw: created.raw_content,
+                level: created.level,
+            };
+            IssuedQrPin::new(user.into(), user_id.into(), created.pin, Some(qr))
+                .valid(created.start, created.expiry)
+        } else {
+            let pin = qr_pin::parse_reset(&response.body)
+                .map_err(|e| fail("qrPinMissingInAnswer", format!("the PIN was reset but {e}")))?;
+            IssuedQrPin::new(user.into(), user_id.into(), pin, None)
+        };
+        let Some(sink) = self.secrets else {
+            return Err(fail(
+                "secretsOutRequired",
+                "the secret was issued but --secrets-out is not set".into(),
+            ));
+        };
+        let files = sink.deliver(&secret).map_err(|e| {
+            fail(
+                "secretsOutWriteFailed",
+                format!(
+                    "the secret was issued but could not be written to --secrets-out ({e}); \
+                     issue a new one"
+                ),
+            )
+        })?;
+        let what = match step.effect {
+            Effect::QrPinIssued => "QR code and PIN",
+            _ => "new temporary PIN",
+        };
+        Ok(Done {
+            response: Some(Response {
+                status: response.status,
+                body: serde_json::Value::Null,
+                request_id,
+                attempts: response.attempts,
+            }),
+            note: Some(format!("{what} in --secrets-out: {}", files.join(", "))),
             attempts,
         })
     }
@@ -868,6 +1025,8 @@ fn refused_step(action: &Action) -> Change {
         Action::RemoveMethod { method_type, .. } => Change::RemoveMethods {
             method_type: *method_type,
         },
+        Action::IssueQrPin(_) => Change::IssueQrPin,
+        Action::ResetQrPin => Change::ResetQrPin,
         _ => Change::AllSteps,
     }
 }

@@ -136,6 +136,11 @@ pub enum Change {
     /// record names its step.
     #[default]
     NotStarted,
+    /// `create qrCodePin`: a QR code + PIN method (also the check of an `issue-qr-pin` row
+    /// that found one).
+    IssueQrPin,
+    /// `reset qrCodePin pin`: a new temporary PIN.
+    ResetQrPin,
 }
 
 impl Change {
@@ -157,9 +162,11 @@ impl Change {
     /// reads and other records are actions (they are counted only as failures).
     pub fn kind(&self) -> ChangeKind {
         match self {
-            Change::CreatePhone { .. } | Change::CreateEmail | Change::IssueTap => {
-                ChangeKind::Create
-            }
+            Change::CreatePhone { .. }
+            | Change::CreateEmail
+            | Change::IssueTap
+            | Change::IssueQrPin => ChangeKind::Create,
+            Change::ResetQrPin => ChangeKind::Update,
             Change::UpdatePhone { .. }
             | Change::UpdateEmail
             | Change::SetPhone { .. }
@@ -223,6 +230,8 @@ impl fmt::Display for Change {
             Change::EnumerateTargets => f.write_str("enumerate targets"),
             Change::AllSteps => f.write_str("all steps"),
             Change::NotStarted => f.write_str("not started"),
+            Change::IssueQrPin => f.write_str("create qrCodePin"),
+            Change::ResetQrPin => f.write_str("reset qrCodePin pin"),
         }
     }
 }

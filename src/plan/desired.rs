@@ -29,6 +29,9 @@ pub fn plan_with(
     now: DateTime<Utc>,
     rules: &PlanRules,
 ) -> Plan {
+    if let Some(plan) = super::qr_pin::plan(action, state, rules.qr_pin.as_ref()) {
+        return plan;
+    }
     let plan = plan_default_rules(action, state, now, &rules.default);
     match &rules.policy {
         Some(policy) => policy_refusals(action, plan, policy),
@@ -128,6 +131,9 @@ fn plan_default_rules(
         Action::EnableSmsSignIn => sms_sign_in(state, true),
         Action::DisableSmsSignIn => sms_sign_in(state, false),
         Action::RevokeSessions => changes(vec![revoke_step()]),
+        Action::IssueQrPin(_) | Action::ResetQrPin => {
+            super::qr_pin::plan(action, state, None).unwrap_or_else(|| changes(Vec::new()))
+        }
     }
 }
 

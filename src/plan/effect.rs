@@ -91,6 +91,18 @@ impl UserState {
                 }
             }
             Effect::SessionsRevoked => {}
+            Effect::QrPinIssued => {
+                self.methods
+                    .retain(|m| m.method_type() != Some(MethodType::QrCodePin));
+                self.methods.push(Method {
+                    id: "issued-qr-code-pin".into(),
+                    kind: MethodKind::Other(MethodType::QrCodePin),
+                    display_name: None,
+                    created: None,
+                    last_used: None,
+                });
+            }
+            Effect::QrPinReset => {}
             Effect::TapIssued => self.methods.push(Method {
                 id: format!("issued-tap-{}", self.methods.len()),
                 kind: MethodKind::TemporaryAccessPass {
@@ -143,7 +155,10 @@ impl UserState {
                         && system_preferred.is_none_or(|f| prefs.system_preferred == Some(f)),
                 )
             }
-            Effect::SessionsRevoked | Effect::TapIssued => None,
+            Effect::SessionsRevoked
+            | Effect::TapIssued
+            | Effect::QrPinIssued
+            | Effect::QrPinReset => None,
         }
     }
 

@@ -15,7 +15,8 @@
 //! (planning), [`default`] (the default method's rules), [`rules`] (a run's planning rules), [`policy`] (the authentication methods policy), [`step`] (what a plan is made of),
 //! [`effect`] (steps played on the state),
 //! [`apply`] (carrying plans out), [`tap_out`] (the `--tap-out` file), [`summary`] (dry-run
-//! totals and the plan printer).
+//! totals and the plan printer), [`qr_pin`] (planning the QR code + PIN actions),
+//! [`secrets_out`] (the `--secrets-out` folder of QR codes and PINs).
 
 pub mod apply;
 pub mod change;
@@ -24,8 +25,10 @@ pub mod default;
 pub mod desired;
 pub mod effect;
 pub mod policy;
+pub mod qr_pin;
 mod reset;
 pub mod rules;
+pub mod secrets_out;
 pub mod select;
 pub mod state;
 pub mod step;
@@ -38,6 +41,7 @@ pub use console::{Paint, PlanConsole};
 pub use default::DefaultRules;
 pub use desired::{plan, plan_with};
 pub use rules::PlanRules;
+pub use secrets_out::{IssuedQrPin, SecretSink, SecretsDir};
 pub use state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
 pub use step::{ChangeKind, Effect, Plan, Refusal, STABLE_REFUSALS, Step, Write};
 pub use summary::{PlanSummary, print_changes, print_plan};

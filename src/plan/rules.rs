@@ -15,4 +15,6 @@ pub struct PlanRules {
     pub default: DefaultRules,
     /// The authentication methods policy, when the run could read it.
     pub policy: Option<Arc<MethodsPolicy>>,
+    /// The QR code PIN policy, when the run read it (`issue-qr-pin`, `reset-qr-pin` jobs).
+    pub qr_pin: Option<super::qr_pin::QrPinPolicy>,
 }

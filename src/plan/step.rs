@@ -85,6 +85,10 @@ pub enum Effect {
     SessionsRevoked,
     /// A temporary access pass was created.
     TapIssued,
+    /// A QR code + PIN method was created.
+    QrPinIssued,
+    /// The QR code PIN method's PIN was reset: nothing in the methods list shows it.
+    QrPinReset,
 }
 
 /// The write a step asks of Graph, in the domain's terms: the method's type and id, the
@@ -143,6 +147,17 @@ pub enum Write {
         /// On or off.
         on: bool,
     },
+    /// Create the QR code + PIN method: a standard QR code usable from when the request is
+    /// made for `lifetime_days`, and a temporary PIN of `pin_length` random digits (made when
+    /// the request is, never part of the plan).
+    IssueQrPin {
+        /// Lifetime of the standard QR code, days.
+        lifetime_days: u32,
+        /// Digits of the PIN.
+        pin_length: u32,
+    },
+    /// Reset the QR code PIN method's PIN (Entra generates the new temporary PIN).
+    ResetQrPin,
 }
 
 /// One concrete change for one user.

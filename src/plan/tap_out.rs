@@ -194,7 +194,7 @@ impl TapSink for TapOutFile {
 /// `-ann@...`) gets a leading `'`, which Excel, LibreOffice and Google Sheets take as "this is
 /// text" and neither show nor copy. A cell that starts with `'` gets one too, so the rule for a
 /// reader of the raw file is always the same: a leading `'` is not part of the value.
-fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{cell}").into(),
         _ => cell.into(),

@@ -49,6 +49,8 @@ enum Entry {
     /// Row `seq` of an enumerated run (`--all-users`, `--group`) is the user with this object
     /// id (and this name): written before the row's first step.
     User { seq: u64, id: String, user: String },
+    /// This run writes QR codes and PINs to this `--secrets-out` folder.
+    SecretsOut { path: PathBuf },
 }
 
 /// The journal path that belongs to a report.
@@ -79,6 +81,8 @@ pub struct Resume {
     pub records: u64,
     /// The `--tap-out` files of the earlier runs, in order.
     pub tap_outs: Vec<PathBuf>,
+    /// The `--secrets-out` folders of the earlier runs, in order.
+    pub secrets_outs: Vec<PathBuf>,
     /// Steps with a finished record, by row, for rows not done (at most the rows that were in
     /// flight when the earlier run stopped).
     partial: HashMap<u64, Vec<Change>>,
@@ -268,6 +272,7 @@ impl Journal {
                         }
                     }
                     Entry::TapOut { path } => resume.tap_outs.push(path),
+                    Entry::SecretsOut { path } => resume.secrets_outs.push(path),
                     Entry::User { seq, id, user } => {
                         resume.users.insert(id.to_lowercase(), (seq, user));
                     }
@@ -340,6 +345,14 @@ impl Journal {
     pub fn tap_out(&mut self, path: &Path) -> Result<()> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         self.append(&Entry::TapOut { path })?;
+        self.sync()
+    }
+
+    /// Record where this run writes QR codes and PINs (`--secrets-out`), so a resumed run can
+    /// tell whether a secret issued just before a crash reached that folder. Synced at once.
+    pub fn secrets_out(&mut self, path: &Path) -> Result<()> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        self.append(&Entry::SecretsOut { path })?;
         self.sync()
     }
 

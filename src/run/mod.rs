@@ -31,7 +31,7 @@ use crate::graph::{ErrorKind, GraphCall, methods, requests};
 use crate::job::ActionKind;
 use crate::job::{Defaults, JobSource};
 use crate::plan::policy::MethodsPolicy;
-use crate::plan::{Paint, PlanConsole, PlanRules, PlanSummary, TapOutFile};
+use crate::plan::{Paint, PlanConsole, PlanRules, PlanSummary, SecretsDir, TapOutFile};
 use crate::report::format::stdout::{self, Destination};
 use crate::report::progress::Progress;
 use crate::report::summary::Traffic;
@@ -117,6 +117,8 @@ pub struct RunConfig {
     pub rules: PlanRules,
     /// Stable refusals are `failed`, not `skipped` (`--strict`).
     pub strict: bool,
+    /// Where QR codes and PINs go (`--secrets-out`).
+    pub secrets_out: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -307,6 +309,28 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
              --tap-out FILE (created with mode 0600; it must not exist)"
         );
     }
+    // QR codes and PINs are secrets that go only to the --secrets-out folder: without one,
+    // such a job cannot run (a dry run previews the rows as failing instead).
+    let qr_actions: Vec<ActionKind> = actions
+        .iter()
+        .copied()
+        .filter(|a| matches!(a, ActionKind::IssueQrPin | ActionKind::ResetQrPin))
+        .collect();
+    if let Some(first) = qr_actions.first() {
+        if config.secrets_out.is_none() && !config.dry_run {
+            let place = match &input {
+                Input::Targets(_) => "--action".to_string(),
+                Input::Jobs(_) => format!("the job's {first} rows"),
+            };
+            bail!(
+                "{place} issue QR codes and PINs, which go only to a --secrets-out folder: add \
+                 --secrets-out DIR (created with mode 0700; it must not exist, or be empty)"
+            );
+        }
+        if let Some(path) = &config.secrets_out {
+            crate::plan::secrets_out::check(path)?;
+        }
+    }
     let mut needs: Vec<Need> = actions
         .iter()
         .flat_map(|a| permissions::for_action(*a))
@@ -319,7 +343,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     needs.extend(config.exclusions.needs());
     if let (Input::Targets(Targets::AllUsers { .. }), Some(action), false) =
         (&input, config.defaults.action, config.dry_run)
-        && tenant_guard::removes(action)
+        && guarded(action, &config.defaults)
     {
         needs.push(permissions::for_default_domain());
     }
@@ -407,6 +431,21 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         }
         _ => None,
     };
+    let secrets = match (&config.secrets_out, config.dry_run) {
+        (Some(path), false) if !qr_actions.is_empty() => {
+            let existed = path.exists();
+            let dir = SecretsDir::create(path)?;
+            created.0.push(path.join(crate::plan::secrets_out::INDEX));
+            if !existed {
+                created.0.push(path.clone());
+            }
+            if let Some(journal) = journal.as_mut() {
+                journal.secrets_out(path)?;
+            }
+            Some(Arc::new(dir))
+        }
+        _ => None,
+    };
 
     // 3. The tenant and the first token.
     let connected = config.connection.connect().await?;
@@ -435,7 +474,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     // `--all-users` with a removing action: the tenant's default domain, typed or given.
     if let (Input::Targets(Targets::AllUsers { .. }), Some(action), false) =
         (&input, config.defaults.action, config.dry_run)
-        && tenant_guard::removes(action)
+        && guarded(action, &config.defaults)
     {
         tenant_guard::check(
             &client,
@@ -462,6 +501,9 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
     let mut rules = config.rules.clone();
     if governed {
         rules.policy = read_policy(&exec).await.map(Arc::new);
+    }
+    if !qr_actions.is_empty() {
+        rules.qr_pin = read_qr_policy(&exec).await;
     }
 
     let rows = |input: &Input, resume: Option<Arc<Resume>>| -> BoxStream<'static, source::Row> {
@@ -496,6 +538,8 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             strict: config.strict,
             contexts: Mutex::new(Default::default()),
             cloud: config.connection.cloud(),
+            secrets: secrets.clone(),
+            secrets_out_given: config.secrets_out.is_some(),
         })
     };
 
@@ -660,6 +704,14 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             taps.path().display()
         );
     }
+    if let Some(secrets) = &secrets {
+        let _ = writeln!(
+            stderr,
+            "QR codes and PINs: {} (mode 0700; index.csv lists them; hand them over, then \
+             delete the folder)",
+            secrets.path().display()
+        );
+    }
     match &config.summary_json {
         Some(Destination::File(path)) => {
             if let Err(err) = write_summary_json(path, &summary) {
@@ -687,6 +739,43 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         DriveEnd::Drained | DriveEnd::Aborted => Outcome::Interrupted,
         _ => summary.outcome(),
     })
+}
+
+/// Read the QR code PIN configuration of the authentication methods policy (`pinLength`,
+/// `standardQRCodeLifetimeInDays`, `state`); when it cannot be read, a warning, and the rows
+/// are planned with Microsoft's defaults (8 digits, 365 days).
+async fn read_qr_policy(exec: &Executor) -> Option<crate::plan::qr_pin::QrPinPolicy> {
+    let read = exec
+        .call(POLICY_KEY, requests::read_method_configuration("qrCodePin"))
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::Permission => format!(
+                "{e}; the app needs Policy.Read.AuthenticationMethod (or \
+                 Policy.ReadWrite.AuthenticationMethod)"
+            ),
+            _ => e.to_string(),
+        })
+        .and_then(|answer| {
+            crate::graph::qr_pin::parse_policy(&answer.body).map_err(|e| e.to_string())
+        });
+    match read {
+        Ok(policy) => Some(policy),
+        Err(why) => {
+            eprintln!(
+                "warning: the plan cannot read the QR code PIN policy (qrCodePin: {why}); PINs \
+                 get 8 digits and QR codes live 365 days unless a row says otherwise"
+            );
+            None
+        }
+    }
+}
+
+/// True when `--all-users` with `action` needs the tenant's default domain confirmed: a
+/// removing action, or `issue-qr-pin --replace`, which deletes every user's QR code PIN method
+/// (their printed badges stop working) before issuing new ones.
+fn guarded(action: ActionKind, defaults: &Defaults) -> bool {
+    tenant_guard::removes(action)
+        || (action == ActionKind::IssueQrPin && defaults.replace == Some(true))
 }
 
 /// The `Executor` key of the policy reads (they belong to no user).
@@ -821,7 +910,9 @@ impl CreatedFiles {
 impl Drop for CreatedFiles {
     fn drop(&mut self) {
         for path in &self.0 {
-            let _ = std::fs::remove_file(path);
+            // A folder made for --secrets-out goes too, once its index is gone (never a
+            // folder with anything in it).
+            let _ = std::fs::remove_file(path).or_else(|_| std::fs::remove_dir(path));
         }
     }
 }

@@ -14,9 +14,9 @@ use super::exclude::Exclusions;
 use super::resume::{RowResume, tap_delivered_in};
 use super::source::{Row, RowKind};
 use crate::exec::{Executor, Phase, Shutdown, UserWork};
-use crate::graph::{GraphCall, methods, requests};
+use crate::graph::{GraphCall, methods, qr_pin, requests};
 use crate::job::{Action, Operation};
-use crate::plan::{Applier, Change, PlanRules, Records, TapOutFile, UserContext};
+use crate::plan::{Applier, Change, PlanRules, Records, TapOutFile, UserContext, secrets_out};
 use crate::report::{Event, Record, Resume, Status};
 
 /// The code of the record of an enumerated user who left the tenant before being handled.
@@ -53,6 +53,10 @@ pub struct RowWork {
     pub breaker: Option<Arc<Breaker>>,
     /// The cloud whose Graph the rows are planned for (`--cloud`).
     pub cloud: crate::auth::Cloud,
+    /// Where issued QR codes and PINs go (`--secrets-out`).
+    pub secrets: Option<Arc<crate::plan::SecretsDir>>,
+    /// `--secrets-out` was given (a dry run does not create the folder).
+    pub secrets_out_given: bool,
 }
 
 impl RowWork {
@@ -67,7 +71,10 @@ impl RowWork {
         if let Some(taps) = &self.taps {
             applier = applier.tap_sink(taps.as_ref());
         }
-        applier
+        if let Some(secrets) = &self.secrets {
+            applier = applier.secret_sink(secrets.as_ref());
+        }
+        applier.secrets_out_given(self.secrets_out_given)
     }
 
     /// For a user an earlier run began who is no longer enumerated: the `skipped` record when a
@@ -138,6 +145,39 @@ impl RowWork {
         {
             return true;
         }
+        // A QR code or PIN too: one the earlier run recorded ends the row (re-planned, a
+        // `--replace` row would replace the method it created, a reset would reset again).
+        if op.action.issues_qr_secret()
+            && resumed.is_some_and(|r| {
+                let done = r.done_steps(seq);
+                done.contains(&Change::IssueQrPin) || done.contains(&Change::ResetQrPin)
+            })
+        {
+            return true;
+        }
+        let qr_started = resumed
+            .and_then(|r| r.open_starts.get(&seq))
+            .and_then(|starts| {
+                starts
+                    .iter()
+                    .find(|(step, _)| matches!(step, Change::IssueQrPin | Change::ResetQrPin))
+            })
+            .cloned();
+        if let Some((step, at)) = qr_started
+            && let Some(record) = self
+                .qr_issued_before(&applier, &mut context, &op, step, at)
+                .await
+        {
+            let mut row = RowResume::new(resumed, seq);
+            row.keep(&record);
+            let owed = row.owed(&base_record(&op, context.user_id()), None);
+            self.send(seq, record).await;
+            for record in owed {
+                self.send(seq, record).await;
+            }
+            self.keep(key, context);
+            return true;
+        }
         let tap_started = resumed
             .and_then(|r| r.open_starts.get(&seq))
             .and_then(|starts| starts.iter().find(|(step, _)| *step == Change::IssueTap))
@@ -204,6 +244,72 @@ impl RowWork {
         if let Ok(mut contexts) = self.contexts.lock() {
             contexts.insert(key, context);
         }
+    }
+
+    /// A resumed row whose QR code PIN method was being created (or whose PIN was being reset)
+    /// when the earlier run stopped: if the method was created (its PIN updated) since, the
+    /// secret was issued; it is never issued again. `ok` when it reached an earlier
+    /// `--secrets-out` folder, else `failed` / `qrPinValueLost`. `None` when nothing was issued
+    /// (the row runs normally).
+    async fn qr_issued_before(
+        &self,
+        applier: &Applier<'_, Executor>,
+        context: &mut UserContext,
+        op: &Operation,
+        step: Change,
+        started: DateTime<Utc>,
+    ) -> Option<Record> {
+        let id = applier.resolve_user(context).await?;
+        let mut record = base_record(op, Some(&id));
+        record.step = step.clone();
+        // Clocks differ: a change up to a minute before the start counts.
+        let since = started - chrono::Duration::minutes(1);
+        let issued = match self.exec.call(&op.user, qr_pin::read(&id)).await {
+            Ok(response) => match step {
+                Change::IssueQrPin => qr_pin::parse_created_time(&response.body),
+                _ => qr_pin::parse_pin_updated(&response.body),
+            }
+            .filter(|at| *at >= since)?,
+            // No method: nothing was created (a reset has nothing to reset; planned again, the
+            // row says so).
+            Err(error) if error.status == Some(404) => return None,
+            Err(error) => {
+                record.status = Some(Status::Failed);
+                record.http_status = error.status;
+                record.error_code = Some(error.code.clone());
+                record.error_message = Some(format!(
+                    "the interrupted run may have issued a QR code or PIN; it could not be \
+                     checked: {}",
+                    error.message
+                ));
+                record.request_id = error.request_id.clone();
+                return Some(record);
+            }
+        };
+        let what = match step {
+            Change::IssueQrPin => "QR code PIN method created",
+            _ => "PIN reset",
+        };
+        let folders = self.resume.as_deref().map(|r| r.secrets_outs.as_slice());
+        if let Some(folder) = folders.and_then(|f| secrets_out::delivered_in(f, &id, started)) {
+            record.status = Some(Status::Ok);
+            record.after = format!(
+                "{what} by the interrupted run at {issued}; its secret is in {}",
+                folder.display()
+            );
+            return Some(record);
+        }
+        record.status = Some(Status::Failed);
+        record.error_code = Some("qrPinValueLost".into());
+        record.error_message = Some(format!(
+            "{what} by the interrupted run at {issued}, but its secret never reached \
+             --secrets-out; it was not issued again ({})",
+            match step {
+                Change::IssueQrPin => "issue a new one with --replace",
+                _ => "reset the PIN again with a new row",
+            }
+        ));
+        Some(record)
     }
 
     /// A resumed row whose pass was being issued when the earlier run stopped: if the user has a

@@ -52,6 +52,7 @@ pub(crate) fn route(sim: &Sim, call: &Call, user: &User, rest: &[String]) -> Rep
         }
         [collection, tail @ ..] => match Collection::from_segment(collection) {
             None => Reply::unknown_segment(collection),
+            Some(Collection::QrCodePin) => super::qr_pin::route(sim, call, user, tail),
             Some(t) if t.singleton() => singleton(sim, call, user, t, tail),
             Some(t) if t.beta_only() && !call.beta => Reply::unknown_segment(collection),
             Some(t) => typed(sim, call, user, t, tail),
@@ -116,7 +117,13 @@ fn typed(sim: &Sim, call: &Call, user: &User, t: Collection, tail: &[&str]) -> R
 
 /// The endpoints of a method addressed without an id (`qrCodePinMethod`, v1.0 and beta): GET
 /// the one method, DELETE it; 404 when the user has none.
-fn singleton(sim: &Sim, call: &Call, user: &User, t: Collection, tail: &[&str]) -> Reply {
+pub(crate) fn singleton(
+    sim: &Sim,
+    call: &Call,
+    user: &User,
+    t: Collection,
+    tail: &[&str],
+) -> Reply {
     let find = |state: &UserState| {
         state
             .methods

@@ -14,6 +14,7 @@
 //! | `query` | `$filter`, `$search`, `$orderby`, `$count`, paging, the advanced-query rule |
 //! | `report` | the registration report (`userRegistrationDetails`) |
 //! | `policy` | the authentication methods policy's TAP and SMS configurations |
+//! | `qr_pin` | the QR code + PIN method (create, PIN reset, GET) and its policy |
 //! | `batch` | `$batch` |
 //! | `token` | the token endpoint and access tokens |
 //! | `throttle` | token buckets |
@@ -41,6 +42,7 @@ mod graph;
 mod introspect;
 mod methods;
 mod policy;
+mod qr_pin;
 mod query;
 mod reply;
 mod report;
@@ -53,6 +55,7 @@ mod token;
 pub use faults::{AppliedTimeouts, FaultRates};
 pub use generate::upn;
 pub use introspect::Counters;
+pub use qr_pin::QrPinPolicy;
 pub use throttle::{Budgets, TenantSize};
 
 /// The temporary access pass policy of the simulated tenant.
@@ -143,6 +146,8 @@ pub struct SimConfig {
     pub extra_groups: Vec<String>,
     /// Where to dump the tenant as JSON on [`SimHandle::shutdown`].
     pub state_out: Option<PathBuf>,
+    /// The QR code PIN policy (`pinLength`, `standardQRCodeLifetimeInDays`).
+    pub qr_pin_policy: QrPinPolicy,
 }
 
 impl Default for SimConfig {
@@ -171,6 +176,7 @@ impl Default for SimConfig {
             premium: true,
             extra_groups: Vec::new(),
             state_out: None,
+            qr_pin_policy: QrPinPolicy::default(),
         }
     }
 }

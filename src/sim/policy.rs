@@ -71,6 +71,8 @@ pub(crate) fn configuration(sim: &Sim, id: &str) -> Reply {
                 "excludeTargets": [],
             }),
         )
+    } else if id.eq_ignore_ascii_case("qrCodePin") {
+        super::qr_pin::configuration(sim)
     } else {
         Reply::not_found(id)
     }

@@ -255,6 +255,10 @@ pub(crate) struct UserState {
     /// The last change of the user's methods (the registration report's
     /// `lastUpdatedDateTime`).
     pub updated: DateTime<Utc>,
+    /// The standard QR code and PIN of QR code PIN methods created through the API.
+    pub qr_pins: Vec<super::qr_pin::QrDetails>,
+    /// Every QR code PIN secret issued in the simulator's life (creates and PIN resets).
+    pub issued_qr_pins: Vec<super::qr_pin::IssuedQrPin>,
 }
 
 impl UserState {

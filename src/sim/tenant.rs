@@ -327,6 +327,7 @@ impl Tenant {
         out["methods"] = Value::Array(methods);
         out["signInPreferences"] = state.sign_in_preferences();
         out["issuedTemporaryAccessPasses"] = Value::Array(issued);
+        out["issuedQrCodePins"] = state.issued_qr_pins.iter().map(|q| q.json()).collect();
         out["sessionsRevoked"] = json!(state.sessions_revoked);
         out["writes"] = json!(state.writes);
         out["tapsIssued"] = json!(state.taps_issued);
