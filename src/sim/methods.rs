@@ -50,6 +50,9 @@ pub(crate) fn route(sim: &Sim, call: &Call, user: &User, rest: &[String]) -> Rep
         ["passwordMethods", id] if call.verb == Verb::GET => {
             get_one(sim, call, user, id, |m| matches!(m.kind, Kind::Password))
         }
+        ["hardwareOathMethods", tail @ ..] if call.beta => {
+            super::hardware_oath::user_route(sim, call, user, tail)
+        }
         [collection, tail @ ..] => match Collection::from_segment(collection) {
             None => Reply::unknown_segment(collection),
             Some(t) if t.singleton() => singleton(sim, call, user, t, tail),
