@@ -131,5 +131,10 @@ pub fn write(user_id: &str, write: &Write) -> Request {
             ),
             json!({}),
         ),
+        Write::AssignOathToken { device_id } => super::oath::assign(user_id, device_id),
+        Write::ActivateOathToken { device_id, code } => {
+            super::oath::activate(user_id, device_id, code)
+        }
+        Write::UnassignOathToken { device_id } => super::oath::unassign(user_id, device_id),
     }
 }

@@ -58,10 +58,14 @@ pub enum Column {
     MobilePhone,
     /// `business_phones`: the Graph user's `businessPhones`, the number of an office set-phone.
     BusinessPhones,
+    /// `serial_number`: a hardware OATH token's serial number (assign/unassign-oath-token).
+    SerialNumber,
+    /// `verification_code`: the token's current 6-digit code, to activate it on assignment.
+    VerificationCode,
 }
 
 /// How many known columns there are.
-pub const COLUMNS: usize = 21;
+pub const COLUMNS: usize = 23;
 
 /// Header names (normalised) and the column each means; `email`/`mail` and the UPN-or-id
 /// choice are settled by [`Layout::new`].
@@ -100,6 +104,9 @@ const ALIASES: &[(&str, Column)] = &[
     ("mobilephone", Column::MobilePhone),
     ("businessphones", Column::BusinessPhones),
     ("businessphone", Column::BusinessPhones),
+    ("serialnumber", Column::SerialNumber),
+    ("serial", Column::SerialNumber),
+    ("verificationcode", Column::VerificationCode),
 ];
 
 /// Headers that name a user by object id, and by UPN: a file with one of each is a
@@ -131,6 +138,8 @@ impl Column {
         Column::ExpectedUpn,
         Column::MobilePhone,
         Column::BusinessPhones,
+        Column::SerialNumber,
+        Column::VerificationCode,
     ];
 
     /// The column's canonical name (`phone_number`).
@@ -157,6 +166,8 @@ impl Column {
             Column::ExpectedUpn => "user_principal_name",
             Column::MobilePhone => "mobile_phone",
             Column::BusinessPhones => "business_phones",
+            Column::SerialNumber => "serial_number",
+            Column::VerificationCode => "verification_code",
         }
     }
 

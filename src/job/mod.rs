@@ -31,8 +31,8 @@ pub use decode::Encoding;
 pub use glob::matches;
 pub use header::{Column, ColumnWarning};
 pub use op::{
-    Action, ActionKind, DefaultMethod, MethodType, Operation, PhoneSelector, PhoneType, Selector,
-    TapParams,
+    Action, ActionKind, DefaultMethod, MethodType, OathCode, Operation, PhoneSelector, PhoneType,
+    Selector, TapParams,
 };
 pub use row::{Defaults, Problem};
 

@@ -86,6 +86,44 @@ pub enum Action {
     DisableSmsSignIn,
     /// Invalidate the user's refresh tokens.
     RevokeSessions,
+    /// The user holds the hardware OATH token with this serial number (beta, global cloud);
+    /// with a verification code it is also activated.
+    AssignOathToken {
+        /// The token's serial number.
+        serial: String,
+        /// The token's current code, to activate it; never reported.
+        code: Option<OathCode>,
+    },
+    /// The user does not hold the hardware OATH token with this serial number.
+    UnassignOathToken {
+        /// The token's serial number.
+        serial: String,
+    },
+}
+
+/// A hardware OATH token's 6-digit verification code: short-lived, but a credential while it
+/// lasts, so its `Debug` hides it and no report or log shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OathCode(String);
+
+impl OathCode {
+    /// A code of exactly six digits.
+    pub fn parse(text: &str) -> Option<OathCode> {
+        let text = text.trim();
+        (text.len() == 6 && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| OathCode(text.to_string()))
+    }
+
+    /// The code, for the one request that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for OathCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OathCode(******)")
+    }
 }
 
 impl Action {
@@ -105,6 +143,8 @@ impl Action {
             Action::EnableSmsSignIn => "enable-sms-signin",
             Action::DisableSmsSignIn => "disable-sms-signin",
             Action::RevokeSessions => "revoke-sessions",
+            Action::AssignOathToken { .. } => "assign-oath-token",
+            Action::UnassignOathToken { .. } => "unassign-oath-token",
         }
     }
 
@@ -137,11 +177,13 @@ impl Action {
             Action::EnableSmsSignIn => ActionKind::EnableSmsSignIn,
             Action::DisableSmsSignIn => ActionKind::DisableSmsSignIn,
             Action::RevokeSessions => ActionKind::RevokeSessions,
+            Action::AssignOathToken { .. } => ActionKind::AssignOathToken,
+            Action::UnassignOathToken { .. } => ActionKind::UnassignOathToken,
         }
     }
 
     /// Every action name, in the order of DESIGN.md.
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 15] = [
         "list",
         "set-phone",
         "remove-phone",
@@ -155,6 +197,8 @@ impl Action {
         "enable-sms-signin",
         "disable-sms-signin",
         "revoke-sessions",
+        "assign-oath-token",
+        "unassign-oath-token",
     ];
 }
 
@@ -187,11 +231,15 @@ pub enum ActionKind {
     DisableSmsSignIn,
     /// `revoke-sessions`
     RevokeSessions,
+    /// `assign-oath-token`
+    AssignOathToken,
+    /// `unassign-oath-token`
+    UnassignOathToken,
 }
 
 impl ActionKind {
     /// Every action, in the order of DESIGN.md (and of [`Action::NAMES`]).
-    pub const ALL: [ActionKind; 13] = [
+    pub const ALL: [ActionKind; 15] = [
         ActionKind::List,
         ActionKind::SetPhone,
         ActionKind::RemovePhone,
@@ -205,6 +253,8 @@ impl ActionKind {
         ActionKind::EnableSmsSignIn,
         ActionKind::DisableSmsSignIn,
         ActionKind::RevokeSessions,
+        ActionKind::AssignOathToken,
+        ActionKind::UnassignOathToken,
     ];
 
     /// The name as job files spell it (`set-phone`, ...).

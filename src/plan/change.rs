@@ -136,6 +136,26 @@ pub enum Change {
     /// record names its step.
     #[default]
     NotStarted,
+    /// `read hardwareOath token <serial>`: look the token up in the tenant's inventory.
+    ReadOathToken {
+        /// Its serial number.
+        serial: String,
+    },
+    /// `assign hardwareOath token <serial>`, also the check of an `assign-oath-token` row.
+    AssignOathToken {
+        /// Its serial number.
+        serial: String,
+    },
+    /// `activate hardwareOath token <serial>`.
+    ActivateOathToken {
+        /// Its serial number.
+        serial: String,
+    },
+    /// `unassign hardwareOath token <serial>`, also the check of an `unassign-oath-token` row.
+    UnassignOathToken {
+        /// Its serial number.
+        serial: String,
+    },
 }
 
 impl Change {
@@ -157,17 +177,19 @@ impl Change {
     /// reads and other records are actions (they are counted only as failures).
     pub fn kind(&self) -> ChangeKind {
         match self {
-            Change::CreatePhone { .. } | Change::CreateEmail | Change::IssueTap => {
-                ChangeKind::Create
-            }
+            Change::CreatePhone { .. }
+            | Change::CreateEmail
+            | Change::IssueTap
+            | Change::AssignOathToken { .. } => ChangeKind::Create,
             Change::UpdatePhone { .. }
             | Change::UpdateEmail
             | Change::SetPhone { .. }
             | Change::SetEmail
             | Change::SetDefaultMethod => ChangeKind::Update,
-            Change::DeletePhone { .. } | Change::DeleteEmail | Change::DeleteMethod { .. } => {
-                ChangeKind::Delete
-            }
+            Change::DeletePhone { .. }
+            | Change::DeleteEmail
+            | Change::DeleteMethod { .. }
+            | Change::UnassignOathToken { .. } => ChangeKind::Delete,
             _ => ChangeKind::Action,
         }
     }
@@ -176,7 +198,10 @@ impl Change {
     pub fn is_read(&self) -> bool {
         matches!(
             self,
-            Change::ReadUser | Change::ReadMethods | Change::ReadPreferences
+            Change::ReadUser
+                | Change::ReadMethods
+                | Change::ReadPreferences
+                | Change::ReadOathToken { .. }
         )
     }
 
@@ -223,6 +248,14 @@ impl fmt::Display for Change {
             Change::EnumerateTargets => f.write_str("enumerate targets"),
             Change::AllSteps => f.write_str("all steps"),
             Change::NotStarted => f.write_str("not started"),
+            Change::ReadOathToken { serial } => write!(f, "read hardwareOath token {serial}"),
+            Change::AssignOathToken { serial } => write!(f, "assign hardwareOath token {serial}"),
+            Change::ActivateOathToken { serial } => {
+                write!(f, "activate hardwareOath token {serial}")
+            }
+            Change::UnassignOathToken { serial } => {
+                write!(f, "unassign hardwareOath token {serial}")
+            }
         }
     }
 }

@@ -128,6 +128,17 @@ fn plan_default_rules(
         Action::EnableSmsSignIn => sms_sign_in(state, true),
         Action::DisableSmsSignIn => sms_sign_in(state, false),
         Action::RevokeSessions => changes(vec![revoke_step()]),
+        // Planned against the token inventory, not the user's methods: `super::oath`.
+        // [`super::apply`] reads the token and plans these with `super::oath::plan`.
+        Action::AssignOathToken { serial, .. } | Action::UnassignOathToken { serial } => {
+            Plan::Refused(Refusal {
+                step: Change::ReadOathToken {
+                    serial: serial.clone(),
+                },
+                code: "tokenNotRead",
+                message: "a hardware OATH token is planned against the token inventory".into(),
+            })
+        }
     }
 }
 

@@ -91,6 +91,7 @@ impl UserState {
                 }
             }
             Effect::SessionsRevoked => {}
+            Effect::OathToken => {}
             Effect::TapIssued => self.methods.push(Method {
                 id: format!("issued-tap-{}", self.methods.len()),
                 kind: MethodKind::TemporaryAccessPass {
@@ -143,7 +144,7 @@ impl UserState {
                         && system_preferred.is_none_or(|f| prefs.system_preferred == Some(f)),
                 )
             }
-            Effect::SessionsRevoked | Effect::TapIssued => None,
+            Effect::SessionsRevoked | Effect::TapIssued | Effect::OathToken => None,
         }
     }
 

@@ -15,7 +15,8 @@
 //! (planning), [`default`] (the default method's rules), [`rules`] (a run's planning rules), [`policy`] (the authentication methods policy), [`step`] (what a plan is made of),
 //! [`effect`] (steps played on the state),
 //! [`apply`] (carrying plans out), [`tap_out`] (the `--tap-out` file), [`summary`] (dry-run
-//! totals and the plan printer).
+//! totals and the plan printer), [`oath`] (hardware OATH tokens, planned against the token
+//! inventory).
 
 pub mod apply;
 pub mod change;
@@ -23,6 +24,7 @@ pub mod console;
 pub mod default;
 pub mod desired;
 pub mod effect;
+pub mod oath;
 pub mod policy;
 mod reset;
 pub mod rules;
