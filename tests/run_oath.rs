@@ -50,7 +50,11 @@ fn text(bytes: &[u8]) -> String {
 /// Import the test tokens into the simulator's inventory.
 fn import(sim: &SimHandle, dir: &Path) {
     std::fs::write(dir.join("seeds.csv"), seed_file()).unwrap();
-    let out = authbulk(sim, dir, &["tokens", "import", "seeds.csv", "--report", "-"]);
+    let out = authbulk(
+        sim,
+        dir,
+        &["tokens", "import", "seeds.csv", "--report", "-"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
@@ -131,7 +135,10 @@ async fn tokens_are_assigned_activated_and_unassigned_once_each() {
     );
     assert_eq!(
         steps(&records, &upn(2)),
-        [(format!("assign hardwareOath token {}", SERIALS[1]), "ok".into())]
+        [(
+            format!("assign hardwareOath token {}", SERIALS[1]),
+            "ok".into()
+        )]
     );
     let listed = listing(&sim, dir, "after-assign");
     assert!(listed.contains(&(SERIALS[0].into(), "activated".into(), user_id(&sim, 1))));
@@ -147,8 +154,14 @@ async fn tokens_are_assigned_activated_and_unassigned_once_each() {
         ("stderr", text(&out.stderr)),
         ("stdout", text(&out.stdout)),
     ] {
-        assert!(!output.contains(&code), "{what} holds the verification code");
-        assert!(SEEDS.iter().all(|s| !output.contains(s)), "{what} holds a seed");
+        assert!(
+            !output.contains(&code),
+            "{what} holds the verification code"
+        );
+        assert!(
+            SEEDS.iter().all(|s| !output.contains(s)),
+            "{what} holds a seed"
+        );
     }
 
     // Again: nothing to do, nothing written.
@@ -199,7 +212,10 @@ async fn tokens_are_assigned_activated_and_unassigned_once_each() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         steps(&records, &upn(1)),
-        [(format!("unassign hardwareOath token {}", SERIALS[0]), "ok".into())]
+        [(
+            format!("unassign hardwareOath token {}", SERIALS[0]),
+            "ok".into()
+        )]
     );
     let listed = listing(&sim, dir, "after-unassign");
     assert!(listed.contains(&(SERIALS[0].into(), "available".into(), String::new())));
@@ -227,8 +243,14 @@ async fn a_dry_run_plans_the_assignment_and_writes_nothing() {
     assert_eq!(
         steps(&records, &upn(5)),
         [
-            (format!("assign hardwareOath token {}", SERIALS[1]), "planned".into()),
-            (format!("activate hardwareOath token {}", SERIALS[1]), "planned".into())
+            (
+                format!("assign hardwareOath token {}", SERIALS[1]),
+                "planned".into()
+            ),
+            (
+                format!("activate hardwareOath token {}", SERIALS[1]),
+                "planned".into()
+            )
         ]
     );
     assert_eq!(sim.counters().writes, writes);
@@ -236,7 +258,12 @@ async fn a_dry_run_plans_the_assignment_and_writes_nothing() {
     assert!(listed.contains(&(SERIALS[1].into(), "available".into(), String::new())));
     // The real run activates with the SHA-256, 60-second token's code.
     let (out, records) = run(&sim, dir, "job.csv", "real", &[]);
-    assert_eq!(out.status.code(), Some(0), "{} {records:?}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} {records:?}",
+        text(&out.stderr)
+    );
     let listed = listing(&sim, dir, "after-real");
     assert!(listed.contains(&(SERIALS[1].into(), "activated".into(), user_id(&sim, 5))));
 }
@@ -253,7 +280,14 @@ fn a_national_cloud_refuses_the_rows_and_sends_nothing_for_them() {
     let out = Command::new(env!("CARGO_BIN_EXE_authbulk"))
         .current_dir(dir.path())
         .args([
-            "run", "job.csv", "--simulate", "--cloud", "usgov", "--yes", "--report", "r.jsonl",
+            "run",
+            "job.csv",
+            "--simulate",
+            "--cloud",
+            "usgov",
+            "--yes",
+            "--report",
+            "r.jsonl",
         ])
         .output()
         .unwrap();
@@ -267,7 +301,12 @@ fn a_national_cloud_refuses_the_rows_and_sends_nothing_for_them() {
     for record in records {
         assert_eq!(record["status"], "failed");
         assert_eq!(record["error_code"], "notInCloud");
-        assert!(record["error_message"].as_str().unwrap().contains("hardware OATH"));
+        assert!(
+            record["error_message"]
+                .as_str()
+                .unwrap()
+                .contains("hardware OATH")
+        );
     }
 }
 
@@ -291,4 +330,78 @@ fn a_row_without_a_serial_or_with_a_bad_code_is_invalid_naming_its_line() {
     assert!(stderr.contains("serial_number"), "{stderr}");
     assert!(stderr.contains("job.csv:3:"), "{stderr}");
     assert!(!stderr.contains("12ab56"), "{stderr}");
+}
+
+/// A run killed after the token's activation reached the tenant but before its record reached
+/// the journal: the resumed run finds the token activated, sends nothing and reports the
+/// activation done before the interruption. The kill is made exact by cutting the journal of a
+/// finished run back to what the killed run would have left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_does_not_assign_or_activate_twice() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    import(&sim, dir);
+    let job = format!(
+        "user,action,serial_number,verification_code\n{},assign-oath-token,{},{}\n",
+        upn(7),
+        SERIALS[2],
+        totp(SEEDS[2], 30, false)
+    );
+    std::fs::write(dir.join("job.csv"), job).unwrap();
+    let (out, records) = run(&sim, dir, "job.csv", "r", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(records.len(), 2, "{records:?}");
+    let journal = dir.join("r.jsonl.journal");
+    let text_of = std::fs::read_to_string(&journal).unwrap();
+    let mut dones = 0;
+    let kept: Vec<&str> = text_of
+        .lines()
+        .filter(|line| {
+            if line.starts_with(r#"{"t":"row""#) {
+                return false;
+            }
+            if !line.starts_with(r#"{"t":"done""#) {
+                return true;
+            }
+            dones += 1;
+            dones == 1
+        })
+        .collect();
+    assert_eq!(dones, 2, "{text_of}");
+    std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+    let writes = sim.counters().writes;
+    let resumed = authbulk(
+        &sim,
+        dir,
+        &["run", "job.csv", "--yes", "--report", "r.jsonl", "--resume"],
+    );
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert_eq!(sim.counters().writes, writes, "nothing sent again");
+    let records: Vec<Value> = std::fs::read_to_string(dir.join("r.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps = steps(&records, &upn(7));
+    assert_eq!(
+        steps,
+        [
+            (
+                format!("assign hardwareOath token {}", SERIALS[2]),
+                "ok".into()
+            ),
+            (
+                format!("activate hardwareOath token {}", SERIALS[2]),
+                "ok".into()
+            )
+        ],
+        "{records:?}"
+    );
+    assert!(
+        records[1]["after"]
+            .as_str()
+            .unwrap()
+            .contains("done before the interruption")
+    );
 }

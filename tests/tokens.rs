@@ -85,7 +85,11 @@ async fn a_seed_file_is_imported_once_and_listed_with_holders_never_with_seeds()
     let sim = sim(users(30)).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("seeds.csv"), seed_file()).unwrap();
-    let first = tokens(&sim, dir.path(), &["import", "seeds.csv", "--report", "first.csv"]);
+    let first = tokens(
+        &sim,
+        dir.path(),
+        &["import", "seeds.csv", "--report", "first.csv"],
+    );
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
     let report = rows(&dir.path().join("first.csv"));
     assert_eq!(report.len(), 3);
@@ -98,7 +102,11 @@ async fn a_seed_file_is_imported_once_and_listed_with_holders_never_with_seeds()
     let writes = sim.counters().writes;
     assert_eq!(writes, 3);
 
-    let second = tokens(&sim, dir.path(), &["import", "seeds.csv", "--report", "second.jsonl"]);
+    let second = tokens(
+        &sim,
+        dir.path(),
+        &["import", "seeds.csv", "--report", "second.jsonl"],
+    );
     assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
     let again = std::fs::read_to_string(dir.path().join("second.jsonl")).unwrap();
     let statuses: Vec<String> = again
@@ -106,7 +114,11 @@ async fn a_seed_file_is_imported_once_and_listed_with_holders_never_with_seeds()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["status"].to_string())
         .collect();
     assert_eq!(statuses, ["\"unchanged\""; 3]);
-    assert_eq!(sim.counters().writes, writes, "a second import writes nothing");
+    assert_eq!(
+        sim.counters().writes,
+        writes,
+        "a second import writes nothing"
+    );
 
     let list = tokens(&sim, dir.path(), &["list", "--output", "tokens.csv"]);
     assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
@@ -117,7 +129,10 @@ async fn a_seed_file_is_imported_once_and_listed_with_holders_never_with_seeds()
         assert_eq!(row["assignedToId"], "");
     }
     // The generated tenant's own tokens are held: the listing names their holders.
-    let held: Vec<_> = listed.iter().filter(|r| !r["assignedToId"].is_empty()).collect();
+    let held: Vec<_> = listed
+        .iter()
+        .filter(|r| !r["assignedToId"].is_empty())
+        .collect();
     assert!(!held.is_empty());
     assert!(held.iter().all(|r| !r["assignedToName"].is_empty()));
 
@@ -126,9 +141,15 @@ async fn a_seed_file_is_imported_once_and_listed_with_holders_never_with_seeds()
         ("first stderr", text(&first.stderr)),
         ("second stderr", text(&second.stderr)),
         ("list stderr", text(&list.stderr)),
-        ("first report", std::fs::read_to_string(dir.path().join("first.csv")).unwrap()),
+        (
+            "first report",
+            std::fs::read_to_string(dir.path().join("first.csv")).unwrap(),
+        ),
         ("second report", again),
-        ("listing", std::fs::read_to_string(dir.path().join("tokens.csv")).unwrap()),
+        (
+            "listing",
+            std::fs::read_to_string(dir.path().join("tokens.csv")).unwrap(),
+        ),
     ] {
         no_seed(what, &output);
     }
@@ -140,10 +161,17 @@ async fn a_bad_line_is_exit_2_naming_file_and_line_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
     let bad = seed_file().replace(SEEDS[1], "JBSWY3DP!HPK3PXP0BSWY3DPEHPK3PXP");
     std::fs::write(dir.path().join("seeds.csv"), bad).unwrap();
-    let out = tokens(&sim, dir.path(), &["import", "seeds.csv", "--report", "r.csv"]);
+    let out = tokens(
+        &sim,
+        dir.path(),
+        &["import", "seeds.csv", "--report", "r.csv"],
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("seeds.csv:3: secret key is not base32"), "{stderr}");
+    assert!(
+        stderr.contains("seeds.csv:3: secret key is not base32"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("JBSWY3DP!"), "{stderr}");
     no_seed("stderr", &stderr);
     assert_eq!(sim.counters().http_requests, 0, "nothing was sent");
@@ -157,7 +185,12 @@ async fn a_dry_run_reads_the_inventory_and_creates_nothing() {
     std::fs::write(dir.path().join("seeds.csv"), seed_file()).unwrap();
     let out = tokens(&sim, dir.path(), &["import", "seeds.csv", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).matches(",planned,").count(), 3, "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stdout).matches(",planned,").count(),
+        3,
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!(sim.counters().writes, 0);
 }
 
@@ -174,7 +207,10 @@ async fn without_the_policy_permission_the_import_is_exit_2_naming_it() {
     let out = tokens(&sim, dir.path(), &["import", "seeds.csv"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("Policy.ReadWrite.AuthenticationMethod"), "{stderr}");
+    assert!(
+        stderr.contains("Policy.ReadWrite.AuthenticationMethod"),
+        "{stderr}"
+    );
     assert_eq!(sim.counters().writes, 0);
 }
 
@@ -183,7 +219,14 @@ fn a_national_cloud_is_refused_before_anything() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("seeds.csv"), seed_file()).unwrap();
     for args in [
-        &["tokens", "import", "seeds.csv", "--simulate", "--cloud", "usgov"][..],
+        &[
+            "tokens",
+            "import",
+            "seeds.csv",
+            "--simulate",
+            "--cloud",
+            "usgov",
+        ][..],
         &["tokens", "list", "--simulate", "--cloud", "china"][..],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_authbulk"))
