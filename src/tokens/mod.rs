@@ -24,7 +24,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
 
 use crate::Outcome;
-use crate::auth::{Cloud, TokenProvider};
+use crate::auth::TokenProvider;
 use crate::exec::{ExecConfig, Executor, Shutdown};
 use crate::export::format::csv::write_line;
 use crate::export::format::{Destination, OutFormat, Output};
@@ -157,7 +157,6 @@ fn check_cloud(connection: &Connection) -> Result<()> {
             )
         );
     }
-    debug_assert_eq!(Cloud::Global, cloud);
     Ok(())
 }
 
@@ -242,7 +241,7 @@ pub async fn list(config: ListConfig) -> Result<Outcome> {
 }
 
 /// How one seed row ended.
-struct Outcome1 {
+struct RowEnd {
     status: &'static str,
     id: Option<String>,
     error: Option<GraphError>,
@@ -274,19 +273,19 @@ pub async fn import(config: ImportConfig) -> Result<Outcome> {
         .collect();
     let shutdown = Shutdown::new();
     let _ctrl_c = shutdown.listen_for_ctrl_c();
-    let exec = Executor::start(client, config.exec.clone(), shutdown);
+    let exec = Executor::start(client, config.exec, shutdown);
     let dry_run = config.dry_run;
     let mut results = futures::stream::iter(rows.into_iter().map(|row| {
         let known = existing.get(&row.serial).cloned();
         let exec = &exec;
         async move {
             let ended = match known {
-                Some(id) => Outcome1 {
+                Some(id) => RowEnd {
                     status: "unchanged",
                     id: Some(id),
                     error: None,
                 },
-                None if dry_run => Outcome1 {
+                None if dry_run => RowEnd {
                     status: "planned",
                     id: None,
                     error: None,
@@ -346,7 +345,7 @@ pub async fn import(config: ImportConfig) -> Result<Outcome> {
 }
 
 /// Create one token; a lost answer is checked by serial number before a resend.
-async fn create(exec: &Executor, row: &SeedRow) -> Outcome1 {
+async fn create(exec: &Executor, row: &SeedRow) -> RowEnd {
     let request = Request::post(
         ApiVersion::Beta,
         wire::INVENTORY,
@@ -367,7 +366,7 @@ async fn create(exec: &Executor, row: &SeedRow) -> Outcome1 {
                     .get("id")
                     .and_then(Value::as_str)
                     .map(str::to_string);
-                return Outcome1 {
+                return RowEnd {
                     status: "ok",
                     id,
                     error: None,
@@ -381,7 +380,7 @@ async fn create(exec: &Executor, row: &SeedRow) -> Outcome1 {
                     .and_then(|r| wire::parse_found(&r.body, &row.serial).ok().flatten())
                 {
                     Some(token) => {
-                        return Outcome1 {
+                        return RowEnd {
                             status: "ok",
                             id: Some(token.id),
                             error: None,
@@ -391,7 +390,7 @@ async fn create(exec: &Executor, row: &SeedRow) -> Outcome1 {
                 }
             }
             Err(error) => {
-                return Outcome1 {
+                return RowEnd {
                     status: if error.kind == ErrorKind::Cancelled {
                         "cancelled"
                     } else {
@@ -403,7 +402,7 @@ async fn create(exec: &Executor, row: &SeedRow) -> Outcome1 {
             }
         }
     }
-    Outcome1 {
+    RowEnd {
         status: "failed",
         id: None,
         error: Some(GraphError {
