@@ -29,13 +29,8 @@ pub fn action_line(action: ActionKind) -> &'static str {
         ActionKind::EnableSmsSignIn => "allow SMS sign-in on the mobile phone",
         ActionKind::DisableSmsSignIn => "stop SMS sign-in on the mobile phone",
         ActionKind::RevokeSessions => "invalidate the user's refresh tokens (sign out everywhere)",
-        ActionKind::AssignOathToken => {
-            "assign the hardware OATH token with this serial_number; activate it with a \
-             verification_code (beta, global cloud)"
-        }
-        ActionKind::UnassignOathToken => {
-            "unassign the hardware OATH token with this serial_number (it stays in the inventory)"
-        }
+        ActionKind::AssignOathToken => "assign the OATH token serial_number (+verification_code)",
+        ActionKind::UnassignOathToken => "unassign the hardware OATH token serial_number",
     }
 }
 
