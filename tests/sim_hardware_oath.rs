@@ -108,6 +108,11 @@ async fn a_token_is_assigned_activated_with_its_code_and_unassigned() {
     let active = g.get(&format!("{INVENTORY}/{id}")).await.body;
     assert_eq!(active["status"], "activated");
     assert_eq!(active["assignedTo"]["id"], g.state(3)["id"]);
+    let deactivated = g.post(&format!("{mine}/{id}/deactivate"), json!({})).await;
+    assert_eq!(deactivated.status, 204);
+    let inactive = g.get(&format!("{INVENTORY}/{id}")).await.body;
+    assert_eq!(inactive["status"], "assigned");
+    assert_eq!(inactive["assignedTo"]["id"], g.state(3)["id"]);
     // The v1.0 path does not know the collection.
     let v1 = g
         .get(&g.user_path("v1.0", 3, "/authentication/hardwareOathMethods"))

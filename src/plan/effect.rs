@@ -91,7 +91,6 @@ impl UserState {
                 }
             }
             Effect::SessionsRevoked => {}
-            Effect::OathToken => {}
             Effect::TapIssued => self.methods.push(Method {
                 id: format!("issued-tap-{}", self.methods.len()),
                 kind: MethodKind::TemporaryAccessPass {
@@ -103,6 +102,8 @@ impl UserState {
                 created: None,
                 last_used: None,
             }),
+            // The token inventory shows it, not the user's methods (see `super::oath`).
+            Effect::OathToken => {}
         }
     }
 

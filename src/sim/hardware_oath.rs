@@ -28,7 +28,8 @@
 //!   `verificationCode` (the 6-digit TOTP code) required, 204;
 //!   "hardwareOathAuthenticationMethod: assignAndActivateBySerialNumber": `verificationCode`
 //!   and `serialNumber` required, 204. Permission for another user:
-//!   UserAuthenticationMethod.ReadWrite.All (application).
+//!   UserAuthenticationMethod.ReadWrite.All (application). "hardwareOathAuthenticationMethod:
+//!   deactivate": the token stays assigned (status `assigned` again).
 //!
 //! Rules the pages leave open, and this simulator's choice:
 //! - A second token with a serial number already in the inventory is refused 400
@@ -53,6 +54,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::Sim;
+use super::catalog::Collection;
 use super::generate::uuid_from;
 use super::graph::Call;
 use super::query::{Body, Item, literal, page, param, params};
@@ -459,6 +461,7 @@ pub(crate) fn user_route(sim: &Sim, call: &Call, user: &User, rest: &[&str]) -> 
         }
         ([id], &Verb::DELETE) => unassign(sim, user, id),
         ([id, "activate"], &Verb::POST) => activate(sim, user, id, call.body),
+        ([id, "deactivate"], &Verb::POST) => deactivate(sim, user, id),
         ([_, action], _) | ([_, _, action, ..], _) => Reply::unknown_segment(action),
         _ => Reply::method_not_allowed(),
     }
@@ -562,6 +565,23 @@ fn activate(sim: &Sim, user: &User, id: &str, body: Option<&Value>) -> Reply {
     reply
 }
 
+/// `POST hardwareOathMethods/{id}/deactivate`: the token stays assigned, no longer active
+/// ("hardwareOathAuthenticationMethod: deactivate").
+fn deactivate(sim: &Sim, user: &User, id: &str) -> Reply {
+    let mut devices = sim.oath.lock();
+    let Some(device) = devices
+        .iter_mut()
+        .find(|d| d.id == id && d.assigned_to.as_deref() == Some(&user.identity.id))
+    else {
+        return Reply::not_found(id);
+    };
+    device.status = "assigned";
+    let mut state = user.lock();
+    state.writes += 1;
+    state.updated = Utc::now();
+    Reply::empty(204)
+}
+
 /// `POST hardwareOathMethods/assignAndActivateBySerialNumber`.
 fn assign_and_activate_by_serial(sim: &Sim, user: &User, body: Option<&Value>) -> Reply {
     let code = match verification_code(body) {
@@ -592,25 +612,21 @@ fn assign_and_activate_by_serial(sim: &Sim, user: &User, body: Option<&Value>) -
     reply
 }
 
-/// `DELETE hardwareOathMethods/{id}`: unassign; the token stays in the inventory, available.
+/// `DELETE hardwareOathMethods/{id}`: unassign, with the rules of every delete (the default
+/// method last, `super::methods::delete`); the token stays in the inventory, available.
 fn unassign(sim: &Sim, user: &User, id: &str) -> Reply {
     let mut devices = sim.oath.lock();
     let mut state = user.lock();
-    let Some(index) = state
-        .methods
-        .iter()
-        .position(|m| m.id == id && matches!(m.kind, Kind::HardwareOath { .. }))
-    else {
-        return Reply::not_found(id);
-    };
-    state.methods.remove(index);
-    state.writes += 1;
-    state.updated = Utc::now();
-    if let Some(device) = devices.iter_mut().find(|d| d.id == id) {
-        device.assigned_to = None;
-        device.status = "available";
+    let reply = super::methods::delete(sim, &mut state, Collection::HardwareOath, id);
+    if reply.applied {
+        state.writes += 1;
+        state.updated = Utc::now();
+        if let Some(device) = devices.iter_mut().find(|d| d.id == id) {
+            device.assigned_to = None;
+            device.status = "available";
+        }
     }
-    Reply::empty(204)
+    reply
 }
 
 #[cfg(test)]

@@ -414,7 +414,7 @@ fn create_tap(sim: &Sim, user: &User, state: &mut UserState, body: Option<&Value
     Reply::json(201, shown)
 }
 
-fn delete(sim: &Sim, state: &mut UserState, t: Collection, id: &str) -> Reply {
+pub(crate) fn delete(sim: &Sim, state: &mut UserState, t: Collection, id: &str) -> Reply {
     let Some(index) = state
         .methods
         .iter()
