@@ -16,6 +16,7 @@
 //! | [`status`] | the registration status (`authbulk status`): MFA, SSPR and methods of every target user, from the registration report |
 //! | [`report`] | report records, the collector (report file, journal for `--resume`), the summary, the progress display |
 //! | [`run`] | the `run` command: job rows and targets, per-row work, `--resume`, exclusions |
+//! | [`tokens`] | the hardware OATH token inventory (`authbulk tokens import`, `tokens list`) |
 //! | [`sim`] | the simulated tenant (Graph + token endpoint) used by `--simulate`, tests and benchmarks |
 
 pub mod auth;
@@ -30,6 +31,7 @@ pub mod run;
 pub mod sim;
 pub mod status;
 pub mod throttle;
+pub mod tokens;
 
 /// How a command ended; the binary turns it into the process exit code of DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,6 +11,10 @@
 //!   preferences): `UserAuthenticationMethod.ReadWrite.All`.
 //! - "user: revokeSignInSessions": `User.RevokeSessions.All` (also `User.ReadWrite.All`,
 //!   `Directory.ReadWrite.All`).
+//! - "List hardwareOathDevices" (beta): `Policy.Read.All` (also
+//!   `Policy.ReadWrite.AuthenticationMethod`); the hardware OATH actions find their token
+//!   there, and "Create hardwareOathTokenAuthenticationMethodDevice" (`authbulk tokens import`)
+//!   needs `Policy.ReadWrite.AuthenticationMethod`.
 //! - "List group transitive members": `GroupMember.Read.All` (also `Group.Read.All`,
 //!   `Directory.Read.All`, `GroupMember.ReadWrite.All`, `Group.ReadWrite.All`,
 //!   `Directory.ReadWrite.All`).
@@ -75,6 +79,10 @@ const ADMINS_READ: &[&str] = &[
     "Directory.ReadWrite.All",
     "Directory.AccessAsUser.All",
 ];
+/// "List hardwareOathDevices" (beta): Policy.Read.All, or Policy.ReadWrite.AuthenticationMethod.
+pub const TOKENS_READ: &[&str] = &["Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"];
+/// "Create hardwareOathTokenAuthenticationMethodDevice" (beta).
+pub const TOKENS_WRITE: &[&str] = &["Policy.ReadWrite.AuthenticationMethod"];
 const ORGANIZATION_READ: &[&str] = &[
     "Organization.Read.All",
     "Organization.ReadWrite.All",
@@ -102,6 +110,10 @@ pub fn for_action(action: ActionKind) -> Vec<Need> {
     match action {
         ActionKind::List => {}
         ActionKind::RevokeSessions => needs.push(need(REVOKE, by, "to revoke sign-in sessions")),
+        ActionKind::AssignOathToken | ActionKind::UnassignOathToken => {
+            needs.push(need(TOKENS_READ, by, "to find hardware OATH tokens"));
+            needs.push(need(METHODS_WRITE, by, "to change authentication methods"));
+        }
         _ => needs.push(need(METHODS_WRITE, by, "to change authentication methods")),
     }
     needs
@@ -117,6 +129,7 @@ pub fn for_refusal(action: ActionKind, step: &Change) -> Option<Need> {
             need(METHODS_READ, by, "to read authentication methods")
         }
         Change::RevokeSessions => need(REVOKE, by, "to revoke sign-in sessions"),
+        Change::ReadOathToken { .. } => need(TOKENS_READ, by, "to find hardware OATH tokens"),
         _ if step.is_read() => return None,
         _ => need(METHODS_WRITE, by, "to change authentication methods"),
     })

@@ -63,8 +63,9 @@ pub struct AuthArgs {
     pub managed_identity: bool,
     /// The Microsoft cloud. Rows whose action its Graph does not offer are refused before any
     /// request (failed, notInCloud), also with --simulate: SMS sign-in (enable/disable-sms-signin)
-    /// in china; remove-method of qrCodePin or hardwareOath, issue-qr-pin and reset-qr-pin
-    /// outside global.
+    /// in china; remove-method of qrCodePin or hardwareOath, issue-qr-pin, reset-qr-pin,
+    /// assign-oath-token and unassign-oath-token outside global (`tokens` refuses other
+    /// clouds).
     #[arg(long, value_enum, default_value_t = CloudArg::Global, help_heading = "Authentication")]
     pub cloud: CloudArg,
     /// Send Graph requests to this root instead of the cloud's (a proxy, the simulator).

@@ -33,6 +33,8 @@ pub fn action_line(action: ActionKind) -> &'static str {
             "create a QR code + PIN method (QR code and PIN to --secrets-out only)"
         }
         ActionKind::ResetQrPin => "reset the QR code PIN method's PIN (to --secrets-out only)",
+        ActionKind::AssignOathToken => "assign the OATH token serial_number (+verification_code)",
+        ActionKind::UnassignOathToken => "unassign the hardware OATH token serial_number",
     }
 }
 

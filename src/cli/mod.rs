@@ -18,6 +18,7 @@ mod run;
 mod sim;
 mod status;
 pub mod targets;
+mod tokens;
 mod validate;
 
 /// Bulk changes to users' authentication methods (MFA) in Microsoft Entra ID.
@@ -93,6 +94,10 @@ pub enum Command {
     /// Print the manual page (roff) to stdout: `authbulk man | man -l -`.
     #[command(after_help = completions::MAN_AFTER)]
     Man(completions::ManArgs),
+    /// Hardware OATH tokens (beta, global cloud only): `tokens import FILE` loads a vendor's
+    /// seed file into the tenant's inventory, `tokens list` shows every token and who holds it.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 /// Set up `tracing` on stderr from the logging flags (`RUST_LOG` overrides the level).
@@ -135,6 +140,7 @@ pub fn execute(cli: Cli) -> Outcome {
         Command::Auth(command) => login::status(command),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
+        Command::Tokens(command) => tokens::execute(command),
     };
     match result {
         Ok(outcome) => outcome,

@@ -7,9 +7,11 @@
 //! - QR code PIN: "Get qrCodePinAuthenticationMethod", "Create qrCodePinAuthenticationMethod",
 //!   (graph/api/qrcodepinauthenticationmethod-get, authentication-put-qrcodepinmethod): global
 //!   service only.
-//! - Hardware OATH tokens: "Delete hardwareOathAuthenticationMethod" and the hardware OATH
-//!   device pages (graph/api/authenticationmethoddevice-delete-hardwareoathdevices, beta):
-//!   global service only.
+//! - Hardware OATH tokens: "Delete hardwareOathAuthenticationMethod", "Create
+//!   hardwareOathAuthenticationMethod", "hardwareOathAuthenticationMethod: activate" and the
+//!   hardware OATH device pages (graph/api/authenticationmethoddevice-post-hardwareoathdevices,
+//!   beta): global service only (remove-method of hardwareOath, assign-oath-token,
+//!   unassign-oath-token; `authbulk tokens` refuses other clouds too).
 //! - SMS sign-in: "phoneAuthenticationMethod: enableSmsSignIn" and "...: disableSmsSignIn"
 //!   (graph/api/phoneauthenticationmethod-enablesmssignin, -disablesmssignin): global, US
 //!   Government L4 and L5 (DOD); not China operated by 21Vianet.
@@ -49,7 +51,9 @@ impl Capability {
             Action::RemoveMethod {
                 method_type: MethodType::HardwareOath,
                 ..
-            } => Some(Capability::HardwareOath),
+            }
+            | Action::AssignOathToken { .. }
+            | Action::UnassignOathToken { .. } => Some(Capability::HardwareOath),
             Action::IssueQrPin(_) | Action::ResetQrPin => Some(Capability::QrCodePin),
             _ => None,
         }
@@ -104,5 +108,9 @@ mod tests {
             Some(Capability::SmsSignIn)
         );
         assert_eq!(Capability::needed_by(&Action::RemoveEmail), None);
+        assert_eq!(
+            Capability::needed_by(&Action::UnassignOathToken { serial: "S".into() }),
+            Some(Capability::HardwareOath)
+        );
     }
 }

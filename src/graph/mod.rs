@@ -16,6 +16,7 @@ pub mod client;
 pub mod cloud;
 pub mod methods;
 pub mod names;
+pub mod oath;
 pub mod path;
 pub mod qr_pin;
 pub mod redirect;

@@ -136,5 +136,10 @@ pub fn write(user_id: &str, write: &Write) -> Request {
             pin_length,
         } => super::qr_pin::create(user_id, *lifetime_days, *pin_length),
         Write::ResetQrPin => super::qr_pin::reset_pin(user_id),
+        Write::AssignOathToken { device_id } => super::oath::assign(user_id, device_id),
+        Write::ActivateOathToken { device_id, code } => {
+            super::oath::activate(user_id, device_id, code)
+        }
+        Write::UnassignOathToken { device_id } => super::oath::unassign(user_id, device_id),
     }
 }

@@ -62,10 +62,14 @@ pub enum Column {
     QrLifetimeDays,
     /// `replace`: issue-qr-pin replaces a QR code PIN method the user already has.
     Replace,
+    /// `serial_number`: a hardware OATH token's serial number (assign/unassign-oath-token).
+    SerialNumber,
+    /// `verification_code`: the token's current 6-digit code, to activate it on assignment.
+    VerificationCode,
 }
 
 /// How many known columns there are.
-pub const COLUMNS: usize = 23;
+pub const COLUMNS: usize = 25;
 
 /// Header names (normalised) and the column each means; `email`/`mail` and the UPN-or-id
 /// choice are settled by [`Layout::new`].
@@ -106,6 +110,9 @@ const ALIASES: &[(&str, Column)] = &[
     ("businessphone", Column::BusinessPhones),
     ("qrlifetimedays", Column::QrLifetimeDays),
     ("replace", Column::Replace),
+    ("serialnumber", Column::SerialNumber),
+    ("serial", Column::SerialNumber),
+    ("verificationcode", Column::VerificationCode),
 ];
 
 /// Headers that name a user by object id, and by UPN: a file with one of each is a
@@ -139,6 +146,8 @@ impl Column {
         Column::BusinessPhones,
         Column::QrLifetimeDays,
         Column::Replace,
+        Column::SerialNumber,
+        Column::VerificationCode,
     ];
 
     /// The column's canonical name (`phone_number`).
@@ -167,6 +176,8 @@ impl Column {
             Column::BusinessPhones => "business_phones",
             Column::QrLifetimeDays => "qr_lifetime_days",
             Column::Replace => "replace",
+            Column::SerialNumber => "serial_number",
+            Column::VerificationCode => "verification_code",
         }
     }
 

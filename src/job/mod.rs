@@ -31,7 +31,7 @@ pub use decode::Encoding;
 pub use glob::matches;
 pub use header::{Column, ColumnWarning};
 pub use op::{
-    Action, ActionKind, DefaultMethod, MethodType, Operation, PhoneSelector, PhoneType,
+    Action, ActionKind, DefaultMethod, MethodType, OathCode, Operation, PhoneSelector, PhoneType,
     QrPinParams, Selector, TapParams,
 };
 pub use row::{Defaults, Problem};

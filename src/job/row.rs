@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::job::glob;
 use crate::job::header::{COLUMNS, Column};
 use crate::job::op::{
-    Action, ActionKind, DefaultMethod, MethodType, Operation, PhoneSelector, PhoneType,
+    Action, ActionKind, DefaultMethod, MethodType, OathCode, Operation, PhoneSelector, PhoneType,
     QrPinParams, Selector, TapParams,
 };
 use crate::job::phone;
@@ -231,6 +231,11 @@ impl Defaults {
                     "describes the user in a job file: it has no default",
                 ));
             }
+            Column::SerialNumber | Column::VerificationCode => {
+                return Err(ValueError::bare(
+                    "names one token of one row in a job file: it has no default",
+                ));
+            }
         }
         Ok(())
     }
@@ -289,6 +294,8 @@ fn uses(kind: ActionKind) -> &'static [Column] {
         ActionKind::SetDefault => &[DefaultMethod, SystemPreferred],
         ActionKind::IssueQrPin => &[QrLifetimeDays, Replace],
         ActionKind::ResetQrPin => &[],
+        ActionKind::AssignOathToken => &[SerialNumber, VerificationCode],
+        ActionKind::UnassignOathToken => &[SerialNumber],
     }
 }
 
@@ -641,6 +648,41 @@ pub fn build(
             })
         }
         ActionKind::ResetQrPin => Action::ResetQrPin,
+        ActionKind::AssignOathToken | ActionKind::UnassignOathToken => {
+            let serial = match cells[Column::SerialNumber.index()] {
+                Some(text) => text.to_string(),
+                None => {
+                    c.missing(
+                        Column::SerialNumber,
+                        format!("{kind} needs the token's serial_number"),
+                    );
+                    String::new()
+                }
+            };
+            if kind == ActionKind::UnassignOathToken {
+                Action::UnassignOathToken { serial }
+            } else {
+                let code = match cells[Column::VerificationCode.index()] {
+                    Some(text) => match OathCode::parse(text) {
+                        Some(code) => Some(code),
+                        None => {
+                            // The value is not echoed: a code is a credential while it lasts.
+                            c.problem(
+                                Some(Column::VerificationCode),
+                                None,
+                                ValueError::new(
+                                    "not a 6-digit verification code",
+                                    "write the six digits the token shows, or clear the cell",
+                                ),
+                            );
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                Action::AssignOathToken { serial, code }
+            }
+        }
     };
     match user {
         Some(user) if c.problems.is_empty() => Ok(Operation {

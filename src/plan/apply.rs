@@ -386,6 +386,17 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             out.record(record).await;
             return;
         }
+        if matches!(
+            op.action,
+            Action::AssignOathToken { .. } | Action::UnassignOathToken { .. }
+        ) {
+            self.apply_oath(user, &user_id, op, out).await;
+            if !self.dry_run {
+                // The user's methods changed (or may have): the next row reads them again.
+                context.cached = None;
+            }
+            return;
+        }
         let can_deliver = self.taps.is_some() || (self.dry_run && self.tap_out_given);
         if wants_tap(&op.action) && !can_deliver {
             let mut record = base_record(op, Some(&user_id));
@@ -1056,6 +1067,9 @@ fn wire_failure(error: methods::WireError, response: &Response) -> GraphError {
         attempts: response.attempts,
     }
 }
+
+#[path = "apply_oath.rs"]
+mod oath;
 
 #[cfg(test)]
 #[path = "apply_tests.rs"]

@@ -141,6 +141,26 @@ pub enum Change {
     IssueQrPin,
     /// `reset qrCodePin pin`: a new temporary PIN.
     ResetQrPin,
+    /// `read hardwareOath token <serial>`: look the token up in the tenant's inventory.
+    ReadOathToken {
+        /// Its serial number.
+        serial: String,
+    },
+    /// `assign hardwareOath token <serial>`, also the check of an `assign-oath-token` row.
+    AssignOathToken {
+        /// Its serial number.
+        serial: String,
+    },
+    /// `activate hardwareOath token <serial>`.
+    ActivateOathToken {
+        /// Its serial number.
+        serial: String,
+    },
+    /// `unassign hardwareOath token <serial>`, also the check of an `unassign-oath-token` row.
+    UnassignOathToken {
+        /// Its serial number.
+        serial: String,
+    },
 }
 
 impl Change {
@@ -165,16 +185,18 @@ impl Change {
             Change::CreatePhone { .. }
             | Change::CreateEmail
             | Change::IssueTap
-            | Change::IssueQrPin => ChangeKind::Create,
+            | Change::IssueQrPin
+            | Change::AssignOathToken { .. } => ChangeKind::Create,
             Change::ResetQrPin => ChangeKind::Update,
             Change::UpdatePhone { .. }
             | Change::UpdateEmail
             | Change::SetPhone { .. }
             | Change::SetEmail
             | Change::SetDefaultMethod => ChangeKind::Update,
-            Change::DeletePhone { .. } | Change::DeleteEmail | Change::DeleteMethod { .. } => {
-                ChangeKind::Delete
-            }
+            Change::DeletePhone { .. }
+            | Change::DeleteEmail
+            | Change::DeleteMethod { .. }
+            | Change::UnassignOathToken { .. } => ChangeKind::Delete,
             _ => ChangeKind::Action,
         }
     }
@@ -183,7 +205,10 @@ impl Change {
     pub fn is_read(&self) -> bool {
         matches!(
             self,
-            Change::ReadUser | Change::ReadMethods | Change::ReadPreferences
+            Change::ReadUser
+                | Change::ReadMethods
+                | Change::ReadPreferences
+                | Change::ReadOathToken { .. }
         )
     }
 
@@ -232,6 +257,14 @@ impl fmt::Display for Change {
             Change::NotStarted => f.write_str("not started"),
             Change::IssueQrPin => f.write_str("create qrCodePin"),
             Change::ResetQrPin => f.write_str("reset qrCodePin pin"),
+            Change::ReadOathToken { serial } => write!(f, "read hardwareOath token {serial}"),
+            Change::AssignOathToken { serial } => write!(f, "assign hardwareOath token {serial}"),
+            Change::ActivateOathToken { serial } => {
+                write!(f, "activate hardwareOath token {serial}")
+            }
+            Change::UnassignOathToken { serial } => {
+                write!(f, "unassign hardwareOath token {serial}")
+            }
         }
     }
 }

@@ -134,6 +134,17 @@ fn plan_default_rules(
         Action::IssueQrPin(_) | Action::ResetQrPin => {
             super::qr_pin::plan(action, state, None).unwrap_or_else(|| changes(Vec::new()))
         }
+        // Planned against the token inventory, not the user's methods: `super::oath`.
+        // [`super::apply`] reads the token and plans these with `super::oath::plan`.
+        Action::AssignOathToken { serial, .. } | Action::UnassignOathToken { serial } => {
+            Plan::Refused(Refusal {
+                step: Change::ReadOathToken {
+                    serial: serial.clone(),
+                },
+                code: "tokenNotRead",
+                message: "a hardware OATH token is planned against the token inventory".into(),
+            })
+        }
     }
 }
 

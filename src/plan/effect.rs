@@ -114,6 +114,8 @@ impl UserState {
                 created: None,
                 last_used: None,
             }),
+            // The token inventory shows it, not the user's methods (see `super::oath`).
+            Effect::OathToken => {}
         }
     }
 
@@ -158,7 +160,8 @@ impl UserState {
             Effect::SessionsRevoked
             | Effect::TapIssued
             | Effect::QrPinIssued
-            | Effect::QrPinReset => None,
+            | Effect::QrPinReset
+            | Effect::OathToken => None,
         }
     }
 

@@ -16,7 +16,8 @@
 //! [`effect`] (steps played on the state),
 //! [`apply`] (carrying plans out), [`tap_out`] (the `--tap-out` file), [`summary`] (dry-run
 //! totals and the plan printer), [`qr_pin`] (planning the QR code + PIN actions),
-//! [`secrets_out`] (the `--secrets-out` folder of QR codes and PINs).
+//! [`secrets_out`] (the `--secrets-out` folder of QR codes and PINs), [`oath`] (hardware OATH
+//! tokens, planned against the token inventory).
 
 pub mod apply;
 pub mod change;
@@ -24,6 +25,7 @@ pub mod console;
 pub mod default;
 pub mod desired;
 pub mod effect;
+pub mod oath;
 pub mod policy;
 pub mod qr_pin;
 mod reset;

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::change::Change;
-use crate::job::{DefaultMethod, MethodType, PhoneType, TapParams};
+use crate::job::{DefaultMethod, MethodType, OathCode, PhoneType, TapParams};
 
 /// The kind of a change, as the plan printer marks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +89,9 @@ pub enum Effect {
     QrPinIssued,
     /// The QR code PIN method's PIN was reset: nothing in the methods list shows it.
     QrPinReset,
+    /// A hardware OATH token was assigned, activated or unassigned: the token inventory shows
+    /// it, not the user's methods ([`super::oath`] checks it there).
+    OathToken,
 }
 
 /// The write a step asks of Graph, in the domain's terms: the method's type and id, the
@@ -158,6 +161,23 @@ pub enum Write {
     },
     /// Reset the QR code PIN method's PIN (Entra generates the new temporary PIN).
     ResetQrPin,
+    /// Assign the hardware OATH token `device_id` (beta) to the user.
+    AssignOathToken {
+        /// The token's id in the inventory.
+        device_id: String,
+    },
+    /// Activate the user's hardware OATH token `device_id` with its current code (beta).
+    ActivateOathToken {
+        /// The token's id (the user's method has the same id).
+        device_id: String,
+        /// The code the token shows.
+        code: OathCode,
+    },
+    /// Unassign the hardware OATH token `device_id` from the user (beta).
+    UnassignOathToken {
+        /// The token's id (the user's method has the same id).
+        device_id: String,
+    },
 }
 
 /// One concrete change for one user.

@@ -93,6 +93,11 @@ fn permissions(call: &Call, segments: &[String]) -> &'static [&'static str] {
             "Policy.Read.AuthenticationMethod",
             "Policy.ReadWrite.AuthenticationMethod",
         ],
+        // "List hardwareOathDevices", "Get hardwareOathTokenAuthenticationMethodDevice": least
+        // privileged Policy.Read.All; "Create hardwareOathTokenAuthenticationMethodDevice" (and
+        // delete): Policy.ReadWrite.AuthenticationMethod.
+        Some("directory") if read => &["Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"],
+        Some("directory") => &["Policy.ReadWrite.AuthenticationMethod"],
         _ => &[],
     }
 }
@@ -247,6 +252,9 @@ pub(crate) fn dispatch(sim: &Sim, call: &Call) -> Reply {
             "authenticationMethodConfigurations",
             id,
         ] => get_only(call, || super::policy::configuration(sim, id)),
+        ["directory", "authenticationMethodDevices", rest @ ..] => {
+            super::hardware_oath::inventory_route(sim, call, rest)
+        }
         [first, ..] => Reply::unknown_segment(first),
         [] => Reply::unknown_segment(""),
     }

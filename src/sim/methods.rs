@@ -50,6 +50,9 @@ pub(crate) fn route(sim: &Sim, call: &Call, user: &User, rest: &[String]) -> Rep
         ["passwordMethods", id] if call.verb == Verb::GET => {
             get_one(sim, call, user, id, |m| matches!(m.kind, Kind::Password))
         }
+        ["hardwareOathMethods", tail @ ..] if call.beta => {
+            super::hardware_oath::user_route(sim, call, user, tail)
+        }
         [collection, tail @ ..] => match Collection::from_segment(collection) {
             None => Reply::unknown_segment(collection),
             Some(Collection::QrCodePin) => super::qr_pin::route(sim, call, user, tail),
@@ -418,7 +421,7 @@ fn create_tap(sim: &Sim, user: &User, state: &mut UserState, body: Option<&Value
     Reply::json(201, shown)
 }
 
-fn delete(sim: &Sim, state: &mut UserState, t: Collection, id: &str) -> Reply {
+pub(crate) fn delete(sim: &Sim, state: &mut UserState, t: Collection, id: &str) -> Reply {
     let Some(index) = state
         .methods
         .iter()

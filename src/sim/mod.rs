@@ -20,6 +20,7 @@
 //! | `throttle` | token buckets |
 //! | `faults` | latency, 503/504, dropped connections |
 //! | `introspect` | counters and `/_sim/...` |
+//! | `hardware_oath` | the hardware OATH token inventory and a user's tokens (beta) |
 //! | `server` | the HTTP server |
 
 use std::collections::BTreeSet;
@@ -39,6 +40,7 @@ mod catalog;
 mod faults;
 mod generate;
 mod graph;
+mod hardware_oath;
 mod introspect;
 mod methods;
 mod policy;
@@ -218,6 +220,8 @@ pub(crate) struct Sim {
     request_prefix: u64,
     /// Paging sessions begun (each first page of a listing draws its order from this).
     paging_sessions: AtomicU64,
+    /// The hardware OATH token inventory (beta).
+    oath: hardware_oath::Inventory,
 }
 
 impl Sim {
@@ -274,6 +278,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         &tenant_id,
     );
     let tenant = tenant::Tenant::generate(&config, chrono::Utc::now());
+    let oath = hardware_oath::Inventory::from_tenant(&tenant);
     let sim = Arc::new(Sim {
         base_url: format!("http://{addr}"),
         tenant,
@@ -283,6 +288,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         request_seq: AtomicU64::new(0),
         request_prefix: rand::rng().random(),
         paging_sessions: AtomicU64::new(0),
+        oath,
         config,
     });
     let task = tokio::spawn(server::serve(listener, Arc::clone(&sim)));

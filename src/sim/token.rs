@@ -36,7 +36,7 @@ const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 /// The application permissions the simulated app registration holds (graph-contract.md,
 /// "Application permissions"), less those `--deny` withholds.
-pub(crate) const APP_PERMISSIONS: [&str; 9] = [
+pub(crate) const APP_PERMISSIONS: [&str; 10] = [
     "Organization.Read.All",
     "UserAuthenticationMethod.Read.All",
     "UserAuthenticationMethod.ReadWrite.All",
@@ -46,6 +46,7 @@ pub(crate) const APP_PERMISSIONS: [&str; 9] = [
     "AuditLog.Read.All",
     "User.RevokeSessions.All",
     "RoleManagement.Read.Directory",
+    "Policy.ReadWrite.AuthenticationMethod",
 ];
 
 /// A certificate the app registration trusts.
