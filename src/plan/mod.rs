@@ -27,6 +27,7 @@ pub mod policy;
 mod reset;
 pub mod rules;
 pub mod select;
+pub mod spill;
 pub mod state;
 pub mod step;
 pub mod summary;

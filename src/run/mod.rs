@@ -135,11 +135,20 @@ impl PlanOut {
         };
     }
 
-    fn plan(&self, plan: PlanConsole) {
+    /// Print the plan's users and their changes; the users to change are counted on the way.
+    fn plan(&self, plan: PlanConsole, totals: &mut PlanSummary) {
+        let grouped = match plan.group() {
+            Ok(grouped) => grouped,
+            Err(err) => {
+                eprintln!("warning: cannot print the plan's changes: {err} (the totals follow)");
+                return;
+            }
+        };
+        totals.users_changed = grouped.users_changed;
         let paint = self.paint;
         self.write(|out| {
             let mut out = std::io::BufWriter::new(out);
-            plan.print(&mut out, paint)?;
+            grouped.print(&mut out, paint)?;
             out.flush()
         });
     }
@@ -493,12 +502,12 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             shutdown.clone(),
         )
         .await;
-        let (plan, console) = planning.await.context("the planning task failed")?;
+        let (mut plan, console) = planning.await.context("the planning task failed")?;
         if end != DriveEnd::Completed {
             drop(report);
             return Ok(Outcome::Interrupted);
         }
-        plan_out.plan(console);
+        plan_out.plan(console, &mut plan);
         plan_out.totals(&plan);
         let writes = plan.writes();
         let refusal = match config.max_changes {
@@ -597,8 +606,9 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         started.elapsed(),
     );
     if dry_run && let Ok(mut plan) = plan.lock() {
-        plan_out.plan(std::mem::take(&mut plan.1));
-        plan_out.totals(&plan.0);
+        let (totals, console) = &mut *plan;
+        plan_out.plan(std::mem::take(console), totals);
+        plan_out.totals(totals);
     }
     // A run that got through every row needs no journal: nothing is left to resume.
     if end == DriveEnd::Completed
