@@ -384,10 +384,11 @@ impl Journal {
 
 /// A set of row numbers as bits: 1,000,000 rows take 125 KB.
 #[derive(Debug, Default)]
-struct BitSet(Vec<u64>);
+pub(crate) struct BitSet(Vec<u64>);
 
 impl BitSet {
-    fn insert(&mut self, n: u64) {
+    /// Add `n`.
+    pub(crate) fn insert(&mut self, n: u64) {
         let (word, bit) = ((n / 64) as usize, n % 64);
         if self.0.len() <= word {
             self.0.resize(word + 1, 0);
@@ -395,7 +396,8 @@ impl BitSet {
         self.0[word] |= 1 << bit;
     }
 
-    fn contains(&self, n: u64) -> bool {
+    /// Whether `n` is in the set.
+    pub(crate) fn contains(&self, n: u64) -> bool {
         let (word, bit) = ((n / 64) as usize, n % 64);
         self.0.get(word).is_some_and(|w| w & (1 << bit) != 0)
     }
