@@ -56,9 +56,12 @@ pub struct Summary {
     /// The failed steps' groups as they are counted, by error code.
     #[serde(skip)]
     groups: BTreeMap<String, FailureGroup>,
-    /// The rows (by sequence number) with at least one failed step: for `--failed-out`.
+    /// The rows (by sequence number) with at least one failed step: for `--failed-out`, and
+    /// kept only then (see [`Summary::keeping_failed_rows`]).
     #[serde(skip)]
     pub failed_rows: BTreeMap<u64, FailedRow>,
+    #[serde(skip)]
+    keep_failed_rows: bool,
 }
 
 /// A row with a failed step, as `--failed-out` needs it for enumerated targets.
@@ -117,6 +120,16 @@ pub fn hint_for(code: &str) -> Option<&'static str> {
 }
 
 impl Summary {
+    /// An empty summary that keeps the failed rows ([`Summary::failed_rows`]) when `keep` is
+    /// true (a run with `--failed-out`); otherwise they are only counted, so a run with many
+    /// failures holds nothing per failed row.
+    pub fn keeping_failed_rows(keep: bool) -> Self {
+        Summary {
+            keep_failed_rows: keep,
+            ..Summary::default()
+        }
+    }
+
     /// Count one record.
     pub fn add(&mut self, record: &Record) {
         let Some(status) = record.status else { return };
@@ -142,7 +155,7 @@ impl Summary {
     ///
     /// [`add`]: Summary::add
     pub fn note_failed_row(&mut self, seq: u64, record: &Record) {
-        if record.status == Some(Status::Failed) {
+        if self.keep_failed_rows && record.status == Some(Status::Failed) {
             self.failed_rows.entry(seq).or_insert_with(|| FailedRow {
                 user: record.user.clone(),
                 user_id: record.user_id.clone(),

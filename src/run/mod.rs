@@ -336,7 +336,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         Some(path) => Some(lock::RunLock::acquire(path)?),
         None => None,
     };
-    let mut kept = Summary::default();
+    let mut kept = Summary::keeping_failed_rows(config.failed_out.is_some());
     // Files this run creates are removed again if it stops before applying anything (a bad
     // credential, a refused plan), so the same command can simply be run again.
     let mut created = CreatedFiles::default();
@@ -548,6 +548,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             received,
             report,
             journal,
+            config.failed_out.is_some(),
             move |records| {
                 if dry_run && let Ok(mut plan) = plan.lock() {
                     records.iter().for_each(|r| plan.0.add(r));
