@@ -248,10 +248,16 @@ mod tests {
         .await
         .unwrap();
         acked.await.unwrap();
-        let journal_text = std::fs::read_to_string(&journal_path).unwrap();
+        let entries = Journal::entries(&journal_path).unwrap();
         assert!(
-            journal_text.contains(r#""step":{"change":"delete_email"}"#),
-            "{journal_text}"
+            entries.iter().any(|e| matches!(
+                e,
+                journal::Entry::Start {
+                    step: Change::DeleteEmail,
+                    ..
+                }
+            )),
+            "{entries:?}"
         );
 
         let record = Record {

@@ -590,9 +590,15 @@ mod tests {
         for n in 0..(RECENT as u128 + 10) {
             assert!(set.insert(&id(n)));
         }
-        assert!(!set.recent.is_empty() && !set.sorted.is_empty(), "merged once");
+        assert!(
+            !set.recent.is_empty() && !set.sorted.is_empty(),
+            "merged once"
+        );
         assert!(!set.insert(&id(3)), "in the sorted part");
-        assert!(!set.insert(&id(RECENT as u128 + 5).to_uppercase()), "in the recent part");
+        assert!(
+            !set.insert(&id(RECENT as u128 + 5).to_uppercase()),
+            "in the recent part"
+        );
         assert!(set.insert("not-a-guid") && !set.insert("NOT-A-GUID"));
         assert!(set.insert(&id(RECENT as u128 + 20)));
     }
