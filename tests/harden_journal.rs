@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authbulk::report::Journal;
+use authbulk::report::journal::Entry;
 use authbulk::sim::SimConfig;
 
 use harden_support::{Rig, Tamper, path};
@@ -61,10 +63,10 @@ fn no_write_is_sent_once_the_journal_cannot_be_written_and_the_exit_code_is_3() 
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("File too large"), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
-    let journal = std::fs::read(dir.path().join("r.csv.journal")).unwrap();
-    let starts = String::from_utf8_lossy(&journal)
-        .lines()
-        .filter(|l| l.starts_with("{\"t\":\"start\""))
+    let starts = Journal::entries(&dir.path().join("r.csv.journal"))
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Entry::Start { .. }))
         .count() as u64;
     let writes = rig.sim.counters().writes;
     eprintln!("{writes} writes, {starts} starts journaled");
@@ -149,7 +151,7 @@ fn a_damaged_journal_line_stops_the_resume_with_its_line_and_a_torn_last_line_do
 
     // One changed byte in line 3: refused, nothing issued again, the report left alone.
     let mut lines: Vec<String> = intact.lines().map(str::to_string).collect();
-    lines[2] = lines[2].replacen("\"seq\":", "\"seq\": ", 1);
+    lines[2] = lines[2].replacen('{', "{ ", 1);
     std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
     let out = run("t2.csv", true).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -163,11 +165,7 @@ fn a_damaged_journal_line_stops_the_resume_with_its_line_and_a_torn_last_line_do
 
     // The intact journal with a torn last line (a crash mid-write): the torn line is dropped and
     // the resume issues the rest, one pass per user.
-    std::fs::write(
-        &journal,
-        format!("{intact}{{\"t\":\"done\",\"seq\":9,\"rec"),
-    )
-    .unwrap();
+    std::fs::write(&journal, format!("{intact}[{{\"d\":9,\"c")).unwrap();
     let out = run("t3.csv", true).output().unwrap();
     assert!(
         matches!(out.status.code(), Some(0 | 1)),

@@ -450,7 +450,7 @@ impl<'p, R: BufRead> Reader<'p, R> {
                     bail!("{} is not an authbulk journal", self.path.display());
                 };
                 self.check_header(version, &job)?;
-                continue;
+                return Ok(Some(Entry::Header { version, job }));
             }
             entries.reverse();
             self.queue = entries;
@@ -607,6 +607,11 @@ mod tests {
         assert_eq!(resume.open_starts.len(), 1);
         assert_eq!(resume.open_starts[&1][0].0, Change::IssueTap);
         assert_eq!(resume.open_starts(1)[0].0, Change::IssueTap);
+        assert_eq!(
+            resume.open_starts(1)[0].1.timestamp_millis(),
+            at.timestamp_millis(),
+            "a start's time, to the millisecond"
+        );
         assert_eq!(resume.done_steps(2), [Change::DeleteEmail]);
         assert!(!resume.failed_before(2));
         assert!(resume.done_steps(0).is_empty() && resume.done_steps(1).is_empty());

@@ -429,6 +429,7 @@ impl Context {
     /// says. An entry that is none of the kinds is an error.
     pub(super) fn decode(&mut self, wire: Wire) -> Result<Entry> {
         if let Some(version) = wire.v {
+            self.epoch = wire.z.unwrap_or(0);
             return Ok(Entry::Header {
                 version,
                 job: wire.j.unwrap_or_default(),
