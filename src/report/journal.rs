@@ -79,8 +79,11 @@ pub struct Resume {
     partial: HashMap<u64, Vec<Change>>,
     /// Rows not done with a failed record: their attempt had ended when the run stopped.
     failed: HashSet<u64>,
-    /// Enumerated users by object id (lower case): (row, name).
-    users: HashMap<String, (u64, String)>,
+    /// Enumerated users' rows by object id, 24 bytes per user.
+    users: UserRows,
+    /// Enumerated users begun and not done, by row: (object id in lower case, name). Holds
+    /// the rows in flight when an earlier run stopped, not every user.
+    unfinished: HashMap<u64, (String, String)>,
     /// The highest row number any entry names.
     last_seq: Option<u64>,
 }
@@ -110,7 +113,7 @@ impl Resume {
 
     /// The row an earlier run gave the enumerated user with object id `id`, if any.
     pub fn seq_of_user(&self, id: &str) -> Option<u64> {
-        self.users.get(&id.to_lowercase()).map(|(seq, _)| *seq)
+        self.users.get(id)
     }
 
     /// The first row number no earlier run used: where rows of users new to a resumed
@@ -123,10 +126,9 @@ impl Resume {
     /// row order.
     pub fn unfinished_users(&self) -> Vec<(u64, String, String)> {
         let mut out: Vec<(u64, String, String)> = self
-            .users
+            .unfinished
             .iter()
-            .filter(|(_, (seq, _))| !self.rows_done.contains(*seq))
-            .map(|(id, (seq, user))| (*seq, id.clone(), user.clone()))
+            .map(|(seq, (id, user))| (*seq, id.clone(), user.clone()))
             .collect();
         out.sort();
         out
@@ -215,9 +217,13 @@ impl Journal {
                 }
                 Entry::TapOut { path } => resume.tap_outs.push(path),
                 Entry::User { seq, id, user } => {
-                    resume.users.insert(id.to_lowercase(), (seq, user));
+                    resume.users.insert(&id, seq);
+                    if !resume.rows_done.contains(seq) {
+                        resume.unfinished.insert(seq, (id.to_lowercase(), user));
+                    }
                 }
                 Entry::Row { seq } => {
+                    resume.unfinished.remove(&seq);
                     resume.rows_done.insert(seq);
                     resume.open_starts.remove(&seq);
                     resume.partial.remove(&seq);
@@ -225,6 +231,7 @@ impl Journal {
                 }
             }
         }
+        resume.users.finish();
         let (good_len, context) = (reader.good_len, reader.context);
         file.set_len(good_len)
             .and_then(|()| file.seek(SeekFrom::End(0)).map(|_| ()))
@@ -501,6 +508,59 @@ impl<'p, R: BufRead> Reader<'p, R> {
     }
 }
 
+/// Rows of enumerated users by object id: GUIDs as two numbers (24 bytes with the row), in a
+/// vector sorted once the journal is read; ids that are not GUIDs by their lower-case text.
+#[derive(Debug, Default)]
+struct UserRows {
+    guids: Vec<([u64; 2], u64)>,
+    other: HashMap<String, u64>,
+}
+
+impl UserRows {
+    fn key(id: &str) -> Option<[u64; 2]> {
+        let n = uuid::Uuid::parse_str(id).ok()?.as_u128();
+        Some([(n >> 64) as u64, n as u64])
+    }
+
+    /// Note that `id` has row `seq` (a later note of the same id wins).
+    fn insert(&mut self, id: &str, seq: u64) {
+        match UserRows::key(id) {
+            Some(key) => self.guids.push((key, seq)),
+            None => {
+                self.other.insert(id.to_lowercase(), seq);
+            }
+        }
+    }
+
+    /// Sort the notes, keeping each id's last.
+    fn finish(&mut self) {
+        // Stable: an id's notes stay in journal order, and the last is kept.
+        self.guids.sort_by_key(|(key, _)| *key);
+        let mut kept: usize = 0;
+        for i in 0..self.guids.len() {
+            if kept > 0 && self.guids[kept - 1].0 == self.guids[i].0 {
+                self.guids[kept - 1] = self.guids[i];
+            } else {
+                self.guids[kept] = self.guids[i];
+                kept += 1;
+            }
+        }
+        self.guids.truncate(kept);
+        self.guids.shrink_to_fit();
+    }
+
+    fn get(&self, id: &str) -> Option<u64> {
+        match UserRows::key(id) {
+            Some(key) => self
+                .guids
+                .binary_search_by_key(&key, |(k, _)| *k)
+                .ok()
+                .map(|i| self.guids[i].1),
+            None => self.other.get(&id.to_lowercase()).copied(),
+        }
+    }
+}
+
 /// A set of row numbers as bits: 1,000,000 rows take 125 KB.
 #[derive(Debug, Default)]
 pub(crate) struct BitSet(Vec<u64>);
@@ -554,14 +614,39 @@ mod tests {
         journal.user(0, "ID-A", "a@x").unwrap();
         journal.user(1, "id-b", "b@x").unwrap();
         journal.user(4, "id-c", "c@x").unwrap();
+        journal
+            .user(2, "5B046F95-4892-44E7-BFE9-91E120012D75", "g@x")
+            .unwrap();
+        journal
+            .user(3, "5b046f95-4892-44e7-bfe9-91e120012d75", "g@x")
+            .unwrap();
+        journal
+            .user(5, "0b046f95-4892-44e7-bfe9-91e120012d75", "h@x")
+            .unwrap();
         journal.row_done(1).unwrap();
+        journal.row_done(2).unwrap();
+        journal.row_done(3).unwrap();
+        journal.row_done(5).unwrap();
         journal.sync().unwrap();
         drop(journal);
         let (_, resume) = Journal::resume(&path, "job").unwrap();
         assert_eq!(resume.seq_of_user("id-a"), Some(0));
         assert_eq!(resume.seq_of_user("ID-C"), Some(4));
         assert_eq!(resume.seq_of_user("id-d"), None);
-        assert_eq!(resume.next_seq(), 5);
+        assert_eq!(
+            resume.seq_of_user("5b046f95-4892-44e7-bfe9-91e120012d75"),
+            Some(3),
+            "a GUID's latest row, whatever its case"
+        );
+        assert_eq!(
+            resume.seq_of_user("0B046F95-4892-44E7-BFE9-91E120012D75"),
+            Some(5)
+        );
+        assert_eq!(
+            resume.seq_of_user("1b046f95-4892-44e7-bfe9-91e120012d75"),
+            None
+        );
+        assert_eq!(resume.next_seq(), 6);
         assert_eq!(
             resume.unfinished_users(),
             vec![
