@@ -51,6 +51,9 @@ pub struct Summary {
     pub reads_per_s: f64,
     /// Where the report is.
     pub report: Option<PathBuf>,
+    /// The process's peak resident memory in MiB (Linux: `VmHWM`), read once the run's work,
+    /// its plan print included, is done.
+    pub peak_memory_mib: Option<f64>,
     /// Failed steps grouped by error code, most first (set by [`Summary::finish`]).
     pub failures: Vec<FailureGroup>,
     /// The failed steps' groups as they are counted, by error code.
@@ -62,6 +65,21 @@ pub struct Summary {
     pub failed_rows: BTreeMap<u64, FailedRow>,
     #[serde(skip)]
     keep_failed_rows: bool,
+}
+
+/// This process's peak resident memory so far, in MiB (`VmHWM` of `/proc/self/status`; `None`
+/// where there is no such file).
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
 }
 
 /// A row with a failed step, as `--failed-out` needs it for enumerated targets.

@@ -650,6 +650,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             taps.path().display()
         );
     }
+    summary.peak_memory_mib = crate::report::summary::peak_memory_mib();
     match &config.summary_json {
         Some(Destination::File(path)) => {
             if let Err(err) = write_summary_json(path, &summary) {
