@@ -183,3 +183,80 @@ fn a_damaged_journal_line_stops_the_resume_with_its_line_and_a_torn_last_line_do
     assert!(counters.taps_per_user.values().all(|n| *n == 1));
     assert_eq!(counters.duplicate_taps, 0);
 }
+
+#[test]
+fn a_journal_of_an_older_authbulk_is_refused_by_resume_with_its_version_and_exit_2() {
+    let rig = Rig::start(20, Arc::new(|_, _| Tamper::Pass));
+    let dir = tempfile::tempdir().unwrap();
+    let job = path(dir.path(), "reset.csv");
+    std::fs::write(
+        &job,
+        format!("user,action\n{},reset-mfa\n", authbulk::sim::upn(1)),
+    )
+    .unwrap();
+    let report = path(dir.path(), "r.csv");
+    std::fs::write(&report, "row,user\n").unwrap();
+    // The header of a format 3 journal, as the authbulk of that format framed it.
+    let mut journal = Vec::new();
+    authbulk::report::frame::seal(&mut journal, br#"{"t":"header","version":3,"job":"0123"}"#)
+        .unwrap();
+    std::fs::write(dir.path().join("r.csv.journal"), journal).unwrap();
+    let out = rig
+        .run(&[&job, "--yes", "--resume", "--report", &report])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("has version 3, this authbulk reads version 4"),
+        "{stderr}"
+    );
+    assert_eq!(rig.sim.counters().writes, 0, "nothing was sent");
+}
+
+#[test]
+fn the_journal_of_a_reset_takes_under_250_bytes_a_write_and_the_summary_its_peak_memory() {
+    let rig = Rig::start(400, Arc::new(|_, _| Tamper::Pass));
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("reset.csv");
+    let mut text = String::from("user,action\n");
+    for i in 0..400 {
+        text.push_str(&format!("{},reset-mfa\n", authbulk::sim::upn(i)));
+    }
+    std::fs::write(&job, text).unwrap();
+    let report = path(dir.path(), "r.csv");
+    let summary = path(dir.path(), "s.json");
+    let out = rig
+        .run(&[
+            job.to_str().unwrap(),
+            "--yes",
+            "--keep-journal",
+            "--report",
+            &report,
+            "--summary-json",
+            &summary,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    let writes = rig.sim.counters().writes;
+    assert!(writes > 400, "{writes} writes");
+    let journal = dir.path().join("r.csv.journal");
+    let bytes = std::fs::metadata(&journal).unwrap().len();
+    assert!(
+        bytes < 250 * writes,
+        "{bytes} bytes for {writes} writes: {} a write",
+        bytes / writes
+    );
+    // What the journal holds is what the report holds: every record, whole.
+    let records = Journal::records(&journal).unwrap().count();
+    assert_eq!(
+        records + 1,
+        std::fs::read_to_string(&report).unwrap().lines().count()
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let peak = summary["peak_memory_mib"].as_f64().unwrap_or(0.0);
+    assert!(peak > 1.0 && peak < 4096.0, "{summary}");
+}
