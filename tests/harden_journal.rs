@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authbulk::report::Journal;
+use authbulk::report::journal::Entry;
 use authbulk::sim::SimConfig;
 
 use harden_support::{Rig, Tamper, path};
@@ -61,10 +63,10 @@ fn no_write_is_sent_once_the_journal_cannot_be_written_and_the_exit_code_is_3() 
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("File too large"), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
-    let journal = std::fs::read(dir.path().join("r.csv.journal")).unwrap();
-    let starts = String::from_utf8_lossy(&journal)
-        .lines()
-        .filter(|l| l.starts_with("{\"t\":\"start\""))
+    let starts = Journal::entries(&dir.path().join("r.csv.journal"))
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Entry::Start { .. }))
         .count() as u64;
     let writes = rig.sim.counters().writes;
     eprintln!("{writes} writes, {starts} starts journaled");
@@ -149,7 +151,7 @@ fn a_damaged_journal_line_stops_the_resume_with_its_line_and_a_torn_last_line_do
 
     // One changed byte in line 3: refused, nothing issued again, the report left alone.
     let mut lines: Vec<String> = intact.lines().map(str::to_string).collect();
-    lines[2] = lines[2].replacen("\"seq\":", "\"seq\": ", 1);
+    lines[2] = lines[2].replacen('{', "{ ", 1);
     std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
     let out = run("t2.csv", true).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -163,11 +165,7 @@ fn a_damaged_journal_line_stops_the_resume_with_its_line_and_a_torn_last_line_do
 
     // The intact journal with a torn last line (a crash mid-write): the torn line is dropped and
     // the resume issues the rest, one pass per user.
-    std::fs::write(
-        &journal,
-        format!("{intact}{{\"t\":\"done\",\"seq\":9,\"rec"),
-    )
-    .unwrap();
+    std::fs::write(&journal, format!("{intact}[{{\"d\":9,\"c")).unwrap();
     let out = run("t3.csv", true).output().unwrap();
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
@@ -184,4 +182,81 @@ fn a_damaged_journal_line_stops_the_resume_with_its_line_and_a_torn_last_line_do
     assert_eq!(counters.taps_per_user.len(), issued, "{text}");
     assert!(counters.taps_per_user.values().all(|n| *n == 1));
     assert_eq!(counters.duplicate_taps, 0);
+}
+
+#[test]
+fn a_journal_of_an_older_authbulk_is_refused_by_resume_with_its_version_and_exit_2() {
+    let rig = Rig::start(20, Arc::new(|_, _| Tamper::Pass));
+    let dir = tempfile::tempdir().unwrap();
+    let job = path(dir.path(), "reset.csv");
+    std::fs::write(
+        &job,
+        format!("user,action\n{},reset-mfa\n", authbulk::sim::upn(1)),
+    )
+    .unwrap();
+    let report = path(dir.path(), "r.csv");
+    std::fs::write(&report, "row,user\n").unwrap();
+    // The header of a format 3 journal, as the authbulk of that format framed it.
+    let mut journal = Vec::new();
+    authbulk::report::frame::seal(&mut journal, br#"{"t":"header","version":3,"job":"0123"}"#)
+        .unwrap();
+    std::fs::write(dir.path().join("r.csv.journal"), journal).unwrap();
+    let out = rig
+        .run(&[&job, "--yes", "--resume", "--report", &report])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("has version 3, this authbulk reads version 4"),
+        "{stderr}"
+    );
+    assert_eq!(rig.sim.counters().writes, 0, "nothing was sent");
+}
+
+#[test]
+fn the_journal_of_a_reset_takes_under_250_bytes_a_write_and_the_summary_its_peak_memory() {
+    let rig = Rig::start(400, Arc::new(|_, _| Tamper::Pass));
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("reset.csv");
+    let mut text = String::from("user,action\n");
+    for i in 0..400 {
+        text.push_str(&format!("{},reset-mfa\n", authbulk::sim::upn(i)));
+    }
+    std::fs::write(&job, text).unwrap();
+    let report = path(dir.path(), "r.csv");
+    let summary = path(dir.path(), "s.json");
+    let out = rig
+        .run(&[
+            job.to_str().unwrap(),
+            "--yes",
+            "--keep-journal",
+            "--report",
+            &report,
+            "--summary-json",
+            &summary,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    let writes = rig.sim.counters().writes;
+    assert!(writes > 400, "{writes} writes");
+    let journal = dir.path().join("r.csv.journal");
+    let bytes = std::fs::metadata(&journal).unwrap().len();
+    assert!(
+        bytes < 250 * writes,
+        "{bytes} bytes for {writes} writes: {} a write",
+        bytes / writes
+    );
+    // What the journal holds is what the report holds: every record, whole.
+    let records = Journal::records(&journal).unwrap().count();
+    assert_eq!(
+        records + 1,
+        std::fs::read_to_string(&report).unwrap().lines().count()
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let peak = summary["peak_memory_mib"].as_f64().unwrap_or(0.0);
+    assert!(peak > 1.0 && peak < 4096.0, "{summary}");
 }

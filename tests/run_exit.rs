@@ -9,6 +9,8 @@ use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::Duration;
 
+use authbulk::report::Journal;
+use authbulk::report::journal::Entry;
 use authbulk::sim::upn;
 use run_resume_support::{SimProcess, csv_records, interrupt, size};
 
@@ -154,10 +156,10 @@ fn ctrl_c_exits_130_with_a_flushed_report_and_resume_completes_the_rest_once() {
     );
     // The report on disk holds every record reported, the cancelled ones included.
     let (_, interrupted) = csv_records(&report);
-    let journaled = std::fs::read_to_string(&journal)
+    let journaled = Journal::entries(&journal)
         .unwrap()
-        .lines()
-        .filter(|l| l.starts_with("{\"t\":\"done\""))
+        .iter()
+        .filter(|e| matches!(e, Entry::Done { .. }))
         .count();
     let cancelled = interrupted.iter().filter(|r| r[5] == "cancelled").count();
     assert_eq!(interrupted.len(), journaled + cancelled);

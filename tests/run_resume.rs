@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use authbulk::report::Journal;
+use authbulk::report::journal::Entry;
 use authbulk::sim::upn;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -148,9 +150,19 @@ fn killed_runs_resume_to_one_record_per_step_no_double_write_and_no_double_pass(
         let row = record["row"].as_u64().unwrap();
         let step = record["step"].as_str().unwrap().to_string();
         if !seen.insert((row, step.clone())) {
-            let text = std::fs::read_to_string(&journal).unwrap_or_default();
-            let seq = format!("\"seq\":{},", row - 1);
-            let lines: Vec<&str> = text.lines().filter(|l| l.contains(&seq)).collect();
+            let seq = row - 1;
+            let lines: Vec<String> = Journal::entries(&journal)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| match e {
+                    Entry::Start { seq: s, .. }
+                    | Entry::Done { seq: s, .. }
+                    | Entry::Row { seq: s }
+                    | Entry::User { seq: s, .. } => *s == seq,
+                    _ => false,
+                })
+                .map(|e| format!("{e:?}"))
+                .collect();
             panic!(
                 "row {row} step {step} reported twice; journal:\n{}",
                 lines.join("\n")
@@ -341,23 +353,22 @@ fn a_resume_that_finds_the_pass_issued_still_reports_a_delete_an_earlier_run_sen
 
     // What the two killed runs leave: the first delete started but without its record, the
     // second delete done, the pass started but without its record, the row not done.
-    let text = std::fs::read_to_string(&journal).unwrap();
+    let entries = Journal::entries(&journal).unwrap();
     let mut dones = 0;
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|line| {
-            if line.starts_with(r#"{"t":"row""#) {
-                return false;
+    let kept: Vec<Entry> = entries
+        .iter()
+        .filter(|entry| match entry {
+            Entry::Row { .. } => false,
+            Entry::Done { .. } => {
+                dones += 1;
+                dones == 2
             }
-            if !line.starts_with(r#"{"t":"done""#) {
-                return true;
-            }
-            dones += 1;
-            dones == 2
+            _ => true,
         })
+        .cloned()
         .collect();
-    assert_eq!(dones, 3, "{text}");
-    std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+    assert_eq!(dones, 3, "{entries:?}");
+    Journal::write_entries(&journal, &kept).unwrap();
 
     let resumed = run("taps-1.csv", true);
     let stderr = String::from_utf8_lossy(&resumed.stderr);
@@ -451,18 +462,15 @@ fn a_resume_does_not_report_done_a_delete_the_killed_run_never_sent() {
     );
 
     // What the killed run leaves: the first delete done, the second started, nothing after.
-    let text = std::fs::read_to_string(&journal).unwrap();
-    let cut = text
-        .match_indices('\n')
-        .map(|(i, _)| i + 1)
-        .find(|&end| {
-            let upto = &text[..end];
-            upto.lines().last().is_some_and(|l| {
-                l.starts_with(r#"{"t":"start""#) && l.contains("temporaryAccessPass")
-            })
+    let entries = Journal::entries(&journal).unwrap();
+    let cut = entries
+        .iter()
+        .position(|e| {
+            matches!(e, Entry::Start { step, .. }
+                if serde_json::to_string(step).unwrap().contains("temporaryAccessPass"))
         })
         .expect("the start of the pass's delete");
-    std::fs::write(&journal, &text[..cut]).unwrap();
+    Journal::write_entries(&journal, &entries[..=cut]).unwrap();
     // The twin tenant as the killed run left it: Windows Hello gone, the old pass kept.
     let other = write(
         "whfb.csv",

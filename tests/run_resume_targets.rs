@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use authbulk::report::Journal;
+use authbulk::report::journal::Entry;
 use authbulk::sim::upn;
 use run_resume_support::{SimProcess, jsonl_records, size};
 use serde_json::Value;
@@ -55,27 +57,16 @@ struct Begun {
 }
 
 fn read_journal(path: &Path) -> Begun {
-    let text = std::fs::read_to_string(path).expect("the journal");
     let mut begun = Begun::default();
-    for line in text.lines() {
-        let Some((payload, _)) = line.rsplit_once('\t') else {
-            continue;
-        };
-        let Ok(entry) = serde_json::from_str::<Value>(payload) else {
-            continue;
-        };
-        let seq = entry["seq"].as_u64();
-        match (entry["t"].as_str(), seq) {
-            (Some("user"), Some(seq)) => {
-                begun.users.insert(
-                    entry["id"].as_str().unwrap().to_lowercase(),
-                    (seq, entry["user"].as_str().unwrap().to_string()),
-                );
+    for entry in Journal::entries(path).expect("the journal") {
+        match entry {
+            Entry::User { seq, id, user } => {
+                begun.users.insert(id.to_lowercase(), (seq, user));
             }
-            (Some("done"), Some(seq)) => {
+            Entry::Done { seq, .. } => {
                 begun.recorded.insert(seq);
             }
-            (Some("row"), Some(seq)) => {
+            Entry::Row { seq } => {
                 begun.done.insert(seq);
             }
             _ => {}

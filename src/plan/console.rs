@@ -4,15 +4,18 @@
 //! colours it on a terminal. The `run` command feeds it during a dry run and during the planning
 //! before confirmation; the CLI decides whether there is colour (`--color`, `NO_COLOR`).
 //!
-//! Only shown records are kept (a job of unchanged rows keeps nothing), each as one record;
-//! the plan of a very large change is held until it is printed, which is when a reviewer reads
-//! it anyway.
+//! Only shown records are kept (a job of unchanged rows keeps nothing), each as one record.
+//! They are gathered in a [`Spill`] (at most a few thousand in memory, the rest in an unnamed
+//! temporary file), so the plan of a change to a million users takes no more memory than the
+//! plan of a thousand: [`PlanConsole::group`] sorts them by user, counts the users to change
+//! and sorts the users by their first row; [`GroupedPlan::print`] prints them.
 
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 
-use super::summary::{shown, write_changes};
+use super::spill::{DEFAULT_LIMIT, Sorted, Spill};
+use super::summary::{changes_user, shown, write_user};
 use crate::report::Record;
 
 /// Whether to colour console output, and how. `Paint::default()` is plain text.
@@ -66,9 +69,25 @@ impl Paint {
 }
 
 /// The plan's shown records, gathered as rows finish in any order, printed in job order.
-#[derive(Debug, Default)]
 pub struct PlanConsole {
-    records: Vec<Record>,
+    /// By (user, row): each user's records together, in row order.
+    by_user: Spill<(String, u64), Record>,
+    /// The temporary file could not be written: reported when the plan is printed.
+    error: Option<io::Error>,
+}
+
+impl Default for PlanConsole {
+    fn default() -> Self {
+        PlanConsole::with_limit(DEFAULT_LIMIT)
+    }
+}
+
+impl std::fmt::Debug for PlanConsole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanConsole")
+            .field("records", &self.by_user.len())
+            .finish()
+    }
 }
 
 impl PlanConsole {
@@ -77,18 +96,85 @@ impl PlanConsole {
         PlanConsole::default()
     }
 
-    /// Keep the records a plan shows (changes and failures); others only count in the totals.
-    pub fn add(&mut self, records: &[Record]) {
-        self.records
-            .extend(records.iter().filter(|r| shown(r)).cloned());
+    /// An empty plan that keeps at most `limit` records (and as many users) in memory.
+    pub fn with_limit(limit: usize) -> Self {
+        PlanConsole {
+            by_user: Spill::new(limit),
+            error: None,
+        }
     }
 
-    /// Print the plan: users in the order of their first row, each user's lines in row order
-    /// (a user named on rows 3 and 50 shows once, with both rows).
+    /// Keep the records a plan shows (changes and failures); others only count in the totals.
+    pub fn add(&mut self, records: &[Record]) {
+        for record in records.iter().filter(|r| shown(r)) {
+            if self.error.is_some() {
+                return;
+            }
+            if let Err(error) = self
+                .by_user
+                .push((record.user.clone(), record.row), record.clone())
+            {
+                self.error = Some(error);
+            }
+        }
+    }
+
+    /// Group the records by user: users in the order of their first row, each user's lines in
+    /// row order (a user named on rows 3 and 50 shows once, with both rows). Counts the users
+    /// with a change on the way.
+    pub fn group(self) -> io::Result<GroupedPlan> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let limit = DEFAULT_LIMIT;
+        let mut by_user = self.by_user.sorted()?;
+        let mut users: Spill<u64, Vec<Record>> = Spill::new(limit);
+        let mut users_changed = 0u64;
+        let mut current: Vec<Record> = Vec::new();
+        let mut flush = |current: &mut Vec<Record>| -> io::Result<()> {
+            let Some(first) = current.first() else {
+                return Ok(());
+            };
+            if current.iter().any(changes_user) {
+                users_changed += 1;
+            }
+            users.push(first.row, std::mem::take(current))
+        };
+        while let Some((_, record)) = by_user.next_item()? {
+            if current.first().is_some_and(|r| r.user != record.user) {
+                flush(&mut current)?;
+            }
+            current.push(record);
+        }
+        flush(&mut current)?;
+        Ok(GroupedPlan {
+            users: users.sorted()?,
+            users_changed,
+        })
+    }
+
+    /// Print the plan (see [`PlanConsole::group`]).
+    pub fn print(self, out: &mut impl Write, paint: Paint) -> io::Result<()> {
+        self.group()?.print(out, paint)
+    }
+}
+
+/// The plan grouped by user, ready to print.
+pub struct GroupedPlan {
+    users: Sorted<u64, Vec<Record>>,
+    /// Users with at least one change.
+    pub users_changed: u64,
+}
+
+impl GroupedPlan {
+    /// Print each user with its lines, users in the order of their first row.
     pub fn print(mut self, out: &mut impl Write, paint: Paint) -> io::Result<()> {
-        // Stable: a row's steps keep the order they were planned in.
-        self.records.sort_by_key(|r| r.row);
-        write_changes(out, &self.records, paint)
+        while let Some((_, records)) = self.users.next_item()? {
+            if let Some(first) = records.first() {
+                write_user(out, &first.user, &records, paint)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -112,7 +198,22 @@ mod tests {
 
     #[test]
     fn the_plan_is_grouped_by_user_in_job_order_whatever_order_rows_end_in() {
-        let mut plan = PlanConsole::new();
+        the_plan_is_grouped_with(PlanConsole::new());
+    }
+
+    #[test]
+    fn a_plan_spilled_to_disk_prints_the_same_and_counts_its_users() {
+        // Two records in memory at most: the others go to the temporary file.
+        the_plan_is_grouped_with(PlanConsole::with_limit(2));
+        let mut plan = PlanConsole::with_limit(1);
+        for (row, user) in [(3, "b@x"), (1, "a@x"), (2, "b@x")] {
+            plan.add(&[record(row, user, Change::SetEmail, Status::Planned)]);
+        }
+        plan.add(&[record(4, "c@x", Change::ReadMethods, Status::Failed)]);
+        assert_eq!(plan.group().unwrap().users_changed, 2, "c@x only failed");
+    }
+
+    fn the_plan_is_grouped_with(mut plan: PlanConsole) {
         // Rows end out of order, as users run in parallel.
         plan.add(&[record(
             4,

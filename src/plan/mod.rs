@@ -32,6 +32,7 @@ mod reset;
 pub mod rules;
 pub mod secrets_out;
 pub mod select;
+pub mod spill;
 pub mod state;
 pub mod step;
 pub mod summary;

@@ -36,20 +36,25 @@ pub struct PlanSummary {
     pub skipped: u64,
     /// Defaults moved on the way to a removal.
     pub default_moves: u64,
-    users: HashSet<String>,
 }
 
 impl PlanSummary {
-    /// The totals of these records.
+    /// The totals of these records (held in memory), users changed included.
     pub fn from_records<'r>(records: impl IntoIterator<Item = &'r Record>) -> Self {
         let mut summary = PlanSummary::default();
+        let mut users: HashSet<&str> = HashSet::new();
         for record in records {
             summary.add(record);
+            if changes_user(record) && users.insert(record.user.as_str()) {
+                summary.users_changed += 1;
+            }
         }
         summary
     }
 
-    /// Count one record.
+    /// Count one record. Users are not counted here (that would need a set of every user):
+    /// [`PlanSummary::from_records`] counts them, and a run takes the count from
+    /// [`super::console::PlanConsole::group`], which meets each user's records together.
     pub fn add(&mut self, record: &Record) {
         if crate::report::summary::is_default_move(record)
             && matches!(record.status, Some(Status::Planned | Status::Ok))
@@ -58,18 +63,12 @@ impl PlanSummary {
         }
         match record.status {
             Some(Status::Skipped) => self.skipped += 1,
-            Some(Status::Planned | Status::Ok) if is_change(record) => {
-                match record.step.kind() {
-                    ChangeKind::Create => self.creates += 1,
-                    ChangeKind::Update => self.updates += 1,
-                    ChangeKind::Delete => self.deletes += 1,
-                    ChangeKind::Action => self.actions += 1,
-                }
-                if !self.users.contains(&record.user) {
-                    self.users.insert(record.user.clone());
-                    self.users_changed += 1;
-                }
-            }
+            Some(Status::Planned | Status::Ok) if is_change(record) => match record.step.kind() {
+                ChangeKind::Create => self.creates += 1,
+                ChangeKind::Update => self.updates += 1,
+                ChangeKind::Delete => self.deletes += 1,
+                ChangeKind::Action => self.actions += 1,
+            },
             Some(Status::Unchanged) => self.unchanged += 1,
             Some(Status::Failed) if record.step.is_read() => self.failed_reads += 1,
             Some(Status::Failed) => self.failed += 1,
@@ -121,6 +120,11 @@ impl PlanSummary {
     }
 }
 
+/// True for a record that makes its user one of the plan's users to change.
+pub(crate) fn changes_user(record: &Record) -> bool {
+    matches!(record.status, Some(Status::Planned | Status::Ok)) && is_change(record)
+}
+
 /// True for a record that stands for a write (not a `list` row's method line).
 fn is_change(record: &Record) -> bool {
     record.action != "list"
@@ -158,29 +162,45 @@ pub fn write_changes(out: &mut impl Write, records: &[Record], paint: Paint) -> 
             .push(record);
     }
     for user in order {
-        writeln!(out, "{}", paint.user(&clean(user)))?;
-        for record in by_user.get(user).into_iter().flatten() {
-            let (mark, detail) = match record.status {
-                Some(Status::Failed) => ('!', record.error_message.clone().unwrap_or_default()),
-                Some(Status::Skipped) => ('=', record.error_message.clone().unwrap_or_default()),
-                _ => (
-                    record.step.kind().mark(),
-                    change_text(&record.before, &record.after),
-                ),
-            };
-            let detail = if detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", clean(&detail))
-            };
-            writeln!(
-                out,
-                "  {} {}{detail}  {}",
-                paint.mark(mark),
-                clean(&record.step.to_string()),
-                paint.dim(&format!("(row {}, {})", record.row, clean(&record.action)))
-            )?;
-        }
+        write_user(
+            out,
+            user,
+            by_user.get(user).into_iter().flatten().copied(),
+            paint,
+        )?;
+    }
+    Ok(())
+}
+
+/// One user's part of the plan: the user, then each shown record's line.
+pub(crate) fn write_user<'r>(
+    out: &mut impl Write,
+    user: &str,
+    records: impl IntoIterator<Item = &'r Record>,
+    paint: Paint,
+) -> io::Result<()> {
+    writeln!(out, "{}", paint.user(&clean(user)))?;
+    for record in records {
+        let (mark, detail) = match record.status {
+            Some(Status::Failed) => ('!', record.error_message.clone().unwrap_or_default()),
+            Some(Status::Skipped) => ('=', record.error_message.clone().unwrap_or_default()),
+            _ => (
+                record.step.kind().mark(),
+                change_text(&record.before, &record.after),
+            ),
+        };
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", clean(&detail))
+        };
+        writeln!(
+            out,
+            "  {} {}{detail}  {}",
+            paint.mark(mark),
+            clean(&record.step.to_string()),
+            paint.dim(&format!("(row {}, {})", record.row, clean(&record.action)))
+        )?;
     }
     Ok(())
 }

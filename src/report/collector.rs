@@ -161,7 +161,8 @@ async fn blocking<T: Send + 'static>(
 /// Most events written per batch: bounds the records a batch holds before they are shown.
 const BATCH: usize = 256;
 
-/// Receive events until every sender is gone; returns the tally of what was reported.
+/// Receive events until every sender is gone; returns the tally of what was reported (with
+/// the failed rows when `keep_failed_rows`).
 ///
 /// The report and the journal are written and synced under `spawn_blocking`, never on the
 /// async worker threads that run the users' tasks: each batch of waiting events (at most
@@ -171,13 +172,14 @@ pub async fn collect(
     mut events: mpsc::Receiver<Event>,
     report: ReportWriter,
     journal: Option<Journal>,
+    keep_failed_rows: bool,
     mut on_records: impl FnMut(&[Record]) + Send,
     mut on_row_done: impl FnMut() + Send,
 ) -> Result<Summary> {
     let mut files = Files {
         report,
         journal,
-        summary: Summary::default(),
+        summary: Summary::keeping_failed_rows(keep_failed_rows),
     };
     let mut flush = tokio::time::interval(Duration::from_millis(250));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -234,7 +236,7 @@ mod tests {
         let journal_path = journal::path_for(&report_path);
         let journal = Journal::create(&journal_path, "job").unwrap();
         let (tx, rx) = mpsc::channel(8);
-        let collector = tokio::spawn(collect(rx, report, Some(journal), |_| {}, || {}));
+        let collector = tokio::spawn(collect(rx, report, Some(journal), false, |_| {}, || {}));
 
         let (ack, acked) = oneshot::channel();
         tx.send(Event::Started {
@@ -246,10 +248,16 @@ mod tests {
         .await
         .unwrap();
         acked.await.unwrap();
-        let journal_text = std::fs::read_to_string(&journal_path).unwrap();
+        let entries = Journal::entries(&journal_path).unwrap();
         assert!(
-            journal_text.contains(r#""step":{"change":"delete_email"}"#),
-            "{journal_text}"
+            entries.iter().any(|e| matches!(
+                e,
+                journal::Entry::Start {
+                    step: Change::DeleteEmail,
+                    ..
+                }
+            )),
+            "{entries:?}"
         );
 
         let record = Record {

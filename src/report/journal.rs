@@ -9,6 +9,9 @@
 //!
 //! Why a separate journal and not the report itself: the report's format is the user's choice
 //! (CSV for a spreadsheet) and may be edited; the journal is ours, typed, and holds the starts.
+//!
+//! How entries are spelt on disk, compactly, is [`super::journal_wire`]'s: one line per group
+//! commit, a JSON array of entries, framed and checksummed by [`super::frame`].
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -18,40 +21,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::Record;
 use crate::plan::Change;
 
 /// The journal's format. 2: steps are typed changes (`{"change":"delete_email"}`), no longer
 /// their report text. 3: rows of enumerated targets are tied to the user's object id (`user`
-/// entries), and the fingerprint of an enumerated run is made from canonical values.
-const VERSION: u32 = 3;
+/// entries), and the fingerprint of an enumerated run is made from canonical values. 4: compact
+/// entries, one line per group commit ([`super::journal_wire`]).
+const VERSION: u32 = 4;
 
-/// One line of the journal.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
-enum Entry {
-    /// First line: what run this journal belongs to.
-    Header { version: u32, job: String },
-    /// A step's request is about to be sent.
-    Start {
-        seq: u64,
-        step: Change,
-        at: DateTime<Utc>,
-    },
-    /// A step (or a row without steps) finished with this record.
-    Done { seq: u64, record: Box<Record> },
-    /// Row `seq` has nothing more to do.
-    Row { seq: u64 },
-    /// This run writes created passes to this `--tap-out` file.
-    TapOut { path: PathBuf },
-    /// Row `seq` of an enumerated run (`--all-users`, `--group`) is the user with this object
-    /// id (and this name): written before the row's first step.
-    User { seq: u64, id: String, user: String },
-    /// This run writes QR codes and PINs to this `--secrets-out` folder.
-    SecretsOut { path: PathBuf },
-}
+pub use super::journal_wire::Entry;
+use super::journal_wire::{Context as Said, Wire};
 
 /// The journal path that belongs to a report.
 pub fn path_for(report: &Path) -> PathBuf {
@@ -65,6 +46,18 @@ pub struct Journal {
     path: PathBuf,
     out: BufWriter<File>,
     dirty: bool,
+    /// What the journal said so far (the entries leave out what it already said).
+    context: Said,
+    /// The entries appended since the last sync: one JSON array, written as one line.
+    pending: Vec<u8>,
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        // Entries not yet synced still reach the file (as a line of their own), as they would
+        // have through the buffer.
+        let _ = self.seal_pending().and_then(|()| self.out.flush());
+    }
 }
 
 /// What an earlier run left: which rows are done, which have records, which steps were started
@@ -88,8 +81,11 @@ pub struct Resume {
     partial: HashMap<u64, Vec<Change>>,
     /// Rows not done with a failed record: their attempt had ended when the run stopped.
     failed: HashSet<u64>,
-    /// Enumerated users by object id (lower case): (row, name).
-    users: HashMap<String, (u64, String)>,
+    /// Enumerated users' rows by object id, 24 bytes per user.
+    users: UserRows,
+    /// Enumerated users begun and not done, by row: (object id in lower case, name). Holds
+    /// the rows in flight when an earlier run stopped, not every user.
+    unfinished: HashMap<u64, (String, String)>,
     /// The highest row number any entry names.
     last_seq: Option<u64>,
 }
@@ -119,7 +115,7 @@ impl Resume {
 
     /// The row an earlier run gave the enumerated user with object id `id`, if any.
     pub fn seq_of_user(&self, id: &str) -> Option<u64> {
-        self.users.get(&id.to_lowercase()).map(|(seq, _)| *seq)
+        self.users.get(id)
     }
 
     /// The first row number no earlier run used: where rows of users new to a resumed
@@ -132,10 +128,9 @@ impl Resume {
     /// row order.
     pub fn unfinished_users(&self) -> Vec<(u64, String, String)> {
         let mut out: Vec<(u64, String, String)> = self
-            .users
+            .unfinished
             .iter()
-            .filter(|(_, (seq, _))| !self.rows_done.contains(*seq))
-            .map(|(id, (seq, user))| (*seq, id.clone(), user.clone()))
+            .map(|(seq, (id, user))| (*seq, id.clone(), user.clone()))
             .collect();
         out.sort();
         out
@@ -158,15 +153,15 @@ impl Journal {
             .mode(0o600)
             .open(path)
             .with_context(|| format!("cannot create journal {}", path.display()))?;
+        let epoch = Utc::now().timestamp_millis();
         let mut journal = Journal {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
             dirty: false,
+            context: Said::new(epoch),
+            pending: Vec::new(),
         };
-        journal.append(&Entry::Header {
-            version: VERSION,
-            job: job.to_string(),
-        })?;
+        journal.append_wire(&Said::header(VERSION, job, epoch))?;
         journal.sync()?;
         Ok(journal)
     }
@@ -188,108 +183,59 @@ impl Journal {
                 )
             })?;
         let mut resume = Resume::default();
-        let mut good_len = 0u64;
-        {
-            let mut reader = BufReader::new(&mut file);
-            let mut line = String::new();
-            let mut first = true;
-            let mut number = 0u64;
-            loop {
-                line.clear();
-                let read = reader
-                    .read_line(&mut line)
-                    .with_context(|| format!("cannot read journal {}", path.display()))?;
-                if read == 0 || !line.ends_with('\n') {
-                    break; // end, or a line torn by a crash: dropped below
-                }
-                number += 1;
-                // Any other damaged line stops the resume: what follows it cannot be trusted
-                // to be all there is, and rows done after it would be done again.
-                let entry = super::frame::open(line.trim_end_matches('\n'))
-                    .map_err(|damage| damage.to_string())
-                    .and_then(|payload| {
-                        serde_json::from_str::<Entry>(payload).map_err(|e| e.to_string())
-                    });
-                let entry = match entry {
-                    Ok(entry) => entry,
-                    Err(_) if first => bail!("{} is not an authbulk journal", path.display()),
-                    Err(why) => bail!(
-                        "cannot resume: journal {} is damaged at line {number} ({why}). Nothing \
-                         was changed. A resume past it could do finished work again (issue passes \
-                         twice): restore the journal from a copy if you have one; otherwise \
-                         start a new run with another --report for the rows this report does \
-                         not show as done",
-                        path.display()
-                    ),
-                };
-                if let Entry::Start { seq, .. }
-                | Entry::Done { seq, .. }
-                | Entry::Row { seq }
-                | Entry::User { seq, .. } = &entry
-                {
-                    resume.last_seq = resume.last_seq.max(Some(*seq));
-                }
-                match entry {
-                    Entry::Header { version, job: was } if first => {
-                        if version != VERSION {
-                            bail!(
-                                "journal {} has version {version}, this authbulk reads version \
-                                 {VERSION}: resume it with the authbulk that started the run",
-                                path.display()
-                            );
-                        }
-                        if was != job {
-                            bail!(
-                                "cannot resume: the job files differ from the run that wrote {} \
-                                 (resume with the same job files, or start a new run with another --report)",
-                                path.display()
-                            );
-                        }
-                    }
-                    _ if first => bail!("{} is not an authbulk journal", path.display()),
-                    Entry::Header { .. } => bail!("journal {} is damaged", path.display()),
-                    Entry::Start { seq, step, at } => {
-                        resume.open_starts.entry(seq).or_default().push((step, at));
-                    }
-                    Entry::Done { seq, record } => {
-                        resume.rows_touched.insert(seq);
-                        resume.records += 1;
-                        if !resume.rows_done.contains(seq) {
-                            if record.status == Some(super::Status::Failed) {
-                                resume.failed.insert(seq);
-                            }
-                            resume
-                                .partial
-                                .entry(seq)
-                                .or_default()
-                                .push(record.step.clone());
-                        }
-                        if let Some(open) = resume.open_starts.get_mut(&seq) {
-                            open.retain(|(step, _)| *step != record.step);
-                            if open.is_empty() {
-                                resume.open_starts.remove(&seq);
-                            }
-                        }
-                    }
-                    Entry::TapOut { path } => resume.tap_outs.push(path),
-                    Entry::SecretsOut { path } => resume.secrets_outs.push(path),
-                    Entry::User { seq, id, user } => {
-                        resume.users.insert(id.to_lowercase(), (seq, user));
-                    }
-                    Entry::Row { seq } => {
-                        resume.rows_done.insert(seq);
-                        resume.open_starts.remove(&seq);
-                        resume.partial.remove(&seq);
-                        resume.failed.remove(&seq);
-                    }
-                }
-                first = false;
-                good_len += read as u64;
+        let mut reader = Reader::new(BufReader::new(&mut file), path, job);
+        while let Some(entry) = reader.next_entry()? {
+            if let Entry::Start { seq, .. }
+            | Entry::Done { seq, .. }
+            | Entry::Row { seq }
+            | Entry::User { seq, .. } = &entry
+            {
+                resume.last_seq = resume.last_seq.max(Some(*seq));
             }
-            if first {
-                bail!("{} is not an authbulk journal", path.display());
+            match entry {
+                Entry::Header { .. } => {}
+                Entry::Start { seq, step, at } => {
+                    resume.open_starts.entry(seq).or_default().push((step, at));
+                }
+                Entry::Done { seq, record } => {
+                    resume.rows_touched.insert(seq);
+                    resume.records += 1;
+                    if !resume.rows_done.contains(seq) {
+                        if record.status == Some(super::Status::Failed) {
+                            resume.failed.insert(seq);
+                        }
+                        resume
+                            .partial
+                            .entry(seq)
+                            .or_default()
+                            .push(record.step.clone());
+                    }
+                    if let Some(open) = resume.open_starts.get_mut(&seq) {
+                        open.retain(|(step, _)| *step != record.step);
+                        if open.is_empty() {
+                            resume.open_starts.remove(&seq);
+                        }
+                    }
+                }
+                Entry::TapOut { path } => resume.tap_outs.push(path),
+                Entry::SecretsOut { path } => resume.secrets_outs.push(path),
+                Entry::User { seq, id, user } => {
+                    resume.users.insert(&id, seq);
+                    if !resume.rows_done.contains(seq) {
+                        resume.unfinished.insert(seq, (id.to_lowercase(), user));
+                    }
+                }
+                Entry::Row { seq } => {
+                    resume.unfinished.remove(&seq);
+                    resume.rows_done.insert(seq);
+                    resume.open_starts.remove(&seq);
+                    resume.partial.remove(&seq);
+                    resume.failed.remove(&seq);
+                }
             }
         }
+        resume.users.finish();
+        let (good_len, context) = (reader.good_len, reader.context);
         file.set_len(good_len)
             .and_then(|()| file.seek(SeekFrom::End(0)).map(|_| ()))
             .with_context(|| format!("cannot repair journal {}", path.display()))?;
@@ -297,6 +243,8 @@ impl Journal {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
             dirty: false,
+            context,
+            pending: Vec::new(),
         };
         Ok((journal, resume))
     }
@@ -311,16 +259,45 @@ impl Journal {
         let file =
             File::open(path).with_context(|| format!("cannot read journal {}", path.display()))?;
         // Called after `resume` checked every line: a bad one here is a torn last line.
-        Ok(BufReader::new(file)
-            .lines()
-            .map_while(|line| line.ok())
-            .filter_map(|line| {
-                let payload = super::frame::open(&line).ok()?;
-                match serde_json::from_str::<Entry>(payload) {
-                    Ok(Entry::Done { seq, record }) => Some((seq, *record)),
+        let mut reader = Reader::new(BufReader::new(file), path, "");
+        reader.any_job = true;
+        Ok(
+            std::iter::from_fn(move || reader.next_entry().ok().flatten()).filter_map(|entry| {
+                match entry {
+                    Entry::Done { seq, record } => Some((seq, *record)),
                     _ => None,
                 }
-            }))
+            }),
+        )
+    }
+
+    /// Every entry of the journal at `path` as the journal means it, up to a torn or damaged
+    /// line: for looking into a journal (and for tests that play a crash).
+    pub fn entries(path: &Path) -> Result<Vec<Entry>> {
+        let file =
+            File::open(path).with_context(|| format!("cannot read journal {}", path.display()))?;
+        let mut reader = Reader::new(BufReader::new(file), path, "");
+        reader.any_job = true;
+        Ok(std::iter::from_fn(move || reader.next_entry().ok().flatten()).collect())
+    }
+
+    /// Write a new journal at `path` holding `entries` (the first must be the header), one
+    /// entry per line: what a run that synced after each entry would have left.
+    pub fn write_entries(path: &Path, entries: &[Entry]) -> Result<()> {
+        let mut context = Said::new(0);
+        let mut out = BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        );
+        for entry in entries {
+            let wire = match entry {
+                Entry::Header { version, job } => Said::header(*version, job, 0),
+                other => context.encode(other),
+            };
+            let line = serde_json::to_vec(&[wire])?;
+            super::frame::seal(&mut out, &line)?;
+        }
+        out.flush()?;
+        Ok(())
     }
 
     /// Record that a step of row `seq` is about to be sent.
@@ -377,30 +354,231 @@ impl Journal {
 
     /// Flush and sync everything appended so far to disk.
     pub fn sync(&mut self) -> Result<()> {
-        self.out
-            .flush()
+        self.seal_pending()
+            .and_then(|()| self.out.flush())
             .and_then(|()| self.out.get_ref().sync_data())
             .with_context(|| format!("cannot write journal {}", self.path.display()))?;
         self.dirty = false;
         Ok(())
     }
 
+    /// Write the pending entries as one framed line.
+    fn seal_pending(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.pending.push(b']');
+        let sealed = super::frame::seal(&mut self.out, &self.pending);
+        self.pending.clear();
+        sealed
+    }
+
     fn append(&mut self, entry: &Entry) -> Result<()> {
-        serde_json::to_vec(entry)
-            .map_err(std::io::Error::from)
-            .and_then(|payload| super::frame::seal(&mut self.out, &payload))
+        let wire = self.context.encode(entry);
+        self.append_wire(&wire)
+    }
+
+    fn append_wire(&mut self, wire: &Wire) -> Result<()> {
+        self.pending
+            .push(if self.pending.is_empty() { b'[' } else { b',' });
+        serde_json::to_writer(&mut self.pending, wire)
             .with_context(|| format!("cannot write journal {}", self.path.display()))?;
         self.dirty = true;
         Ok(())
     }
 }
 
+/// Reads a journal's entries in order, checking each line's frame, the header's version and
+/// job; remembers how many bytes were good (a torn last line is not).
+struct Reader<'p, R> {
+    input: R,
+    path: &'p Path,
+    job: &'p str,
+    /// Accept any job's journal (reading one already checked).
+    any_job: bool,
+    context: Said,
+    good_len: u64,
+    number: u64,
+    line: String,
+    /// Entries of the current line not yet given out, last first.
+    queue: Vec<Wire>,
+}
+
+impl<'p, R: BufRead> Reader<'p, R> {
+    fn new(input: R, path: &'p Path, job: &'p str) -> Self {
+        Reader {
+            input,
+            path,
+            job,
+            any_job: false,
+            context: Said::default(),
+            good_len: 0,
+            number: 0,
+            line: String::new(),
+            queue: Vec::new(),
+        }
+    }
+
+    /// The next entry; `None` at the end or at a line torn by a crash (the last line, with no
+    /// newline). Any other damaged line is an error: what follows it cannot be trusted to be
+    /// all there is, and rows done after it would be done again.
+    fn next_entry(&mut self) -> Result<Option<Entry>> {
+        loop {
+            if let Some(wire) = self.queue.pop() {
+                let number = self.number;
+                let entry = self
+                    .context
+                    .decode(wire)
+                    .map_err(|why| anyhow::anyhow!("{}", self.damaged(number, &why.to_string())))?;
+                if matches!(entry, Entry::Header { .. }) {
+                    bail!("journal {} is damaged", self.path.display());
+                }
+                return Ok(Some(entry));
+            }
+            self.line.clear();
+            let read = self
+                .input
+                .read_line(&mut self.line)
+                .with_context(|| format!("cannot read journal {}", self.path.display()))?;
+            if read == 0 || !self.line.ends_with('\n') {
+                if self.number == 0 {
+                    bail!("{} is not an authbulk journal", self.path.display());
+                }
+                return Ok(None); // end, or a line torn by a crash: dropped
+            }
+            self.number += 1;
+            let first = self.number == 1;
+            let payload = super::frame::open(self.line.trim_end_matches('\n'))
+                .map_err(|damage| damage.to_string());
+            let entries = payload.clone().and_then(|payload| {
+                serde_json::from_str::<Vec<Wire>>(payload).map_err(|e| e.to_string())
+            });
+            let mut entries = match entries {
+                Ok(entries) => entries,
+                Err(_) if first => return Err(self.not_a_journal(payload.ok())),
+                Err(why) => bail!("{}", self.damaged(self.number, &why)),
+            };
+            self.good_len += read as u64;
+            if first {
+                let header = match entries.len() {
+                    1 => self.context.decode(entries.remove(0)).ok(),
+                    _ => None,
+                };
+                let Some(Entry::Header { version, job }) = header else {
+                    bail!("{} is not an authbulk journal", self.path.display());
+                };
+                self.check_header(version, &job)?;
+                return Ok(Some(Entry::Header { version, job }));
+            }
+            entries.reverse();
+            self.queue = entries;
+        }
+    }
+
+    fn check_header(&mut self, version: u32, job: &str) -> Result<()> {
+        if version != VERSION {
+            bail!(
+                "journal {} has version {version}, this authbulk reads version {VERSION}: resume \
+                 it with the authbulk that started the run",
+                self.path.display()
+            );
+        }
+        if !self.any_job && job != self.job {
+            bail!(
+                "cannot resume: the job files differ from the run that wrote {} (resume with \
+                 the same job files, or start a new run with another --report)",
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// A first line that is no header of this format: an older journal says its version.
+    fn not_a_journal(&self, payload: Option<&str>) -> anyhow::Error {
+        let version = payload
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64));
+        match version {
+            Some(version) => anyhow::anyhow!(
+                "journal {} has version {version}, this authbulk reads version {VERSION}: resume \
+                 it with the authbulk that started the run",
+                self.path.display()
+            ),
+            None => anyhow::anyhow!("{} is not an authbulk journal", self.path.display()),
+        }
+    }
+
+    fn damaged(&self, number: u64, why: &str) -> String {
+        format!(
+            "cannot resume: journal {} is damaged at line {number} ({why}). Nothing was \
+             changed. A resume past it could do finished work again (issue passes twice): \
+             restore the journal from a copy if you have one; otherwise start a new run with \
+             another --report for the rows this report does not show as done",
+            self.path.display()
+        )
+    }
+}
+
+/// Rows of enumerated users by object id: GUIDs as two numbers (24 bytes with the row), in a
+/// vector sorted once the journal is read; ids that are not GUIDs by their lower-case text.
+#[derive(Debug, Default)]
+struct UserRows {
+    guids: Vec<([u64; 2], u64)>,
+    other: HashMap<String, u64>,
+}
+
+impl UserRows {
+    fn key(id: &str) -> Option<[u64; 2]> {
+        let n = uuid::Uuid::parse_str(id).ok()?.as_u128();
+        Some([(n >> 64) as u64, n as u64])
+    }
+
+    /// Note that `id` has row `seq` (a later note of the same id wins).
+    fn insert(&mut self, id: &str, seq: u64) {
+        match UserRows::key(id) {
+            Some(key) => self.guids.push((key, seq)),
+            None => {
+                self.other.insert(id.to_lowercase(), seq);
+            }
+        }
+    }
+
+    /// Sort the notes, keeping each id's last.
+    fn finish(&mut self) {
+        // Stable: an id's notes stay in journal order, and the last is kept.
+        self.guids.sort_by_key(|(key, _)| *key);
+        let mut kept: usize = 0;
+        for i in 0..self.guids.len() {
+            if kept > 0 && self.guids[kept - 1].0 == self.guids[i].0 {
+                self.guids[kept - 1] = self.guids[i];
+            } else {
+                self.guids[kept] = self.guids[i];
+                kept += 1;
+            }
+        }
+        self.guids.truncate(kept);
+        self.guids.shrink_to_fit();
+    }
+
+    fn get(&self, id: &str) -> Option<u64> {
+        match UserRows::key(id) {
+            Some(key) => self
+                .guids
+                .binary_search_by_key(&key, |(k, _)| *k)
+                .ok()
+                .map(|i| self.guids[i].1),
+            None => self.other.get(&id.to_lowercase()).copied(),
+        }
+    }
+}
+
 /// A set of row numbers as bits: 1,000,000 rows take 125 KB.
 #[derive(Debug, Default)]
-struct BitSet(Vec<u64>);
+pub(crate) struct BitSet(Vec<u64>);
 
 impl BitSet {
-    fn insert(&mut self, n: u64) {
+    /// Add `n`.
+    pub(crate) fn insert(&mut self, n: u64) {
         let (word, bit) = ((n / 64) as usize, n % 64);
         if self.0.len() <= word {
             self.0.resize(word + 1, 0);
@@ -408,7 +586,8 @@ impl BitSet {
         self.0[word] |= 1 << bit;
     }
 
-    fn contains(&self, n: u64) -> bool {
+    /// Whether `n` is in the set.
+    pub(crate) fn contains(&self, n: u64) -> bool {
         let (word, bit) = ((n / 64) as usize, n % 64);
         self.0.get(word).is_some_and(|w| w & (1 << bit) != 0)
     }
@@ -446,14 +625,39 @@ mod tests {
         journal.user(0, "ID-A", "a@x").unwrap();
         journal.user(1, "id-b", "b@x").unwrap();
         journal.user(4, "id-c", "c@x").unwrap();
+        journal
+            .user(2, "5B046F95-4892-44E7-BFE9-91E120012D75", "g@x")
+            .unwrap();
+        journal
+            .user(3, "5b046f95-4892-44e7-bfe9-91e120012d75", "g@x")
+            .unwrap();
+        journal
+            .user(5, "0b046f95-4892-44e7-bfe9-91e120012d75", "h@x")
+            .unwrap();
         journal.row_done(1).unwrap();
+        journal.row_done(2).unwrap();
+        journal.row_done(3).unwrap();
+        journal.row_done(5).unwrap();
         journal.sync().unwrap();
         drop(journal);
         let (_, resume) = Journal::resume(&path, "job").unwrap();
         assert_eq!(resume.seq_of_user("id-a"), Some(0));
         assert_eq!(resume.seq_of_user("ID-C"), Some(4));
         assert_eq!(resume.seq_of_user("id-d"), None);
-        assert_eq!(resume.next_seq(), 5);
+        assert_eq!(
+            resume.seq_of_user("5b046f95-4892-44e7-bfe9-91e120012d75"),
+            Some(3),
+            "a GUID's latest row, whatever its case"
+        );
+        assert_eq!(
+            resume.seq_of_user("0B046F95-4892-44E7-BFE9-91E120012D75"),
+            Some(5)
+        );
+        assert_eq!(
+            resume.seq_of_user("1b046f95-4892-44e7-bfe9-91e120012d75"),
+            None
+        );
+        assert_eq!(resume.next_seq(), 6);
         assert_eq!(
             resume.unfinished_users(),
             vec![
@@ -499,6 +703,11 @@ mod tests {
         assert_eq!(resume.open_starts.len(), 1);
         assert_eq!(resume.open_starts[&1][0].0, Change::IssueTap);
         assert_eq!(resume.open_starts(1)[0].0, Change::IssueTap);
+        assert_eq!(
+            resume.open_starts(1)[0].1.timestamp_millis(),
+            at.timestamp_millis(),
+            "a start's time, to the millisecond"
+        );
         assert_eq!(resume.done_steps(2), [Change::DeleteEmail]);
         assert!(!resume.failed_before(2));
         assert!(resume.done_steps(0).is_empty() && resume.done_steps(1).is_empty());

@@ -13,6 +13,7 @@ pub mod collector;
 pub mod format;
 pub mod frame;
 pub mod journal;
+pub mod journal_wire;
 pub mod progress;
 pub mod summary;
 pub mod writer;

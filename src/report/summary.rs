@@ -51,14 +51,35 @@ pub struct Summary {
     pub reads_per_s: f64,
     /// Where the report is.
     pub report: Option<PathBuf>,
+    /// The process's peak resident memory in MiB (Linux: `VmHWM`), read once the run's work,
+    /// its plan print included, is done.
+    pub peak_memory_mib: Option<f64>,
     /// Failed steps grouped by error code, most first (set by [`Summary::finish`]).
     pub failures: Vec<FailureGroup>,
     /// The failed steps' groups as they are counted, by error code.
     #[serde(skip)]
     groups: BTreeMap<String, FailureGroup>,
-    /// The rows (by sequence number) with at least one failed step: for `--failed-out`.
+    /// The rows (by sequence number) with at least one failed step: for `--failed-out`, and
+    /// kept only then (see [`Summary::keeping_failed_rows`]).
     #[serde(skip)]
     pub failed_rows: BTreeMap<u64, FailedRow>,
+    #[serde(skip)]
+    keep_failed_rows: bool,
+}
+
+/// This process's peak resident memory so far, in MiB (`VmHWM` of `/proc/self/status`; `None`
+/// where there is no such file).
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
 }
 
 /// A row with a failed step, as `--failed-out` needs it for enumerated targets.
@@ -117,6 +138,16 @@ pub fn hint_for(code: &str) -> Option<&'static str> {
 }
 
 impl Summary {
+    /// An empty summary that keeps the failed rows ([`Summary::failed_rows`]) when `keep` is
+    /// true (a run with `--failed-out`); otherwise they are only counted, so a run with many
+    /// failures holds nothing per failed row.
+    pub fn keeping_failed_rows(keep: bool) -> Self {
+        Summary {
+            keep_failed_rows: keep,
+            ..Summary::default()
+        }
+    }
+
     /// Count one record.
     pub fn add(&mut self, record: &Record) {
         let Some(status) = record.status else { return };
@@ -142,7 +173,7 @@ impl Summary {
     ///
     /// [`add`]: Summary::add
     pub fn note_failed_row(&mut self, seq: u64, record: &Record) {
-        if record.status == Some(Status::Failed) {
+        if self.keep_failed_rows && record.status == Some(Status::Failed) {
             self.failed_rows.entry(seq).or_insert_with(|| FailedRow {
                 user: record.user.clone(),
                 user_id: record.user_id.clone(),

@@ -42,8 +42,13 @@ pub struct Exclusions {
     groups: Vec<String>,
     /// `--exclude-admins`.
     admins: bool,
-    /// Object ids (lower case) excluded by a group or a role, with the reason.
-    resolved: HashMap<String, String>,
+    /// Object ids excluded by a group or a role, with the reason (by its place in `reasons`):
+    /// GUIDs as numbers, about 32 bytes a member however large the group.
+    resolved: HashMap<u128, u16>,
+    /// Object ids that are not GUIDs (lower case), with the reason.
+    resolved_other: HashMap<String, u16>,
+    /// The reasons, one per `--exclude-group` and one for `--exclude-admins`.
+    reasons: Vec<String>,
 }
 
 impl Exclusions {
@@ -121,7 +126,7 @@ impl Exclusions {
             else {
                 unreachable!("groups resolve to groups");
             };
-            let reason = format!("excluded: member of group {group}");
+            let reason = self.reason_code(format!("excluded: member of group {group}"));
             for id in ids {
                 let mut members = std::pin::pin!(client.group_members(&id, retry));
                 while let Some(user) = members.next().await {
@@ -130,20 +135,30 @@ impl Exclusions {
                             "--exclude-group {group}: reading its members failed: {error}"
                         )
                     })?;
-                    self.resolved
-                        .entry(user.id.to_lowercase())
-                        .or_insert_with(|| reason.clone());
+                    self.exclude(&user.id, reason);
                 }
             }
         }
         if self.admins {
+            let reason = self.reason_code("excluded: admin (--exclude-admins)".to_string());
             for id in admins(client, retry).await? {
-                self.resolved
-                    .entry(id.to_lowercase())
-                    .or_insert_with(|| "excluded: admin (--exclude-admins)".to_string());
+                self.exclude(&id, reason);
             }
         }
         Ok(self)
+    }
+
+    fn reason_code(&mut self, reason: String) -> u16 {
+        self.reasons.push(reason);
+        u16::try_from(self.reasons.len() - 1).unwrap_or(u16::MAX)
+    }
+
+    /// Exclude object id `id` for reason `code`, unless an earlier reason did.
+    fn exclude(&mut self, id: &str, code: u16) {
+        match uuid::Uuid::parse_str(id) {
+            Ok(guid) => self.resolved.entry(guid.as_u128()).or_insert(code),
+            Err(_) => self.resolved_other.entry(id.to_lowercase()).or_insert(code),
+        };
     }
 
     /// Why `user` (as named, or its object id) is excluded, if it is.
@@ -152,7 +167,11 @@ impl Exclusions {
         if self.users.contains(&key) {
             return Some("excluded by --exclude".to_string());
         }
-        self.resolved.get(&key).cloned()
+        let code = match uuid::Uuid::parse_str(&key) {
+            Ok(guid) => self.resolved.get(&guid.as_u128()),
+            Err(_) => self.resolved_other.get(&key),
+        }?;
+        self.reasons.get(usize::from(*code)).cloned()
     }
 
     /// True when `user` (as named, or its object id) is excluded.
@@ -175,7 +194,7 @@ impl Exclusions {
 
     /// True when nothing is excluded.
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.resolved.is_empty()
+        self.users.is_empty() && self.resolved.is_empty() && self.resolved_other.is_empty()
     }
 }
 

@@ -144,11 +144,20 @@ impl PlanOut {
         };
     }
 
-    fn plan(&self, plan: PlanConsole) {
+    /// Print the plan's users and their changes; the users to change are counted on the way.
+    fn plan(&self, plan: PlanConsole, totals: &mut PlanSummary) {
+        let grouped = match plan.group() {
+            Ok(grouped) => grouped,
+            Err(err) => {
+                eprintln!("warning: cannot print the plan's changes: {err} (the totals follow)");
+                return;
+            }
+        };
+        totals.users_changed = grouped.users_changed;
         let paint = self.paint;
         self.write(|out| {
             let mut out = std::io::BufWriter::new(out);
-            plan.print(&mut out, paint)?;
+            grouped.print(&mut out, paint)?;
             out.flush()
         });
     }
@@ -358,7 +367,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         Some(path) => Some(lock::RunLock::acquire(path)?),
         None => None,
     };
-    let mut kept = Summary::default();
+    let mut kept = Summary::keeping_failed_rows(config.failed_out.is_some());
     // Files this run creates are removed again if it stops before applying anything (a bad
     // credential, a refused plan), so the same command can simply be run again.
     let mut created = CreatedFiles::default();
@@ -555,12 +564,12 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             shutdown.clone(),
         )
         .await;
-        let (plan, console) = planning.await.context("the planning task failed")?;
+        let (mut plan, console) = planning.await.context("the planning task failed")?;
         if end != DriveEnd::Completed {
             drop(report);
             return Ok(Outcome::Interrupted);
         }
-        plan_out.plan(console);
+        plan_out.plan(console, &mut plan);
         plan_out.totals(&plan);
         let writes = plan.writes();
         let refusal = match config.max_changes {
@@ -601,6 +610,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             received,
             report,
             journal,
+            config.failed_out.is_some(),
             move |records| {
                 if dry_run && let Ok(mut plan) = plan.lock() {
                     records.iter().for_each(|r| plan.0.add(r));
@@ -662,8 +672,9 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
         started.elapsed(),
     );
     if dry_run && let Ok(mut plan) = plan.lock() {
-        plan_out.plan(std::mem::take(&mut plan.1));
-        plan_out.totals(&plan.0);
+        let (totals, console) = &mut *plan;
+        plan_out.plan(std::mem::take(console), totals);
+        plan_out.totals(totals);
     }
     // A run that got through every row needs no journal: nothing is left to resume.
     if end == DriveEnd::Completed
@@ -712,6 +723,7 @@ pub async fn run(config: RunConfig) -> Result<Outcome> {
             secrets.path().display()
         );
     }
+    summary.peak_memory_mib = crate::report::summary::peak_memory_mib();
     match &config.summary_json {
         Some(Destination::File(path)) => {
             if let Err(err) = write_summary_json(path, &summary) {

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::graph::client::GraphClient;
 use crate::job::{self, Defaults, JobSource, Operation, Problem};
 use crate::report::Resume;
+use crate::report::journal::BitSet;
 use crate::throttle::retry::RetryPolicy;
 
 /// One unit of work: a valid operation, or a row that failed validation (with `--skip-invalid`).
@@ -403,22 +404,37 @@ impl Targets {
 }
 
 /// Where enumerated users get their row numbers: the rows an earlier run gave them, and new
-/// numbers after every row an earlier run used.
+/// numbers after every row an earlier run used. Nothing here grows with the tenant for
+/// `--all-users`: Graph lists each user once (a collection of distinct directory objects),
+/// and what a resumed run must remember is one bit per earlier row. `--group` targets are
+/// de-duplicated (a user in several groups, or reached through several nested groups of one,
+/// is worked on once) in an [`IdSet`], 16 bytes per user.
 struct Numbering {
     resume: Option<Arc<Resume>>,
     next: u64,
-    /// Object ids (lower case) already given a row by this run.
-    seen: HashSet<String>,
+    /// Users already given a row by this run, for `--group` targets.
+    dedup: Option<IdSet>,
+    /// The earlier run's rows this run enumerated again.
+    again: BitSet,
     failed: bool,
 }
 
 impl Numbering {
     /// The row of user `id`, or `None` when this run already gave the user one.
     fn seq(&mut self, id: &str) -> Option<u64> {
-        if !self.seen.insert(id.to_lowercase()) {
+        if let Some(dedup) = &mut self.dedup
+            && !dedup.insert(id)
+        {
             return None;
         }
-        Some(self.known(id).unwrap_or_else(|| self.fresh()))
+        match self.known(id) {
+            Some(seq) if self.again.contains(seq) => None,
+            Some(seq) => {
+                self.again.insert(seq);
+                Some(seq)
+            }
+            None => Some(self.fresh()),
+        }
     }
 
     fn known(&self, id: &str) -> Option<u64> {
@@ -437,10 +453,41 @@ impl Numbering {
             (Some(resume), false) => resume
                 .unfinished_users()
                 .into_iter()
-                .filter(|(_, id, _)| !self.seen.contains(id))
+                .filter(|(seq, _, _)| !self.again.contains(*seq))
                 .collect(),
             _ => Vec::new(),
         }
+    }
+}
+
+/// A set of object ids in 16 bytes each: GUIDs as numbers, most of them in one sorted vector
+/// (searched by halves), the latest in a small hash set merged into it when it fills. Ids that
+/// are not GUIDs (Graph's are) are kept as lower-case text.
+#[derive(Default)]
+pub(crate) struct IdSet {
+    sorted: Vec<u128>,
+    recent: HashSet<u128>,
+    other: HashSet<String>,
+}
+
+/// Ids held in [`IdSet`]'s hash set before they are merged into its sorted vector.
+const RECENT: usize = 64 * 1024;
+
+impl IdSet {
+    /// Add `id`; false when it was already there (letter case aside).
+    pub(crate) fn insert(&mut self, id: &str) -> bool {
+        let Ok(guid) = uuid::Uuid::parse_str(id).map(|u| u.as_u128()) else {
+            return self.other.insert(id.to_lowercase());
+        };
+        if self.sorted.binary_search(&guid).is_ok() || !self.recent.insert(guid) {
+            return false;
+        }
+        if self.recent.len() >= RECENT {
+            self.sorted.reserve_exact(self.recent.len());
+            self.sorted.extend(self.recent.drain());
+            self.sorted.sort_unstable();
+        }
+        true
     }
 }
 
@@ -478,6 +525,7 @@ pub fn target_rows(
     retry: RetryPolicy,
     resume: Option<Arc<Resume>>,
 ) -> impl Stream<Item = Row> + Send {
+    let dedup = matches!(targets, Targets::Groups(_)).then(IdSet::default);
     let users = match targets {
         Targets::AllUsers { filter } => client.users(filter.as_deref(), retry).boxed(),
         Targets::Groups(groups) => futures::stream::iter(groups)
@@ -487,7 +535,8 @@ pub fn target_rows(
     let numbering = Arc::new(Mutex::new(Numbering {
         next: resume.as_deref().map_or(0, Resume::next_seq),
         resume,
-        seen: HashSet::new(),
+        dedup,
+        again: BitSet::default(),
         failed: false,
     }));
     let tail = numbering.clone();
@@ -533,6 +582,26 @@ pub fn target_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_id_set_knows_each_id_once_whatever_its_case_across_merges() {
+        let mut set = IdSet::default();
+        let id = |n: u128| uuid::Uuid::from_u128(n * 7919).to_string();
+        for n in 0..(RECENT as u128 + 10) {
+            assert!(set.insert(&id(n)));
+        }
+        assert!(
+            !set.recent.is_empty() && !set.sorted.is_empty(),
+            "merged once"
+        );
+        assert!(!set.insert(&id(3)), "in the sorted part");
+        assert!(
+            !set.insert(&id(RECENT as u128 + 5).to_uppercase()),
+            "in the recent part"
+        );
+        assert!(set.insert("not-a-guid") && !set.insert("NOT-A-GUID"));
+        assert!(set.insert(&id(RECENT as u128 + 20)));
+    }
 
     #[test]
     fn targets_are_fingerprinted_by_canonical_values() {
