@@ -8,6 +8,8 @@ mod run_action_support;
 
 use std::path::Path;
 
+use authbulk::report::Journal;
+use authbulk::report::journal::Entry;
 use authbulk::sim::{AppliedTimeouts, QrPinPolicy, SimConfig, upn};
 use base64::Engine;
 use chrono::DateTime;
@@ -518,19 +520,19 @@ async fn a_resumed_run_never_issues_a_qr_code_twice() {
 
     // The killed run's journal: the starts, no finished record, no finished row.
     let journal = t.path("report.csv.journal");
-    let text = std::fs::read_to_string(&journal).unwrap();
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.starts_with(r#"{"t":"done""#) && !l.starts_with(r#"{"t":"row""#))
+    let kept: Vec<Entry> = Journal::entries(&journal)
+        .unwrap()
+        .into_iter()
+        .filter(|e| !matches!(e, Entry::Done { .. } | Entry::Row { .. }))
         .collect();
     assert_eq!(
         kept.iter()
-            .filter(|l| l.starts_with(r#"{"t":"start""#))
+            .filter(|e| matches!(e, Entry::Start { .. }))
             .count(),
         4,
-        "{text}"
+        "{kept:?}"
     );
-    std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+    Journal::write_entries(&journal, &kept).unwrap();
     // B's secret never reached the folder.
     let b_id = t.state(b)["id"].as_str().unwrap().to_string();
     let index_text = std::fs::read_to_string(first.join("index.csv")).unwrap();
