@@ -1,6 +1,6 @@
 //! The per-row runner of the [`Applier`]: one of a user's operations from the row to its
 //! records. [`Applier::apply_op`] refuses what the cloud or the flags forbid, resolves the
-//! user once per [`UserContext`](super::UserContext), reads the state (reused until a write
+//! user once per [`UserContext`], reads the state (reused until a write
 //! changes it), plans the row ([`crate::plan::desired`]), then reports the plan (dry run) or
 //! runs the steps in order ([`Applier::run_steps`]): each step is sent by
 //! [`super::send`], a failed step skips the rest of the row, and a delete refused as the
