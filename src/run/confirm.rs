@@ -1,7 +1,61 @@
-//! Asking before writes. On a terminal a run shows the plan summary and asks "apply?" unless
-//! `--yes`; without a terminal it refuses to write unless `--yes` (DESIGN.md, "Commands").
+//! Asking before writes, the phase of a run between connecting and applying. Without `--yes`
+//! (or with `--max-changes`) the run first plans every row (GETs only, `plan_first`), prints
+//! the plan and its totals, then on a terminal asks "apply?" unless `--yes`; without a terminal
+//! it refuses to write unless `--yes` (DESIGN.md, "Commands").
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use tokio::sync::mpsc;
+
+use super::pass::Pass;
+use super::plan_out::{self, PlanOut};
+use crate::Outcome;
+use crate::exec::DriveEnd;
+use crate::report::Resume;
+
+/// Without `--yes` (or with `--max-changes`): plan first, show the plan, ask. `None` when the
+/// run goes on to apply; the outcome when the planning was interrupted; an error (nothing was
+/// written) when the plan is refused.
+pub(super) async fn plan_first(
+    pass: &Pass<'_>,
+    resume: Option<Arc<Resume>>,
+    plan_out: &PlanOut,
+) -> Result<Option<Outcome>> {
+    let config = pass.config;
+    if config.dry_run || (config.yes && config.max_changes.is_none()) {
+        return Ok(None);
+    }
+    let (events, received) = mpsc::channel(4096);
+    let planning = tokio::spawn(plan_out::tally(received));
+    let end = pass.drive(true, events, resume).await;
+    let (mut plan, console) = planning.await.context("the planning task failed")?;
+    if end != DriveEnd::Completed {
+        return Ok(Some(Outcome::Interrupted));
+    }
+    plan_out.plan(console, &mut plan);
+    plan_out.totals(&plan);
+    let writes = plan.writes();
+    let refusal = match config.max_changes {
+        Some(max) if writes > max => Some(format!(
+            "the plan holds {writes} writes, more than --max-changes {max}: nothing was \
+             written"
+        )),
+        _ => match ask(writes, config.yes || writes == 0) {
+            Consent::Apply => None,
+            Consent::Declined => Some("not applied: nothing was written".into()),
+            Consent::NoTerminal => {
+                Some("refusing to write without a terminal to confirm on: add --yes".into())
+            }
+        },
+    };
+    if let Some(refusal) = refusal {
+        pass.session.ctrl_c.abort();
+        bail!(refusal);
+    }
+    Ok(None)
+}
 
 /// What the run may do once the plan is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

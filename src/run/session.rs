@@ -1,0 +1,143 @@
+//! The third phase of a run: the tenant, once the run's files exist. Connect ([`Connection`])
+//! and fetch the first token (a bad credential stops here, exit 2); check the token's
+//! permissions against what the job needs ([`crate::auth::permissions`]); open the rate memory
+//! where the rate starts; then, with the Graph client, turn `--group` names into ids, confirm
+//! the tenant for a guarded `--all-users` run ([`tenant_guard`]), read the exclusions, probe
+//! `--group`/`--filter`; last, start the executor and read the authentication methods policy
+//! the plan checks rows against ([`policy`]).
+//!
+//! [`Connection`]: super::Connection
+
+use anyhow::{Result, bail};
+use chrono::Utc;
+
+use super::check::{self, Job};
+use super::connect::Connected;
+use super::{Exclusions, Input, RunConfig, policy, rate_memory, source, tenant_guard};
+use crate::auth::permissions::{self, Need};
+use crate::auth::{TokenProvider, claims};
+use crate::exec::{Executor, Shutdown};
+use crate::graph::client::GraphClient;
+use crate::graph::redirect;
+use crate::plan::PlanRules;
+
+/// The tenant, connected. Fields drop in order: the simulator (when simulating) goes last.
+pub(super) struct Session {
+    /// Sends every request of the rows.
+    pub exec: Executor,
+    /// The Ctrl-C listener, stopped when the run ends.
+    pub ctrl_c: tokio::task::JoinHandle<()>,
+    /// Stops the rows (Ctrl-C, the breaker).
+    pub shutdown: Shutdown,
+    /// How the planner moves defaults, with the policy read from the tenant.
+    pub rules: PlanRules,
+    /// Users never touched, resolved.
+    pub exclusions: Exclusions,
+    /// The Graph client (the enumerated targets read through it).
+    pub client: GraphClient,
+    /// What this tenant allowed this app in an earlier run, kept again at the end.
+    pub rate_memory: Option<rate_memory::Opened>,
+    /// Who the token speaks for, when its claims say.
+    pub principal: Option<claims::Principal>,
+    /// The auth settings and the simulator kept alive.
+    pub connected: Connected,
+}
+
+/// Connect, check the token, and prepare everything the rows need; `--group` names in the
+/// job's targets become ids.
+pub(super) async fn open(config: &RunConfig, job: &mut Job) -> Result<Session> {
+    let connected = config.connection.connect().await?;
+    let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
+    tokens.check().await?;
+    let token = tokens.token().await?;
+    let principal = check_permissions(&token, &job.needs, config.dry_run)?;
+    // Where the rate starts: what this tenant allowed this app in an earlier run.
+    let place = rate_memory::Place {
+        dir: config.rate_memory.as_deref(),
+        own_graph: connected.auth.graph_root() == connected.auth.cloud().graph_root(),
+        forget: config.forget_rate,
+    };
+    let rate_memory = rate_memory::open(&token, place, Utc::now());
+    drop(token);
+    let mut exec_config = config.exec;
+    exec_config.rate.start = rate_memory.as_ref().and_then(|m| m.start);
+    let client = GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
+    let exclusions = prepare(config, job, &client).await?;
+    let shutdown = Shutdown::new();
+    let ctrl_c = shutdown.listen_for_ctrl_c();
+    let exec = Executor::start(client.clone(), exec_config, shutdown.clone());
+    // The authentication methods policy, read once before planning when the job has rows it
+    // governs, so the plan refuses what the policy will refuse (dry run and apply alike).
+    let mut rules = config.rules.clone();
+    if job.governed {
+        rules.policy = policy::read(&exec).await.map(std::sync::Arc::new);
+    }
+    if !job.qr_actions.is_empty() {
+        rules.qr_pin = policy::read_qr(&exec).await;
+    }
+    Ok(Session {
+        exec,
+        ctrl_c,
+        shutdown,
+        rules,
+        exclusions,
+        client,
+        rate_memory,
+        principal,
+        connected,
+    })
+}
+
+/// What is read once before any row: `--group` names to ids, the tenant's default domain for
+/// a guarded `--all-users` run, the exclusions, and the probe of the targets.
+async fn prepare(config: &RunConfig, job: &mut Job, client: &GraphClient) -> Result<Exclusions> {
+    let retry = config.exec.retry;
+    // `--group NAME`: each name to its one group's id, before any user is read.
+    let input = std::mem::replace(&mut job.input, Input::Jobs(Vec::new()));
+    job.input = match input {
+        Input::Targets(targets) => {
+            Input::Targets(source::resolve_groups(client, targets, retry).await?)
+        }
+        input => input,
+    };
+    // `--all-users` with a removing action: the tenant's default domain, typed or given.
+    if check::guarded_all_users(&job.input, config)
+        && let Some(action) = config.defaults.action
+    {
+        tenant_guard::check(client, retry, action, config.confirm_domain.as_deref()).await?;
+    }
+    // `--exclude-group`, `--exclude-admins`: read once, before any row.
+    let exclusions = config.exclusions.clone().resolve(client, retry).await?;
+    if let Input::Targets(targets) = &job.input {
+        source::probe(client, targets, retry).await?;
+    }
+    Ok(exclusions)
+}
+
+/// Check the token's claims against what the job's actions need: a missing permission stops
+/// the run before any Graph request (a dry run only warns: it reads, and shows what would be
+/// refused). An opaque token cannot be judged: the check is skipped.
+/// Returns who the token speaks for, when its claims say.
+fn check_permissions(
+    token: &str,
+    needs: &[Need],
+    dry_run: bool,
+) -> Result<Option<claims::Principal>> {
+    let Some(claims) = claims::read_claims(token) else {
+        tracing::info!(
+            "the access token is opaque (its claims cannot be read): the permission check was \
+             skipped, Graph judges each call"
+        );
+        return Ok(None);
+    };
+    let missing = permissions::missing(&claims, needs);
+    let principal = Some(missing.granted.principal);
+    if missing.is_empty() {
+        return Ok(principal);
+    }
+    if dry_run {
+        eprintln!("warning: {missing}; applying this job would be refused");
+        return Ok(principal);
+    }
+    bail!("{missing}; nothing was sent");
+}
