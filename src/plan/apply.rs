@@ -914,7 +914,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         Ok(Done {
             response: Some(Response {
                 status: response.status,
-                body: serde_json::Value::Null,
+                body: serde_json::Value::Null.into(),
                 request_id,
                 attempts: response.attempts,
             }),
@@ -976,7 +976,7 @@ impl<'a, G: GraphCall> Applier<'a, G> {
         Ok(Done {
             response: Some(Response {
                 status: response.status,
-                body: serde_json::Value::Null,
+                body: serde_json::Value::Null.into(),
                 request_id,
                 attempts: response.attempts,
             }),
