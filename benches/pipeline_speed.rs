@@ -8,7 +8,9 @@
 //! `/proc/self/stat` before and after the run is waited for (the kernel adds a child's times
 //! there when it is reaped; the simulator, the other child, is reaped only at the end). The
 //! sub-requests are the `reads` + `writes` of the run's `--summary-json` traffic.
-//! `PIPELINE_SPEED_USERS` sets the number of users (default 100,000).
+//! `PIPELINE_SPEED_USERS` sets the number of users (default 100,000); `PIPELINE_SPEED_CLIENT`
+//! runs another `authbulk` binary as the client (an older build, to compare on the same machine
+//! at the same moment: the figures move with the machine's other load).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -79,7 +81,8 @@ impl Sim {
     }
 
     fn run(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(EXE);
+        let client = std::env::var("PIPELINE_SPEED_CLIENT").unwrap_or_else(|_| EXE.to_string());
+        let mut command = Command::new(client);
         command.arg("run").args(args).args(FAST);
         command.args(["--graph-url", &self.url]);
         for (key, _) in std::env::vars() {
