@@ -29,6 +29,8 @@ fn list(sim: &SimProcess, dir: &Path, run: &str, extra: &[&str]) -> (Option<i32>
     let out = sim
         .run(&args)
         .env("XDG_STATE_HOME", dir.join("state"))
+        // The run's default report goes to the working directory.
+        .current_dir(dir)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

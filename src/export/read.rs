@@ -184,7 +184,7 @@ mod tests {
                 .unwrap();
             answer.clone().map(|body| Response {
                 status: 200,
-                body,
+                body: body.into(),
                 request_id: None,
                 attempts: 1,
             })

@@ -36,7 +36,8 @@ pub async fn read_capped(
     {
         return Err(BodyError::TooLarge { limit });
     }
-    let mut body = Vec::new();
+    // Sized once when the length is known (growing chunk by chunk copied the body over again).
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {

@@ -6,9 +6,11 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
+use super::answer::Body;
 use super::names;
 use crate::job::{DefaultMethod, MethodType, PhoneType, TapParams};
 use crate::plan::policy::{SmsPolicy, TapPolicy};
@@ -18,6 +20,41 @@ use crate::plan::state::{Method, MethodKind, SignInPreferences, SmsSignInState};
 #[derive(Debug, Clone, Error, PartialEq)]
 #[error("unexpected answer from Graph: {0}")]
 pub struct WireError(pub String);
+
+/// An answer body the parsers read: a [`Value`], or a wire [`Body`], whose text the hot
+/// parsers read straight into their structs (falling back to the [`Value`], and its errors,
+/// when the text does not parse into them).
+pub trait AnswerJson {
+    /// The body as a [`Value`].
+    fn value(&self) -> &Value;
+    /// The body parsed straight from its text into `T`, when it has a text that parses.
+    fn typed<T: DeserializeOwned>(&self) -> Option<T>;
+}
+
+impl AnswerJson for Value {
+    fn value(&self) -> &Value {
+        self
+    }
+
+    fn typed<T: DeserializeOwned>(&self) -> Option<T> {
+        None
+    }
+}
+
+impl AnswerJson for Body {
+    fn value(&self) -> &Value {
+        self
+    }
+
+    fn typed<T: DeserializeOwned>(&self) -> Option<T> {
+        Body::typed(self)
+    }
+}
+
+#[derive(Deserialize)]
+struct WireMethods {
+    value: Vec<WireMethod>,
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,8 +142,16 @@ impl WireMethod {
 
 /// The methods of a `GET /users/{u}/authentication/methods` answer (`{"value":[...]}`).
 /// Elements of unknown types, or that do not parse, are kept as [`MethodKind::Unknown`].
-pub fn parse_methods(body: &Value) -> Result<Vec<Method>, WireError> {
+pub fn parse_methods<B: AnswerJson + ?Sized>(body: &B) -> Result<Vec<Method>, WireError> {
+    if let Some(wire) = body.typed::<WireMethods>() {
+        return Ok(wire
+            .value
+            .into_iter()
+            .map(WireMethod::into_method)
+            .collect());
+    }
     let items = body
+        .value()
         .get("value")
         .and_then(Value::as_array)
         .ok_or_else(|| WireError("the methods list has no `value` array".into()))?;
@@ -158,9 +203,12 @@ struct WirePreferences {
 }
 
 /// Beta `signInPreferences`. Unknown default values read as no default.
-pub fn parse_preferences(body: &Value) -> Result<SignInPreferences, WireError> {
-    let wire = WirePreferences::deserialize(body)
-        .map_err(|e| WireError(format!("signInPreferences: {e}")))?;
+pub fn parse_preferences<B: AnswerJson + ?Sized>(body: &B) -> Result<SignInPreferences, WireError> {
+    let wire = match body.typed::<WirePreferences>() {
+        Some(wire) => wire,
+        None => WirePreferences::deserialize(body.value())
+            .map_err(|e| WireError(format!("signInPreferences: {e}")))?,
+    };
     Ok(SignInPreferences {
         default_method: wire
             .user_preferred_method_for_secondary_authentication
@@ -231,8 +279,8 @@ struct WireUser {
 /// row's UPN or object id), by id or by UPN, case-insensitively. Graph always does; a proxy that
 /// swapped `$batch` answers once had one user's phone written to another, so an answer for
 /// anyone else is refused.
-pub fn check_user(body: &Value, requested: &str) -> Result<(), WireError> {
-    let user = WireUser::deserialize(body).map_err(|e| WireError(format!("user: {e}")))?;
+pub fn check_user<B: AnswerJson + ?Sized>(body: &B, requested: &str) -> Result<(), WireError> {
+    let user = wire_user(body)?;
     let upn = user.user_principal_name.as_deref();
     if user.id.eq_ignore_ascii_case(requested)
         || upn.is_some_and(|upn| upn.to_lowercase() == requested.to_lowercase())
@@ -248,17 +296,20 @@ pub fn check_user(body: &Value, requested: &str) -> Result<(), WireError> {
 }
 
 /// The object id of a `GET /users/{u}?$select=id,userPrincipalName` answer.
-pub fn parse_user_id(body: &Value) -> Result<String, WireError> {
-    WireUser::deserialize(body)
-        .map(|u| u.id)
-        .map_err(|e| WireError(format!("user: {e}")))
+pub fn parse_user_id<B: AnswerJson + ?Sized>(body: &B) -> Result<String, WireError> {
+    wire_user(body).map(|u| u.id)
 }
 
 /// The object id and UPN of a `GET /users/{u}?$select=id,userPrincipalName` answer.
-pub fn parse_user(body: &Value) -> Result<(String, Option<String>), WireError> {
-    WireUser::deserialize(body)
-        .map(|u| (u.id, u.user_principal_name))
-        .map_err(|e| WireError(format!("user: {e}")))
+pub fn parse_user<B: AnswerJson + ?Sized>(body: &B) -> Result<(String, Option<String>), WireError> {
+    wire_user(body).map(|u| (u.id, u.user_principal_name))
+}
+
+fn wire_user<B: AnswerJson + ?Sized>(body: &B) -> Result<WireUser, WireError> {
+    match body.typed::<WireUser>() {
+        Some(user) => Ok(user),
+        None => WireUser::deserialize(body.value()).map_err(|e| WireError(format!("user: {e}"))),
+    }
 }
 
 /// The query that resolves a user to its object id.

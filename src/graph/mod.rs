@@ -10,6 +10,7 @@ use std::future::Future;
 use serde_json::Value;
 use thiserror::Error;
 
+pub mod answer;
 pub mod body;
 pub mod classify;
 pub mod client;
@@ -107,8 +108,8 @@ impl Request {
 pub struct Response {
     /// The HTTP status of the item.
     pub status: u16,
-    /// The JSON body (`Value::Null` when there was none).
-    pub body: Value,
+    /// The JSON body (`null` when there was none); derefs to its [`Value`].
+    pub body: answer::Body,
     /// Graph's `request-id`, when it sent one.
     pub request_id: Option<String>,
     /// How many times the request was sent, retries included.

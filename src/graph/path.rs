@@ -16,12 +16,23 @@ const KEEP: &AsciiSet = &NON_ALPHANUMERIC
 
 /// `value` percent-encoded as one path segment.
 pub fn segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    push_segment(&mut out, value);
+    out
+}
+
+/// [`segment`] of `value`, appended to `out`.
+fn push_segment(out: &mut String, value: &str) {
     match value {
-        "." => "%2E".to_string(),
-        ".." => "%2E%2E".to_string(),
-        _ => utf8_percent_encode(value, KEEP).to_string(),
+        "." => out.push_str("%2E"),
+        ".." => out.push_str("%2E%2E"),
+        _ => out.extend(utf8_percent_encode(value, KEEP)),
     }
 }
+
+/// Room left after `/users/{user}` for the rest of a path (`/authentication/methods`, ...), so
+/// the caller appends without growing the string again.
+const PATH_ROOM: usize = 48;
 
 /// `/users/{user}` with the user encoded. A UPN that begins with `$` is addressed by key
 /// instead, `/users('{user}')` with any `'` doubled: Graph reads a segment that begins with `$`
@@ -35,7 +46,10 @@ pub fn user(user: &str) -> String {
         let encoded = segment(&quoted).replace("%24", "$");
         format!("/users('{encoded}')")
     } else {
-        format!("/users/{}", segment(user))
+        let mut out = String::with_capacity("/users/".len() + user.len() + PATH_ROOM);
+        out.push_str("/users/");
+        push_segment(&mut out, user);
+        out
     }
 }
 

@@ -21,12 +21,23 @@ const USER_SELECT: &str = "?$select=id,userPrincipalName";
 
 /// `/users/{u}/authentication`.
 fn authentication(user: &str) -> String {
-    format!("{}/authentication", path::user(user))
+    let mut out = path::user(user);
+    out.push_str("/authentication");
+    out
+}
+
+/// [`authentication`] of `user` followed by `rest`.
+fn authentication_then(user: &str, rest: &str) -> String {
+    let mut out = authentication(user);
+    out.push_str(rest);
+    out
 }
 
 /// `GET /users/{u}?$select=id,userPrincipalName`: the user's object id.
 pub fn resolve_user(user: &str) -> Request {
-    Request::get(ApiVersion::V1, format!("{}{USER_SELECT}", path::user(user)))
+    let mut url = path::user(user);
+    url.push_str(USER_SELECT);
+    Request::get(ApiVersion::V1, url)
 }
 
 /// `GET /users/{id}/authentication/methods`, through beta when `beta` (`lastUsedDateTime`,
@@ -37,7 +48,7 @@ pub fn read_methods(user_id: &str, beta: bool) -> Request {
     } else {
         ApiVersion::V1
     };
-    Request::get(version, format!("{}/methods", authentication(user_id)))
+    Request::get(version, authentication_then(user_id, "/methods"))
 }
 
 /// `GET /policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}`: one
@@ -53,7 +64,7 @@ pub fn read_method_configuration(id: &str) -> Request {
 pub fn read_preferences(user_id: &str) -> Request {
     Request::get(
         ApiVersion::Beta,
-        format!("{}/signInPreferences", authentication(user_id)),
+        authentication_then(user_id, "/signInPreferences"),
     )
 }
 

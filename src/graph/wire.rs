@@ -75,9 +75,9 @@ pub struct BatchResponseItem {
     /// The item's headers; names in any case (`Retry-After`, `retry-after`).
     #[serde(default)]
     pub headers: BTreeMap<String, Value>,
-    /// The item's body (`Null` when absent).
+    /// The item's body (`null` when absent), kept as its text until read.
     #[serde(default)]
-    pub body: Value,
+    pub body: super::answer::Body,
 }
 
 impl BatchResponseItem {

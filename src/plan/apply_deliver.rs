@@ -79,7 +79,7 @@ impl<G: GraphCall> Applier<'_, G> {
         Ok(Done {
             response: Some(Response {
                 status: response.status,
-                body: serde_json::Value::Null,
+                body: serde_json::Value::Null.into(),
                 request_id,
                 attempts: response.attempts,
             }),
@@ -141,7 +141,7 @@ impl<G: GraphCall> Applier<'_, G> {
         Ok(Done {
             response: Some(Response {
                 status: response.status,
-                body: serde_json::Value::Null,
+                body: serde_json::Value::Null.into(),
                 request_id,
                 attempts: response.attempts,
             }),

@@ -55,7 +55,7 @@ fn err(kind: ErrorKind, status: u16, code: &str, message: &str) -> GraphError {
 fn ok(status: u16, body: Value) -> Result<Response, GraphError> {
     Ok(Response {
         status,
-        body,
+        body: body.into(),
         request_id: Some("req-ok".into()),
         attempts: 1,
     })

@@ -192,7 +192,9 @@ pub async fn collect(
             }
         };
         let Some(first) = first else { break };
-        let mut batch = vec![first];
+        // Sized once for what is waiting (growing one event at a time reallocated).
+        let mut batch = Vec::with_capacity((events.len() + 1).min(BATCH));
+        batch.push(first);
         while batch.len() < BATCH {
             match events.try_recv() {
                 Ok(event) => batch.push(event),

@@ -466,7 +466,7 @@ impl<G: GraphCall + 'static> UserWork for MethodsWork<G> {
             .call(&user, requests::read_preferences(&id))
             .await
             .ok()
-            .map(|answer| answer.body);
+            .map(|answer| answer.body.into_value());
         match record::derive(&id, &upn, list, preferences.as_ref()) {
             Value::Object(map) => Ok(map),
             _ => Err(format!("{user}: no record")),

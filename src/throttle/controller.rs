@@ -262,7 +262,9 @@ impl Lane {
         }
         let capacity = self.unsignalled / p;
         let refill = capacity / self.kind.window().as_secs_f64();
-        let rate = (refill * ACCEPTED_SHARE).max(self.floor).min(self.effective_rate());
+        let rate = (refill * ACCEPTED_SHARE)
+            .max(self.floor)
+            .min(self.effective_rate());
         self.rate = rate;
         let burst = pacer_burst(rate);
         match &mut self.adaptive {

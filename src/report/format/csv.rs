@@ -4,6 +4,7 @@
 //! CSV for another program (a pipe, `--report -`) is written raw: see [`super::stdout`].
 
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{COLUMNS, Format, cells};
 use crate::report::Record;
@@ -13,23 +14,78 @@ pub struct Csv {
     extra: Vec<String>,
     /// Neutralise formula cells (files); off for CSV read by another program.
     safe: bool,
+    /// One CSV writer for every line (its buffer made once, not per record), writing into
+    /// `line`, which each record then copies to the output.
+    writer: csv::Writer<Line>,
+    line: Line,
+}
+
+/// The text of the line being written, shared with the CSV writer that fills it.
+#[derive(Clone, Default)]
+struct Line(Arc<Mutex<Vec<u8>>>);
+
+impl Line {
+    fn bytes(&self) -> MutexGuard<'_, Vec<u8>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Write for Line {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.bytes().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Csv {
     /// A CSV format with these extra columns, cells made safe for spreadsheet programs.
     pub fn new(extra: &[String]) -> Self {
-        Csv {
-            extra: extra.to_vec(),
-            safe: true,
-        }
+        Csv::with(extra, true)
     }
 
     /// A CSV format with these extra columns, cells exactly as they are (for a pipe).
     pub fn raw(extra: &[String]) -> Self {
+        Csv::with(extra, false)
+    }
+
+    fn with(extra: &[String], safe: bool) -> Self {
+        let line = Line::default();
         Csv {
             extra: extra.to_vec(),
-            safe: false,
+            safe,
+            writer: csv::WriterBuilder::new()
+                .flexible(true)
+                .buffer_capacity(1024)
+                .from_writer(line.clone()),
+            line,
         }
+    }
+
+    /// Write one line of `row`'s cells to `out`.
+    fn write_row<'a>(
+        &mut self,
+        out: &mut dyn Write,
+        row: impl IntoIterator<Item = &'a str>,
+    ) -> io::Result<()> {
+        for cell in row {
+            match self.safe {
+                true => self.writer.write_field(neutralise(cell).as_bytes())?,
+                false => self.writer.write_field(cell)?,
+            }
+        }
+        // An empty record ends the line of the fields written one by one.
+        self.writer.write_record(std::iter::empty::<&[u8]>())?;
+        self.writer.flush()?;
+        let mut line = self.line.bytes();
+        let written = out.write_all(&line);
+        line.clear();
+        written
     }
 }
 
@@ -41,28 +97,15 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn write_row<'a>(
-    out: &mut dyn Write,
-    safe: bool,
-    row: impl IntoIterator<Item = &'a str>,
-) -> io::Result<()> {
-    let mut writer = csv::WriterBuilder::new().from_writer(out);
-    match safe {
-        true => writer.write_record(row.into_iter().map(|c| neutralise(c).into_owned()))?,
-        false => writer.write_record(row)?,
-    }
-    writer.flush()
-}
-
 impl Format for Csv {
     fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        write_row(
+        let extra = self.extra.clone();
+        self.write_row(
             out,
-            self.safe,
             COLUMNS
                 .iter()
                 .copied()
-                .chain(self.extra.iter().map(String::as_str)),
+                .chain(extra.iter().map(String::as_str)),
         )
     }
 
@@ -74,15 +117,12 @@ impl Format for Csv {
             .iter()
             .map(|(header, value)| (&**header, value.as_str()))
             .collect();
-        let extra = self
+        let extra: Vec<&str> = self
             .extra
             .iter()
-            .map(|name| values.get(name.as_str()).copied().unwrap_or(""));
-        write_row(
-            out,
-            self.safe,
-            fixed.iter().map(String::as_str).chain(extra),
-        )
+            .map(|name| values.get(name.as_str()).copied().unwrap_or(""))
+            .collect();
+        self.write_row(out, fixed.iter().map(|c| &**c).chain(extra))
     }
 }
 

@@ -25,7 +25,7 @@ impl Format for JsonLines {
                 "elapsed_ms" => Value::from(record.elapsed_ms),
                 "http_status" => record.http_status.map(Value::from).unwrap_or(Value::Null),
                 _ if cell.is_empty() && !matches!(*name, "before" | "after") => Value::Null,
-                _ => Value::String(cell),
+                _ => Value::String(cell.into_owned()),
             };
             object.insert((*name).to_string(), value);
         }

@@ -1,6 +1,7 @@
 //! Report file formats, one file per format behind the small [`Format`] trait (chosen by the
 //! report path's extension). Called only by [`super::ReportWriter`].
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -64,24 +65,28 @@ pub fn for_stdout(extra: &[String]) -> Box<dyn Format> {
 }
 
 /// The report's cells for the fixed columns of `record`, in [`COLUMNS`] order.
-fn cells(record: &Record) -> [String; 14] {
-    fn opt<T: ToString>(value: &Option<T>) -> String {
-        value.as_ref().map(T::to_string).unwrap_or_default()
+/// Text cells are borrowed from the record; only numbers are formatted.
+fn cells(record: &Record) -> [Cow<'_, str>; 14] {
+    fn text(value: &Option<String>) -> Cow<'_, str> {
+        Cow::Borrowed(value.as_deref().unwrap_or(""))
+    }
+    fn opt<T: ToString>(value: &Option<T>) -> Cow<'static, str> {
+        Cow::Owned(value.as_ref().map(T::to_string).unwrap_or_default())
     }
     [
-        record.row.to_string(),
-        record.user.clone(),
-        opt(&record.user_id),
-        record.action.clone(),
-        record.step.to_string(),
-        record.status.map(|s| s.as_str()).unwrap_or("").to_string(),
-        record.before.clone(),
-        record.after.clone(),
+        Cow::Owned(record.row.to_string()),
+        Cow::Borrowed(&record.user),
+        text(&record.user_id),
+        Cow::Borrowed(&record.action),
+        Cow::Owned(record.step.to_string()),
+        Cow::Borrowed(record.status.map(|s| s.as_str()).unwrap_or("")),
+        Cow::Borrowed(&record.before),
+        Cow::Borrowed(&record.after),
         opt(&record.http_status),
-        opt(&record.error_code),
-        opt(&record.error_message),
-        opt(&record.request_id),
-        record.attempts.to_string(),
-        record.elapsed_ms.to_string(),
+        text(&record.error_code),
+        text(&record.error_message),
+        text(&record.request_id),
+        Cow::Owned(record.attempts.to_string()),
+        Cow::Owned(record.elapsed_ms.to_string()),
     ]
 }
