@@ -181,7 +181,9 @@ async fn run(case: &Case, users: usize, night: &str, remembered: Option<Learned>
     let ideal = case.ideal(users);
     let efficiency = ideal / actual;
     let throttled = stats.throttled as f64 / stats.sent as f64;
-    let verdict = if efficiency >= case.target_efficiency && throttled <= case.target_throttled {
+    let verdict = if case.users.is_some() && remembered.is_none() {
+        "first run, no remembered rate: no target"
+    } else if efficiency >= case.target_efficiency && throttled <= case.target_throttled {
         "meets target"
     } else {
         "MISSES target"

@@ -8,8 +8,6 @@ use tokio::time::Instant;
 use super::LaneStart;
 use super::gcra::Gcra;
 
-/// How often a probing lane without room looks again for answers that made room.
-pub const PROBE_POLL: Duration = Duration::from_millis(5);
 /// How often the control law looks at what the service said.
 pub const INTERVAL: Duration = Duration::from_millis(500);
 /// Growth per interval before the first throttling signal (slow start).
@@ -35,18 +33,6 @@ const FLOOR: f64 = 0.2;
 const HIGH: f64 = 0.95;
 /// Percentage at which Graph starts warning.
 const WARN: f64 = 0.8;
-/// Units a capped lane may have unanswered at its start, before the service said anything: one
-/// `$batch`. Each unit the service accepts adds [`PROBE_SHARE`] of a unit to that.
-pub const PROBE_START: f64 = 20.0;
-/// While probing, what is unanswered stays within this share of what was accepted (plus one
-/// batch): Graph warns at 80 % of a bucket, so when the warning comes back no more than the
-/// last fifth of the bucket can be in flight, and the bucket is not overrun.
-const PROBE_SHARE: f64 = 0.2;
-/// A first warning this much above the lane's own use of its cap says the service's bucket is
-/// far smaller than the cap (other apps share it, or a smaller budget applies).
-const FOREIGN_MARGIN: f64 = 0.3;
-/// The share of a bucket reckoned from the first warning that a later run spends at once.
-const BUCKET_SHARE: f64 = 0.95;
 
 /// Which budget a lane is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,16 +43,6 @@ pub enum LaneKind {
     Writes,
     /// HTTP calls (a `$batch` counts once), per 10 s.
     Calls,
-}
-
-impl LaneKind {
-    /// The window Graph publishes this budget for (so many units per window).
-    pub fn window(self) -> Duration {
-        match self {
-            LaneKind::Writes => Duration::from_secs(150),
-            LaneKind::ResourceUnits | LaneKind::Calls => Duration::from_secs(10),
-        }
-    }
 }
 
 /// A budget's cap and adaptive rate.
@@ -119,18 +95,6 @@ pub struct Lane {
     /// Units that may go at once, beside the pacer, at the start of a run that remembers the
     /// burst the service took ([`Lane::starting_at`]); spent first, never refilled.
     credit: f64,
-    /// A capped lane before the service's first signal: what is unanswered is bounded
-    /// ([`Lane::probe_room`]), so the cap's burst does not go out at once into a bucket that may
-    /// be far smaller.
-    probing: bool,
-    /// Units reserved since the start.
-    sent_total: f64,
-    /// Units the service accepted since the start.
-    accepted_total: f64,
-    /// The rate comes from the service's own figures (a remembered rate, or the bucket reckoned
-    /// from a first warning): in the warning band it holds while usage is level rather than
-    /// probing into 429s.
-    settled: bool,
 }
 
 impl Lane {
@@ -164,28 +128,7 @@ impl Lane {
             unsignalled: 0.0,
             attributed: false,
             credit: 0.0,
-            probing: capped,
-            sent_total: 0.0,
-            accepted_total: 0.0,
-            settled: false,
         }
-    }
-
-    /// Units that may still be sent unanswered while probing: [`PROBE_START`] and a fifth of
-    /// what the service accepted, less what is unanswered; unbounded once the service has
-    /// signalled.
-    pub fn probe_room(&self) -> f64 {
-        if self.probing {
-            let unanswered = self.sent_total - self.accepted_total;
-            (PROBE_START + PROBE_SHARE * self.accepted_total - unanswered).max(0.0)
-        } else {
-            f64::INFINITY
-        }
-    }
-
-    /// Stop probing: the service signalled, or the caller gave up waiting for answers.
-    pub fn end_probe(&mut self) {
-        self.probing = false;
     }
 
     /// A signal that was surely about this lane, not a guess between the lanes (an answer
@@ -213,8 +156,6 @@ impl Lane {
         // shrinks to its usual size after a large burst would owe the whole burst first.
         self.credit = start.burst.max(0.0).floor();
         self.slow_start = false;
-        self.probing = false;
-        self.settled = true;
         self.remembered = Some(start);
         tracing::info!(
             lane = ?self.kind,
@@ -245,40 +186,6 @@ impl Lane {
         })
     }
 
-    /// The service's first warning (its bucket is `p` used). A capped lane that has used far
-    /// less of its own cap is sharing a much smaller bucket: it reckons the bucket's size from
-    /// what the service accepted so far (`accepted / p`) and its refill from the window the
-    /// budget is published for (Graph's budgets are so many units per window), and goes a
-    /// little under that rate at once, instead of spending the rest of its cap's burst into
-    /// 429s. A lane at its own cap's pace (the service's bucket is the cap's) just holds.
-    fn first_warning(&mut self, p: f64, now: Instant) {
-        self.probing = false;
-        let Some(cap) = &self.cap else {
-            return;
-        };
-        let own = 1.0 - f64::from(cap.available_now(now)) / cap.burst();
-        if p <= own + FOREIGN_MARGIN || self.unsignalled <= 0.0 {
-            return;
-        }
-        let capacity = self.unsignalled / p;
-        let refill = capacity / self.kind.window().as_secs_f64();
-        let rate = (refill * ACCEPTED_SHARE)
-            .max(self.floor)
-            .min(self.effective_rate());
-        self.rate = rate;
-        let burst = pacer_burst(rate);
-        match &mut self.adaptive {
-            Some(pacer) => pacer.set_rate(rate, burst),
-            None => self.adaptive = Some(Gcra::new(rate, burst, now)),
-        }
-        self.last_cut = Some(now);
-        self.settled = true;
-        // The gap between the warning and the lane's own use of its cap is the evidence that
-        // the warning is about this lane's budget.
-        self.attributed = true;
-        tracing::debug!(lane = ?self.kind, rate, capacity, "throttle: the service's bucket is far smaller than the cap");
-    }
-
     /// The service signalled (a warning or a 429): what it accepted before is its burst.
     fn signalled(&mut self) {
         if self.first_fill.is_none() {
@@ -290,7 +197,6 @@ impl Lane {
     pub fn accepted(&mut self, n: u32, now: Instant) {
         self.tick(now);
         self.accepted += f64::from(n);
-        self.accepted_total += f64::from(n);
         if self.first_fill.is_none() {
             self.unsignalled += f64::from(n);
         }
@@ -329,7 +235,6 @@ impl Lane {
             self.binding = true;
         }
         self.sent += f64::from(n);
-        self.sent_total += f64::from(n);
         go
     }
 
@@ -343,9 +248,7 @@ impl Lane {
             .as_ref()
             .map_or(u32::MAX, |p| p.available_now(now));
         let pacer = pacer.max(self.credit_units());
-        // Saturating float-to-int conversion.
-        let probe = self.probe_room().floor() as u32;
-        let free = wanted.min(cap).min(pacer).min(probe);
+        let free = wanted.min(cap).min(pacer);
         if free < wanted {
             self.binding = true;
         }
@@ -373,13 +276,7 @@ impl Lane {
             Some(pacer) => pacer.available_at(n, now),
             None => now,
         };
-        // Room while probing comes with answers, not with time: look again shortly.
-        let probe = if self.probe_room() < f64::from(n) {
-            now + PROBE_POLL
-        } else {
-            now
-        };
-        cap.max(pacer).max(probe)
+        cap.max(pacer)
     }
 
     /// The start credit in whole units.
@@ -396,11 +293,6 @@ impl Lane {
         self.tick(now);
         if let Some(p) = pct {
             self.max_pct = Some(self.max_pct.map_or(p, |m| m.max(p)));
-            if p >= WARN && self.first_fill.is_none() {
-                self.first_warning(p, now);
-                // The bucket was `p` full when the service had taken this much: its size.
-                self.first_fill = Some(self.unsignalled / p * BUCKET_SHARE);
-            }
             if p >= WARN {
                 self.signalled();
             }
@@ -414,7 +306,6 @@ impl Lane {
             }
         }
         if throttled {
-            self.probing = false;
             self.signalled();
             self.throttled = true;
             self.slow_start = false;
@@ -459,11 +350,10 @@ impl Lane {
             }
             if p >= HIGH && rising {
                 self.cut(PRESSURE_CUT, measured, now);
-            } else if p >= WARN && (rising || !falling && self.settled) {
-                // At the limit and still climbing: hold. A lane whose rate comes from the
-                // service's own figures also holds while usage stays level: a bucket of a long
-                // window (writes: 150 s) drains too slowly for one interval to show it rising,
-                // and probing past it only finds 429s.
+            } else if p >= WARN && (rising || !falling && self.remembered.is_some()) {
+                // At the limit and still climbing: hold. A lane that started at a remembered
+                // rate also holds while usage stays level: a bucket of a long window (writes:
+                // 150 s) drains too slowly for one interval to show it rising.
             } else if p >= HIGH {
                 self.grow(PROBE_GROWTH);
             } else {

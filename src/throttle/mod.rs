@@ -217,9 +217,6 @@ struct State {
     paused_until: Instant,
 }
 
-/// Longest a batch waits for answers to make room while a lane probes.
-const PROBE_PATIENCE: Duration = Duration::from_secs(2);
-
 /// Graph's published app-wide request limit per 10 s (any service, all tenants).
 const CALLS_PER_10S: f64 = 130_000.0;
 
@@ -268,29 +265,6 @@ impl Throttle {
     /// Take `units` resource units and `writes` writes from the budgets, waiting until they are
     /// available (and until any `Retry-After` pause is over).
     pub async fn acquire(&self, units: u32, writes: u32) {
-        // While a lane probes (a capped start, before the service's first signal), wait for
-        // answers to make room, a bounded while: a service that answers nothing must not stall
-        // the run.
-        let mut waited = Duration::ZERO;
-        loop {
-            let room = {
-                let state = self.lock();
-                // A batch larger than the first window may go alone.
-                state.ru.probe_room() >= f64::from(units).min(controller::PROBE_START)
-                    && state.writes.probe_room() >= f64::from(writes).min(controller::PROBE_START)
-            };
-            if room {
-                break;
-            }
-            if waited >= PROBE_PATIENCE {
-                let mut state = self.lock();
-                state.ru.end_probe();
-                state.writes.end_probe();
-                break;
-            }
-            tokio::time::sleep(controller::PROBE_POLL).await;
-            waited += controller::PROBE_POLL;
-        }
         let go = {
             let mut state = self.lock();
             let now = Instant::now();
