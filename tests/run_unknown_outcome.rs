@@ -61,7 +61,9 @@ async fn a_write_applied_then_answered_504_is_confirmed_by_re_reading_not_sent_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_batch_answered_504_after_it_ran_re_reads_its_writes_and_retries_its_reads() {
     let t = tenant_with(applied_timeouts(0.0, 0.5)).await;
-    let (users, job) = phone_job(&t, 30);
+    // Enough users (all the tenant has without a mobile) for batches enough that one draws the
+    // fault.
+    let (users, job) = phone_job(&t, 45);
     let run = t
         .run(
             "report.csv",
