@@ -66,6 +66,12 @@ pub struct SimArgs {
     /// although tokens still claim it (repeatable): consent withdrawn after the token was issued.
     #[arg(long, value_name = "PERMISSION")]
     pub refuse: Vec<String>,
+    /// Serve N tenants (for `run --tenants`): tenant k is generated from seed S+k, with its own
+    /// users, app registration (tenant id, client id, secret) and throttle buckets per app and
+    /// tenant; GET /_sim/tenants lists their credentials, /_sim/tenants/{tenant id}/... is each
+    /// one's introspection (/_sim/... is the first's).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub tenants: u16,
     /// A PEM certificate the app registration trusts for client assertions (repeatable).
     #[arg(long)]
     pub certificate: Vec<PathBuf>,
@@ -279,6 +285,7 @@ impl SimArgs {
                 pin_length: self.qr_pin_length,
                 lifetime_days: self.qr_lifetime_days,
             },
+            tenants: usize::from(self.tenants),
         })
     }
 }
@@ -296,6 +303,24 @@ pub fn execute(args: SimArgs) -> anyhow::Result<Outcome> {
         println!("  client id:      {}", handle.client_id());
         println!("  client secret:  {}", handle.client_secret());
         println!("  introspection:  {}/_sim/", handle.url());
+        if handle.tenant_count() > 1 {
+            println!(
+                "  tenants:        {} (GET {}/_sim/tenants; each one's introspection under {}/_sim/tenants/{{tenant id}}/)",
+                handle.tenant_count(),
+                handle.url(),
+                handle.url()
+            );
+            for k in 0..handle.tenant_count() {
+                if let Some(t) = handle.tenant(k) {
+                    println!(
+                        "    {}  client id {}  client secret {}",
+                        t.tenant_id(),
+                        t.client_id(),
+                        t.client_secret()
+                    );
+                }
+            }
+        }
         println!("  groups:");
         if let Some(groups) = handle.groups().as_array() {
             for g in groups {

@@ -22,6 +22,20 @@
 //! | `introspect` | counters and `/_sim/...` |
 //! | `hardware_oath` | the hardware OATH token inventory and a user's tokens (beta) |
 //! | `server` | the HTTP server |
+//!
+//! Several tenants ([`SimConfig::tenants`]): one server answers for all of them, each a
+//! separate `Sim` (directory, app registration, credentials, throttle buckets, counters), as
+//! Microsoft Graph and Entra keep tenants apart: "Throttling limits" of "Microsoft Graph
+//! service-specific throttling limits" are per app and tenant. Tenant `k` is generated from seed
+//! `seed + k` (tenant 0 is the single tenant of old, unchanged). The token endpoint routes by
+//! the tenant in its path (`/{tenant}/oauth2/v2.0/token`); Graph calls by the `tid` claim of the
+//! bearer token (the tenant the token was issued for, per "Access token claims reference"),
+//! which that tenant then verifies as before; a call whose token names no tenant of the
+//! simulator goes to tenant 0, which refuses it. The users' UPNs are the same in every tenant
+//! (`user00000@contoso.onmicrosoft.com`, ...), so one job file applies to each; the domain
+//! `contoso.onmicrosoft.com` in a token path names tenant 0. `/_sim/tenants` lists the tenants'
+//! credentials; `/_sim/tenants/{tenant id}/...` is that tenant's introspection (plain `/_sim/...`
+//! is tenant 0's).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -150,6 +164,9 @@ pub struct SimConfig {
     pub state_out: Option<PathBuf>,
     /// The QR code PIN policy (`pinLength`, `standardQRCodeLifetimeInDays`).
     pub qr_pin_policy: QrPinPolicy,
+    /// How many tenants the server answers for (default 1); tenant `k` has seed `seed + k`,
+    /// its own app registration and its own throttle buckets.
+    pub tenants: usize,
 }
 
 impl Default for SimConfig {
@@ -179,6 +196,7 @@ impl Default for SimConfig {
             extra_groups: Vec::new(),
             state_out: None,
             qr_pin_policy: QrPinPolicy::default(),
+            tenants: 1,
         }
     }
 }
@@ -246,12 +264,6 @@ impl Sim {
     }
 }
 
-/// A running simulator. Dropping it stops the server.
-pub struct SimHandle {
-    sim: Arc<Sim>,
-    task: tokio::task::JoinHandle<()>,
-}
-
 /// Start a simulator on the current tokio runtime, listening on `config.listen`.
 pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -260,6 +272,24 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
     let addr = listener
         .local_addr()
         .context("reading the simulator's address")?;
+    let base_url = format!("http://{addr}");
+    let count = config.tenants.max(1);
+    let mut all = Vec::with_capacity(count);
+    for k in 1..count {
+        let mut other = config.clone();
+        other.seed = config.seed.wrapping_add(k as u64);
+        other.state_out = None;
+        all.push(build(other, &base_url)?);
+    }
+    all.insert(0, build(config, &base_url)?);
+    let tenants = Arc::new(server::Tenants::new(all));
+    let sim = Arc::clone(tenants.first());
+    let task = tokio::spawn(server::serve(listener, Arc::clone(&tenants)));
+    Ok(SimHandle { sim, tenants, task })
+}
+
+/// One tenant of the simulator, answering at `base_url`.
+fn build(config: SimConfig, base_url: &str) -> anyhow::Result<Arc<Sim>> {
     let (tenant_id, client_id, client_secret) = config.credentials();
     let tokens = token::Tokens::new(
         tenant_id.clone(),
@@ -279,8 +309,8 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
     );
     let tenant = tenant::Tenant::generate(&config, chrono::Utc::now());
     let oath = hardware_oath::Inventory::from_tenant(&tenant);
-    let sim = Arc::new(Sim {
-        base_url: format!("http://{addr}"),
+    Ok(Arc::new(Sim {
+        base_url: base_url.to_string(),
         tenant,
         tokens,
         throttle,
@@ -290,12 +320,63 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         paging_sessions: AtomicU64::new(0),
         oath,
         config,
-    });
-    let task = tokio::spawn(server::serve(listener, Arc::clone(&sim)));
-    Ok(SimHandle { sim, task })
+    }))
+}
+
+/// One tenant of a simulator that serves several ([`SimHandle::tenant`]).
+pub struct SimTenant {
+    sim: Arc<Sim>,
+}
+
+impl SimTenant {
+    /// Tenant id.
+    pub fn tenant_id(&self) -> &str {
+        &self.sim.tokens.tenant_id
+    }
+
+    /// Client (application) id of its app registration.
+    pub fn client_id(&self) -> &str {
+        &self.sim.tokens.client_id
+    }
+
+    /// Client secret of its app registration.
+    pub fn client_secret(&self) -> &str {
+        &self.sim.tokens.client_secret
+    }
+
+    /// A snapshot of its counters.
+    pub fn counters(&self) -> Counters {
+        self.sim.counters()
+    }
+
+    /// The full, unmasked state of one of its users (by UPN or object id).
+    pub fn user_state(&self, user: &str) -> Option<Value> {
+        let u = self.sim.tenant.find(user)?;
+        Some(self.sim.tenant.user_dump(&u, chrono::Utc::now()))
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct SimHandle {
+    /// Tenant 0, which the methods below speak of.
+    sim: Arc<Sim>,
+    tenants: Arc<server::Tenants>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl SimHandle {
+    /// How many tenants it serves.
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.all().len()
+    }
+
+    /// Tenant `k` (0 is the one the other methods speak of).
+    pub fn tenant(&self, k: usize) -> Option<SimTenant> {
+        self.tenants.all().get(k).map(|sim| SimTenant {
+            sim: Arc::clone(sim),
+        })
+    }
+
     /// Base URL, `http://127.0.0.1:PORT`: the Graph root (`{url}/v1.0/...`) and the token
     /// authority (`{url}/{tenant}/oauth2/v2.0/token`).
     pub fn url(&self) -> &str {
@@ -395,11 +476,24 @@ impl SimHandle {
         self.sim.state_json()
     }
 
+    /// What `--state-out` writes: the tenant's state; with several tenants, an object of each
+    /// tenant's state by tenant id.
+    fn state_dump(&self) -> Value {
+        match self.tenants.all() {
+            [one] => one.state_json(),
+            all => Value::Object(
+                all.iter()
+                    .map(|sim| (sim.tokens.tenant_id.clone(), sim.state_json()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Stop the server, then write the state dump when `state_out` is set.
     pub fn shutdown(self) -> anyhow::Result<()> {
         self.task.abort();
         if let Some(path) = &self.sim.config.state_out {
-            let text = serde_json::to_vec_pretty(&self.sim.state_json())
+            let text = serde_json::to_vec_pretty(&self.state_dump())
                 .context("serialising the simulator's state")?;
             std::fs::write(path, text)
                 .with_context(|| format!("writing the simulator's state to {}", path.display()))?;

@@ -2,7 +2,9 @@
 //! connection task per client (all owned by one `JoinSet`, so stopping the loop stops them), and
 //! the per-call pipeline: introspection paths, latency, the token endpoint, then for Graph the
 //! access token check, the app-wide request limit, faults, and `$batch` or a single request.
-//! Started by [`super::start`].
+//! Started by [`super::start`]. With several tenants ([`Tenants`]) each call first goes to its
+//! tenant: the token endpoint's by the tenant in its path, Graph's by the bearer token's `tid`,
+//! `/_sim/tenants/{tenant id}/...` by that id; the rest to tenant 0.
 
 use std::sync::Arc;
 
@@ -27,8 +29,78 @@ use super::reply::Reply;
 #[error("connection dropped by the simulator's reset fault")]
 struct Dropped;
 
+/// The tenants one server answers for; tenant 0 first.
+pub(crate) struct Tenants {
+    all: Vec<Arc<Sim>>,
+}
+
+impl Tenants {
+    /// Serve these tenants (at least one).
+    pub(crate) fn new(all: Vec<Arc<Sim>>) -> Tenants {
+        assert!(!all.is_empty(), "a simulator serves at least one tenant");
+        Tenants { all }
+    }
+
+    /// Every tenant, tenant 0 first.
+    pub(crate) fn all(&self) -> &[Arc<Sim>] {
+        &self.all
+    }
+
+    /// Tenant 0.
+    pub(crate) fn first(&self) -> &Arc<Sim> {
+        &self.all[0]
+    }
+
+    /// The tenant a token endpoint path names (its id or, for tenant 0, its domain); tenant 0
+    /// otherwise, which answers for `organizations`, `common` and unknown tenants.
+    fn named(&self, tenant: &str) -> &Arc<Sim> {
+        self.all
+            .iter()
+            .find(|sim| sim.tokens.tenant_id.eq_ignore_ascii_case(tenant))
+            .unwrap_or_else(|| self.first())
+    }
+
+    /// The tenant a bearer token was issued for (its `tid` claim, read without checking the
+    /// signature: that tenant checks it next); tenant 0 when the token names none of them.
+    fn of_token(&self, authorization: Option<&str>) -> &Arc<Sim> {
+        if self.all.len() == 1 {
+            return self.first();
+        }
+        let tid = authorization
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|jwt| jwt.split('.').nth(1))
+            .and_then(|payload| {
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                    .ok()
+            })
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|claims| claims["tid"].as_str().map(str::to_string));
+        match tid {
+            Some(tid) => self.named(&tid),
+            None => self.first(),
+        }
+    }
+
+    /// `GET /_sim/tenants`: each tenant's credentials.
+    fn listing(&self) -> Reply {
+        let list: Vec<Value> = self
+            .all
+            .iter()
+            .map(|sim| {
+                serde_json::json!({
+                    "tenantId": sim.tokens.tenant_id,
+                    "clientId": sim.tokens.client_id,
+                    "clientSecret": sim.tokens.client_secret,
+                    "tokenUrl": format!("{}/{}/oauth2/v2.0/token", sim.base_url, sim.tokens.tenant_id),
+                })
+            })
+            .collect();
+        Reply::json(200, Value::Array(list))
+    }
+}
+
 /// Accept connections until the task is aborted.
-pub(crate) async fn serve(listener: TcpListener, sim: Arc<Sim>) {
+pub(crate) async fn serve(listener: TcpListener, tenants: Arc<Tenants>) {
     let mut connections = JoinSet::new();
     loop {
         let stream = match listener.accept().await {
@@ -42,9 +114,9 @@ pub(crate) async fn serve(listener: TcpListener, sim: Arc<Sim>) {
         };
         while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
-        let sim = Arc::clone(&sim);
+        let tenants = Arc::clone(&tenants);
         connections.spawn(async move {
-            let service = service_fn(move |req| handle(Arc::clone(&sim), req));
+            let service = service_fn(move |req| handle(Arc::clone(&tenants), req));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -56,18 +128,53 @@ fn header<'a>(req: &'a hyper::http::request::Parts, name: &str) -> Option<&'a st
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+async fn handle(
+    tenants: Arc<Tenants>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Dropped> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     if let Some(rest) = path.strip_prefix("/_sim") {
+        let first = tenants.first();
+        if rest == "/tenants" || rest == "/tenants/" {
+            let reply = match parts.method {
+                hyper::Method::GET => tenants.listing(),
+                _ => Reply::method_not_allowed(),
+            };
+            return Ok(respond(first, reply, None));
+        }
+        let (sim, rest) = match rest.strip_prefix("/tenants/") {
+            Some(inner) => {
+                let (tenant, rest) = inner.split_at(inner.find('/').unwrap_or(inner.len()));
+                match tenants.all().iter().find(|s| s.tokens.tenant_id == tenant) {
+                    Some(sim) => (sim, rest),
+                    None => {
+                        let reply = Reply::error(
+                            404,
+                            "NotFound",
+                            &format!("The simulator serves no tenant {tenant}."),
+                        );
+                        return Ok(respond(first, reply, None));
+                    }
+                }
+            }
+            None => (first, rest),
+        };
         if let Some(auth) = rest.strip_prefix("/auth/") {
             let query = parts.uri.query().unwrap_or("");
-            let reply = super::token::signin::introspect(&sim, &parts.method, auth, query);
-            return Ok(respond(&sim, reply, None));
+            let reply = super::token::signin::introspect(sim, &parts.method, auth, query);
+            return Ok(respond(sim, reply, None));
         }
-        let reply = super::introspect::route(&sim, &parts.method, rest);
-        return Ok(respond(&sim, reply, None));
+        let reply = super::introspect::route(sim, &parts.method, rest);
+        return Ok(respond(sim, reply, None));
     }
+    let segs: Vec<&str> = path.split('/').collect();
+    let sim = match segs.as_slice() {
+        ["", tenant, "oauth2", ..] => tenants.named(tenant),
+        _ => tenants.of_token(header(&parts, "authorization")),
+    };
+    let sim = Arc::clone(sim);
+    drop(tenants);
     LiveCounters::bump(&sim.counters.http_requests);
     if let Some(delay) = super::faults::latency(sim.config.latency) {
         tokio::time::sleep(delay).await;
@@ -76,7 +183,6 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Full<B
         Ok(collected) => collected.to_bytes(),
         Err(_) => return Err(Dropped),
     };
-    let segs: Vec<&str> = path.split('/').collect();
     if let [
         "",
         tenant,
