@@ -249,7 +249,7 @@ fn stored_sign_in(
 }
 
 /// A secret from a file, without the line break an editor adds.
-fn read_secret(path: &Path, flag: &str) -> anyhow::Result<Secret> {
+pub(crate) fn read_secret(path: &Path, flag: &str) -> anyhow::Result<Secret> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("{flag} {}", path.display()))?;
     let secret = text.trim_end_matches(['\r', '\n']);
@@ -263,7 +263,7 @@ fn read_secret(path: &Path, flag: &str) -> anyhow::Result<Secret> {
 /// is IMDS, whose host `AZURE_POD_IDENTITY_AUTHORITY_HOST` moves (the Azure Identity
 /// convention). The order is Azure Identity's: App Service, Service Fabric, Arc, Cloud Shell,
 /// IMDS.
-fn managed_identity_endpoint(
+pub(crate) fn managed_identity_endpoint(
     env: &impl Fn(&str) -> Option<String>,
     client_id: Option<&str>,
 ) -> anyhow::Result<ManagedIdentityEndpoint> {

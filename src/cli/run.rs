@@ -2,7 +2,7 @@
 //! runtime and returns its outcome.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
@@ -15,7 +15,7 @@ use crate::cli::targets::{TargetArgs, TenantArgs};
 use crate::plan::default::parse_order;
 use crate::plan::{Paint, PlanRules};
 use crate::report::format::stdout::Destination;
-use crate::run::{Exclusions, RunConfig};
+use crate::run::{Connection, Exclusions, RunConfig};
 
 /// Flags of `authbulk run`.
 #[derive(Debug, Args)]
@@ -115,6 +115,18 @@ pub struct RunArgs {
     /// index.csv. Required by those actions.
     #[arg(long, value_name = "DIR")]
     pub secrets_out: Option<PathBuf>,
+    /// Run the job in every tenant of FILE at once, each with its own token, budgets and rate:
+    /// CSV `tenant,credential[,client_id][,name]`, credential one of secret-env:VAR,
+    /// secret-file:PATH, cert:PATH, access-token-env:VAR, workload-identity, managed-identity
+    /// (never a secret itself). One report with a first column `tenant`, a summary per tenant
+    /// and a total; the exit code is the worst tenant's. Needs --yes or --dry-run; not with
+    /// --resume, --tap-out, --secrets-out, --failed-out, --max-changes, --simulate, --tenant.
+    #[arg(long, value_name = "FILE", help_heading = "Tenant")]
+    pub tenants: Option<PathBuf>,
+    /// With --tenants: at most N tenants at once (each holds up to --concurrency connections).
+    #[arg(long, value_name = "N", default_value_t = 20, requires = "tenants",
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Tenant")]
+    pub tenant_concurrency: u32,
     /// Enumerated targets instead of job files.
     #[command(flatten)]
     pub targets: TargetArgs,
@@ -131,9 +143,88 @@ pub struct RunArgs {
 
 /// Validate the flags and run; `color` decides the plan's colour.
 pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
+    if let Some(file) = args.tenants.clone() {
+        return execute_tenants(args, &file, color);
+    }
+    let connection = args.tenant.connection()?;
+    let config = build(&args, connection, color)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::run::run(config))
+}
+
+/// `--tenants FILE`: the job in every tenant of the file.
+fn execute_tenants(args: RunArgs, file: &Path, color: ColorChoice) -> Result<Outcome> {
+    let refused = [
+        (args.resume, "--resume"),
+        (args.tap_out.is_some(), "--tap-out"),
+        (args.secrets_out.is_some(), "--secrets-out"),
+        (args.failed_out.is_some(), "--failed-out"),
+        (args.max_changes.is_some(), "--max-changes"),
+        (args.tenant.simulate, "--simulate"),
+        (args.tenant.auth.tenant.is_some(), "--tenant"),
+        (args.jobs.iter().any(|j| j == "-"), "a job on stdin (-)"),
+    ];
+    if let Some((_, flag)) = refused.iter().find(|(given, _)| *given) {
+        bail!(
+            "--tenants does not take {flag}: each tenant's run is whole in itself (see `run \
+             --help` and the README's \"Many tenants\")"
+        );
+    }
+    if !args.yes && !args.dry_run {
+        bail!("--tenants writes in many tenants without asking each: add --yes, or --dry-run to preview");
+    }
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let auth = &args.tenant.auth;
+    let certificate_password = match &auth.certificate_password_file {
+        Some(path) => Some(crate::cli::auth_flags::read_secret(
+            path,
+            "--certificate-password-file",
+        )?),
+        None => env("AZURE_CLIENT_CERTIFICATE_PASSWORD").map(crate::auth::Secret::new),
+    };
+    let managed = |client_id: Option<&str>| {
+        crate::cli::auth_flags::managed_identity_endpoint(&env, client_id)
+    };
+    let settings = crate::run::tenants::Settings {
+        cloud: auth.cloud.into(),
+        graph_url: auth.graph_url.clone(),
+        authority: env("AZURE_AUTHORITY_HOST"),
+        client_id: auth
+            .client_id
+            .clone()
+            .or_else(|| env("AZURE_CLIENT_ID"))
+            .map(|id| id.trim().to_string()),
+        certificate_password,
+        env: &env,
+        managed_identity: &managed,
+    };
+    let tenants = crate::run::tenants::file::read(file, &settings)?;
+    let report = args.report.as_deref().map(Destination::from_arg);
+    let summary_json = args.summary_json.as_deref().map(Destination::from_arg);
+    if report == Some(Destination::Stdout) && summary_json == Some(Destination::Stdout) {
+        bail!("--report - and --summary-json - would mix on stdout: send one of them to a file");
+    }
+    let config = crate::run::tenants::TenantsConfig {
+        tenants,
+        concurrency: args.tenant_concurrency as usize,
+        report,
+        summary_json,
+        dry_run: args.dry_run,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::run::tenants::run(config, |connection| {
+        build(&args, connection, color)
+    }))
+}
+
+/// The run's settings from the flags, for this connection.
+fn build(args: &RunArgs, connection: Connection, color: ColorChoice) -> Result<RunConfig> {
     let defaults = args.job.defaults()?;
     let input = args.targets.input(&args.jobs, &args.job)?;
-    let connection = args.tenant.connection()?;
     if args.resume && args.report.is_none() {
         bail!("--resume needs the --report of the run to continue");
     }
@@ -161,24 +252,22 @@ pub fn execute(args: RunArgs, color: ColorChoice) -> Result<Outcome> {
         skip_invalid: args.skip_invalid,
         report,
         summary_json,
-        failed_out: args.failed_out,
+        failed_out: args.failed_out.clone(),
         max_denied: args.max_denied,
         resume: args.resume,
         keep_journal: args.keep_journal,
         forget_rate: args.forget_rate,
-        rate_memory: args.rate_memory,
-        tap_out: args.tap_out,
-        tap_columns: args.tap_columns,
+        rate_memory: args.rate_memory.clone(),
+        tap_out: args.tap_out.clone(),
+        tap_columns: args.tap_columns.clone(),
         connection,
         exec: args.rate.to_config()?,
         plan_paint: Paint::default(),
         rules,
         strict: args.strict,
-        secrets_out: args.secrets_out,
+        secrets_out: args.secrets_out.clone(),
+        tenant: None,
     };
     config.plan_paint = color.paint(config.plan_on_stderr());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(crate::run::run(config))
+    Ok(config)
 }

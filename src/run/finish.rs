@@ -22,23 +22,38 @@ use crate::report::Summary;
 use crate::report::format::stdout::{self, Destination};
 use crate::report::summary::Traffic;
 
-/// Finish the run that `applied`: the summary, the files it names, and the outcome.
+/// Finish the run that `applied`: the summary, the files it names, and the outcome. One tenant
+/// of a run across several (`RunConfig::tenant`) prints no summary: it is handed back.
 pub(super) fn finish(
     pass: &Pass<'_>,
     mut applied: Applied,
     outputs: &Outputs,
     plan_out: &PlanOut,
     started: Instant,
-) -> Outcome {
+) -> (Outcome, Summary) {
     let (config, session) = (pass.config, pass.session);
-    tally(config, &mut applied, session, outputs, plan_out, started);
+    {
+        // A dry run's plans of several tenants, one whole plan at a time, each named.
+        let _one_plan_at_a_time = config.tenant.as_ref().map(|name| {
+            let lock = super::tenants::PRINTING.lock();
+            if config.dry_run {
+                let mut out = stdout::stdout();
+                let _ = writeln!(out, "== tenant {name} ==").and_then(|()| out.flush());
+            }
+            lock
+        });
+        tally(config, &mut applied, session, outputs, plan_out, started);
+    }
     let Applied {
         end, mut summary, ..
     } = applied;
     let mut stderr = std::io::stderr().lock();
-    tell(config, pass.input, &summary, outputs, &mut stderr);
+    if config.tenant.is_none() {
+        tell(config, pass.input, &summary, outputs, &mut stderr);
+    }
     summary.peak_memory_mib = crate::report::summary::peak_memory_mib();
-    match &config.summary_json {
+    let summary_json = config.summary_json.as_ref().filter(|_| config.tenant.is_none());
+    match summary_json {
         Some(Destination::File(path)) => {
             if let Err(err) = write_summary_json(path, &summary) {
                 // The run's work is done: its exit code stays the run's (2 would say nothing began).
@@ -55,16 +70,19 @@ pub(super) fn finish(
     let tripped = pass.breaker.tripped();
     if let Some(record) = &tripped {
         let explained = pass.breaker.explain(record, session.principal);
-        let _ = writeln!(stderr, "error: {explained}");
+        let who = config.tenant.as_ref().map(|n| format!("tenant {n}: "));
+        let _ = writeln!(stderr, "error: {}{explained}", who.unwrap_or_default());
     }
     let _ = stderr.flush();
-    if tripped.is_some() {
-        return Outcome::Fatal;
-    }
-    match end {
-        DriveEnd::Drained | DriveEnd::Aborted => Outcome::Interrupted,
-        _ => summary.outcome(),
-    }
+    let outcome = if tripped.is_some() {
+        Outcome::Fatal
+    } else {
+        match end {
+            DriveEnd::Drained | DriveEnd::Aborted => Outcome::Interrupted,
+            _ => summary.outcome(),
+        }
+    };
+    (outcome, summary)
 }
 
 /// Keep the rate this run learned, total the traffic, print a dry run's plan, and remove the

@@ -32,6 +32,7 @@ use chrono::Utc;
 use crate::Outcome;
 use crate::exec::ExecConfig;
 use crate::job::{Defaults, JobSource};
+use crate::report;
 use crate::plan::{Paint, PlanRules};
 use crate::report::format::stdout::Destination;
 use pass::Pass;
@@ -55,6 +56,7 @@ pub mod resume;
 mod session;
 pub mod source;
 pub mod tenant_guard;
+pub mod tenants;
 mod work;
 
 pub use connect::Connection;
@@ -127,6 +129,9 @@ pub struct RunConfig {
     pub strict: bool,
     /// Where QR codes and PINs go (`--secrets-out`).
     pub secrets_out: Option<PathBuf>,
+    /// This run is one tenant of a run across several (`--tenants`), named so: its summary is
+    /// not printed here but handed back to that run ([`tenants`]), which prints every tenant's.
+    pub tenant: Option<String>,
 }
 
 impl RunConfig {
@@ -140,7 +145,14 @@ impl RunConfig {
 /// Run to the end; the outcome gives the exit code. Errors are fatal problems found before any
 /// write (exit 2). The phases, in order: nothing is written before every check has passed, and
 /// the files created are removed again if the run stops before applying.
-pub async fn run(mut config: RunConfig) -> Result<Outcome> {
+pub async fn run(config: RunConfig) -> Result<Outcome> {
+    Ok(run_collect(config).await?.0)
+}
+
+/// [`run`], also handing back the summary of a run that got to its end.
+pub(crate) async fn run_collect(
+    mut config: RunConfig,
+) -> Result<(Outcome, Option<report::Summary>)> {
     let started = Instant::now();
     let now = Utc::now();
     // 1. The flags and the job: every bad row is printed before anything else happens.
@@ -156,17 +168,17 @@ pub async fn run(mut config: RunConfig) -> Result<Outcome> {
     // 4. Without --yes (or with --max-changes): plan first, show it, ask.
     let resume = outputs.resume.clone();
     if let Some(outcome) = confirm::plan_first(&pass, resume, &plan_out).await? {
-        return Ok(outcome);
+        return Ok((outcome, None));
     }
     // 5. Apply (or the dry run's plan), every record to the report as it comes.
     let report_file = report_file.as_deref();
     let applied =
         match apply::apply(&pass, &mut guard, &mut outputs, job.total, report_file).await? {
             Ok(applied) => applied,
-            Err(outcome) => return Ok(outcome),
+            Err(outcome) => return Ok((outcome, None)),
         };
     // 6. The summary, and the outcome.
-    let outcome = finish::finish(&pass, applied, &outputs, &plan_out, started);
+    let (outcome, summary) = finish::finish(&pass, applied, &outputs, &plan_out, started);
     drop(session.connected.sim);
-    Ok(outcome)
+    Ok((outcome, Some(summary)))
 }

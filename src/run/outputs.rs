@@ -77,7 +77,9 @@ pub(super) fn create(
         let (report, journal) = fresh(config, report_file, journal_path.as_deref(), job, guard)?;
         (report, journal, None)
     };
+    // One tenant of a run across several writes a part of that run's report, named at its end.
     match (report_file, &config.report) {
+        _ if config.tenant.is_some() => {}
         (Some(path), _) => eprintln!("report: {}", path.display()),
         (None, Some(_)) => eprintln!("report: stdout"),
         (None, None) => {}
