@@ -173,7 +173,9 @@ fn execute_tenants(args: RunArgs, file: &Path, color: ColorChoice) -> Result<Out
         );
     }
     if !args.yes && !args.dry_run {
-        bail!("--tenants writes in many tenants without asking each: add --yes, or --dry-run to preview");
+        bail!(
+            "--tenants writes in many tenants without asking each: add --yes, or --dry-run to preview"
+        );
     }
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let auth = &args.tenant.auth;

@@ -52,7 +52,10 @@ pub(super) fn finish(
         tell(config, pass.input, &summary, outputs, &mut stderr);
     }
     summary.peak_memory_mib = crate::report::summary::peak_memory_mib();
-    let summary_json = config.summary_json.as_ref().filter(|_| config.tenant.is_none());
+    let summary_json = config
+        .summary_json
+        .as_ref()
+        .filter(|_| config.tenant.is_none());
     match summary_json {
         Some(Destination::File(path)) => {
             if let Err(err) = write_summary_json(path, &summary) {

@@ -111,7 +111,9 @@ pub fn read(path: &Path, settings: &Settings<'_>) -> Result<Vec<Tenant>> {
     }
     for required in ["tenant", "credential"] {
         if !columns.contains_key(required) {
-            bail!("{file}:1: the header has no {required} column (tenant,credential[,client_id][,name])");
+            bail!(
+                "{file}:1: the header has no {required} column (tenant,credential[,client_id][,name])"
+            );
         }
     }
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -294,11 +296,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let lookup = move |name: &str| {
-            env.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let settings = Settings {
             cloud: Cloud::Global,
             graph_url: None,
@@ -348,9 +346,15 @@ mod tests {
         );
         assert!(!e.contains("hunter2"), "{e}");
         let e = err("tenant,credential\na.com,secret-env:S\nA.COM,secret-env:S\n");
-        assert!(e.contains(":3: column tenant: tenant A.COM is also on line 2"), "{e}");
+        assert!(
+            e.contains(":3: column tenant: tenant A.COM is also on line 2"),
+            "{e}"
+        );
         let e = err("tenant,credential\na.com,secret-env:MISSING\n");
-        assert!(e.contains(":2: column credential: environment variable MISSING"), "{e}");
+        assert!(
+            e.contains(":2: column credential: environment variable MISSING"),
+            "{e}"
+        );
         let e = err("tenant,secret\na.com,x\n");
         assert!(e.contains(":1: column \"secret\""), "{e}");
         let e = err("tenant,credential\n../x,secret-env:S\n");

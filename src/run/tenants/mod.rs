@@ -74,7 +74,10 @@ pub async fn run(
         None if config.dry_run => None,
         None => Some(Destination::File(crate::report::writer::default_path(now))),
     };
-    for (flag, dest) in [("--report", &report), ("--summary-json", &config.summary_json)] {
+    for (flag, dest) in [
+        ("--report", &report),
+        ("--summary-json", &config.summary_json),
+    ] {
         if let Some(Destination::File(path)) = dest
             && std::fs::symlink_metadata(path).is_ok()
         {
@@ -275,10 +278,7 @@ fn join_reports(
                 .mode(0o600)
                 .open(path)
                 .with_context(|| format!("cannot create the report {}", path.display()))?;
-            (
-                Box::new(std::io::BufWriter::new(file)),
-                Some(path.clone()),
-            )
+            (Box::new(std::io::BufWriter::new(file)), Some(path.clone()))
         }
         Destination::Stdout => (Box::new(stdout::stdout()), None),
     };
@@ -293,7 +293,11 @@ fn join_reports(
             let key = serde_json::to_string(&tenant.tenant)?;
             for line in text.lines().filter(|l| l.starts_with('{')) {
                 let rest = &line[1..];
-                let sep = if rest.trim_start().starts_with('}') { "" } else { "," };
+                let sep = if rest.trim_start().starts_with('}') {
+                    ""
+                } else {
+                    ","
+                };
                 writeln!(out, "{{\"tenant\":{key}{sep}{rest}")
                     .with_context(|| format!("writing {name}"))?;
             }
