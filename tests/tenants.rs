@@ -133,12 +133,9 @@ fn one_job_in_every_tenant_with_one_report_and_a_summary_each_while_a_bad_creden
         stderr.contains("error: tenant T2 (") && stderr.contains("AADSTS7000215"),
         "{stderr}"
     );
-    for i in 0..2 {
+    for (i, tenant) in tenants.iter().enumerate().take(2) {
         assert!(
-            stderr.contains(&format!(
-                "== tenant T{i} ({}): exit code 0 ==",
-                tenants[i].0
-            )),
+            stderr.contains(&format!("== tenant T{i} ({}): exit code 0 ==", tenant.0)),
             "{stderr}"
         );
     }

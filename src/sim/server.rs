@@ -152,7 +152,7 @@ async fn handle(
                         let reply = Reply::error(
                             404,
                             "NotFound",
-                            &format!("The simulator serves no tenant {tenant}."),
+                            format!("The simulator serves no tenant {tenant}."),
                         );
                         return Ok(respond(first, reply, None));
                     }
