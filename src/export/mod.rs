@@ -29,7 +29,8 @@ use crate::graph::client::GraphClient;
 use crate::graph::redirect;
 use crate::job::{ActionKind, Defaults};
 use crate::report::progress::Progress;
-use crate::run::{Connection, Input, source};
+use crate::session::Connection;
+use crate::target::{self as source, Input};
 
 pub mod format;
 pub mod inventory;

@@ -6,20 +6,21 @@
 //! `--group`/`--filter`; last, start the executor and read the authentication methods policy
 //! the plan checks rows against ([`policy`]).
 //!
-//! [`Connection`]: super::Connection
+//! [`Connection`]: crate::session::Connection
 
 use anyhow::{Result, bail};
 use chrono::Utc;
 
 use super::check::{self, Job};
-use super::connect::Connected;
-use super::{Exclusions, Input, RunConfig, policy, rate_memory, source, tenant_guard};
+use super::{Exclusions, RunConfig, policy, rate_memory, tenant_guard};
 use crate::auth::permissions::{self, Need};
 use crate::auth::{TokenProvider, claims};
 use crate::exec::{Executor, Shutdown};
 use crate::graph::client::GraphClient;
 use crate::graph::redirect;
 use crate::plan::PlanRules;
+use crate::session::Connected;
+use crate::target::{self as source, Input};
 
 /// The tenant, connected. Fields drop in order: the simulator (when simulating) goes last.
 pub(super) struct Session {

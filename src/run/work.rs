@@ -12,12 +12,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::exclude::Exclusions;
 use super::resume::{RowResume, tap_delivered_in};
-use super::source::{Row, RowKind};
 use crate::exec::{Executor, Phase, Shutdown, UserWork};
 use crate::graph::{GraphCall, methods, qr_pin, requests};
 use crate::job::{Action, Operation};
 use crate::plan::{Applier, Change, PlanRules, Records, TapOutFile, UserContext, secrets_out};
 use crate::report::{Event, Record, Resume, Status};
+use crate::target::{Row, RowKind};
 
 /// The code of the record of an enumerated user who left the tenant before being handled.
 pub const USER_GONE: &str = "userGone";

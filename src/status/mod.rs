@@ -43,8 +43,8 @@ use crate::export::format::{Destination, OutFormat, Output};
 use crate::graph::client::GraphClient;
 use crate::graph::{ApiVersion, GraphCall, GraphError, methods, redirect, requests};
 use crate::job::{ActionKind, Defaults};
-use crate::run::source::{self, Row, RowKind};
-use crate::run::{Connection, Input, Targets};
+use crate::session::Connection;
+use crate::target::{self as source, Input, Row, RowKind, Targets};
 
 pub mod record;
 

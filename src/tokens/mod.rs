@@ -32,7 +32,7 @@ use crate::graph::client::GraphClient;
 use crate::graph::cloud::Capability;
 use crate::graph::oath::{self as wire, Device};
 use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, redirect};
-use crate::run::Connection;
+use crate::session::Connection;
 use seed::SeedRow;
 
 /// What `tokens import` is asked to do.
@@ -164,7 +164,7 @@ fn check_cloud(connection: &Connection) -> Result<()> {
 async fn client(
     connection: &Connection,
     exec: &ExecConfig,
-) -> Result<(crate::run::connect::Connected, GraphClient)> {
+) -> Result<(crate::session::Connected, GraphClient)> {
     let connected = connection.connect().await?;
     let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
     tokens.check().await?;

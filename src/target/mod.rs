@@ -1,5 +1,6 @@
-//! Where a run's rows come from: job files (checked in a first pass, then streamed) or
-//! enumerated targets (`--all-users`, `--group`), as [`Row`]s. The sequence number `seq` is what
+//! Where the rows of `run`, `export` and `status` come from ([`Input`]): job files (checked in a
+//! first pass, then streamed) or enumerated targets ([`Targets`]: `--all-users`, `--group`), as
+//! [`Row`]s; and the job's [`fingerprint`] that `--resume` checks. The sequence number `seq` is what
 //! the journal keys rows by. Rows of job files are numbered in input order, the same on every run
 //! of the same input. Rows of enumerated targets are tied to the user's object id: Graph gives no
 //! order without `$orderby` (each paging session may list users in another order) and users come
@@ -270,6 +271,15 @@ pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item
         rx,
         |mut rx| async move { rx.recv().await.map(|row| (row, rx)) },
     )
+}
+
+/// What a command works on.
+#[derive(Debug)]
+pub enum Input {
+    /// Rows of job files (`-` is stdin).
+    Jobs(Vec<JobSource>),
+    /// Enumerated users with the `--action` of the defaults.
+    Targets(Targets),
 }
 
 /// Which users a run without job files works on.
