@@ -16,7 +16,7 @@
 //! | [`status`] | the registration status (`authbulk status`): MFA, SSPR and methods of every target user, from the registration report |
 //! | [`report`] | report records, the collector (report file, journal for `--resume`), the summary, the progress display |
 //! | [`target`] | what a command works on: job rows (checked, then streamed), enumerated targets (`--all-users`, `--group`), the job's fingerprint |
-//! | [`session`] | the tenant a command talks to (real or simulated) |
+//! | [`session`] | the tenant a command talks to (real or simulated): connecting, the first token, the Graph client, the executor and the Ctrl-C listener, for `run`, `export`, `status` and `tokens` |
 //! | [`run`] | the `run` command: per-row work, `--resume`, exclusions, the tenant guard, the rate memory |
 //! | [`tokens`] | the hardware OATH token inventory (`authbulk tokens import`, `tokens list`) |
 //! | [`sim`] | the simulated tenant (Graph + token endpoint) used by `--simulate`, tests and benchmarks |
