@@ -15,7 +15,8 @@ use crate::cli::targets::{TargetArgs, TenantArgs};
 use crate::plan::default::parse_order;
 use crate::plan::{Paint, PlanRules};
 use crate::report::format::stdout::Destination;
-use crate::run::{Connection, Exclusions, RunConfig};
+use crate::run::{Exclusions, RunConfig};
+use crate::session::Connection;
 
 /// Flags of `authbulk run`.
 #[derive(Debug, Args)]

@@ -66,4 +66,5 @@ mod sim_tenant;
 mod sim_throttle;
 mod sim_token;
 mod status;
+mod tenants;
 mod tokens;

@@ -27,11 +27,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 
-use super::{Connection, RunConfig};
+use super::RunConfig;
 use crate::Outcome;
 use crate::report::Summary;
 use crate::report::format::stdout::{self, Destination};
 use crate::report::summary::Traffic;
+use crate::session::Connection;
 
 pub mod file;
 

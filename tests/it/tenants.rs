@@ -3,94 +3,48 @@
 //! each tenant's traffic in that tenant only, a bad credential in one tenant while the others
 //! complete, budgets per tenant, and a bad tenants file refused by file and line.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 
-/// `authbulk sim --tenants N`, stopped when dropped.
-struct Sim {
-    child: Child,
-    url: String,
+use crate::support::binary::authbulk;
+use crate::support::process::SimProcess;
+
+/// (tenant id, client id, secret) of each tenant the simulator serves.
+fn tenants(sim: &SimProcess) -> Vec<(String, String, String)> {
+    sim.introspect("tenants")
+        .as_array()
+        .expect("a list of tenants")
+        .iter()
+        .map(|t| {
+            let f = |k: &str| t[k].as_str().expect("a string field").to_string();
+            (f("tenantId"), f("clientId"), f("clientSecret"))
+        })
+        .collect()
 }
 
-impl Sim {
-    fn start(args: &[&str]) -> Sim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_authbulk"))
-            .args(["sim", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the simulator");
-        let mut url = None;
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            let line = line.unwrap();
-            if let Some(u) = line.trim().strip_prefix("graph root:") {
-                url = Some(u.trim().to_string());
-            }
-            if line.starts_with("Press Ctrl-C") {
-                break;
-            }
-        }
-        Sim {
-            child,
-            url: url.expect("the graph root printed"),
-        }
+/// `authbulk run --tenants FILE args` in `dir`, the secrets in S0, S1, ... (`secrets`).
+fn run_tenants(
+    sim: &SimProcess,
+    file: &Path,
+    secrets: &[String],
+    args: &[&str],
+    dir: &Path,
+) -> Output {
+    let mut command = authbulk();
+    command
+        .arg("run")
+        .arg("--tenants")
+        .arg(file)
+        .args(args)
+        .args(["--graph-url", &sim.url])
+        .current_dir(dir)
+        .env("AZURE_AUTHORITY_HOST", &sim.url);
+    for (i, secret) in secrets.iter().enumerate() {
+        command.env(format!("S{i}"), secret);
     }
-
-    fn get(&self, path: &str) -> Value {
-        let url = format!("{}/_sim/{path}", self.url);
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async { reqwest::get(&url).await.unwrap().json().await.unwrap() })
-    }
-
-    /// (tenant id, client id, secret) of each tenant.
-    fn tenants(&self) -> Vec<(String, String, String)> {
-        self.get("tenants")
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                let f = |k: &str| t[k].as_str().unwrap().to_string();
-                (f("tenantId"), f("clientId"), f("clientSecret"))
-            })
-            .collect()
-    }
-
-    /// `authbulk run --tenants FILE args`, the secrets in S0, S1, ... (`secrets`).
-    fn run(&self, file: &Path, secrets: &[String], args: &[&str], dir: &Path) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_authbulk"));
-        command
-            .arg("run")
-            .arg("--tenants")
-            .arg(file)
-            .args(args)
-            .args(["--graph-url", &self.url])
-            .current_dir(dir)
-            .stdin(Stdio::null());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AZURE_") {
-                command.env_remove(key);
-            }
-        }
-        command.env("AZURE_AUTHORITY_HOST", &self.url);
-        for (i, secret) in secrets.iter().enumerate() {
-            command.env(format!("S{i}"), secret);
-        }
-        command.output().unwrap()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    command.output().expect("run the binary")
 }
 
 fn tenants_file(dir: &Path, tenants: &[(String, String, String)]) -> std::path::PathBuf {
@@ -105,14 +59,15 @@ fn tenants_file(dir: &Path, tenants: &[(String, String, String)]) -> std::path::
 
 #[test]
 fn one_job_in_every_tenant_with_one_report_and_a_summary_each_while_a_bad_credential_stays_alone() {
-    let sim = Sim::start(&["--tenants", "3", "--users", "40", "--unthrottled"]);
-    let tenants = sim.tenants();
+    let sim = SimProcess::start(&["--tenants", "3", "--users", "40", "--unthrottled"]);
+    let tenants = tenants(&sim);
     assert_eq!(tenants.len(), 3);
     let dir = tempfile::tempdir().unwrap();
     let file = tenants_file(dir.path(), &tenants);
     let mut secrets: Vec<String> = tenants.iter().map(|t| t.2.clone()).collect();
     secrets[2] = "not-the-secret".into();
-    let out = sim.run(
+    let out = run_tenants(
+        &sim,
         &file,
         &secrets,
         &[
@@ -162,7 +117,7 @@ fn one_job_in_every_tenant_with_one_report_and_a_summary_each_while_a_bad_creden
             .map(|r| r.get(2).unwrap())
             .collect();
         assert_eq!(users.len(), 40, "each user of tenant {i} is in the report");
-        let counters = sim.get(&format!("tenants/{}/counters", tenants[i].0));
+        let counters = sim.introspect(&format!("tenants/{}/counters", tenants[i].0));
         assert!(
             counters["http_requests"].as_u64().unwrap() > 0,
             "{counters}"
@@ -172,7 +127,7 @@ fn one_job_in_every_tenant_with_one_report_and_a_summary_each_while_a_bad_creden
     assert!(summary["tenants"][2]["summary"].is_null());
     assert!(!rows.iter().any(|r| r[0] == tenants[2].0));
     // The tenant with the bad secret got a token request and no Graph call.
-    let counters = sim.get(&format!("tenants/{}/counters", tenants[2].0));
+    let counters = sim.introspect(&format!("tenants/{}/counters", tenants[2].0));
     assert_eq!(
         counters["http_requests"].as_u64().unwrap(),
         counters["token_requests"].as_u64().unwrap(),
@@ -189,13 +144,14 @@ fn one_job_in_every_tenant_with_one_report_and_a_summary_each_while_a_bad_creden
 fn budgets_are_per_tenant_one_tenants_429s_are_its_own() {
     // 200 resource units per 10 s per app and tenant: each tenant is throttled on its own
     // buckets, so the 429s of one never reach another.
-    let sim = Sim::start(&["--tenants", "2", "--users", "300", "--ru-per-10s", "200"]);
-    let tenants = sim.tenants();
+    let sim = SimProcess::start(&["--tenants", "2", "--users", "300", "--ru-per-10s", "200"]);
+    let tenants = tenants(&sim);
     let dir = tempfile::tempdir().unwrap();
     // Only tenant 0 runs: tenant 1's buckets stay untouched.
     let file = tenants_file(dir.path(), &tenants[..1]);
     let secrets = vec![tenants[0].2.clone()];
-    let out = sim.run(
+    let out = run_tenants(
+        &sim,
         &file,
         &secrets,
         &[
@@ -214,8 +170,8 @@ fn budgets_are_per_tenant_one_tenants_429s_are_its_own() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let busy = sim.get(&format!("tenants/{}/counters", tenants[0].0));
-    let idle = sim.get(&format!("tenants/{}/counters", tenants[1].0));
+    let busy = sim.introspect(&format!("tenants/{}/counters", tenants[0].0));
+    let idle = sim.introspect(&format!("tenants/{}/counters", tenants[1].0));
     let throttled = |c: &Value| -> u64 {
         c["throttled"]
             .as_object()
@@ -228,8 +184,8 @@ fn budgets_are_per_tenant_one_tenants_429s_are_its_own() {
 
 #[test]
 fn a_bad_tenants_file_is_refused_by_file_line_and_column_before_anything_begins() {
-    let sim = Sim::start(&["--tenants", "2", "--users", "5", "--unthrottled"]);
-    let tenants = sim.tenants();
+    let sim = SimProcess::start(&["--tenants", "2", "--users", "5", "--unthrottled"]);
+    let tenants = tenants(&sim);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tenants.csv");
     std::fs::write(
@@ -240,7 +196,8 @@ fn a_bad_tenants_file_is_refused_by_file_line_and_column_before_anything_begins(
         ),
     )
     .unwrap();
-    let out = sim.run(
+    let out = run_tenants(
+        &sim,
         &file,
         &[tenants[0].2.clone()],
         &[
@@ -261,7 +218,7 @@ fn a_bad_tenants_file_is_refused_by_file_line_and_column_before_anything_begins(
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
     assert!(!dir.path().join("r.csv").exists());
-    let counters = sim.get(&format!("tenants/{}/counters", tenants[0].0));
+    let counters = sim.introspect(&format!("tenants/{}/counters", tenants[0].0));
     assert_eq!(counters["http_requests"], 0, "nothing was sent: {counters}");
 
     // The same tenant twice.
@@ -273,7 +230,8 @@ fn a_bad_tenants_file_is_refused_by_file_line_and_column_before_anything_begins(
         ),
     )
     .unwrap();
-    let out = sim.run(
+    let out = run_tenants(
+        &sim,
         &file,
         &[tenants[0].2.clone()],
         &["--all-users", "--action", "list", "--yes"],
