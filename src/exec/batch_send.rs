@@ -17,6 +17,9 @@ impl BatchTask {
         Stats::add(&stats.batches, 1);
         Stats::add(&stats.sent, batch.len() as u64);
         let sent_at = Instant::now();
+        let units = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        let writes = u32::try_from(batch.iter().filter(|p| p.request.is_write()).count())
+            .unwrap_or(u32::MAX);
         let result = {
             let items: Vec<BatchRequestItem<'_>> = batch
                 .iter()
@@ -52,6 +55,7 @@ impl BatchTask {
             Some(Ok(answer)) => self.on_answer(batch, answer, sent_at),
             Some(Err(failure)) => self.on_failure(batch, failure, sent_at),
         }
+        self.shared.throttle.answered(units, writes);
         let _ = self.events.send(Event::Done);
     }
 

@@ -43,6 +43,16 @@
 //! halving and the cuts after it; with this change and the batcher's (below) the burst fell to
 //! about 400 and the benchmark's throttled share to 1.3 %.
 //!
+//! A capped lane does not spend its cap's burst at once: until the service's first signal, the
+//! writes left unanswered stay within a window of 10 plus an eighth of what was accepted
+//! ([`controller::Lane::probe_room`], fed by [`Throttle::answered`]), like TCP's congestion
+//! window, so whatever the latency, what is in flight when a warning (80 % used) comes back fits
+//! in the fifth of the bucket that is left. A first warning that comes long before the lane's own
+//! cap is 80 % used means a far smaller bucket (shared, or a smaller budget): the lane reckons
+//! its size (accepted / percentage) and refill (size per published window), and from then on
+//! holds the usage near 0.93 with a proportional law plus a slow correction of the refill
+//! estimate, rather than probing into 429s. A remembered rate is such an estimate too.
+//!
 //! The rate only grows while it is what holds the engine back: a rate nobody uses is not proof
 //! that the service would accept it. Held back means a reservation had to wait, or the batcher
 //! asked for more writes than the lane lets go now ([`Throttle::writes_now`]): the batcher
@@ -322,16 +332,23 @@ impl Throttle {
                 LaneKind::ResourceUnits
             }
         };
+        // A write's warning may be about either bucket: the other cap's use may explain it.
+        let other = match (feedback.write, target) {
+            (true, LaneKind::Writes) => ru.own_usage(now),
+            (true, LaneKind::ResourceUnits) => writes.own_usage(now),
+            _ => 0.0,
+        };
         let lane = match target {
             LaneKind::ResourceUnits => ru,
             LaneKind::Writes => writes,
             LaneKind::Calls => calls,
         };
-        lane.observe(
+        lane.observe_beside(
             feedback.throttled,
             feedback.limit_percentage,
             feedback.sent_at,
             now,
+            other,
         );
         // A read's answer is about resource units alone, and a 429 may name its budget; a
         // write's warning could be about either bucket, so it only counts as a guess.
@@ -348,6 +365,14 @@ impl Throttle {
         state.ru.accepted(units, now);
         state.writes.accepted(writes, now);
         state.calls.accepted(1, now);
+    }
+
+    /// Report that a batch of `units` requests, `writes` of them writes, came back (whatever
+    /// the answer) or never will: room in the lanes' probing windows.
+    pub fn answered(&self, units: u32, writes: u32) {
+        let mut state = self.lock();
+        state.ru.answered(units);
+        state.writes.answered(writes);
     }
 
     /// Report a whole `$batch` sent at `sent_at` refused with 429: the rate of calls is too
