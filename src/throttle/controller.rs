@@ -427,7 +427,16 @@ impl Lane {
             .as_ref()
             .map_or(f64::INFINITY, Gcra::burst)
             .max(self.credit);
-        let burst = cap.min(pacer).min(self.probe_window()).floor().max(1.0);
+        let mut burst = cap.min(pacer);
+        if self.probing {
+            // The window splits the cap's burst: what is left of it is a batch too, rather
+            // than a batch of the window's size that the cap could only give a refill later.
+            let left = self.cap.as_ref().map_or(f64::INFINITY, |c| {
+                f64::from(c.available_now(Instant::now()))
+            });
+            burst = burst.min(self.probe_window()).min(left);
+        }
+        let burst = burst.floor().max(1.0);
         // Saturating float-to-int conversion.
         burst as u32
     }
