@@ -15,7 +15,9 @@
 //! | [`export`] | the inventory (`authbulk export`): one row per existing method of every target user |
 //! | [`status`] | the registration status (`authbulk status`): MFA, SSPR and methods of every target user, from the registration report |
 //! | [`report`] | report records, the collector (report file, journal for `--resume`), the summary, the progress display |
-//! | [`run`] | the `run` command: job rows and targets, per-row work, `--resume`, exclusions |
+//! | [`target`] | what a command works on: job rows (checked, then streamed), enumerated targets (`--all-users`, `--group`), the job's fingerprint |
+//! | [`session`] | the tenant a command talks to (real or simulated): connecting, the first token, the Graph client, the executor and the Ctrl-C listener, for `run`, `export`, `status` and `tokens` |
+//! | [`run`] | the `run` command: per-row work, `--resume`, exclusions, the tenant guard, the rate memory |
 //! | [`tokens`] | the hardware OATH token inventory (`authbulk tokens import`, `tokens list`) |
 //! | [`sim`] | the simulated tenant (Graph + token endpoint) used by `--simulate`, tests and benchmarks |
 
@@ -28,8 +30,10 @@ pub mod job;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod session;
 pub mod sim;
 pub mod status;
+pub mod target;
 pub mod throttle;
 pub mod tokens;
 

@@ -6,7 +6,8 @@ use clap::Args;
 
 use crate::cli::auth_flags::AuthArgs;
 use crate::cli::job_flags::JobFlags;
-use crate::run::{Connection, Input, Targets};
+use crate::session::Connection;
+use crate::target::{Input, Targets};
 
 /// `--all-users [--filter]` and `--group`.
 #[derive(Debug, Args)]

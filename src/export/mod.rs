@@ -23,13 +23,11 @@ use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 
 use crate::Outcome;
-use crate::auth::TokenProvider;
-use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, for_each_user};
-use crate::graph::client::GraphClient;
-use crate::graph::redirect;
+use crate::exec::{DriveEnd, ExecConfig, for_each_user};
 use crate::job::{ActionKind, Defaults};
 use crate::report::progress::Progress;
-use crate::run::{Connection, Input, source};
+use crate::session::{self, Connection};
+use crate::target::{self as source, Input};
 
 pub mod format;
 pub mod inventory;
@@ -117,32 +115,28 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
     let writer = format::InventoryWriter::create(&config.out, config.out_format)?;
 
     // 3. The tenant and the first token; a failure here leaves no file behind.
-    let connected = async {
-        let connected = config.connection.connect().await?;
-        let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
-        tokens.check().await?;
-        let client =
-            GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
+    let opened = async {
+        let (tenant, _token) = session::open(&config.connection, config.exec.concurrency).await?;
+        let session = tenant.start(config.exec);
         // `--group NAME`: each name to its one group's id, before any user is read.
         let input = match input {
-            Input::Targets(targets) => {
-                Input::Targets(source::resolve_groups(&client, targets, config.exec.retry).await?)
-            }
+            Input::Targets(targets) => Input::Targets(
+                source::resolve_groups(&session.client, targets, config.exec.retry).await?,
+            ),
             input => input,
         };
-        anyhow::Ok((connected, client, input))
+        anyhow::Ok((session, input))
     }
     .await;
-    let (connected, client, input) = match connected {
+    let (session, input) = match opened {
         Ok(ok) => ok,
         Err(err) => {
             writer.discard();
             return Err(err);
         }
     };
-    let shutdown = Shutdown::new();
-    let ctrl_c = shutdown.listen_for_ctrl_c();
-    let exec = Executor::start(client.clone(), config.exec, shutdown.clone());
+    let ctrl_c = session.listen_for_ctrl_c();
+    let (exec, client, shutdown) = (&session.exec, &session.client, &session.shutdown);
     // 4. Every user through the executor; one collector writes.
     let progress = Arc::new(Progress::start(
         total,
@@ -235,7 +229,7 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
         started.elapsed(),
     );
     let _ = stderr.flush();
-    drop(connected.sim);
+    drop(session);
     Ok(match end {
         DriveEnd::Drained | DriveEnd::Aborted => Outcome::Interrupted,
         _ => summary.outcome(),

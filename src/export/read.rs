@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::inventory::InventoryRow;
 use crate::exec::UserWork;
 use crate::graph::{ErrorKind, GraphCall, GraphError, methods, requests};
-use crate::run::source::{Row, RowKind};
+use crate::target::{Row, RowKind};
 
 /// What reading one work item gave.
 #[derive(Debug)]

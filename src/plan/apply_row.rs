@@ -21,7 +21,7 @@ use crate::plan::change::Change;
 use crate::plan::desired;
 use crate::plan::state::UserState;
 use crate::plan::step::{Plan, Step};
-use crate::report::Status;
+use crate::report::{Record, Status};
 
 impl<G: GraphCall> Applier<'_, G> {
     /// Carry out (or, in a dry run, plan) `ops`, all for the user `user` (as the job names
@@ -50,114 +50,38 @@ impl<G: GraphCall> Applier<'_, G> {
         out: &mut R,
     ) {
         context.planned_against = None;
-        if let Some(capability) = Capability::needed_by(&op.action)
-            && !capability.offered_in(self.cloud)
-        {
-            let mut record = base_record(op, context.user_id());
-            record.step = refused_step(&op.action);
-            record.status = Some(Status::Failed);
-            record.error_code = Some(NOT_IN_CLOUD.into());
-            record.error_message = Some(capability.refusal(self.cloud));
+        if let Some(record) = self.cloud_refusal(context, op) {
+            out.record(record).await;
+            return;
+        }
+        let Some(user_id) = self.user_id_of(context, op, out).await else {
+            return;
+        };
+        if let Some(record) = self.refusal_for_user(context, op, &user_id) {
             out.record(record).await;
             return;
         }
         let user = context.user.clone();
-        let user = user.as_str();
-        if context.user_id.is_none() {
-            self.resolve_into(context, user).await;
-        }
-        let user_id = match &context.user_id {
-            Some(Ok(id)) => id.clone(),
-            Some(Err(error)) => {
-                let mut record = base_record(op, None);
-                fill_failure(&mut record, Change::ReadUser, error, error.attempts);
-                if error.kind == ErrorKind::NotFound {
-                    record.error_message =
-                        Some(format!("no such user in the tenant: {}", error.message));
-                }
-                out.record(record).await;
-                // A cancelled resolve is tried again for a later row; a refusal is final.
-                if error.kind == ErrorKind::Cancelled {
-                    context.user_id = None;
-                }
-                return;
-            }
-            None => return,
-        };
-        // A job that names the user by id and also gives a UPN (a Get-MgUser export) means
-        // that person: a different UPN says the row is not about the user the admin thinks.
-        if let (Some(expected), Some(actual)) = (&op.expected_upn, &context.upn)
-            && !expected.eq_ignore_ascii_case(actual)
-        {
-            let mut record = base_record(op, Some(&user_id));
-            record.step = Change::ReadUser;
-            record.status = Some(Status::Failed);
-            record.error_code = Some("upnMismatch".into());
-            record.error_message = Some(format!(
-                "the user with id {} is {actual}, not {expected} as the job's \
-                 UserPrincipalName says: nothing was changed for this row",
-                op.user
-            ));
-            out.record(record).await;
-            return;
-        }
         if matches!(
             op.action,
             Action::AssignOathToken { .. } | Action::UnassignOathToken { .. }
         ) {
-            self.apply_oath(user, &user_id, op, out).await;
+            self.apply_oath(&user, &user_id, op, out).await;
             if !self.dry_run {
                 // The user's methods changed (or may have): the next row reads them again.
                 context.cached = None;
             }
             return;
         }
-        let can_deliver = self.taps.is_some() || (self.dry_run && self.tap_out_given);
-        if wants_tap(&op.action) && !can_deliver {
-            let mut record = base_record(op, Some(&user_id));
-            record.step = Change::IssueTap;
-            record.status = Some(Status::Failed);
-            record.error_code = Some("tapOutRequired".into());
-            record.error_message = Some(
-                "--tap-out is required: a temporary access pass is a secret that goes only \
-                 to the --tap-out file"
-                    .into(),
-            );
-            out.record(record).await;
-            return;
-        }
-        let can_deliver_qr = self.secrets.is_some() || (self.dry_run && self.secrets_out_given);
-        if op.action.issues_qr_secret() && !can_deliver_qr {
-            let mut record = base_record(op, Some(&user_id));
-            record.step = refused_step(&op.action);
-            record.status = Some(Status::Failed);
-            record.error_code = Some("secretsOutRequired".into());
-            record.error_message = Some(
-                "--secrets-out is required: a QR code and its PIN are secrets that go only to \
-                 the --secrets-out folder"
-                    .into(),
-            );
-            out.record(record).await;
-            return;
-        }
         let needs = context.needs.union(Needs::of(&op.action));
-        let read = match context.cached.take() {
-            Some((read, covered)) if covered.union(needs) == covered => read,
-            _ => match self.read(user, &user_id, needs).await {
-                Ok(mut read) => {
-                    // A dry run's earlier rows changed nothing in the tenant: replay them.
-                    for effect in &context.planned {
-                        read.state.apply(effect);
-                    }
-                    read
-                }
-                Err((change, error)) => {
-                    let mut record = base_record(op, Some(&user_id));
-                    fill_failure(&mut record, change, &error, error.attempts);
-                    out.record(record).await;
-                    return;
-                }
-            },
+        let read = match self.state_for(context, &user, &user_id, needs).await {
+            Ok(read) => read,
+            Err((change, error)) => {
+                let mut record = base_record(op, Some(&user_id));
+                fill_failure(&mut record, change, &error, error.attempts);
+                out.record(record).await;
+                return;
+            }
         };
         if let (Action::SetDefault { .. }, None, Some(error)) =
             (&op.action, &read.state.preferences, &read.preferences_error)
@@ -168,15 +92,141 @@ impl<G: GraphCall> Applier<'_, G> {
             context.cached = Some((read, needs));
             return;
         }
+        self.plan_row(context, op, &user_id, read, needs, out).await;
+    }
+
+    /// The `notInCloud` record of a row whose action the run's cloud does not offer.
+    fn cloud_refusal(&self, context: &UserContext, op: &Operation) -> Option<Record> {
+        let capability = Capability::needed_by(&op.action)?;
+        if capability.offered_in(self.cloud) {
+            return None;
+        }
+        let mut record = base_record(op, context.user_id());
+        record.step = refused_step(&op.action);
+        record.status = Some(Status::Failed);
+        record.error_code = Some(NOT_IN_CLOUD.into());
+        record.error_message = Some(capability.refusal(self.cloud));
+        Some(record)
+    }
+
+    /// The user's object id, resolved once per context; `None` after recording why the user
+    /// cannot be read (or when the resolve was cancelled).
+    async fn user_id_of<R: Records>(
+        &self,
+        context: &mut UserContext,
+        op: &Operation,
+        out: &mut R,
+    ) -> Option<String> {
+        if context.user_id.is_none() {
+            let user = context.user.clone();
+            self.resolve_into(context, &user).await;
+        }
+        let error = match context.user_id.as_ref()? {
+            Ok(id) => return Some(id.clone()),
+            Err(error) => error.clone(),
+        };
+        let mut record = base_record(op, None);
+        fill_failure(&mut record, Change::ReadUser, &error, error.attempts);
+        if error.kind == ErrorKind::NotFound {
+            record.error_message = Some(format!("no such user in the tenant: {}", error.message));
+        }
+        out.record(record).await;
+        // A cancelled resolve is tried again for a later row; a refusal is final.
+        if error.kind == ErrorKind::Cancelled {
+            context.user_id = None;
+        }
+        None
+    }
+
+    /// The record of a row refused before its user's state is read: a UPN that is not the
+    /// user's, or a secret (a pass, a QR code and PIN) with nowhere to go.
+    fn refusal_for_user(
+        &self,
+        context: &UserContext,
+        op: &Operation,
+        user_id: &str,
+    ) -> Option<Record> {
+        let refused = |step: Change, code: &str, message: String| {
+            let mut record = base_record(op, Some(user_id));
+            record.step = step;
+            record.status = Some(Status::Failed);
+            record.error_code = Some(code.into());
+            record.error_message = Some(message);
+            Some(record)
+        };
+        // A job that names the user by id and also gives a UPN (a Get-MgUser export) means
+        // that person: a different UPN says the row is not about the user the admin thinks.
+        if let (Some(expected), Some(actual)) = (&op.expected_upn, &context.upn)
+            && !expected.eq_ignore_ascii_case(actual)
+        {
+            let message = format!(
+                "the user with id {} is {actual}, not {expected} as the job's \
+                 UserPrincipalName says: nothing was changed for this row",
+                op.user
+            );
+            return refused(Change::ReadUser, "upnMismatch", message);
+        }
+        let can_deliver = self.taps.is_some() || (self.dry_run && self.tap_out_given);
+        if wants_tap(&op.action) && !can_deliver {
+            let message = "--tap-out is required: a temporary access pass is a secret that goes \
+                           only to the --tap-out file";
+            return refused(Change::IssueTap, "tapOutRequired", message.into());
+        }
+        let can_deliver_qr = self.secrets.is_some() || (self.dry_run && self.secrets_out_given);
+        if op.action.issues_qr_secret() && !can_deliver_qr {
+            let message = "--secrets-out is required: a QR code and its PIN are secrets that go \
+                           only to the --secrets-out folder";
+            return refused(
+                refused_step(&op.action),
+                "secretsOutRequired",
+                message.into(),
+            );
+        }
+        None
+    }
+
+    /// The user's state covering `needs`: the context's cached read when it covers them, else
+    /// read again (with a dry run's earlier planned effects replayed on it).
+    async fn state_for(
+        &self,
+        context: &mut UserContext,
+        user: &str,
+        user_id: &str,
+        needs: Needs,
+    ) -> Result<Read, (Change, GraphError)> {
+        if let Some((read, covered)) = context.cached.take()
+            && covered.union(needs) == covered
+        {
+            return Ok(read);
+        }
+        let mut read = self.read(user, user_id, needs).await?;
+        // A dry run's earlier rows changed nothing in the tenant: replay them.
+        for effect in &context.planned {
+            read.state.apply(effect);
+        }
+        Ok(read)
+    }
+
+    /// Plan the row against `read`, report or run its steps, and keep what the next row of the
+    /// user may reuse.
+    async fn plan_row<R: Records>(
+        &self,
+        context: &mut UserContext,
+        op: &Operation,
+        user_id: &str,
+        mut read: Read,
+        needs: Needs,
+        out: &mut R,
+    ) {
+        let user = context.user.clone();
         context.planned_against = Some(read.state.clone());
         let plan = desired::plan_with(&op.action, &read.state, self.now(), &self.rules);
         let steps = plan.steps().to_vec();
-        self.emit_plan(user, &user_id, op, plan, &read.state, out)
+        self.emit_plan(&user, user_id, op, plan, &read.state, out)
             .await;
         if steps.is_empty() {
             context.cached = Some((read, needs));
         } else if self.dry_run {
-            let mut read = read;
             for step in &steps {
                 read.state.apply(&step.effect);
                 context.planned.push(step.effect.clone());

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
 
-use super::source::{self, Spooled};
-use super::{Input, RunConfig, Targets, failed_out, tenant_guard};
+use super::{RunConfig, failed_out, tenant_guard};
 use crate::auth::permissions::{self, Need};
 use crate::job::{ActionKind, Defaults};
 use crate::report::format::stdout::Destination;
 use crate::report::writer;
+use crate::target::{self as source, Input, Spooled, Targets};
 
 /// The job, checked: what the later phases need of it.
 pub(super) struct Job {

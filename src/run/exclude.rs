@@ -111,9 +111,9 @@ impl Exclusions {
     /// protects nobody is refused.
     pub async fn resolve(mut self, client: &GraphClient, retry: RetryPolicy) -> Result<Self> {
         for group in std::mem::take(&mut self.groups) {
-            let crate::run::Targets::Groups(ids) = crate::run::source::resolve_groups(
+            let crate::target::Targets::Groups(ids) = crate::target::resolve_groups(
                 client,
-                crate::run::Targets::Groups(vec![group.clone()]),
+                crate::target::Targets::Groups(vec![group.clone()]),
                 retry,
             )
             .await

@@ -20,9 +20,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::Input;
 use crate::job::{self, Defaults, Format, JobSource};
 use crate::report::summary::FailedRow;
+use crate::target::Input;
 
 /// Refuse, before anything begins, a `--failed-out` that exists (or is a symlink), or a job
 /// whose rows cannot be written back out.

@@ -15,12 +15,13 @@ use super::outputs::Outputs;
 use super::pass::Pass;
 use super::plan_out::PlanOut;
 use super::session::Session;
-use super::{Input, RunConfig, failed_out};
+use super::{RunConfig, failed_out};
 use crate::Outcome;
 use crate::exec::DriveEnd;
 use crate::report::Summary;
 use crate::report::format::stdout::{self, Destination};
 use crate::report::summary::Traffic;
+use crate::target::Input;
 
 /// Finish the run that `applied`: the summary, the files it names, and the outcome.
 pub(super) fn finish(

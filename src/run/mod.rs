@@ -10,14 +10,14 @@
 //!    journal (or, with `--resume`, rewrite the report from the journal), the `--tap-out` file
 //!    and the `--secrets-out` folder, refusing a bad path. Files created are removed again if
 //!    the run stops before applying.
-//! 3. `session`: connect ([`connect`]) and fetch the first token (a bad credential stops here,
+//! 3. `session`: connect ([`crate::session`]) and fetch the first token (a bad credential stops here,
 //!    exit 2); check the token's permissions against what the job needs
 //!    ([`crate::auth::permissions`]); open the [`rate_memory`]; resolve `--group` names, confirm
 //!    the tenant ([`tenant_guard`]), read the exclusions ([`exclude`]), probe
 //!    `--group`/`--filter` (exit 2); start the executor and read the methods `policy`.
 //! 4. [`confirm`]: without `--yes`, or with `--max-changes`, plan first (GETs only), show the
 //!    plan (`plan_out`) and its totals, and ask.
-//! 5. `apply`: each row through a `pass` (the rows from [`source`], the per-row `work`),
+//! 5. `apply`: each row through a `pass` (the rows from [`crate::target`], the per-row `work`),
 //!    each record reaching the report as its step ends, with the [`breaker`] stopping the
 //!    writes after identical refusals in a row.
 //! 6. `finish`: keep the learned rate, print the summary and the failures by error code,
@@ -31,9 +31,11 @@ use chrono::Utc;
 
 use crate::Outcome;
 use crate::exec::ExecConfig;
-use crate::job::{Defaults, JobSource};
+use crate::job::Defaults;
 use crate::plan::{Paint, PlanRules};
 use crate::report::format::stdout::Destination;
+use crate::session::Connection;
+use crate::target::Input;
 use pass::Pass;
 use plan_out::PlanOut;
 
@@ -41,7 +43,6 @@ mod apply;
 pub mod breaker;
 mod check;
 pub mod confirm;
-pub mod connect;
 pub mod exclude;
 pub mod failed_out;
 mod finish;
@@ -53,22 +54,10 @@ mod policy;
 pub mod rate_memory;
 pub mod resume;
 mod session;
-pub mod source;
 pub mod tenant_guard;
 mod work;
 
-pub use connect::Connection;
 pub use exclude::Exclusions;
-pub use source::Targets;
-
-/// What a run works on.
-#[derive(Debug)]
-pub enum Input {
-    /// Rows of job files (`-` is stdin).
-    Jobs(Vec<JobSource>),
-    /// Enumerated users with the `--action` of the defaults.
-    Targets(Targets),
-}
 
 /// The validated settings of `authbulk run`.
 #[derive(Debug)]

@@ -13,9 +13,10 @@ use tokio::sync::mpsc;
 use super::breaker::Breaker;
 use super::outputs::Outputs;
 use super::session::Session;
-use super::{Input, RunConfig, source, work};
+use super::{RunConfig, work};
 use crate::exec::{DriveEnd, for_each_user};
 use crate::report::{Event, Resume};
+use crate::target::{self as source, Input};
 
 /// What every pass of a run shares.
 pub(super) struct Pass<'a> {

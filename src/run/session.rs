@@ -1,25 +1,23 @@
-//! The third phase of a run: the tenant, once the run's files exist. Connect ([`Connection`])
-//! and fetch the first token (a bad credential stops here, exit 2); check the token's
+//! The third phase of a run: the tenant, once the run's files exist. Connect and fetch the
+//! first token ([`crate::session`]; a bad credential stops here, exit 2); check the token's
 //! permissions against what the job needs ([`crate::auth::permissions`]); open the rate memory
-//! where the rate starts; then, with the Graph client, turn `--group` names into ids, confirm
+//! where the rate starts, and start the executor there; then turn `--group` names into ids, confirm
 //! the tenant for a guarded `--all-users` run ([`tenant_guard`]), read the exclusions, probe
-//! `--group`/`--filter`; last, start the executor and read the authentication methods policy
-//! the plan checks rows against ([`policy`]).
-//!
-//! [`Connection`]: super::Connection
+//! `--group`/`--filter`; last, listen for Ctrl-C and read the authentication methods
+//! policy the plan checks rows against ([`policy`]).
 
 use anyhow::{Result, bail};
 use chrono::Utc;
 
 use super::check::{self, Job};
-use super::connect::Connected;
-use super::{Exclusions, Input, RunConfig, policy, rate_memory, source, tenant_guard};
+use super::{Exclusions, RunConfig, policy, rate_memory, tenant_guard};
+use crate::auth::claims;
 use crate::auth::permissions::{self, Need};
-use crate::auth::{TokenProvider, claims};
 use crate::exec::{Executor, Shutdown};
 use crate::graph::client::GraphClient;
-use crate::graph::redirect;
 use crate::plan::PlanRules;
+use crate::session::{self, Connected};
+use crate::target::{self as source, Input};
 
 /// The tenant, connected. Fields drop in order: the simulator (when simulating) goes last.
 pub(super) struct Session {
@@ -46,26 +44,28 @@ pub(super) struct Session {
 /// Connect, check the token, and prepare everything the rows need; `--group` names in the
 /// job's targets become ids.
 pub(super) async fn open(config: &RunConfig, job: &mut Job) -> Result<Session> {
-    let connected = config.connection.connect().await?;
-    let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
-    tokens.check().await?;
-    let token = tokens.token().await?;
+    let (tenant, token) = session::open(&config.connection, config.exec.concurrency).await?;
     let principal = check_permissions(&token, &job.needs, config.dry_run)?;
     // Where the rate starts: what this tenant allowed this app in an earlier run.
+    let auth = &tenant.connected.auth;
     let place = rate_memory::Place {
         dir: config.rate_memory.as_deref(),
-        own_graph: connected.auth.graph_root() == connected.auth.cloud().graph_root(),
+        own_graph: auth.graph_root() == auth.cloud().graph_root(),
         forget: config.forget_rate,
     };
     let rate_memory = rate_memory::open(&token, place, Utc::now());
     drop(token);
     let mut exec_config = config.exec;
     exec_config.rate.start = rate_memory.as_ref().and_then(|m| m.start);
-    let client = GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
-    let exclusions = prepare(config, job, &client).await?;
-    let shutdown = Shutdown::new();
-    let ctrl_c = shutdown.listen_for_ctrl_c();
-    let exec = Executor::start(client.clone(), exec_config, shutdown.clone());
+    let started = tenant.start(exec_config);
+    let exclusions = prepare(config, job, &started.client).await?;
+    let ctrl_c = started.listen_for_ctrl_c();
+    let session::Session {
+        exec,
+        shutdown,
+        client,
+        connected,
+    } = started;
     // The authentication methods policy, read once before planning when the job has rows it
     // governs, so the plan refuses what the policy will refuse (dry run and apply alike).
     let mut rules = config.rules.clone();

@@ -12,12 +12,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::exclude::Exclusions;
 use super::resume::{RowResume, tap_delivered_in};
-use super::source::{Row, RowKind};
 use crate::exec::{Executor, Phase, Shutdown, UserWork};
 use crate::graph::{GraphCall, methods, qr_pin, requests};
 use crate::job::{Action, Operation};
 use crate::plan::{Applier, Change, PlanRules, Records, TapOutFile, UserContext, secrets_out};
 use crate::report::{Event, Record, Resume, Status};
+use crate::target::{Row, RowKind};
 
 /// The code of the record of an enumerated user who left the tenant before being handled.
 pub const USER_GONE: &str = "userGone";
@@ -113,79 +113,19 @@ impl RowWork {
     /// Run one row; false when it was cut short by an interruption (not journaled as done).
     async fn run_op(&self, seq: u64, op: Operation, user_id: Option<String>) -> bool {
         let key = op.user_key();
-        let context = self.contexts.lock().ok().and_then(|mut c| c.remove(&key));
-        let mut context = context.unwrap_or_else(|| match user_id {
-            Some(id) => UserContext::resolved(op.user.clone(), id),
-            None => UserContext::new(op.user.clone()),
-        });
+        let mut context = self.take_context(&key, &op, user_id);
         let applier = self.applier();
-        if let Some(reason) = self.exclusions.reason(&op.user) {
-            self.send(seq, excluded(&op, None, reason)).await;
+        if let Some(record) = self.exclusion(&applier, &mut context, &op).await {
+            self.send(seq, record).await;
             return true;
-        }
-        if !self.exclusions.is_empty() {
-            let id = applier.resolve_user(&mut context).await;
-            if let Some((id, reason)) =
-                id.and_then(|id| self.exclusions.reason(&id).map(|reason| (id, reason)))
-            {
-                self.send(seq, excluded(&op, Some(id), reason)).await;
-                return true;
-            }
         }
         let resumed = self.resume.as_deref();
-        // A pass is issued exactly once per row: one the earlier run recorded ends the row.
-        if matches!(op.action, Action::IssueTap(_))
-            && resumed.is_some_and(|r| r.done_steps(seq).contains(&Change::IssueTap))
-        {
+        if issued_before(&op, resumed, seq) {
             return true;
         }
-        // So is a revocation (no state shows it done): one the earlier run recorded ends the row.
-        if matches!(op.action, Action::RevokeSessions)
-            && resumed.is_some_and(|r| r.done_steps(seq).contains(&Change::RevokeSessions))
-        {
-            return true;
-        }
-        // A QR code or PIN too: one the earlier run recorded ends the row (re-planned, a
-        // `--replace` row would replace the method it created, a reset would reset again).
-        if op.action.issues_qr_secret()
-            && resumed.is_some_and(|r| {
-                let done = r.done_steps(seq);
-                done.contains(&Change::IssueQrPin) || done.contains(&Change::ResetQrPin)
-            })
-        {
-            return true;
-        }
-        let qr_started = resumed
-            .and_then(|r| r.open_starts.get(&seq))
-            .and_then(|starts| {
-                starts
-                    .iter()
-                    .find(|(step, _)| matches!(step, Change::IssueQrPin | Change::ResetQrPin))
-            })
-            .cloned();
-        if let Some((step, at)) = qr_started
-            && let Some(record) = self
-                .qr_issued_before(&applier, &mut context, &op, step, at)
-                .await
-        {
-            let mut row = RowResume::new(resumed, seq);
-            row.keep(&record);
-            let owed = row.owed(&base_record(&op, context.user_id()), None);
-            self.send(seq, record).await;
-            for record in owed {
-                self.send(seq, record).await;
-            }
-            self.keep(key, context);
-            return true;
-        }
-        let tap_started = resumed
-            .and_then(|r| r.open_starts.get(&seq))
-            .and_then(|starts| starts.iter().find(|(step, _)| *step == Change::IssueTap))
-            .map(|(_, at)| *at);
-        if let Some(at) = tap_started
-            && let Some(record) = self
-                .tap_issued_before(&applier, &mut context, &op, at)
-                .await
+        if let Some(record) = self
+            .secret_issued_before(&applier, &mut context, &op, seq)
+            .await
         {
             // The row ends here, not re-planned, but it may still owe records: a step an earlier
             // killed run sent without its record reaching the journal (the run after it re-read
@@ -203,6 +143,70 @@ impl RowWork {
             self.keep(key, context);
             return true;
         }
+        self.plan_and_apply(seq, &op, key, context, applier).await
+    }
+
+    /// The user's context an earlier row left, or a new one.
+    fn take_context(&self, key: &str, op: &Operation, user_id: Option<String>) -> UserContext {
+        let context = self.contexts.lock().ok().and_then(|mut c| c.remove(key));
+        context.unwrap_or_else(|| match user_id {
+            Some(id) => UserContext::resolved(op.user.clone(), id),
+            None => UserContext::new(op.user.clone()),
+        })
+    }
+
+    /// The `excluded` record of a row whose user is excluded (as named, or by object id).
+    async fn exclusion(
+        &self,
+        applier: &Applier<'_, Executor>,
+        context: &mut UserContext,
+        op: &Operation,
+    ) -> Option<Record> {
+        if let Some(reason) = self.exclusions.reason(&op.user) {
+            return Some(excluded(op, None, reason));
+        }
+        if self.exclusions.is_empty() {
+            return None;
+        }
+        let id = applier.resolve_user(context).await?;
+        let reason = self.exclusions.reason(&id)?;
+        Some(excluded(op, Some(id), reason))
+    }
+
+    /// The record of a QR code and PIN, or a pass, an interrupted earlier run started for this
+    /// row and the tenant shows issued.
+    async fn secret_issued_before(
+        &self,
+        applier: &Applier<'_, Executor>,
+        context: &mut UserContext,
+        op: &Operation,
+        seq: u64,
+    ) -> Option<Record> {
+        let starts = self.resume.as_deref()?.open_starts.get(&seq)?;
+        let qr_started = starts
+            .iter()
+            .find(|(step, _)| matches!(step, Change::IssueQrPin | Change::ResetQrPin))
+            .cloned();
+        if let Some((step, at)) = qr_started
+            && let Some(record) = self.qr_issued_before(applier, context, op, step, at).await
+        {
+            return Some(record);
+        }
+        let (_, at) = starts.iter().find(|(step, _)| *step == Change::IssueTap)?;
+        self.tap_issued_before(applier, context, op, *at).await
+    }
+
+    /// Plan the row and apply it (or only plan it, in a dry run or when an earlier attempt
+    /// failed), then send the records an earlier run still owes.
+    async fn plan_and_apply(
+        &self,
+        seq: u64,
+        op: &Operation,
+        key: String,
+        mut context: UserContext,
+        applier: Applier<'_, Executor>,
+    ) -> bool {
+        let resumed = self.resume.as_deref();
         let mut sink = RowSink {
             seq,
             events: &self.events,
@@ -216,9 +220,9 @@ impl RowWork {
         };
         // A row whose earlier attempt failed is finished: plan it only, for its owed records.
         let applier = applier.dry_run(self.dry_run || sink.resume.failed_before());
-        applier.apply_op(&mut context, &op, &mut sink).await;
+        applier.apply_op(&mut context, op, &mut sink).await;
         let planned_against = context.take_planned_against();
-        if !self.dry_run && owes_revoke(&op, resumed, seq, &sink) {
+        if !self.dry_run && owes_revoke(op, resumed, seq, &sink) {
             // The interrupted run deleted the methods but stopped before the revoke: re-planned
             // against the reset state, the row is unchanged and would never revoke.
             let revoke = Operation {
@@ -229,7 +233,7 @@ impl RowWork {
             applier.apply_op(&mut context, &revoke, &mut sink).await;
         }
         sink.flush().await;
-        let base = base_record(&op, context.user_id());
+        let base = base_record(op, context.user_id());
         for record in sink.resume.owed(&base, planned_against.as_ref()) {
             self.send(seq, record).await;
         }
@@ -460,6 +464,24 @@ impl UserWork for RowWork {
         if let Ok(mut contexts) = self.contexts.lock() {
             contexts.remove(key);
         }
+    }
+}
+
+/// True when an earlier run recorded the step that ends this row, a step issued exactly once
+/// per row: a pass, a revocation (no state shows it done), a QR code or PIN (re-planned, a
+/// `--replace` row would replace the method it created, a reset would reset again).
+fn issued_before(op: &Operation, resumed: Option<&Resume>, seq: u64) -> bool {
+    let done = |steps: &[Change]| {
+        resumed.is_some_and(|r| {
+            let done = r.done_steps(seq);
+            steps.iter().any(|step| done.contains(step))
+        })
+    };
+    match &op.action {
+        Action::IssueTap(_) => done(&[Change::IssueTap]),
+        Action::RevokeSessions => done(&[Change::RevokeSessions]),
+        action if action.issues_qr_secret() => done(&[Change::IssueQrPin, Change::ResetQrPin]),
+        _ => false,
     }
 }
 

@@ -36,15 +36,14 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::Outcome;
-use crate::auth::TokenProvider;
-use crate::exec::{DriveEnd, ExecConfig, Executor, Shutdown, UserWork, for_each_user};
+use crate::exec::{DriveEnd, ExecConfig, UserWork, for_each_user};
 use crate::export::format::csv::write_line;
 use crate::export::format::{Destination, OutFormat, Output};
 use crate::graph::client::GraphClient;
-use crate::graph::{ApiVersion, GraphCall, GraphError, methods, redirect, requests};
+use crate::graph::{ApiVersion, GraphCall, GraphError, methods, requests};
 use crate::job::{ActionKind, Defaults};
-use crate::run::source::{self, Row, RowKind};
-use crate::run::{Connection, Input, Targets};
+use crate::session::{self, Connection, Session};
+use crate::target::{self as source, Input, Row, RowKind, Targets};
 
 pub mod record;
 
@@ -273,15 +272,13 @@ pub async fn status(config: StatusConfig) -> Result<Outcome> {
     // 3. The tenant, the first token, and the report's first page (a refused report is
     //    known before any user is listed).
     let started = async {
-        let connected = config.connection.connect().await?;
-        let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
-        tokens.check().await?;
-        let client =
-            GraphClient::new(connected.auth.graph_root(), tokens, config.exec.concurrency)?;
+        let (tenant, _token) = session::open(&config.connection, config.exec.concurrency).await?;
+        let session = tenant.start(config.exec);
+        let client = &session.client;
         // `--group NAME`: each name to its one group's id, before any user is read.
         let input = match input {
             Input::Targets(targets) => {
-                Input::Targets(source::resolve_groups(&client, targets, config.exec.retry).await?)
+                Input::Targets(source::resolve_groups(client, targets, config.exec.retry).await?)
             }
             input => input,
         };
@@ -306,13 +303,13 @@ pub async fn status(config: StatusConfig) -> Result<Outcome> {
             );
         }
         let keys = match premium {
-            true => Ok(target_keys(input, &config.defaults, &client, &config.exec).await?),
+            true => Ok(target_keys(input, &config.defaults, client, &config.exec).await?),
             false => Err(input),
         };
-        anyhow::Ok((connected, client, report, keys))
+        anyhow::Ok((session, report, keys))
     }
     .await;
-    let (connected, client, report, keys) = match started {
+    let (session, report, keys) = match started {
         Ok(ok) => ok,
         Err(err) => {
             writer.discard();
@@ -337,7 +334,7 @@ pub async fn status(config: StatusConfig) -> Result<Outcome> {
             from_methods(
                 input,
                 &config.defaults,
-                &client,
+                &session,
                 config.exec,
                 &config.filters,
                 writer,
@@ -349,8 +346,7 @@ pub async fn status(config: StatusConfig) -> Result<Outcome> {
     let mut stderr = std::io::stderr().lock();
     let _ = summary.print(&mut stderr, &name);
     let _ = stderr.flush();
-    drop(client);
-    drop(connected.sim);
+    drop(session);
     Ok(match end {
         Outcome::Success if summary.failed > 0 => Outcome::RowsFailed,
         end => end,
@@ -478,15 +474,14 @@ impl<G: GraphCall + 'static> UserWork for MethodsWork<G> {
 async fn from_methods(
     input: Input,
     defaults: &Defaults,
-    client: &GraphClient,
+    session: &Session,
     exec: ExecConfig,
     filters: &Filters,
     writer: TableWriter,
     summary: &mut Summary,
 ) -> Result<Outcome> {
-    let shutdown = Shutdown::new();
-    let ctrl_c = shutdown.listen_for_ctrl_c();
-    let executor = Executor::start(client.clone(), exec, shutdown.clone());
+    let ctrl_c = session.listen_for_ctrl_c();
+    let client = &session.client;
     let rows: BoxStream<'static, Row> = match input {
         Input::Jobs(sources) => source::job_rows(sources, defaults.clone()).boxed(),
         Input::Targets(targets) => {
@@ -524,8 +519,17 @@ async fn from_methods(
         }
         (summary, failure)
     });
-    let work = Arc::new(MethodsWork { graph: executor });
-    let end = for_each_user(work, rows, exec.active_users, reads, shutdown).await;
+    let work = Arc::new(MethodsWork {
+        graph: session.exec.clone(),
+    });
+    let end = for_each_user(
+        work,
+        rows,
+        exec.active_users,
+        reads,
+        session.shutdown.clone(),
+    )
+    .await;
     let (collected, failure) = collector.await.context("the status task failed")?;
     ctrl_c.abort();
     *summary = collected;

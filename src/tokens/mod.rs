@@ -24,15 +24,14 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
 
 use crate::Outcome;
-use crate::auth::TokenProvider;
 use crate::exec::{ExecConfig, Executor, Shutdown};
 use crate::export::format::csv::write_line;
 use crate::export::format::{Destination, OutFormat, Output};
 use crate::graph::client::GraphClient;
 use crate::graph::cloud::Capability;
 use crate::graph::oath::{self as wire, Device};
-use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, redirect};
-use crate::run::Connection;
+use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request};
+use crate::session::Connection;
 use seed::SeedRow;
 
 /// What `tokens import` is asked to do.
@@ -164,12 +163,9 @@ fn check_cloud(connection: &Connection) -> Result<()> {
 async fn client(
     connection: &Connection,
     exec: &ExecConfig,
-) -> Result<(crate::run::connect::Connected, GraphClient)> {
-    let connected = connection.connect().await?;
-    let tokens = TokenProvider::from_config(&connected.auth, redirect::credential_client()?)?;
-    tokens.check().await?;
-    let client = GraphClient::new(connected.auth.graph_root(), tokens, exec.concurrency)?;
-    Ok((connected, client))
+) -> Result<(crate::session::Connected, GraphClient)> {
+    let (tenant, _token) = crate::session::open(connection, exec.concurrency).await?;
+    Ok((tenant.connected, tenant.client))
 }
 
 /// Every token of the inventory, paged.
