@@ -38,7 +38,8 @@ impl BatchTask {
                 result = self.shared.client.send_batch(self.version, &items) => Some(result),
             }
         };
-        drop(permit);
+        // The permit is held until the answer is handled: a batch waiting for it must see the
+        // pause a whole-batch `Retry-After` sets, and the throttle's news of this answer.
         match result {
             None => {
                 for pending in batch {
@@ -56,6 +57,7 @@ impl BatchTask {
             Some(Err(failure)) => self.on_failure(batch, failure, sent_at),
         }
         self.shared.throttle.answered(units, writes);
+        drop(permit);
         let _ = self.events.send(Event::Done);
     }
 

@@ -197,6 +197,13 @@ impl Lane {
         (self.probe_window() - unanswered).max(0.0)
     }
 
+    /// Whether `n` units may go as far as the probing window goes: they fit in what is left of
+    /// it, or nothing is unanswered (a batch larger than the window then goes alone, so the
+    /// lane never stalls).
+    pub fn probe_fits(&self, n: u32) -> bool {
+        self.sent_total <= self.answered_total || self.probe_room() >= f64::from(n)
+    }
+
     /// Record that the answers to `n` units came back (accepted, throttled or failed), or that
     /// they will never come (the connection was lost): room in the probing window.
     pub fn answered(&mut self, n: u32) {
