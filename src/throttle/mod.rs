@@ -44,10 +44,13 @@
 //! about 400 and the benchmark's throttled share to 1.3 %.
 //!
 //! A capped lane does not spend its cap's burst at once: until the service's first signal, the
-//! writes left unanswered stay within a window of 10 plus an eighth of what was accepted
+//! units left unanswered stay within a window of 10 plus an eighth of what was accepted
 //! ([`controller::Lane::probe_room`], fed by [`Throttle::answered`]), like TCP's congestion
 //! window, so whatever the latency, what is in flight when a warning (80 % used) comes back fits
-//! in the fifth of the bucket that is left. A first warning that comes long before the lane's own
+//! in the fifth of the bucket that is left. The write lane's window bounds the writes the
+//! batcher puts in a batch ([`Throttle::writes_now`]); the resource-unit lane's holds a whole
+//! batch in [`Throttle::acquire`] until answers make room (a batch with nothing else unanswered
+//! always goes), so reads do not send the cap's burst into a far smaller bucket either. A first warning that comes long before the lane's own
 //! cap is 80 % used means a far smaller bucket (shared, or a smaller budget): the lane reckons
 //! its size (accepted / percentage) and refill (size per published window), and from then on
 //! holds the usage near 0.93 with a proportional law plus a slow correction of the refill
