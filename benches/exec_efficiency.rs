@@ -1,6 +1,6 @@
 //! Rate efficiency of the executor against the in-process simulator (latency 20..80 ms):
 //! 20,000 users, one read then one write each. Prints the ideal time (from the service's budget)
-//! over the actual time, and the share of throttled answers, for three cases:
+//! over the actual time, and the share of throttled answers, for four cases:
 //! - `equal`: the client's budget equals the service's (target >= 0.95, <= 1 % throttled);
 //! - `half`: other apps use half of the tenant's write budget (`--background-load 0.5`) (same
 //!   targets);
@@ -11,8 +11,8 @@
 //!   apps or a smaller tenant's limits leave less), 600 users: a budget it does not know
 //!   (target >= 0.90, <= 1 % throttled).
 //!
-//! `EXEC_EFFICIENCY_CASE=equal|half|adaptive` runs one case; `EXEC_EFFICIENCY_USERS` changes the
-//! number of users.
+//! `EXEC_EFFICIENCY_CASE=equal|half|adaptive|unknown` runs one case; `EXEC_EFFICIENCY_USERS`
+//! changes the number of users (not the `unknown` case's).
 
 mod exec_support;
 

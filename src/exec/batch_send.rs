@@ -17,6 +17,9 @@ impl BatchTask {
         Stats::add(&stats.batches, 1);
         Stats::add(&stats.sent, batch.len() as u64);
         let sent_at = Instant::now();
+        let units = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        let writes = u32::try_from(batch.iter().filter(|p| p.request.is_write()).count())
+            .unwrap_or(u32::MAX);
         let result = {
             let items: Vec<BatchRequestItem<'_>> = batch
                 .iter()
@@ -35,7 +38,8 @@ impl BatchTask {
                 result = self.shared.client.send_batch(self.version, &items) => Some(result),
             }
         };
-        drop(permit);
+        // The permit is held until the answer is handled: a batch waiting for it must see the
+        // pause a whole-batch `Retry-After` sets, and the throttle's news of this answer.
         match result {
             None => {
                 for pending in batch {
@@ -52,6 +56,8 @@ impl BatchTask {
             Some(Ok(answer)) => self.on_answer(batch, answer, sent_at),
             Some(Err(failure)) => self.on_failure(batch, failure, sent_at),
         }
+        self.shared.throttle.answered(units, writes);
+        drop(permit);
         let _ = self.events.send(Event::Done);
     }
 

@@ -33,6 +33,27 @@ const FLOOR: f64 = 0.2;
 const HIGH: f64 = 0.95;
 /// Percentage at which Graph starts warning.
 const WARN: f64 = 0.8;
+/// Units a capped lane may have unanswered at its start, before the service said anything.
+/// Each unit the service accepts adds [`PROBE_SHARE`] of a unit to that window.
+const PROBE_START: f64 = 10.0;
+/// While probing, what is unanswered stays within this share of what was accepted (plus
+/// [`PROBE_START`]): Graph warns at 80 % of a bucket, so when the warning comes back at most
+/// an eighth of the 80 % (a tenth of the bucket) and the first units can be in flight, within
+/// the fifth that is left.
+const PROBE_SHARE: f64 = 0.125;
+/// A first warning this much above the lane's own use of its cap says the service's bucket is
+/// far smaller than the cap (other apps share it, or a smaller budget applies).
+const FOREIGN_MARGIN: f64 = 0.3;
+/// The usage of the service's bucket a lane that knows its refill settles at: inside the
+/// warning band, with the last tenth or so of the bucket as a margin for what is in flight.
+const TARGET: f64 = 0.93;
+/// How strongly the rate of a lane that knows its refill answers the distance of the usage
+/// from [`TARGET`] (rate = refill x (1 + GAIN x (TARGET - usage)), within half and one and a
+/// half times the refill).
+const GAIN: f64 = 4.0;
+/// How fast the refill estimate follows a usage that stays away from [`TARGET`] (per
+/// interval, per unit of distance): the integral part of the control.
+const TRIM: f64 = 0.05;
 
 /// Which budget a lane is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +116,30 @@ pub struct Lane {
     /// Units that may go at once, beside the pacer, at the start of a run that remembers the
     /// burst the service took ([`Lane::starting_at`]); spent first, never refilled.
     credit: f64,
+    /// A capped lane before the service's first signal: what is unanswered stays within a
+    /// window that grows with what the service accepts ([`Lane::probe_room`]), so the cap's
+    /// burst does not go out at once into a bucket that may be far smaller.
+    probing: bool,
+    /// Units reserved since the start.
+    sent_total: f64,
+    /// Units answered (in any way) since the start.
+    answered_total: f64,
+    /// Units accepted since the start.
+    accepted_total: f64,
+    /// The rate the service refills this lane's bucket with, as far as known: reckoned from a
+    /// first warning that came long before the cap was used, or remembered from an earlier
+    /// run. With it, the lane holds the service's usage near [`TARGET`] ([`Lane::settle`]).
+    refill: Option<f64>,
+}
+
+impl LaneKind {
+    /// The window Graph publishes this budget for (so many units per window).
+    pub fn window(self) -> Duration {
+        match self {
+            LaneKind::Writes => Duration::from_secs(150),
+            LaneKind::ResourceUnits | LaneKind::Calls => Duration::from_secs(10),
+        }
+    }
 }
 
 impl Lane {
@@ -128,7 +173,46 @@ impl Lane {
             unsignalled: 0.0,
             attributed: false,
             credit: 0.0,
+            probing: capped,
+            sent_total: 0.0,
+            answered_total: 0.0,
+            accepted_total: 0.0,
+            refill: None,
         }
+    }
+
+    /// The probing window: units that may be unanswered at once; unbounded once probing is
+    /// over.
+    fn probe_window(&self) -> f64 {
+        if self.probing {
+            PROBE_START + PROBE_SHARE * self.accepted_total
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// Units that may still be sent while probing (the window less what is unanswered).
+    pub fn probe_room(&self) -> f64 {
+        let unanswered = (self.sent_total - self.answered_total).max(0.0);
+        (self.probe_window() - unanswered).max(0.0)
+    }
+
+    /// Whether `n` units may go as far as the probing window goes: they fit in what is left of
+    /// it, or nothing is unanswered (a batch larger than the window then goes alone, so the
+    /// lane never stalls).
+    pub fn probe_fits(&self, n: u32) -> bool {
+        self.sent_total <= self.answered_total || self.probe_room() >= f64::from(n)
+    }
+
+    /// Record that the answers to `n` units came back (accepted, throttled or failed), or that
+    /// they will never come (the connection was lost): room in the probing window.
+    pub fn answered(&mut self, n: u32) {
+        self.answered_total += f64::from(n);
+    }
+
+    /// Share of the cap's bucket in use (0 without a cap).
+    pub fn own_usage(&self, now: Instant) -> f64 {
+        self.cap.as_ref().map_or(0.0, |c| c.used(now))
     }
 
     /// A signal that was surely about this lane, not a guess between the lanes (an answer
@@ -156,6 +240,8 @@ impl Lane {
         // shrinks to its usual size after a large burst would owe the whole burst first.
         self.credit = start.burst.max(0.0).floor();
         self.slow_start = false;
+        self.probing = false;
+        self.refill = Some(self.rate);
         self.remembered = Some(start);
         tracing::info!(
             lane = ?self.kind,
@@ -180,10 +266,91 @@ impl Lane {
             .first_fill
             .or(self.remembered.map(|r| r.burst))
             .unwrap_or_else(|| pacer_burst(self.rate));
-        Some(LaneStart {
-            rate: self.rate,
-            burst,
-        })
+        let rate = self
+            .refill
+            .map_or(self.rate, |r| r.min(self.effective_rate()));
+        Some(LaneStart { rate, burst })
+    }
+
+    /// The service's first warning (its bucket is `p` used), with `other` the use of another
+    /// cap the warning might be about. A capped lane that has used far less of its own cap is
+    /// sharing a much smaller bucket: it reckons the bucket's size from what the service
+    /// accepted so far (`accepted / p`) and its refill from the window the budget is published
+    /// for (Graph's budgets are so many units per window), and from then on holds the usage
+    /// near [`TARGET`] instead of spending the rest of its cap's burst into 429s. A lane whose
+    /// own use explains the warning (the service's bucket is the cap's) just stops probing: its
+    /// cap holds it.
+    fn first_warning(&mut self, p: f64, other: f64, now: Instant) {
+        self.probing = false;
+        if self.cap.is_none() || self.refill.is_some() || self.unsignalled <= 0.0 {
+            return;
+        }
+        let own = self.own_usage(now).max(other);
+        if p <= own + FOREIGN_MARGIN {
+            return;
+        }
+        let capacity = self.unsignalled / p;
+        let refill = capacity / self.kind.window().as_secs_f64();
+        self.refill = Some(refill);
+        self.last_cut = Some(now);
+        // The gap between the warning and the lane's own use of its cap is the evidence that
+        // the warning is about this lane's budget.
+        self.attributed = true;
+        self.slow_start = false;
+        self.set_rate(refill * response(p), now);
+        tracing::debug!(lane = ?self.kind, refill, capacity, "throttle: the service's bucket is far smaller than the cap");
+    }
+
+    /// Put the adaptive pacer at `rate` (at least the floor; at the cap, no pacer).
+    fn set_rate(&mut self, rate: f64, now: Instant) {
+        self.rate = rate.max(self.floor);
+        if let Some(cap) = &self.cap
+            && self.rate >= cap.rate()
+        {
+            self.rate = cap.rate();
+            self.adaptive = None;
+            return;
+        }
+        let burst = pacer_burst(self.rate);
+        match &mut self.adaptive {
+            Some(pacer) => pacer.set_rate(self.rate, burst),
+            None => self.adaptive = Some(Gcra::new(self.rate, burst, now)),
+        }
+    }
+
+    /// The control law of a lane that knows its refill, at the end of an interval: the refill
+    /// estimate follows the usage (up while no warning comes, down while the usage stays above
+    /// [`TARGET`]), and the rate is the refill corrected by the distance from the target, so
+    /// the bucket settles inside the warning band rather than being probed into 429s.
+    fn settle(&mut self, refill: f64, now: Instant) {
+        if self.throttled {
+            // Cut when the 429 came; the refill estimate went down with it.
+            return;
+        }
+        let (refill, p) = match self.max_pct {
+            Some(p) => (refill * (1.0 + TRIM * (TARGET - p)), p),
+            None if self.accepted > 0.0 => {
+                // Answers without a warning: the bucket is less than 80 % used.
+                let grown = if self.binding {
+                    refill * RECOVERY_GROWTH
+                } else {
+                    refill
+                };
+                (grown, WARN)
+            }
+            // Nothing answered: nothing to go by.
+            None => return,
+        };
+        let cap = self.cap.as_ref().map_or(f64::INFINITY, Gcra::rate);
+        if refill >= cap {
+            // The service allows the cap again: the cap alone holds the lane.
+            self.refill = None;
+            self.rate = cap;
+            self.adaptive = None;
+            return;
+        }
+        self.refill = Some(refill);
+        self.set_rate(refill * response(p), now);
     }
 
     /// The service signalled (a warning or a 429): what it accepted before is its burst.
@@ -197,6 +364,7 @@ impl Lane {
     pub fn accepted(&mut self, n: u32, now: Instant) {
         self.tick(now);
         self.accepted += f64::from(n);
+        self.accepted_total += f64::from(n);
         if self.first_fill.is_none() {
             self.unsignalled += f64::from(n);
         }
@@ -235,6 +403,7 @@ impl Lane {
             self.binding = true;
         }
         self.sent += f64::from(n);
+        self.sent_total += f64::from(n);
         go
     }
 
@@ -248,7 +417,9 @@ impl Lane {
             .as_ref()
             .map_or(u32::MAX, |p| p.available_now(now));
         let pacer = pacer.max(self.credit_units());
-        let free = wanted.min(cap).min(pacer);
+        // Saturating float-to-int conversion.
+        let probe = self.probe_room().floor() as u32;
+        let free = wanted.min(cap).min(pacer).min(probe);
         if free < wanted {
             self.binding = true;
         }
@@ -263,7 +434,16 @@ impl Lane {
             .as_ref()
             .map_or(f64::INFINITY, Gcra::burst)
             .max(self.credit);
-        let burst = cap.min(pacer).floor().max(1.0);
+        let mut burst = cap.min(pacer);
+        if self.probing {
+            // The window splits the cap's burst: what is left of it is a batch too, rather
+            // than a batch of the window's size that the cap could only give a refill later.
+            let left = self.cap.as_ref().map_or(f64::INFINITY, |c| {
+                f64::from(c.available_now(Instant::now()))
+            });
+            burst = burst.min(self.probe_window()).min(left);
+        }
+        let burst = burst.floor().max(1.0);
         // Saturating float-to-int conversion.
         burst as u32
     }
@@ -276,7 +456,14 @@ impl Lane {
             Some(pacer) => pacer.available_at(n, now),
             None => now,
         };
-        cap.max(pacer)
+        // Room in the probing window comes with answers, not with time: the batcher looks
+        // again when a batch comes back; this is only a fallback.
+        let probe = if self.probe_room() < f64::from(n) {
+            now + INTERVAL
+        } else {
+            now
+        };
+        cap.max(pacer).max(probe)
     }
 
     /// The start credit in whole units.
@@ -290,9 +477,25 @@ impl Lane {
     /// last cut is old news (the cut already answered it) and cuts nothing, as TCP cuts once
     /// per window; and cuts are at least [`CUT_GAP`] apart.
     pub fn observe(&mut self, throttled: bool, pct: Option<f64>, sent_at: Instant, now: Instant) {
+        self.observe_beside(throttled, pct, sent_at, now, 0.0);
+    }
+
+    /// [`Lane::observe`], where the warning might also be about another cap used `other`
+    /// (a write's warning may be about the resource units).
+    pub fn observe_beside(
+        &mut self,
+        throttled: bool,
+        pct: Option<f64>,
+        sent_at: Instant,
+        now: Instant,
+        other: f64,
+    ) {
         self.tick(now);
         if let Some(p) = pct {
             self.max_pct = Some(self.max_pct.map_or(p, |m| m.max(p)));
+            if p >= WARN && self.first_fill.is_none() {
+                self.first_warning(p, other, now);
+            }
             if p >= WARN {
                 self.signalled();
             }
@@ -306,6 +509,7 @@ impl Lane {
             }
         }
         if throttled {
+            self.probing = false;
             self.signalled();
             self.throttled = true;
             self.slow_start = false;
@@ -324,6 +528,9 @@ impl Lane {
                         self.cut(THROTTLED_CUT, measured, now);
                     }
                 }
+                if let Some(refill) = self.refill {
+                    self.refill = Some(refill.min(self.rate));
+                }
                 self.history.clear();
                 self.accepted = 0.0;
                 self.sent = 0.0;
@@ -340,7 +547,17 @@ impl Lane {
         }
         let measured = self.sent / elapsed.as_secs_f64();
         self.utilisation = measured / self.effective_rate();
-        if self.throttled {
+        if self.probing
+            && let Some(cap) = &self.cap
+            && cap.used(now) >= WARN
+        {
+            // The cap's own bucket is 80 % used and the service has not warned: its bucket is
+            // not smaller than the cap's, which holds the lane from here.
+            self.probing = false;
+        }
+        if let Some(refill) = self.refill {
+            self.settle(refill, now);
+        } else if self.throttled {
             // Already cut when the 429 arrived.
         } else if let Some(p) = self.max_pct {
             let rising = self.prev_pct.is_none_or(|q| p > q + 0.002);
@@ -447,6 +664,11 @@ impl Lane {
                 .last_cut
                 .is_some_and(|at| Instant::now() - at < Duration::from_secs(10))
     }
+}
+
+/// The rate, as a share of the refill, for a usage `p` of the service's bucket.
+fn response(p: f64) -> f64 {
+    (1.0 + GAIN * (TARGET - p)).clamp(0.5, 1.5)
 }
 
 /// Bucket of the adaptive pacer: a quarter second of its rate. Small, so a lowered rate holds
@@ -671,6 +893,40 @@ mod tests {
         let learned = lane.learned().expect("the lane was slowed");
         assert!(learned.rate < 4.0, "{learned:?}");
         assert!((230.0..=300.0).contains(&learned.burst), "{learned:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_warning_far_below_the_cap_settles_under_the_smaller_bucket_without_429s() {
+        // A cap of 20/s (bucket 3,000) against a service whose bucket holds 300 and refills 2/s.
+        let mut lane = Lane::new(LaneKind::Writes, 20.0, 3000.0, true, Instant::now());
+        let mut service = ServiceBucket::new(2.0, 300.0);
+        let (mut throttled, mut total) = (0, 0);
+        drive(&mut lane, 150, |_| {
+            let answer = service.admit();
+            total += 1;
+            throttled += u32::from(answer.0);
+            answer
+        })
+        .await;
+        assert_eq!(throttled, 0, "{throttled} of {total} throttled");
+        // Ideal: the bucket's 300 plus 2/s for 150 s.
+        assert!(total as f64 >= 0.9 * 600.0, "{total} sent");
+        let refill = lane.refill.expect("the refill was reckoned");
+        assert!((1.7..=2.3).contains(&refill), "refill {refill}");
+        assert!(lane.learned().is_some_and(|l| l.rate < 2.5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_capped_lane_keeps_what_is_unanswered_within_its_probing_window() {
+        let mut lane = Lane::new(LaneKind::Writes, 20.0, 3000.0, true, Instant::now());
+        let now = Instant::now();
+        assert_eq!(lane.available_now(20, now), 10, "10 at first");
+        lane.reserve(10, now);
+        assert_eq!(lane.available_now(20, now), 0, "nothing until answers come");
+        lane.accepted(10, now);
+        lane.answered(10);
+        // 10 plus an eighth of the 10 accepted.
+        assert_eq!(lane.available_now(20, now), 11);
     }
 
     #[tokio::test(start_paused = true)]

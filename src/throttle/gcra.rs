@@ -61,6 +61,12 @@ impl Gcra {
         self.burst
     }
 
+    /// Share of the bucket in use now (0 when full, 1 when empty).
+    pub fn used(&self, now: Instant) -> f64 {
+        let owed = self.tat.saturating_duration_since(now).as_secs_f64() / self.emission;
+        (owed / self.burst).min(1.0)
+    }
+
     /// How many whole units could be taken now without waiting.
     pub fn available_now(&self, now: Instant) -> u32 {
         let owed = self.tat.saturating_duration_since(now).as_secs_f64() / self.emission;

@@ -43,6 +43,19 @@
 //! halving and the cuts after it; with this change and the batcher's (below) the burst fell to
 //! about 400 and the benchmark's throttled share to 1.3 %.
 //!
+//! A capped lane does not spend its cap's burst at once: until the service's first signal, the
+//! units left unanswered stay within a window of 10 plus an eighth of what was accepted
+//! ([`controller::Lane::probe_room`], fed by [`Throttle::answered`]), like TCP's congestion
+//! window, so whatever the latency, what is in flight when a warning (80 % used) comes back fits
+//! in the fifth of the bucket that is left. The write lane's window bounds the writes the
+//! batcher puts in a batch ([`Throttle::writes_now`]); the resource-unit lane's holds a whole
+//! batch in [`Throttle::acquire`] until answers make room (a batch with nothing else unanswered
+//! always goes), so reads do not send the cap's burst into a far smaller bucket either. A first warning that comes long before the lane's own
+//! cap is 80 % used means a far smaller bucket (shared, or a smaller budget): the lane reckons
+//! its size (accepted / percentage) and refill (size per published window), and from then on
+//! holds the usage near 0.93 with a proportional law plus a slow correction of the refill
+//! estimate, rather than probing into 429s. A remembered rate is such an estimate too.
+//!
 //! The rate only grows while it is what holds the engine back: a rate nobody uses is not proof
 //! that the service would accept it. Held back means a reservation had to wait, or the batcher
 //! asked for more writes than the lane lets go now ([`Throttle::writes_now`]): the batcher
@@ -205,6 +218,9 @@ pub struct ThrottleState {
 #[derive(Debug)]
 pub struct Throttle {
     state: Mutex<State>,
+    /// Woken by every answer: room in the resource-unit lane's probing window
+    /// ([`Throttle::acquire`]).
+    answered: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -252,6 +268,7 @@ impl Throttle {
                 ),
                 paused_until: now,
             }),
+            answered: tokio::sync::Notify::new(),
         }
     }
 
@@ -263,15 +280,29 @@ impl Throttle {
     }
 
     /// Take `units` resource units and `writes` writes from the budgets, waiting until they are
-    /// available (and until any `Retry-After` pause is over).
+    /// available (and until any `Retry-After` pause is over). While the resource-unit lane
+    /// probes, a batch first waits for room in its window, which answers make
+    /// ([`Throttle::answered`]); nothing is taken before, so a wait cut short takes nothing.
     pub async fn acquire(&self, units: u32, writes: u32) {
-        let go = {
-            let mut state = self.lock();
-            let now = Instant::now();
-            let ru_go = state.ru.reserve(units, now);
-            let write_go = state.writes.reserve(writes, now);
-            let call_go = state.calls.reserve(1, now);
-            state.paused_until.max(ru_go).max(write_go).max(call_go)
+        let go = loop {
+            // Registered before the look, so an answer between the look and the wait counts.
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            {
+                let mut state = self.lock();
+                let now = Instant::now();
+                state.ru.tick(now);
+                if state.ru.probe_fits(units) {
+                    let ru_go = state.ru.reserve(units, now);
+                    let write_go = state.writes.reserve(writes, now);
+                    let call_go = state.calls.reserve(1, now);
+                    break state.paused_until.max(ru_go).max(write_go).max(call_go);
+                }
+            }
+            // Probing may also end with time (the cap's own bucket filling up): look again
+            // after an interval at the latest.
+            let _ = tokio::time::timeout(controller::INTERVAL, answered).await;
         };
         if go > Instant::now() {
             tokio::time::sleep_until(go).await;
@@ -322,16 +353,23 @@ impl Throttle {
                 LaneKind::ResourceUnits
             }
         };
+        // A write's warning may be about either bucket: the other cap's use may explain it.
+        let other = match (feedback.write, target) {
+            (true, LaneKind::Writes) => ru.own_usage(now),
+            (true, LaneKind::ResourceUnits) => writes.own_usage(now),
+            _ => 0.0,
+        };
         let lane = match target {
             LaneKind::ResourceUnits => ru,
             LaneKind::Writes => writes,
             LaneKind::Calls => calls,
         };
-        lane.observe(
+        lane.observe_beside(
             feedback.throttled,
             feedback.limit_percentage,
             feedback.sent_at,
             now,
+            other,
         );
         // A read's answer is about resource units alone, and a 429 may name its budget; a
         // write's warning could be about either bucket, so it only counts as a guess.
@@ -348,6 +386,17 @@ impl Throttle {
         state.ru.accepted(units, now);
         state.writes.accepted(writes, now);
         state.calls.accepted(1, now);
+    }
+
+    /// Report that a batch of `units` requests, `writes` of them writes, came back (whatever
+    /// the answer) or never will: room in the lanes' probing windows.
+    pub fn answered(&self, units: u32, writes: u32) {
+        {
+            let mut state = self.lock();
+            state.ru.answered(units);
+            state.writes.answered(writes);
+        }
+        self.answered.notify_waiters();
     }
 
     /// Report a whole `$batch` sent at `sent_at` refused with 429: the rate of calls is too
@@ -427,6 +476,9 @@ mod tests {
         // 100 units of burst, then 10 per second: 20 batches of 20 = 400 units take 30 s.
         for _ in 0..20 {
             throttle.acquire(20, 0).await;
+            // Answered at once: the probing window never holds this lone sender back.
+            throttle.accepted(20, 0);
+            throttle.answered(20, 0);
         }
         let took = Instant::now() - start;
         assert_eq!(took.as_secs(), 30);
@@ -438,9 +490,35 @@ mod tests {
         let start = Instant::now();
         for _ in 0..20 {
             throttle.acquire(20, 20).await;
+            throttle.accepted(20, 20);
+            throttle.answered(20, 20);
         }
         // 150 writes of burst, then 1 per second for the other 250.
         assert_eq!((Instant::now() - start).as_secs(), 250);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_wait_for_room_in_the_probing_window_which_answers_make() {
+        let throttle = std::sync::Arc::new(Throttle::new(&config(8000, 3000, BudgetMode::Capped)));
+        // Nothing unanswered: a batch larger than the window (10) goes alone.
+        throttle.acquire(20, 0).await;
+        let next = tokio::spawn({
+            let throttle = throttle.clone();
+            async move { throttle.acquire(20, 0).await }
+        });
+        // The cap would let 8,000 go; the window holds the next batch until the first is
+        // answered, however long that takes.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(
+            !next.is_finished(),
+            "held while the first batch is unanswered"
+        );
+        throttle.accepted(20, 0);
+        throttle.answered(20, 0);
+        tokio::time::timeout(Duration::from_millis(1), next)
+            .await
+            .expect("goes as soon as the answer came")
+            .unwrap();
     }
 
     #[tokio::test(start_paused = true)]

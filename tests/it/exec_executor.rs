@@ -11,6 +11,7 @@ use crate::support::exec::*;
 use authbulk::exec::ExecConfig;
 use authbulk::graph::{ApiVersion, ErrorKind, GraphCall, Request, path};
 use authbulk::sim::{FaultRates, SimConfig, TapPolicy, upn};
+use authbulk::throttle::BudgetMode;
 use authbulk::throttle::retry::RetryPolicy;
 use axum::http::StatusCode;
 use futures::StreamExt;
@@ -26,14 +27,18 @@ fn methods(user: &str) -> Request {
 
 #[tokio::test]
 async fn every_item_of_batches_with_per_item_429s_finishes() {
-    // The service allows 100 resource units per 10 s; the client thinks it may send far more.
+    // The service allows 100 resource units per 10 s; the client thinks it may send far more
+    // and follows the service's signals alone, so its 160 reads go at once (a capped engine
+    // probes from its start and would settle under the limit on the service's warnings).
+    let mut config = unbounded();
+    config.rate.mode = BudgetMode::Adaptive;
     let rig = rig(
         SimConfig {
             users: 160,
             ru_per_10s: Some(100.0),
             ..SimConfig::default()
         },
-        unbounded(),
+        config,
     )
     .await;
     let calls = (0..160).map(|i| {
@@ -59,14 +64,18 @@ async fn every_item_of_batches_with_per_item_429s_finishes() {
 
 #[tokio::test]
 async fn whole_batch_429s_lose_nothing() {
-    // 30 HTTP calls per 10 s for the app: the 31st $batch is refused as a whole.
+    // 30 HTTP calls per 10 s for the app: the 31st $batch is refused as a whole. The engine
+    // follows the service's signals alone from a huge budget, so its 40 calls go at once (a
+    // capped engine probes from its start and settles under the limit on its warnings).
+    let mut config = unbounded();
+    config.rate.mode = BudgetMode::Adaptive;
     let rig = rig(
         SimConfig {
             users: 800,
             app_requests_per_10s: Some(30.0),
             ..SimConfig::default()
         },
-        unbounded(),
+        config,
     )
     .await;
     let calls = (0..800).map(|i| {

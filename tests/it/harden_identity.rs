@@ -9,7 +9,8 @@ use crate::support::report::csv_records;
 use axum::body::Bytes;
 use serde_json::Value;
 
-/// Rotate the bodies of the items that answer a user lookup.
+/// Rotate the bodies of the items that answer a user lookup; a lookup answered alone in its
+/// `$batch` (the two rows' lookups went in separate calls) names the other row's user.
 fn swap_users(body: Bytes) -> Bytes {
     let Ok(mut answer) = serde_json::from_slice::<Value>(&body) else {
         return body;
@@ -26,6 +27,14 @@ fn swap_users(body: Bytes) -> Bytes {
             items[pair[0]]["body"] = items[pair[1]]["body"].take();
         }
         items[*users.last().unwrap()]["body"] = first;
+    } else if let [one] = users[..] {
+        let other = match items[one]["body"]["userPrincipalName"].as_str() {
+            Some(upn) if upn.eq_ignore_ascii_case(&authbulk::sim::upn(110)) => {
+                authbulk::sim::upn(111)
+            }
+            _ => authbulk::sim::upn(110),
+        };
+        items[one]["body"]["userPrincipalName"] = Value::String(other);
     }
     Bytes::from(serde_json::to_vec(&answer).unwrap())
 }

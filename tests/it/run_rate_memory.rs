@@ -1,7 +1,8 @@
 //! The rate memory, through the binary against a simulator in its own process: a run the
-//! service slowed down keeps the rate it allowed (per tenant and app, in `--rate-memory DIR`),
-//! the next run starts there and is throttled less, `--forget-rate` starts at the budget and
-//! removes the memory, and a run against a `--graph-url` keeps no memory unless told where.
+//! service slowed down (its warnings, not 429s: the engine settles below a far smaller bucket
+//! than its caps) keeps the rate it allowed (per tenant and app, in `--rate-memory DIR`), the
+//! next run starts there, `--forget-rate` starts at the budget, and a run against a
+//! `--graph-url` keeps no memory unless told where.
 
 use std::path::Path;
 
@@ -46,7 +47,8 @@ fn memory_files(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_slowed_run_is_remembered_and_the_next_run_starts_there() {
-    // 300 resource units per 10 s: the engine's default cap (8,000) bursts into 429s at once.
+    // 300 resource units per 10 s, far below the engine's default cap (8,000): a budget it
+    // does not know.
     let sim = SimProcess::start(&["--users", &USERS.to_string(), "--ru-per-10s", "300"]);
     let dir = tempfile::tempdir().unwrap();
     let rates = dir.path().join("rates");
@@ -54,7 +56,12 @@ fn a_slowed_run_is_remembered_and_the_next_run_starts_there() {
 
     let (code, stderr, first) = list(&sim, dir.path(), "first", &memory);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(first > 0, "the first run meets the service's limit");
+    // The service's warnings (80 % of its bucket used) held the engine below the limit rather
+    // than its 429s: at most 1 % of the reads.
+    assert!(
+        first * 100 <= USERS as u64,
+        "{first} of {USERS} reads answered 429"
+    );
     assert!(!stderr.contains("rate: starting at"), "{stderr}");
     let files = memory_files(&rates);
     assert_eq!(
@@ -69,7 +76,11 @@ fn a_slowed_run_is_remembered_and_the_next_run_starts_there() {
     );
     let kept: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
     let rate = kept["ru"]["rate"].as_f64().expect("a resource-unit rate");
-    assert!(rate < 300.0, "below the engine's cap of 800/s: {kept}");
+    // The service allows 30/s; the engine's cap is 800/s.
+    assert!(
+        (10.0..60.0).contains(&rate),
+        "near the service's 30/s: {kept}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -89,23 +100,27 @@ fn a_slowed_run_is_remembered_and_the_next_run_starts_there() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("rate: starting at"), "{stderr}");
     assert!(
-        second < first,
-        "the second run is throttled less: {second} against {first}"
+        second * 100 <= USERS as u64,
+        "{second} of {USERS} reads answered 429"
     );
 
-    // --forget-rate: the budget again, and no memory unless this run is slowed again.
+    // --forget-rate: the budget again, and no memory unless this run is slowed again (it is:
+    // the service's warnings came long before the engine's cap was used, as in the first run).
     std::thread::sleep(std::time::Duration::from_secs(10));
+    let before = std::fs::read_to_string(&files[0]).unwrap();
     let mut forget = memory.to_vec();
     forget.push("--forget-rate");
     let (code, stderr, _) = list(&sim, dir.path(), "third", &forget);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("rate: starting at"), "{stderr}");
+    let after = std::fs::read_to_string(&files[0]).expect("slowed again, kept again");
+    assert_ne!(before, after, "what the third run learned");
 
-    // Without --rate-memory, a --graph-url run keeps nothing in the state directory.
+    // Without --rate-memory, a --graph-url run keeps nothing in the state directory, though
+    // it learned a rate as the third run did (the same service, its bucket full again).
     std::thread::sleep(std::time::Duration::from_secs(10));
-    let (code, stderr, throttled) = list(&sim, dir.path(), "fourth", &[]);
+    let (code, stderr, _) = list(&sim, dir.path(), "fourth", &[]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(throttled > 0, "this run was slowed too");
     assert!(
         memory_files(&dir.path().join("state").join("authbulk").join("rates")).is_empty(),
         "a simulator's rates never reach the state directory"
