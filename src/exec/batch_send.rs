@@ -28,7 +28,7 @@ impl BatchTask {
                     id: i.to_string(),
                     method: p.request.method.as_str(),
                     url: &p.request.url,
-                    headers: ItemHeaders::new(p.request.body.is_some()),
+                    headers: ItemHeaders::new(p.request.body.is_some(), p.request.eventual),
                     body: p.request.body.as_ref(),
                 })
                 .collect();

@@ -143,7 +143,7 @@ impl Executor {
         &self.shared.shutdown
     }
 
-    /// The Graph client (for enumerations that do not go through `$batch`).
+    /// The Graph client the batches are sent with.
     pub fn client(&self) -> &GraphClient {
         &self.shared.client
     }

@@ -11,6 +11,10 @@
 //! signals, and hands throttled or transiently failed requests back to the batcher with the
 //! time they may go again. Everything is bounded: the channel, the permits, and the requests
 //! waiting for a retry (one per active user at most, since each caller awaits its answer).
+//!
+//! Paged reads ([`Executor::pages`], `pages.rs`: the users of `--all-users`, group members, the
+//! registration report) go through the same pipeline, one page at a time as a `$batch` item,
+//! so one budget and one retry policy cover all traffic.
 
 use std::time::Duration;
 
@@ -18,6 +22,7 @@ use crate::throttle::RateConfig;
 use crate::throttle::retry::RetryPolicy;
 
 mod batcher;
+mod pages;
 pub mod shutdown;
 pub mod stats;
 mod users;

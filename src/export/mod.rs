@@ -120,9 +120,9 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
         let session = tenant.start(config.exec);
         // `--group NAME`: each name to its one group's id, before any user is read.
         let input = match input {
-            Input::Targets(targets) => Input::Targets(
-                source::resolve_groups(&session.client, targets, config.exec.retry).await?,
-            ),
+            Input::Targets(targets) => {
+                Input::Targets(source::resolve_groups(&session.exec, targets).await?)
+            }
             input => input,
         };
         anyhow::Ok((session, input))
@@ -136,7 +136,7 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
         }
     };
     let ctrl_c = session.listen_for_ctrl_c();
-    let (exec, client, shutdown) = (&session.exec, &session.client, &session.shutdown);
+    let (exec, shutdown) = (&session.exec, &session.shutdown);
     // 4. Every user through the executor; one collector writes.
     let progress = Arc::new(Progress::start(
         total,
@@ -153,13 +153,12 @@ pub async fn export(config: ExportConfig) -> Result<Outcome> {
         .boxed(),
         // A target is only read: whatever --action says, its row is a `list`.
         Input::Targets(targets) => source::target_rows(
-            client.clone(),
+            exec.clone(),
             targets,
             Defaults {
                 action: Some(ActionKind::List),
                 ..Defaults::default()
             },
-            config.exec.retry,
             None,
         )
         .boxed(),

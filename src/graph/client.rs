@@ -1,28 +1,20 @@
 //! The Graph HTTP client: one connection pool for the run (HTTP/2 where the server offers it
 //! through ALPN), the token on every call, a fresh `client-request-id` per call and
 //! `x-ms-throttle-priority: low` (a background bulk job should be throttled before interactive
-//! users, graph-contract.md "Throttling"). It sends `$batch` envelopes for the executor
-//! ([`crate::exec`]) and pages through collections for target enumeration (`--all-users`,
-//! `--group`). It does not retry `$batch` calls itself: the executor owns retries and budgets;
-//! it only refreshes the token once on a 401.
+//! users, graph-contract.md "Throttling"). It sends the `$batch` envelopes of the executor
+//! ([`crate::exec`]), which owns retries and budgets for every request, paged reads included;
+//! the client only refreshes the token once on a 401.
 
 use std::time::{Duration, SystemTime};
 
-use futures::{Stream, StreamExt, stream};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
-use serde::de::DeserializeOwned;
 
 use super::classify::{
     error_from_answer, error_without_answer, parse_limit_percentage, parse_retry_after,
 };
-use super::wire::{
-    BatchRequestBody, BatchRequestItem, BatchResponseBody, BatchResponseItem, DirectoryGroup,
-    DirectoryUser, Page,
-};
-use super::{ApiVersion, ErrorKind, GraphError, path};
+use super::wire::{BatchRequestBody, BatchRequestItem, BatchResponseBody, BatchResponseItem};
+use super::{ApiVersion, ErrorKind, GraphError};
 use crate::auth::TokenProvider;
-use crate::throttle::retry::RetryPolicy;
 
 /// Graph answers after at most 60 s server-side; a call still open after this is dead.
 const CALL_TIMEOUT: Duration = Duration::from_secs(90);
@@ -117,35 +109,21 @@ impl GraphClient {
         &self.root
     }
 
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-        body: Option<Vec<u8>>,
-        advanced_query: bool,
-    ) -> Result<RawAnswer, BatchFailure> {
+    /// POST `body` (JSON) to `url`, refreshing the token once on a 401.
+    async fn post(&self, url: &str, body: Vec<u8>) -> Result<RawAnswer, BatchFailure> {
         let mut refreshed = false;
         loop {
             let token = self.tokens.token().await.map_err(|err| {
                 BatchFailure::Fatal(error_without_answer(ErrorKind::Auth, err.to_string(), 1))
             })?;
-            let mut request = self
+            let request = self
                 .http
-                .request(method.clone(), url)
+                .post(url)
                 .bearer_auth(&token)
                 .header("x-ms-throttle-priority", "low")
-                .header("client-request-id", uuid::Uuid::new_v4().to_string());
-            if advanced_query {
-                // With `$count=true` in the URL, the "advanced query parameters" Graph needs
-                // for an OData cast on members and for endsWith/ne/not filters
-                // (learn.microsoft.com/graph/aad-advanced-queries).
-                request = request.header("ConsistencyLevel", "eventual");
-            }
-            if let Some(body) = &body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
+                .header("client-request-id", uuid::Uuid::new_v4().to_string())
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(err) => {
@@ -197,9 +175,7 @@ impl GraphClient {
                 1,
             ))
         })?;
-        let raw = self
-            .send(reqwest::Method::POST, &url, Some(body), false)
-            .await?;
+        let raw = self.post(&url, body).await?;
         let request_id = header(&raw.headers, "request-id").map(str::to_string);
         let limit_percentage =
             header(&raw.headers, "x-ms-throttle-limit-percentage").and_then(parse_limit_percentage);
@@ -226,190 +202,7 @@ impl GraphClient {
         }
         Err(failure_of(raw))
     }
-
-    /// GET one page (absolute URL) and parse it; `advanced_query` sends `ConsistencyLevel:
-    /// eventual`.
-    async fn get_page<T: DeserializeOwned>(
-        &self,
-        url: &str,
-        advanced_query: bool,
-    ) -> Result<Page<T>, BatchFailure> {
-        let raw = self
-            .send(reqwest::Method::GET, url, None, advanced_query)
-            .await?;
-        if (200..300).contains(&raw.status) {
-            let bytes = raw.body.map_err(|err| {
-                BatchFailure::Lost(error_without_answer(
-                    ErrorKind::Transient,
-                    err.to_string(),
-                    1,
-                ))
-            })?;
-            return serde_json::from_slice(&bytes).map_err(|err| {
-                BatchFailure::Fatal(error_without_answer(
-                    ErrorKind::Rejected,
-                    format!("unreadable page of {url}: {err}"),
-                    1,
-                ))
-            });
-        }
-        Err(failure_of(raw))
-    }
-
-    /// The elements of a paged collection at `path_and_query` (relative to the version),
-    /// following `@odata.nextLink`, as a stream. Throttled and transient pages are retried
-    /// under `retry`; the stream ends after the first final error, which it yields.
-    /// `advanced_query`: every page is sent with `ConsistencyLevel: eventual` (the query must
-    /// hold `$count=true`; Graph's nextLinks keep it).
-    pub fn pages<T: DeserializeOwned + Send + 'static>(
-        &self,
-        version: ApiVersion,
-        path_and_query: &str,
-        advanced_query: bool,
-        retry: RetryPolicy,
-    ) -> impl Stream<Item = Result<T, GraphError>> + Send + use<T> {
-        let first = format!("{}/{}{}", self.root, version.as_str(), path_and_query);
-        let client = self.clone();
-        stream::unfold(Some(first), move |next| {
-            let client = client.clone();
-            async move {
-                let url = next?;
-                match client
-                    .get_page_retrying::<T>(&url, advanced_query, retry)
-                    .await
-                {
-                    Ok(page) => {
-                        let next = match page.next_link {
-                            Some(link) if link.starts_with(&format!("{}/", client.root)) => {
-                                Some(Ok(link))
-                            }
-                            // A nextLink elsewhere would carry our token to another host.
-                            Some(link) => Some(Err(error_without_answer(
-                                ErrorKind::Rejected,
-                                format!("@odata.nextLink leaves the Graph root: {link}"),
-                                1,
-                            ))),
-                            None => None,
-                        };
-                        let mut items: Vec<Result<T, GraphError>> =
-                            page.value.into_iter().map(Ok).collect();
-                        let next = match next {
-                            Some(Ok(link)) => Some(link),
-                            Some(Err(err)) => {
-                                items.push(Err(err));
-                                None
-                            }
-                            None => None,
-                        };
-                        Some((stream::iter(items), next))
-                    }
-                    Err(err) => Some((stream::iter(vec![Err(err)]), None)),
-                }
-            }
-        })
-        .flatten()
-    }
-
-    async fn get_page_retrying<T: DeserializeOwned>(
-        &self,
-        url: &str,
-        advanced_query: bool,
-        retry: RetryPolicy,
-    ) -> Result<Page<T>, GraphError> {
-        let mut attempts = 0u32;
-        let mut waited = Duration::ZERO;
-        loop {
-            attempts += 1;
-            let (wait, error) = match self.get_page(url, advanced_query).await {
-                Ok(page) => return Ok(page),
-                Err(BatchFailure::Throttled { wait, error })
-                | Err(BatchFailure::Transient { wait, error }) => (wait, error),
-                // A GET changes nothing: a lost answer is simply asked again.
-                Err(BatchFailure::NotSent(error)) | Err(BatchFailure::Lost(error)) => (None, error),
-                Err(BatchFailure::Fatal(error)) => return Err(GraphError { attempts, ..error }),
-            };
-            match retry.next_wait(attempts, wait, waited) {
-                Some(wait) => {
-                    waited += wait;
-                    tokio::time::sleep(wait).await;
-                }
-                None => return Err(GraphError { attempts, ..error }),
-            }
-        }
-    }
-
-    /// Every user of the tenant (`--all-users`), optionally filtered by an OData `$filter`.
-    /// A filter is always sent as an advanced query (`ConsistencyLevel: eventual`,
-    /// `$count=true`): `endsWith`, `ne` and `not` need it, and the plain forms accept it.
-    pub fn users(
-        &self,
-        filter: Option<&str>,
-        retry: RetryPolicy,
-    ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
-        self.users_paged(filter, 999, retry)
-    }
-
-    /// [`GraphClient::users`] with pages of `top` users (a preflight probe asks for one).
-    pub fn users_paged(
-        &self,
-        filter: Option<&str>,
-        top: u32,
-        retry: RetryPolicy,
-    ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
-        let mut path = format!("/users?$select=id,userPrincipalName&$top={top}");
-        if let Some(filter) = filter {
-            path.push_str("&$count=true&$filter=");
-            path.push_str(&utf8_percent_encode(filter, QUERY_VALUE).to_string());
-        }
-        self.pages(ApiVersion::V1, &path, filter.is_some(), retry)
-    }
-
-    /// The groups whose display name is `name` (`GET /groups?$filter=displayName eq '...'`,
-    /// quotes in the name doubled; "List groups": `eq` on `displayName` is a default query).
-    pub fn groups_named(
-        &self,
-        name: &str,
-        retry: RetryPolicy,
-    ) -> impl Stream<Item = Result<DirectoryGroup, GraphError>> + Send + use<> {
-        let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
-        let path = format!(
-            "/groups?$select=id,displayName&$top=999&$filter={}",
-            utf8_percent_encode(&filter, QUERY_VALUE)
-        );
-        self.pages(ApiVersion::V1, &path, false, retry)
-    }
-
-    /// The users among a group's transitive members (`--group`).
-    pub fn group_members(
-        &self,
-        group_id: &str,
-        retry: RetryPolicy,
-    ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
-        self.group_members_paged(group_id, 999, retry)
-    }
-
-    /// [`GraphClient::group_members`] with pages of `top` users (a preflight probe asks for one).
-    pub fn group_members_paged(
-        &self,
-        group_id: &str,
-        top: u32,
-        retry: RetryPolicy,
-    ) -> impl Stream<Item = Result<DirectoryUser, GraphError>> + Send + use<> {
-        let path = format!(
-            "/groups/{}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top={top}&$count=true",
-            path::segment(group_id)
-        );
-        // The OData cast needs the advanced query parameters ("List group transitive members").
-        self.pages(ApiVersion::V1, &path, true, retry)
-    }
 }
-
-/// Characters encoded in a query value: all but RFC 3986 unreserved.
-const QUERY_VALUE: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())

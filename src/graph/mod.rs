@@ -55,6 +55,11 @@ pub struct Request {
     pub url: String,
     /// JSON body; `Some` for POST and PATCH (a body-less POST action sends `{}`).
     pub body: Option<Value>,
+    /// Sent with `ConsistencyLevel: eventual` in the item's own headers: the "advanced query
+    /// parameters" a directory query needs for an OData cast, `endsWith`, `ne` or `not` (with
+    /// `$count=true` in its URL; "Advanced query capabilities on directory objects",
+    /// learn.microsoft.com/graph/aad-advanced-queries).
+    pub eventual: bool,
 }
 
 impl Request {
@@ -94,6 +99,15 @@ impl Request {
             method,
             url: url.into(),
             body,
+            eventual: false,
+        }
+    }
+
+    /// This request as an advanced query (`ConsistencyLevel: eventual`; see [`Request::eventual`]).
+    pub fn advanced(self) -> Self {
+        Request {
+            eventual: true,
+            ..self
         }
     }
 

@@ -80,6 +80,57 @@ pub fn list_taps(user_id: &str) -> Request {
     )
 }
 
+/// The largest page Graph gives of users, groups and members (`$top`).
+pub const PAGE_SIZE: u32 = 999;
+
+/// Characters encoded in a query value: all but RFC 3986 unreserved.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `GET /users?$select=id,userPrincipalName&$top={top}`: the first page of every user
+/// (`--all-users`), optionally filtered by an OData `$filter`. A filter is always sent as an
+/// advanced query (`ConsistencyLevel: eventual`, `$count=true`): `endsWith`, `ne` and `not`
+/// need it, and the plain forms accept it.
+pub fn list_users(filter: Option<&str>, top: u32) -> Request {
+    let mut url = format!("/users?$select=id,userPrincipalName&$top={top}");
+    let Some(filter) = filter else {
+        return Request::get(ApiVersion::V1, url);
+    };
+    url.push_str("&$count=true&$filter=");
+    url.extend(percent_encoding::utf8_percent_encode(filter, QUERY_VALUE));
+    Request::get(ApiVersion::V1, url).advanced()
+}
+
+/// `GET /groups?$filter=displayName eq '...'`: the groups whose display name is `name`
+/// (quotes in the name doubled; "List groups": `eq` on `displayName` is a default query).
+pub fn groups_named(name: &str) -> Request {
+    let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
+    Request::get(
+        ApiVersion::V1,
+        format!(
+            "/groups?$select=id,displayName&$top={PAGE_SIZE}&$filter={}",
+            percent_encoding::utf8_percent_encode(&filter, QUERY_VALUE)
+        ),
+    )
+}
+
+/// `GET /groups/{id}/transitiveMembers/microsoft.graph.user`: the first page of the users
+/// among a group's transitive members (`--group`). The OData cast needs the advanced query
+/// parameters ("List group transitive members").
+pub fn group_members(group_id: &str, top: u32) -> Request {
+    Request::get(
+        ApiVersion::V1,
+        format!(
+            "/groups/{}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top={top}&$count=true",
+            path::segment(group_id)
+        ),
+    )
+    .advanced()
+}
+
 /// The request that makes `write` for the user `user_id`.
 pub fn write(user_id: &str, write: &Write) -> Request {
     let typed = |t: MethodType| format!("{}/{}", authentication(user_id), names::collection(t));

@@ -46,14 +46,21 @@ pub struct ItemHeaders {
     /// headers").
     #[serde(rename = "x-ms-throttle-priority")]
     pub priority: &'static str,
+    /// `eventual` for an advanced directory query: a `$batch` item carries it in its own
+    /// `headers` ("JSON batching": "if a ConsistencyLevel header is required, this property is
+    /// represented as `\"headers\": {\"ConsistencyLevel\": \"eventual\"}`").
+    #[serde(rename = "ConsistencyLevel", skip_serializing_if = "Option::is_none")]
+    pub consistency_level: Option<&'static str>,
 }
 
 impl ItemHeaders {
-    /// The headers of an item, with the JSON content type when it has a body.
-    pub fn new(has_body: bool) -> Self {
+    /// The headers of an item, with the JSON content type when it has a body and
+    /// `ConsistencyLevel: eventual` when `eventual`.
+    pub fn new(has_body: bool, eventual: bool) -> Self {
         ItemHeaders {
             content_type: has_body.then_some("application/json"),
             priority: "low",
+            consistency_level: eventual.then_some("eventual"),
         }
     }
 }
@@ -159,7 +166,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_item_asks_for_low_priority_and_items_with_a_body_carry_the_json_content_type() {
+    fn every_item_asks_for_low_priority_items_with_a_body_carry_the_json_content_type_and_advanced_queries_their_consistency_level()
+     {
         let body = serde_json::json!({"phoneNumber": "+46 701234567"});
         let batch = BatchRequestBody {
             requests: &[
@@ -167,15 +175,22 @@ mod tests {
                     id: "0".into(),
                     method: "GET",
                     url: "/users/a/authentication/methods",
-                    headers: ItemHeaders::new(false),
+                    headers: ItemHeaders::new(false, false),
                     body: None,
                 },
                 BatchRequestItem {
                     id: "1".into(),
                     method: "POST",
                     url: "/users/b/authentication/phoneMethods",
-                    headers: ItemHeaders::new(true),
+                    headers: ItemHeaders::new(true, false),
                     body: Some(&body),
+                },
+                BatchRequestItem {
+                    id: "2".into(),
+                    method: "GET",
+                    url: "/users?$count=true&$filter=endsWith(mail,'@x.com')",
+                    headers: ItemHeaders::new(false, true),
+                    body: None,
                 },
             ],
         };
@@ -187,7 +202,9 @@ mod tests {
                  "headers":{"x-ms-throttle-priority":"low"}},
                 {"id":"1","method":"POST","url":"/users/b/authentication/phoneMethods",
                  "headers":{"Content-Type":"application/json","x-ms-throttle-priority":"low"},
-                 "body":{"phoneNumber":"+46 701234567"}}
+                 "body":{"phoneNumber":"+46 701234567"}},
+                {"id":"2","method":"GET","url":"/users?$count=true&$filter=endsWith(mail,'@x.com')",
+                 "headers":{"x-ms-throttle-priority":"low","ConsistencyLevel":"eventual"}}
             ]})
         );
     }

@@ -18,9 +18,10 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::auth::permissions::{self, Need};
-use crate::graph::ApiVersion;
-use crate::graph::client::GraphClient;
-use crate::throttle::retry::RetryPolicy;
+use crate::exec::Executor;
+use crate::graph::requests::{self, PAGE_SIZE};
+use crate::graph::wire::DirectoryUser;
+use crate::graph::{ApiVersion, Request};
 
 /// Header names a spreadsheet export may have on its first line (DESIGN.md, the `user` column).
 const HEADERS: [&str; 8] = [
@@ -109,12 +110,11 @@ impl Exclusions {
     /// Read the members of the `--exclude-group` groups and, with `--exclude-admins`, the
     /// admins. A failure is an error before any row (exit 2): a safety list that silently
     /// protects nobody is refused.
-    pub async fn resolve(mut self, client: &GraphClient, retry: RetryPolicy) -> Result<Self> {
+    pub async fn resolve(mut self, exec: &Executor) -> Result<Self> {
         for group in std::mem::take(&mut self.groups) {
             let crate::target::Targets::Groups(ids) = crate::target::resolve_groups(
-                client,
+                exec,
                 crate::target::Targets::Groups(vec![group.clone()]),
-                retry,
             )
             .await
             .map_err(|e| {
@@ -128,7 +128,9 @@ impl Exclusions {
             };
             let reason = self.reason_code(format!("excluded: member of group {group}"));
             for id in ids {
-                let mut members = std::pin::pin!(client.group_members(&id, retry));
+                let mut members = std::pin::pin!(
+                    exec.pages::<DirectoryUser>(requests::group_members(&id, PAGE_SIZE))
+                );
                 while let Some(user) = members.next().await {
                     let user = user.map_err(|error| {
                         anyhow::anyhow!(
@@ -141,7 +143,7 @@ impl Exclusions {
         }
         if self.admins {
             let reason = self.reason_code("excluded: admin (--exclude-admins)".to_string());
-            for id in admins(client, retry).await? {
+            for id in admins(exec).await? {
                 self.exclude(&id, reason);
             }
         }
@@ -203,11 +205,11 @@ const NON_PREMIUM: &str = "Authentication_RequestFromNonPremiumTenantOrB2CTenant
 
 /// The object ids of the users with an admin role: the registration report's `isAdmin eq true`,
 /// or without P1/P2 the members of every activated directory role.
-async fn admins(client: &GraphClient, retry: RetryPolicy) -> Result<Vec<String>> {
+async fn admins(exec: &Executor) -> Result<Vec<String>> {
     let report = "/reports/authenticationMethods/userRegistrationDetails?$top=999&$filter=isAdmin%20eq%20true";
     let mut ids = Vec::new();
     let mut records =
-        std::pin::pin!(client.pages::<Map<String, Value>>(ApiVersion::V1, report, false, retry));
+        std::pin::pin!(exec.pages::<Map<String, Value>>(Request::get(ApiVersion::V1, report)));
     let mut premium = true;
     while let Some(record) = records.next().await {
         match record {
@@ -232,12 +234,9 @@ async fn admins(client: &GraphClient, retry: RetryPolicy) -> Result<Vec<String>>
         "--exclude-admins: the registration report is refused (no Entra ID P1/P2); the admins \
          are the members of the directory roles"
     );
-    let mut roles = std::pin::pin!(client.pages::<Map<String, Value>>(
-        ApiVersion::V1,
-        "/directoryRoles",
-        false,
-        retry
-    ));
+    let mut roles = std::pin::pin!(
+        exec.pages::<Map<String, Value>>(Request::get(ApiVersion::V1, "/directoryRoles"))
+    );
     let mut role_ids = Vec::new();
     while let Some(role) = roles.next().await {
         let role = role.map_err(|error| {
@@ -253,7 +252,7 @@ async fn admins(client: &GraphClient, retry: RetryPolicy) -> Result<Vec<String>>
             crate::graph::path::segment(&role)
         );
         let mut members =
-            std::pin::pin!(client.pages::<Map<String, Value>>(ApiVersion::V1, &path, false, retry));
+            std::pin::pin!(exec.pages::<Map<String, Value>>(Request::get(ApiVersion::V1, path)));
         while let Some(member) = members.next().await {
             let member = member.map_err(|error| {
                 anyhow::anyhow!(

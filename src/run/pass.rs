@@ -78,10 +78,9 @@ impl<'a> Pass<'a> {
                 source::job_rows(sources.clone(), config.defaults.clone()).boxed()
             }
             Input::Targets(targets) => source::target_rows(
-                self.session.client.clone(),
+                self.session.exec.clone(),
                 targets.clone(),
                 config.defaults.clone(),
-                config.exec.retry,
                 resume,
             )
             .boxed(),

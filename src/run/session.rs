@@ -14,14 +14,13 @@ use super::{Exclusions, RunConfig, policy, rate_memory, tenant_guard};
 use crate::auth::claims;
 use crate::auth::permissions::{self, Need};
 use crate::exec::{Executor, Shutdown};
-use crate::graph::client::GraphClient;
 use crate::plan::PlanRules;
 use crate::session::{self, Connected};
 use crate::target::{self as source, Input};
 
 /// The tenant, connected. Fields drop in order: the simulator (when simulating) goes last.
 pub(super) struct Session {
-    /// Sends every request of the rows.
+    /// Sends every request: the rows', and the pages of enumerated targets.
     pub exec: Executor,
     /// The Ctrl-C listener, stopped when the run ends.
     pub ctrl_c: tokio::task::JoinHandle<()>,
@@ -31,8 +30,6 @@ pub(super) struct Session {
     pub rules: PlanRules,
     /// Users never touched, resolved.
     pub exclusions: Exclusions,
-    /// The Graph client (the enumerated targets read through it).
-    pub client: GraphClient,
     /// What this tenant allowed this app in an earlier run, kept again at the end.
     pub rate_memory: Option<rate_memory::Opened>,
     /// Who the token speaks for, when its claims say.
@@ -58,12 +55,12 @@ pub(super) async fn open(config: &RunConfig, job: &mut Job) -> Result<Session> {
     let mut exec_config = config.exec;
     exec_config.rate.start = rate_memory.as_ref().and_then(|m| m.start);
     let started = tenant.start(exec_config);
-    let exclusions = prepare(config, job, &started.client).await?;
+    let exclusions = prepare(config, job, &started.exec).await?;
     let ctrl_c = started.listen_for_ctrl_c();
     let session::Session {
         exec,
         shutdown,
-        client,
+        client: _,
         connected,
     } = started;
     // The authentication methods policy, read once before planning when the job has rows it
@@ -81,7 +78,6 @@ pub(super) async fn open(config: &RunConfig, job: &mut Job) -> Result<Session> {
         shutdown,
         rules,
         exclusions,
-        client,
         rate_memory,
         principal,
         connected,
@@ -90,26 +86,23 @@ pub(super) async fn open(config: &RunConfig, job: &mut Job) -> Result<Session> {
 
 /// What is read once before any row: `--group` names to ids, the tenant's default domain for
 /// a guarded `--all-users` run, the exclusions, and the probe of the targets.
-async fn prepare(config: &RunConfig, job: &mut Job, client: &GraphClient) -> Result<Exclusions> {
-    let retry = config.exec.retry;
+async fn prepare(config: &RunConfig, job: &mut Job, exec: &Executor) -> Result<Exclusions> {
     // `--group NAME`: each name to its one group's id, before any user is read.
     let input = std::mem::replace(&mut job.input, Input::Jobs(Vec::new()));
     job.input = match input {
-        Input::Targets(targets) => {
-            Input::Targets(source::resolve_groups(client, targets, retry).await?)
-        }
+        Input::Targets(targets) => Input::Targets(source::resolve_groups(exec, targets).await?),
         input => input,
     };
     // `--all-users` with a removing action: the tenant's default domain, typed or given.
     if check::guarded_all_users(&job.input, config)
         && let Some(action) = config.defaults.action
     {
-        tenant_guard::check(client, retry, action, config.confirm_domain.as_deref()).await?;
+        tenant_guard::check(exec, action, config.confirm_domain.as_deref()).await?;
     }
     // `--exclude-group`, `--exclude-admins`: read once, before any row.
-    let exclusions = config.exclusions.clone().resolve(client, retry).await?;
+    let exclusions = config.exclusions.clone().resolve(exec).await?;
     if let Input::Targets(targets) = &job.input {
-        source::probe(client, targets, retry).await?;
+        source::probe(exec, targets).await?;
     }
     Ok(exclusions)
 }

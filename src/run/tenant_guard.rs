@@ -13,10 +13,9 @@ use anyhow::{Result, bail};
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
-use crate::graph::ApiVersion;
-use crate::graph::client::GraphClient;
+use crate::exec::Executor;
+use crate::graph::{ApiVersion, Request};
 use crate::job::ActionKind;
-use crate::throttle::retry::RetryPolicy;
 
 /// The actions that remove methods, which the guard protects a whole tenant from.
 pub fn removes(action: ActionKind) -> bool {
@@ -31,13 +30,11 @@ pub fn removes(action: ActionKind) -> bool {
 }
 
 /// The tenant's default verified domain.
-async fn default_domain(client: &GraphClient, retry: RetryPolicy) -> Result<String> {
-    let mut orgs = std::pin::pin!(client.pages::<Map<String, Value>>(
+async fn default_domain(exec: &Executor) -> Result<String> {
+    let mut orgs = std::pin::pin!(exec.pages::<Map<String, Value>>(Request::get(
         ApiVersion::V1,
         "/organization?$select=id,verifiedDomains",
-        false,
-        retry
-    ));
+    )));
     while let Some(org) = orgs.next().await {
         let org = org.map_err(|error| {
             anyhow::anyhow!(
@@ -63,13 +60,8 @@ async fn default_domain(client: &GraphClient, retry: RetryPolicy) -> Result<Stri
 
 /// Check the guard for a run of `action` on every user: the domain given with
 /// `--confirm-domain`, else typed at the terminal, must be the tenant's default domain.
-pub async fn check(
-    client: &GraphClient,
-    retry: RetryPolicy,
-    action: ActionKind,
-    given: Option<&str>,
-) -> Result<()> {
-    let domain = default_domain(client, retry).await?;
+pub async fn check(exec: &Executor, action: ActionKind, given: Option<&str>) -> Result<()> {
+    let domain = default_domain(exec).await?;
     let typed = match given {
         Some(given) => given.to_string(),
         None => {

@@ -36,11 +36,10 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::Outcome;
-use crate::exec::{DriveEnd, ExecConfig, UserWork, for_each_user};
+use crate::exec::{DriveEnd, ExecConfig, Executor, UserWork, for_each_user};
 use crate::export::format::csv::write_line;
 use crate::export::format::{Destination, OutFormat, Output};
-use crate::graph::client::GraphClient;
-use crate::graph::{ApiVersion, GraphCall, GraphError, methods, requests};
+use crate::graph::{ApiVersion, GraphCall, GraphError, Request, methods, requests};
 use crate::job::{ActionKind, Defaults};
 use crate::session::{self, Connection, Session};
 use crate::target::{self as source, Input, Row, RowKind, Targets};
@@ -76,8 +75,8 @@ pub fn default_out(now: chrono::DateTime<chrono::Utc>) -> Destination {
 /// The error code of the report's 403 in a tenant without Entra ID P1/P2.
 const NON_PREMIUM: &str = "Authentication_RequestFromNonPremiumTenantOrB2CTenant";
 
-/// The report's path, `$top=999`, and the server-side filter.
-fn report_path(filters: &Filters) -> String {
+/// The report's first page: `$top=999`, and the server-side filter.
+fn report_request(filters: &Filters) -> Request {
     let mut path = "/reports/authenticationMethods/userRegistrationDetails?$top=999".to_string();
     if let Some(filter) = filters.odata() {
         path.push_str("&$filter=");
@@ -86,7 +85,7 @@ fn report_path(filters: &Filters) -> String {
                 .to_string(),
         );
     }
-    path
+    Request::get(ApiVersion::V1, path)
 }
 
 /// The status table being written.
@@ -213,14 +212,13 @@ impl Summary {
 async fn target_keys(
     input: Input,
     defaults: &Defaults,
-    client: &GraphClient,
-    exec: &ExecConfig,
+    exec: &Executor,
 ) -> Result<Option<HashSet<String>>> {
     let mut rows: BoxStream<'static, Row> = match input {
         Input::Targets(Targets::AllUsers { filter: None }) => return Ok(None),
         Input::Jobs(sources) => source::job_rows(sources, defaults.clone()).boxed(),
         Input::Targets(targets) => {
-            source::target_rows(client.clone(), targets, list_defaults(), exec.retry, None).boxed()
+            source::target_rows(exec.clone(), targets, list_defaults(), None).boxed()
         }
     };
     let mut keys = HashSet::new();
@@ -274,21 +272,14 @@ pub async fn status(config: StatusConfig) -> Result<Outcome> {
     let started = async {
         let (tenant, _token) = session::open(&config.connection, config.exec.concurrency).await?;
         let session = tenant.start(config.exec);
-        let client = &session.client;
+        let exec = &session.exec;
         // `--group NAME`: each name to its one group's id, before any user is read.
         let input = match input {
-            Input::Targets(targets) => {
-                Input::Targets(source::resolve_groups(client, targets, config.exec.retry).await?)
-            }
+            Input::Targets(targets) => Input::Targets(source::resolve_groups(exec, targets).await?),
             input => input,
         };
-        let mut report = client
-            .pages::<Map<String, Value>>(
-                ApiVersion::V1,
-                &report_path(&config.filters),
-                false,
-                config.exec.retry,
-            )
+        let mut report = exec
+            .pages::<Map<String, Value>>(report_request(&config.filters))
             .boxed()
             .peekable();
         let premium = match std::pin::Pin::new(&mut report).peek().await {
@@ -303,7 +294,7 @@ pub async fn status(config: StatusConfig) -> Result<Outcome> {
             );
         }
         let keys = match premium {
-            true => Ok(target_keys(input, &config.defaults, client, &config.exec).await?),
+            true => Ok(target_keys(input, &config.defaults, exec).await?),
             false => Err(input),
         };
         anyhow::Ok((session, report, keys))
@@ -481,11 +472,10 @@ async fn from_methods(
     summary: &mut Summary,
 ) -> Result<Outcome> {
     let ctrl_c = session.listen_for_ctrl_c();
-    let client = &session.client;
     let rows: BoxStream<'static, Row> = match input {
         Input::Jobs(sources) => source::job_rows(sources, defaults.clone()).boxed(),
         Input::Targets(targets) => {
-            source::target_rows(client.clone(), targets, list_defaults(), exec.retry, None).boxed()
+            source::target_rows(session.exec.clone(), targets, list_defaults(), None).boxed()
         }
     };
     let (reads, mut received) = mpsc::channel::<Read>(1024);

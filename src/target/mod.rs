@@ -19,11 +19,12 @@ use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::graph::client::GraphClient;
+use crate::exec::Executor;
+use crate::graph::requests::{self, PAGE_SIZE};
+use crate::graph::wire::{DirectoryGroup, DirectoryUser};
 use crate::job::{self, Defaults, JobSource, Operation, Problem};
 use crate::report::Resume;
 use crate::report::journal::BitSet;
-use crate::throttle::retry::RetryPolicy;
 
 /// One unit of work: a valid operation, or a row that failed validation (with `--skip-invalid`).
 #[derive(Debug)]
@@ -296,12 +297,8 @@ pub enum Targets {
 
 /// Resolve each `--group` that is not an object id (a GUID) by its display name: exactly one
 /// group must have it. None, several (listed by id) or a failed lookup is an error before any
-/// user is read (exit 2).
-pub async fn resolve_groups(
-    client: &GraphClient,
-    targets: Targets,
-    retry: RetryPolicy,
-) -> Result<Targets> {
+/// user is read (exit 2). The lookups go through the executor, like every Graph read.
+pub async fn resolve_groups(exec: &Executor, targets: Targets) -> Result<Targets> {
     let Targets::Groups(groups) = targets else {
         return Ok(targets);
     };
@@ -312,7 +309,8 @@ pub async fn resolve_groups(
             continue;
         }
         let mut found = Vec::new();
-        let mut named = std::pin::pin!(client.groups_named(&group, retry));
+        let mut named =
+            std::pin::pin!(exec.pages::<DirectoryGroup>(requests::groups_named(&group)));
         while let Some(one) = named.next().await {
             found.push(one.map_err(|error| {
                 anyhow::anyhow!("--group {group:?}: looking the group up by name failed: {error}")
@@ -343,12 +341,12 @@ pub async fn resolve_groups(
 /// Preflight of the targets, before any write: one cheap read (`$top=1`) per `--group` and
 /// for `--filter`, so a group that does not exist or a filter Graph refuses stops the run as a
 /// usage error naming the flag and Graph's answer, instead of one failed row after the plan.
-pub async fn probe(client: &GraphClient, targets: &Targets, retry: RetryPolicy) -> Result<()> {
+pub async fn probe(exec: &Executor, targets: &Targets) -> Result<()> {
     match targets {
         Targets::AllUsers { filter: None } => Ok(()),
         Targets::AllUsers {
             filter: Some(filter),
-        } => match Box::pin(client.users_paged(Some(filter), 1, retry))
+        } => match Box::pin(exec.pages::<DirectoryUser>(requests::list_users(Some(filter), 1)))
             .next()
             .await
         {
@@ -363,10 +361,8 @@ pub async fn probe(client: &GraphClient, targets: &Targets, retry: RetryPolicy) 
         },
         Targets::Groups(groups) => {
             for group in groups {
-                if let Some(Err(error)) = Box::pin(client.group_members_paged(group, 1, retry))
-                    .next()
-                    .await
-                {
+                let members = exec.pages::<DirectoryUser>(requests::group_members(group, 1));
+                if let Some(Err(error)) = Box::pin(members).next().await {
                     let what = match error.status {
                         Some(404) => "no such group in the tenant",
                         _ => "Graph refused to list its members",
@@ -527,19 +523,22 @@ fn target_row(defaults: &Defaults, seq: u64, name: &str, id: String, check_gone:
 /// groups is worked on once. Enumeration errors become one failed row, and end the stream. With
 /// `resume` (an earlier run's journal), users keep the rows the earlier run gave them, and the
 /// users it began but this enumeration no longer lists come last, marked
-/// [`check_gone`](Row::check_gone).
+/// [`check_gone`](Row::check_gone). The pages are read through `exec` ([`Executor::pages`]).
 pub fn target_rows(
-    client: GraphClient,
+    exec: Executor,
     targets: Targets,
     defaults: Defaults,
-    retry: RetryPolicy,
     resume: Option<Arc<Resume>>,
 ) -> impl Stream<Item = Row> + Send {
     let dedup = matches!(targets, Targets::Groups(_)).then(IdSet::default);
     let users = match targets {
-        Targets::AllUsers { filter } => client.users(filter.as_deref(), retry).boxed(),
+        Targets::AllUsers { filter } => exec
+            .pages::<DirectoryUser>(requests::list_users(filter.as_deref(), PAGE_SIZE))
+            .boxed(),
         Targets::Groups(groups) => futures::stream::iter(groups)
-            .flat_map(move |group| client.group_members(&group, retry))
+            .flat_map(move |group| {
+                exec.pages::<DirectoryUser>(requests::group_members(&group, PAGE_SIZE))
+            })
             .boxed(),
     };
     let numbering = Arc::new(Mutex::new(Numbering {

@@ -1,6 +1,6 @@
 //! Retry timing: how long to wait before sending a throttled or transiently failed request
 //! again, and when to give up (`--max-retries`, `--max-wait`). Used by the executor
-//! ([`crate::exec`]) for `$batch` items and whole batches, and by the Graph client's paged GETs.
+//! ([`crate::exec`]) for `$batch` items and whole batches, paged reads included.
 
 use std::time::Duration;
 

@@ -24,14 +24,13 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
 
 use crate::Outcome;
-use crate::exec::{ExecConfig, Executor, Shutdown};
+use crate::exec::{ExecConfig, Executor};
 use crate::export::format::csv::write_line;
 use crate::export::format::{Destination, OutFormat, Output};
-use crate::graph::client::GraphClient;
 use crate::graph::cloud::Capability;
 use crate::graph::oath::{self as wire, Device};
 use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request};
-use crate::session::Connection;
+use crate::session::{Connection, Session};
 use seed::SeedRow;
 
 /// What `tokens import` is asked to do.
@@ -159,36 +158,30 @@ fn check_cloud(connection: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Connect, get a first token, and a client for the tenant.
-async fn client(
-    connection: &Connection,
-    exec: &ExecConfig,
-) -> Result<(crate::session::Connected, GraphClient)> {
+/// Connect, get a first token, and start the executor for the tenant.
+async fn open(connection: &Connection, exec: ExecConfig) -> Result<Session> {
     let (tenant, _token) = crate::session::open(connection, exec.concurrency).await?;
-    Ok((tenant.connected, tenant.client))
+    Ok(tenant.start(exec))
 }
 
-/// Every token of the inventory, paged.
-async fn inventory(client: &GraphClient, exec: &ExecConfig) -> Result<Vec<Device>, GraphError> {
-    client
-        .pages::<Value>(
-            ApiVersion::Beta,
-            &format!("{}?$top=999", wire::INVENTORY),
-            false,
-            exec.retry,
-        )
-        .and_then(|value| async move {
-            wire::parse_device(value).map_err(|e| GraphError {
-                kind: ErrorKind::Rejected,
-                status: None,
-                code: "unexpectedAnswer".into(),
-                message: e.to_string(),
-                request_id: None,
-                attempts: 1,
-            })
+/// Every token of the inventory, paged through the executor.
+async fn inventory(exec: &Executor) -> Result<Vec<Device>, GraphError> {
+    exec.pages::<Value>(Request::get(
+        ApiVersion::Beta,
+        format!("{}?$top=999", wire::INVENTORY),
+    ))
+    .and_then(|value| async move {
+        wire::parse_device(value).map_err(|e| GraphError {
+            kind: ErrorKind::Rejected,
+            status: None,
+            code: "unexpectedAnswer".into(),
+            message: e.to_string(),
+            request_id: None,
+            attempts: 1,
         })
-        .try_collect()
-        .await
+    })
+    .try_collect()
+    .await
 }
 
 fn inventory_error(error: GraphError, needs: &str) -> anyhow::Error {
@@ -204,8 +197,8 @@ fn inventory_error(error: GraphError, needs: &str) -> anyhow::Error {
 pub async fn list(config: ListConfig) -> Result<Outcome> {
     check_cloud(&config.connection)?;
     let mut table = Table::create(&config.output, &LIST_COLUMNS)?;
-    let (_connected, client) = client(&config.connection, &config.exec).await?;
-    let devices = inventory(&client, &config.exec)
+    let session = open(&config.connection, config.exec).await?;
+    let devices = inventory(&session.exec)
         .await
         .map_err(|e| inventory_error(e, "Policy.Read.All"))?;
     let mut held = 0;
@@ -260,20 +253,18 @@ pub async fn import(config: ImportConfig) -> Result<Outcome> {
         }
     };
     let mut table = Table::create(&config.report, &REPORT_COLUMNS)?;
-    let (_connected, client) = client(&config.connection, &config.exec).await?;
-    let existing: HashMap<String, String> = inventory(&client, &config.exec)
+    let session = open(&config.connection, config.exec).await?;
+    let existing: HashMap<String, String> = inventory(&session.exec)
         .await
         .map_err(|e| inventory_error(e, "Policy.ReadWrite.AuthenticationMethod"))?
         .into_iter()
         .map(|d| (d.serial_number, d.id))
         .collect();
-    let shutdown = Shutdown::new();
-    let _ctrl_c = shutdown.listen_for_ctrl_c();
-    let exec = Executor::start(client, config.exec, shutdown);
+    let _ctrl_c = session.listen_for_ctrl_c();
+    let exec = &session.exec;
     let dry_run = config.dry_run;
     let mut results = futures::stream::iter(rows.into_iter().map(|row| {
         let known = existing.get(&row.serial).cloned();
-        let exec = &exec;
         async move {
             let ended = match known {
                 Some(id) => RowEnd {

@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::support::exec::*;
 use authbulk::exec::ExecConfig;
+use authbulk::graph::requests::{self, PAGE_SIZE};
+use authbulk::graph::wire::DirectoryUser;
 use authbulk::graph::{ApiVersion, ErrorKind, GraphCall, Request, path};
 use authbulk::sim::{FaultRates, SimConfig, TapPolicy, upn};
 use authbulk::throttle::BudgetMode;
@@ -394,8 +396,7 @@ async fn all_users_and_group_members_are_enumerated_across_pages() {
     .await;
     let users: Vec<_> = rig
         .exec
-        .client()
-        .users(None, RetryPolicy::default())
+        .pages::<DirectoryUser>(requests::list_users(None, PAGE_SIZE))
         .collect()
         .await;
     let ids: HashSet<String> = users.into_iter().map(|u| u.unwrap().id).collect();
@@ -405,19 +406,17 @@ async fn all_users_and_group_members_are_enumerated_across_pages() {
     let id = group["id"].as_str().unwrap();
     let members: Vec<_> = rig
         .exec
-        .client()
-        .group_members(id, RetryPolicy::default())
+        .pages::<DirectoryUser>(requests::group_members(id, PAGE_SIZE))
         .collect()
         .await;
     assert!(members.iter().all(Result::is_ok));
     assert!(!members.is_empty());
     let filtered: Vec<_> = rig
         .exec
-        .client()
-        .users(
+        .pages::<DirectoryUser>(requests::list_users(
             Some("startswith(userPrincipalName,'guest')"),
-            RetryPolicy::default(),
-        )
+            PAGE_SIZE,
+        ))
         .collect()
         .await;
     assert_eq!(filtered.len(), 2_500 / 50);

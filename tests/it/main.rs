@@ -46,6 +46,7 @@ mod run_graph_fidelity;
 mod run_guards_tenant;
 mod run_nightly;
 mod run_oath;
+mod run_paged_reads;
 mod run_plan_spill;
 mod run_policy;
 mod run_preflight;

@@ -82,8 +82,13 @@ impl Rig {
     /// `authbulk run <args>` with the simulator's credentials, Graph and the token endpoint
     /// both through the proxy.
     pub fn run(&self, args: &[&str]) -> Command {
+        self.command("run", args)
+    }
+
+    /// `authbulk <name> <args>` (`run`, `export`, `status`, ...) the same way.
+    pub fn command(&self, name: &str, args: &[&str]) -> Command {
         let mut command = authbulk();
-        command.arg("run").args(args);
+        command.arg(name).args(args);
         command.args(["--graph-url", &self.proxy]);
         command
             .env("AZURE_TENANT_ID", self.sim.tenant_id())
