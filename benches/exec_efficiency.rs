@@ -20,11 +20,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use authbulk::auth::TokenProvider;
-use authbulk::exec::{ExecConfig, Executor, Shutdown};
-use authbulk::graph::client::GraphClient;
 use authbulk::sim::SimConfig;
-use authbulk::throttle::{Budget, BudgetMode, Learned, RateConfig};
+use authbulk::testing::auth::TokenProvider;
+use authbulk::testing::exec::{ExecConfig, Executor, Shutdown};
+use authbulk::testing::graph::GraphClient;
+use authbulk::testing::throttle::{Budget, BudgetMode, Learned, RateConfig};
 use exec_support::*;
 
 /// Writes per 150 s of the service: with its bucket of 150 s, 20,000 writes take a minute.

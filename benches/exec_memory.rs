@@ -6,7 +6,7 @@ mod exec_support;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use authbulk::exec::ExecConfig;
+use authbulk::testing::exec::ExecConfig;
 use exec_support::*;
 
 const USERS: usize = 1_000_000;

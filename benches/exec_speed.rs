@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use authbulk::exec::ExecConfig;
+use authbulk::testing::exec::ExecConfig;
 use exec_support::*;
 
 const USERS: usize = 20_000;

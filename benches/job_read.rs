@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use authbulk::job::{self, Defaults, JobSource};
+use authbulk::testing::job::{self, Defaults, JobSource};
 
 const TARGET_ROWS_PER_SEC: f64 = 500_000.0;
 const MEMORY_LIMIT_MIB: f64 = 64.0;

@@ -31,7 +31,7 @@ fn batch_body(connection: usize, round: usize) -> Vec<u8> {
     let requests: Vec<Value> = (0..20)
         .map(|k| {
             let user = (connection * 1_009 + round * 20 + k) % USERS;
-            let upn = authbulk::graph::path::segment(&authbulk::sim::upn(user));
+            let upn = authbulk::testing::graph::path::segment(&authbulk::sim::upn(user));
             if k % 5 == 4 {
                 json!({"id": k.to_string(), "method": "POST", "url": format!("/users/{upn}/revokeSignInSessions"),
                        "headers": {"Content-Type": "application/json"}, "body": {}})

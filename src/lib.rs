@@ -20,22 +20,29 @@
 //! | [`run`] | the `run` command: per-row work, `--resume`, exclusions, the tenant guard, the rate memory |
 //! | [`tokens`] | the hardware OATH token inventory (`authbulk tokens import`, `tokens list`) |
 //! | [`sim`] | the simulated tenant (Graph + token endpoint) used by `--simulate`, tests and benchmarks |
+//!
+//! The library surface is small: [`cli`] (the binary's entry: `Cli`, `init_logging`,
+//! `execute`), [`Outcome`], and [`sim`] (a product feature of its own) are public; every other
+//! module is private to the crate (`pub(crate)`), so the compiler reports what nothing uses.
+//! What the integration tests and the benchmarks drive in-process beyond that is gathered in
+//! one module, [`testing`], by area.
 
-pub mod auth;
+pub(crate) mod auth;
 pub mod cli;
-pub mod exec;
-pub mod export;
-pub mod graph;
-pub mod job;
-pub mod plan;
-pub mod report;
-pub mod run;
-pub mod session;
+pub(crate) mod exec;
+pub(crate) mod export;
+pub(crate) mod graph;
+pub(crate) mod job;
+pub(crate) mod plan;
+pub(crate) mod report;
+pub(crate) mod run;
+pub(crate) mod session;
 pub mod sim;
-pub mod status;
-pub mod target;
-pub mod throttle;
-pub mod tokens;
+pub(crate) mod status;
+pub(crate) mod target;
+pub mod testing;
+pub(crate) mod throttle;
+pub(crate) mod tokens;
 
 /// How a command ended; the binary turns it into the process exit code of DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,11 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use authbulk::auth::TokenProvider;
-use authbulk::exec::{ExecConfig, Executor, Shutdown, UserWork};
-use authbulk::graph::client::GraphClient;
-use authbulk::graph::{ApiVersion, GraphCall, Request, path};
-use authbulk::throttle::{Budget, BudgetMode, RateConfig};
+use authbulk::testing::auth::TokenProvider;
+use authbulk::testing::exec::{ExecConfig, Executor, Shutdown, UserWork};
+use authbulk::testing::graph::GraphClient;
+use authbulk::testing::graph::{ApiVersion, GraphCall, Request, path};
+use authbulk::testing::throttle::{Budget, BudgetMode, RateConfig};
 
 /// Environment variable that turns a bench binary into the simulator's child process.
 const CHILD_ENV: &str = "AUTHBULK_BENCH_SIM_USERS";
@@ -68,15 +68,15 @@ pub async fn drive(work: Arc<Work>, users: usize, active: usize) {
         }
         n
     });
-    let end = authbulk::exec::for_each_user(
+    let end = authbulk::testing::exec::for_each_user(
         work,
         futures::stream::iter(0..users),
         active,
         tx,
-        authbulk::exec::Shutdown::new(),
+        authbulk::testing::exec::Shutdown::new(),
     )
     .await;
-    assert_eq!(end, authbulk::exec::DriveEnd::Completed);
+    assert_eq!(end, authbulk::testing::exec::DriveEnd::Completed);
     let collected = collector.await.expect("collector");
     assert_eq!(collected, users as u64);
 }

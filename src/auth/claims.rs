@@ -151,14 +151,6 @@ impl Granted {
             .iter()
             .any(|p| p.starts_with("UserAuthenticationMethod.") || p.starts_with("UserAuthMethod-"))
     }
-
-    /// Whether the token holds `permission` or the ReadWrite form of a Read permission.
-    pub fn holds(&self, permission: &str) -> bool {
-        let write = permission.replace(".Read.", ".ReadWrite.");
-        self.permissions
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(permission) || p.eq_ignore_ascii_case(&write))
-    }
 }
 
 #[cfg(test)]
@@ -179,7 +171,6 @@ mod tests {
         let granted = granted_permissions(&claims);
         assert_eq!(granted.principal, Principal::User);
         assert!(!granted.reaches_methods());
-        assert!(granted.holds("User.Read.All"), "ReadWrite covers Read");
         assert_eq!(claims.user_name(), Some("admin@contoso.com"));
     }
 

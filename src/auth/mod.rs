@@ -40,12 +40,9 @@ pub(crate) use config::{
     IMDS_HOST, IMDS_TOKEN_PATH, check_endpoint, check_identity_endpoint, check_tenant,
 };
 pub use credential::Secret;
-pub use delegated::{
-    DELEGATED_SCOPES, GRAPH_CLI_CLIENT_ID, LoginMethod, LoginOutcome, LoginSettings,
-    delegated_scope, sign_in,
-};
+pub use delegated::{GRAPH_CLI_CLIENT_ID, LoginMethod, LoginSettings, sign_in};
 pub(crate) use managed::default_arc_tokens_dir;
-pub use sign_in_store::{SignIn, SignInStore, StoreKind, TOKEN_STORE_VARIABLE};
+pub use sign_in_store::{SignIn, SignInStore, StoreKind};
 
 use cache::TokenCache;
 use credential::{Credential, EntraApp};

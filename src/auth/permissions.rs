@@ -81,8 +81,6 @@ const ADMINS_READ: &[&str] = &[
 ];
 /// "List hardwareOathDevices" (beta): Policy.Read.All, or Policy.ReadWrite.AuthenticationMethod.
 pub const TOKENS_READ: &[&str] = &["Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"];
-/// "Create hardwareOathTokenAuthenticationMethodDevice" (beta).
-pub const TOKENS_WRITE: &[&str] = &["Policy.ReadWrite.AuthenticationMethod"];
 const ORGANIZATION_READ: &[&str] = &[
     "Organization.Read.All",
     "Organization.ReadWrite.All",

@@ -6,18 +6,18 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::Outcome;
 
-pub mod auth_flags;
-pub mod colour;
+pub(crate) mod auth_flags;
+pub(crate) mod colour;
 mod completions;
-pub mod export;
-pub mod help;
-pub mod job_flags;
+pub(crate) mod export;
+pub(crate) mod help;
+pub(crate) mod job_flags;
 mod login;
-pub mod rate_flags;
+pub(crate) mod rate_flags;
 mod run;
 mod sim;
 mod status;
-pub mod targets;
+pub(crate) mod targets;
 mod tokens;
 mod validate;
 

@@ -29,7 +29,7 @@ mod users;
 
 pub use batcher::Executor;
 pub use shutdown::{Phase, Shutdown};
-pub use stats::{Stats, StatsSnapshot};
+pub use stats::StatsSnapshot;
 pub use users::{DriveEnd, UserWork, for_each_user};
 
 /// The validated execution settings of a run: rate, retry and concurrency in one place, passed

@@ -110,11 +110,6 @@ impl InventoryRow {
             ..InventoryRow::default()
         }
     }
-
-    /// True for an `error` row.
-    pub fn is_error(&self) -> bool {
-        self.error.is_some()
-    }
 }
 
 /// A date as the inventory writes it: RFC 3339 in UTC, whole seconds.
@@ -359,7 +354,7 @@ mod tests {
         );
         assert!(rows.iter().all(|r| r.user == "a@contoso.com"
             && r.user_id.as_deref() == Some("id-1")
-            && !r.is_error()));
+            && r.error.is_none()));
         assert_eq!(
             rows[2].created.as_ref().map(format_date).as_deref(),
             Some("2023-02-01T10:00:00Z")

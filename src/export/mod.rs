@@ -35,7 +35,6 @@ pub mod read;
 pub mod summary;
 
 pub use format::{Destination, OutFormat};
-pub use inventory::InventoryRow;
 pub use summary::ExportSummary;
 
 /// The validated settings of `authbulk export`.

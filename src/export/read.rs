@@ -296,7 +296,7 @@ mod tests {
         assert_eq!(read.outcome, ReadOutcome::Failed);
         assert_eq!(read.rows.len(), 1);
         let row = &read.rows[0];
-        assert!(row.is_error());
+        assert!(row.error.is_some());
         assert_eq!(row.user_id.as_deref(), Some("id-1"));
         assert_eq!(
             row.error.as_ref().map(|e| e.code.as_str()),

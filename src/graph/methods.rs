@@ -312,14 +312,9 @@ fn wire_user<B: AnswerJson + ?Sized>(body: &B) -> Result<WireUser, WireError> {
     }
 }
 
-/// The query that resolves a user to its object id.
-pub const USER_SELECT: &str = "?$select=id,userPrincipalName";
-
 /// The parts of a created temporary access pass (the 201 of the POST). The pass itself is a
-/// secret: [`crate::plan::IssuedTap`] carries it and hides it from `Debug`.
+/// secret: [`crate::plan::tap_out::IssuedTap`] carries it and hides it from `Debug`.
 pub struct CreatedTap {
-    /// The method id of the pass.
-    pub id: String,
     /// `temporaryAccessPass`: the secret.
     pub pass: String,
     /// `startDateTime`.
@@ -331,8 +326,6 @@ pub struct CreatedTap {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireCreatedTap {
-    #[serde(default)]
-    id: String,
     temporary_access_pass: Option<String>,
     #[serde(default)]
     start_date_time: Option<String>,
@@ -349,7 +342,6 @@ pub fn parse_created_tap(body: &Value) -> Result<CreatedTap, WireError> {
         .filter(|p| !p.is_empty())
         .ok_or_else(|| WireError("the answer holds no temporaryAccessPass".into()))?;
     Ok(CreatedTap {
-        id: wire.id,
         pass,
         start: date(wire.start_date_time.as_deref()),
         lifetime_minutes: wire.lifetime_in_minutes,

@@ -125,9 +125,6 @@ pub struct InnerError {
     /// Graph's `request-id`.
     #[serde(default, rename = "request-id")]
     pub request_id: Option<String>,
-    /// The `client-request-id` we sent.
-    #[serde(default, rename = "client-request-id")]
-    pub client_request_id: Option<String>,
 }
 
 /// One page of a paged collection (`/users`, `/groups/{id}/transitiveMembers`).

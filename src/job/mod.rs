@@ -27,8 +27,6 @@ pub mod phone;
 mod row;
 pub mod value;
 
-pub use decode::Encoding;
-pub use glob::matches;
 pub use header::{Column, ColumnWarning};
 pub use op::{
     Action, ActionKind, DefaultMethod, MethodType, OathCode, Operation, PhoneSelector, PhoneType,
@@ -322,8 +320,6 @@ impl Source {
 /// caller that goes on despite bad rows still never mistakes a cut-off file for a whole one.
 pub struct JobReader {
     name: Arc<str>,
-    format: Format,
-    encoding: Encoding,
     source: Source,
     queue: VecDeque<Result<Operation, Problem>>,
     done: bool,
@@ -359,7 +355,7 @@ pub fn open_reader(
     let file: Arc<str> = Arc::from(name);
     let hash = decode::SharedHash::default();
     let hashed: Box<dyn Read + Send> = Box::new(decode::Hashing::new(raw, hash.clone()));
-    let (text, encoding) = decode::decode(hashed).map_err(|e| match e {
+    let (text, _encoding) = decode::decode(hashed).map_err(|e| match e {
         decode::DecodeError::Io(source) => JobError::Read {
             file: name.to_string(),
             source,
@@ -384,8 +380,6 @@ pub fn open_reader(
     };
     let mut reader = JobReader {
         name: file,
-        format,
-        encoding,
         source,
         queue: VecDeque::new(),
         done: false,
@@ -442,21 +436,6 @@ pub fn csv_cells(
 }
 
 impl JobReader {
-    /// The file as the user named it.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The file's format.
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
-    /// The text encoding found.
-    pub fn encoding(&self) -> Encoding {
-        self.encoding
-    }
-
     /// Warnings found so far and not yet taken: columns no action reads (a CSV header's at
     /// once, a JSON key's at the first object that has it). Not problems: rows stay valid.
     pub fn take_warnings(&mut self) -> Vec<ColumnWarning> {
@@ -549,8 +528,6 @@ pub struct FileReport {
     pub stats: JobStats,
     /// Why the file could not be read as a job, if so.
     pub error: Option<JobError>,
-    /// The fingerprint, when the whole file was read.
-    pub fingerprint: Option<Fingerprint>,
     /// Columns no action reads.
     pub warnings: Vec<ColumnWarning>,
 }
@@ -580,7 +557,6 @@ pub fn validate_files(
                         name,
                         stats: JobStats::default(),
                         error: Some(error),
-                        fingerprint: None,
                         warnings: Vec::new(),
                     };
                 }
@@ -595,14 +571,12 @@ pub fn validate_files(
                     on_problem(&problem);
                 }
             }
-            let fingerprint = reader.fingerprint();
             let stats = reader.stats();
             warnings.extend(reader.take_warnings());
             FileReport {
                 name,
                 stats,
                 error: reader.finish().err(),
-                fingerprint,
                 warnings,
             }
         })

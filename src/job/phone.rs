@@ -19,11 +19,6 @@ use crate::job::value::ValueError;
 
 const HINT_TEXT: &str = "format the column as text and export again";
 
-/// Graph's form of a phone number written in any common notation.
-pub fn normalise(value: &str) -> Result<String, ValueError> {
-    normalise_in(value, None)
-}
-
 /// The country `--default-region` names, by its ISO 3166 code (`SE`, `us`).
 pub fn region(code: &str) -> Result<CountryId, ValueError> {
     code.trim().to_ascii_uppercase().parse().map_err(|_| {
@@ -35,8 +30,8 @@ pub fn region(code: &str) -> Result<CountryId, ValueError> {
     })
 }
 
-/// [`normalise`], reading a number without a country code (`070-123 45 67`) as a national
-/// number of `region` when one is given.
+/// Graph's form of a phone number written in any common notation, reading a number without a
+/// country code (`070-123 45 67`) as a national number of `region` when one is given.
 pub fn normalise_in(value: &str, region: Option<CountryId>) -> Result<String, ValueError> {
     // A leading apostrophe is the text marker spreadsheets (and authbulk's own reports, which
     // guard cells starting with `+`) put before a number; it is not part of the number.
@@ -390,6 +385,10 @@ fn split_extension(value: &str) -> Result<(&str, Option<&str>), ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn normalise(value: &str) -> Result<String, ValueError> {
+        normalise_in(value, None)
+    }
 
     #[test]
     fn business_phones_as_powershell_exports_them() {

@@ -328,7 +328,6 @@ mod row;
 #[path = "apply_send.rs"]
 mod send;
 
-pub use records::NOT_IN_CLOUD;
 use records::{base_record, fill_failure, wire_failure};
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! dropped here; the step's record names the files, never their content.
 //!
 //! [`TapSink`]: crate::plan::TapSink
-//! [`SecretSink`]: crate::plan::SecretSink
+//! [`SecretSink`]: crate::plan::secrets_out::SecretSink
 
 use std::sync::Arc;
 

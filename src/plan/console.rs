@@ -152,11 +152,6 @@ impl PlanConsole {
             users_changed,
         })
     }
-
-    /// Print the plan (see [`PlanConsole::group`]).
-    pub fn print(self, out: &mut impl Write, paint: Paint) -> io::Result<()> {
-        self.group()?.print(out, paint)
-    }
 }
 
 /// The plan grouped by user, ready to print.
@@ -249,7 +244,10 @@ mod tests {
             Status::Planned,
         )]);
         let mut out = Vec::new();
-        plan.print(&mut out, Paint::default()).unwrap();
+        plan.group()
+            .unwrap()
+            .print(&mut out, Paint::default())
+            .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "a@x\n\

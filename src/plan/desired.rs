@@ -17,12 +17,7 @@ use crate::job::{
 use chrono::{DateTime, Utc};
 
 /// Plan `action` for a user whose state is `state`, at time `now` (for `older_than` and
-/// `unused_for`), with the default rules.
-pub fn plan(action: &Action, state: &UserState, now: DateTime<Utc>) -> Plan {
-    plan_with(action, state, now, &PlanRules::default())
-}
-
-/// Plan `action` as [`plan`] does, under `rules` (how a default moves, the methods policy).
+/// `unused_for`), under `rules` (how a default moves, the methods policy).
 pub fn plan_with(
     action: &Action,
     state: &UserState,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::plan;
+use super::plan_with;
 use crate::graph::{ApiVersion, Request, names, requests};
 
 /// The request a step sends for the user `U`.
@@ -17,9 +17,15 @@ fn request(step: &Step) -> Request {
 use crate::job::{
     Action, DefaultMethod, MethodType, PhoneSelector, PhoneType, Selector, TapParams,
 };
+use crate::plan::PlanRules;
 use crate::plan::change::Change;
 use crate::plan::state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
 use crate::plan::step::{ChangeKind, Plan, Step};
+
+/// Plan `action` with the default rules.
+fn plan(action: &Action, state: &UserState, now: DateTime<Utc>) -> Plan {
+    plan_with(action, state, now, &PlanRules::default())
+}
 
 const U: &str = "11111111-2222-3333-4444-555555555555";
 const BASE: &str = "/users/11111111-2222-3333-4444-555555555555/authentication";

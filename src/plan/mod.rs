@@ -1,10 +1,10 @@
 //! Actions as desired state. For each job row the planner reads the user's state, compares it
 //! with what the action describes and plans the concrete steps that close the gap
-//! ([`desired::plan`], pure and unit-tested); [`apply::Applier`] then carries them out through
+//! ([`desired::plan_with`], pure and unit-tested); [`apply::Applier`] then carries them out through
 //! [`crate::graph::GraphCall`] (or, in a dry run, only reports them) and emits one
 //! [`crate::report::Record`] per step. The `run` command calls [`apply::Applier::apply_op`] for
-//! each row with the user's [`apply::UserContext`] (or [`apply::Applier::apply_user`] with all
-//! of a user's rows), and prints dry runs with [`summary::print_plan`].
+//! each row with the user's [`apply::UserContext`] (the tests call [`apply::Applier::apply_user`]
+//! with all of a user's rows), and prints dry runs with [`console::PlanConsole`].
 //!
 //! The planner holds no HTTP: a [`Step`] names its [`Change`] (the report's `step`) and the
 //! [`Write`] it asks of Graph; `crate::graph::requests` turns that into a request, and
@@ -39,13 +39,11 @@ pub mod summary;
 pub mod tap_out;
 
 pub use apply::{Applier, Records, UserContext};
-pub use change::{Change, MethodName};
+pub use change::Change;
 pub use console::{Paint, PlanConsole};
-pub use default::DefaultRules;
-pub use desired::{plan, plan_with};
 pub use rules::PlanRules;
-pub use secrets_out::{IssuedQrPin, SecretSink, SecretsDir};
+pub use secrets_out::SecretsDir;
 pub use state::{Method, MethodKind, SignInPreferences, SmsSignInState, UserState};
-pub use step::{ChangeKind, Effect, Plan, Refusal, STABLE_REFUSALS, Step, Write};
-pub use summary::{PlanSummary, print_changes, print_plan};
-pub use tap_out::{IssuedTap, TapOutFile, TapSink};
+pub use step::Write;
+pub use summary::PlanSummary;
+pub use tap_out::{TapOutFile, TapSink};

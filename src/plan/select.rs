@@ -10,7 +10,8 @@ use super::state::Method;
 use crate::job::Selector;
 use crate::job::glob::matches as glob_matches;
 
-/// The methods of `candidates` that `selector` chooses at `now`, in the candidates' order.
+/// The methods of `candidates` that `selector` chooses at `now`, in the candidates' order, and
+/// how many methods it left only because they lack the date an age selector needs.
 ///
 /// Fields combine with AND. `older_than` never chooses a method without a creation date;
 /// `unused_for` counts a never-used method by its creation date and never chooses one with
@@ -18,19 +19,11 @@ use crate::job::glob::matches as glob_matches;
 /// creation date, ties broken on the id so the choice is stable from run to run; a method
 /// without a creation date is never chosen by it (its age is unknown, and most Authenticator
 /// registrations have none: removing them as "oldest" would remove nearly everything).
-pub fn choose<'a>(
-    selector: &Selector,
-    candidates: &[&'a Method],
-    now: DateTime<Utc>,
-) -> Vec<&'a Method> {
-    choose_dated(selector, candidates, now).0
-}
-
-/// [`choose`], and how many methods it left only because they lack the date an age selector
-/// needs: a creation date for `older_than` and `keep_newest`, a last use or creation date for
-/// `unused_for`. Such methods are never chosen (graph-contract.md: most Authenticator
-/// registrations have neither date), and the count lets the report tell "nothing stale" from
-/// "Graph gives no date".
+///
+/// The dates an age selector needs are a creation date for `older_than` and `keep_newest`, a
+/// last use or creation date for `unused_for`. Methods without them are never chosen
+/// (graph-contract.md: most Authenticator registrations have neither date), and the count lets
+/// the report tell "nothing stale" from "Graph gives no date".
 pub fn choose_dated<'a>(
     selector: &Selector,
     candidates: &[&'a Method],
@@ -102,6 +95,14 @@ mod tests {
     use super::*;
     use crate::job::MethodType;
     use crate::plan::state::MethodKind;
+
+    fn choose<'a>(
+        selector: &Selector,
+        candidates: &[&'a Method],
+        now: DateTime<Utc>,
+    ) -> Vec<&'a Method> {
+        choose_dated(selector, candidates, now).0
+    }
 
     const DAY: u64 = 86_400;
 

@@ -63,16 +63,6 @@ where
         self.pushed
     }
 
-    /// True when nothing was pushed.
-    pub fn is_empty(&self) -> bool {
-        self.pushed == 0
-    }
-
-    /// Runs written to disk so far.
-    pub fn runs(&self) -> usize {
-        self.runs.len()
-    }
-
     fn write_run(&mut self) -> io::Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
@@ -235,7 +225,7 @@ mod tests {
         ] {
             spill.push(key, item.to_string()).unwrap();
         }
-        assert_eq!(spill.runs(), 2, "seven items, three in memory at most");
+        assert_eq!(spill.runs.len(), 2, "seven items, three in memory at most");
         let mut sorted = spill.sorted().unwrap();
         let mut out = Vec::new();
         while let Some((key, item)) = sorted.next_item().unwrap() {
@@ -249,7 +239,7 @@ mod tests {
         let mut spill: Spill<(String, u64), u8> = Spill::new(10);
         spill.push(("b".into(), 1), 1).unwrap();
         spill.push(("a".into(), 2), 2).unwrap();
-        assert_eq!(spill.runs(), 0);
+        assert_eq!(spill.runs.len(), 0);
         let mut sorted = spill.sorted().unwrap();
         assert_eq!(sorted.next_item().unwrap().unwrap().1, 2);
         assert_eq!(sorted.next_item().unwrap().unwrap().1, 1);

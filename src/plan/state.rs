@@ -280,16 +280,6 @@ impl UserState {
             .iter()
             .filter(move |m| m.method_type() == Some(method_type))
     }
-
-    /// True when the user has a method of this type.
-    pub fn has(&self, method_type: MethodType) -> bool {
-        self.of_type(method_type).next().is_some()
-    }
-
-    /// The method with this id.
-    pub fn method(&self, id: &str) -> Option<&Method> {
-        self.methods.iter().find(|m| m.id == id)
-    }
 }
 
 /// Two phone numbers are the same when their digits (and extension) are: Graph's `+46 701234567`

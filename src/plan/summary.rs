@@ -1,12 +1,12 @@
 //! The plan as a user sees it before a mass change: [`PlanSummary`] (users changed, writes by
 //! kind, unchanged rows, failed reads), computed from report records so a dry run's totals and
-//! an apply's totals are counted the same way, and [`print_plan`], which prints per user each
-//! change marked `+`, `~`, `-` or `>` with its before and after (a failure `!`, a stable refusal
-//! `=`, each with its reason), then the totals. The `run`
-//! command prints it before asking for confirmation and at the end of a dry run, through
-//! [`super::console::PlanConsole`], which puts it in job order and colours it.
+//! an apply's totals are counted the same way, and [`write_user`], which prints a user's part
+//! of the plan: each change marked `+`, `~`, `-` or `>` with its before and after (a failure
+//! `!`, a stable refusal `=`, each with its reason). The `run` command prints the plan before
+//! asking for confirmation and at the end of a dry run, through
+//! [`super::console::PlanConsole`], which puts it in job order and colours it, then the totals.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{self, Write};
 
 use super::console::Paint;
@@ -130,48 +130,6 @@ fn is_change(record: &Record) -> bool {
     record.action != "list"
 }
 
-/// Print the plan held in `records` (a dry run's, or the plan shown before confirmation):
-/// per user with changes or failures, each change with its mark, step, before and after, then
-/// the totals. Users whose rows are all unchanged only count in the totals.
-pub fn print_plan(out: &mut impl Write, records: &[Record]) -> io::Result<()> {
-    print_changes(out, records)?;
-    let summary = PlanSummary::from_records(records);
-    writeln!(out, "\nPlan: {}.", summary.line())
-}
-
-/// Print the changes and failures held in `records`, per user, without the totals (a run
-/// prints each row's records as the row ends).
-pub fn print_changes(out: &mut impl Write, records: &[Record]) -> io::Result<()> {
-    write_changes(out, records, Paint::default())
-}
-
-/// [`print_changes`] with colour when `paint` says so: the user in bold, each mark in its
-/// colour (Terraform's: `+` green, `-` red, `~` yellow, `>` cyan, `!` bold red).
-pub fn write_changes(out: &mut impl Write, records: &[Record], paint: Paint) -> io::Result<()> {
-    // Group by user in order of first appearance (users' records interleave when users run in
-    // parallel); one pass, so a plan of 100,000 users prints in linear time.
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_user: HashMap<&str, Vec<&Record>> = HashMap::new();
-    for record in records.iter().filter(|r| shown(r)) {
-        by_user
-            .entry(record.user.as_str())
-            .or_insert_with(|| {
-                order.push(record.user.as_str());
-                Vec::new()
-            })
-            .push(record);
-    }
-    for user in order {
-        write_user(
-            out,
-            user,
-            by_user.get(user).into_iter().flatten().copied(),
-            paint,
-        )?;
-    }
-    Ok(())
-}
-
 /// One user's part of the plan: the user, then each shown record's line.
 pub(crate) fn write_user<'r>(
     out: &mut impl Write,
@@ -249,7 +207,8 @@ fn clean(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::job::{MethodType, PhoneType};
-    use crate::plan::{Change, MethodName};
+    use crate::plan::Change;
+    use crate::plan::change::MethodName;
 
     #[test]
     fn invisible_and_direction_changing_characters_are_shown_escaped() {
@@ -357,9 +316,16 @@ mod tests {
     }
 
     #[test]
-    fn plan_printer_groups_changes_per_user_with_marks_and_totals() {
+    fn the_plan_groups_changes_per_user_with_marks_and_totals() {
+        let mut plan = crate::plan::console::PlanConsole::new();
+        plan.add(&sample());
         let mut out = Vec::new();
-        print_plan(&mut out, &sample()).unwrap();
+        plan.group()
+            .unwrap()
+            .print(&mut out, Paint::default())
+            .unwrap();
+        let totals = PlanSummary::from_records(&sample()).line();
+        writeln!(out, "\nPlan: {totals}.").unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,

@@ -54,10 +54,7 @@ pub enum Event {
     },
     /// Row `seq` stopped part-way because the run was interrupted: it is not journaled as done,
     /// so `--resume` plans it again.
-    RowInterrupted {
-        /// The row's sequence number.
-        seq: u64,
-    },
+    RowInterrupted,
     /// A dry run's planned steps of one row, reported together (no journal in a dry run).
     Planned {
         /// The records (status `planned`).
@@ -119,7 +116,7 @@ impl Files {
                     }
                     done.rows += 1;
                 }
-                Event::RowInterrupted { .. } => done.rows += 1,
+                Event::RowInterrupted => done.rows += 1,
                 Event::User { seq, id, user } => {
                     if let Some(journal) = self.journal.as_mut() {
                         journal.user(seq, &id, &user)?;

@@ -597,7 +597,7 @@ impl BitSet {
 mod tests {
     use super::*;
     use crate::job::MethodType;
-    use crate::plan::MethodName;
+    use crate::plan::change::MethodName;
     use crate::report::Status;
 
     /// The deletion of the FIDO2 key `id`.

@@ -546,7 +546,7 @@ impl Context {
 mod tests {
     use super::*;
     use crate::job::{MethodType, PhoneSelector, PhoneType};
-    use crate::plan::MethodName;
+    use crate::plan::change::MethodName;
 
     #[test]
     fn every_step_survives_its_coding_and_known_ones_are_short() {

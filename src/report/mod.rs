@@ -36,7 +36,7 @@ pub enum Status {
     /// Tried and failed.
     Failed,
     /// Not tried: the user is excluded, a guard refused, an earlier step failed, or a stable
-    /// refusal (`crate::plan::STABLE_REFUSALS`) without `--strict`.
+    /// refusal (`crate::plan::step::STABLE_REFUSALS`) without `--strict`.
     Skipped,
     /// Interrupted before it ran.
     Cancelled,

@@ -140,11 +140,6 @@ impl ReportWriter {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    /// Records written by this writer.
-    pub fn records(&self) -> u64 {
-        self.records
-    }
 }
 
 /// The default report name: `authbulk-<UTC time, to the millisecond>.csv` in the current folder

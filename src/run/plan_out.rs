@@ -75,7 +75,7 @@ pub(super) async fn tally(mut events: mpsc::Receiver<Event>) -> (PlanSummary, Pl
             Event::Started { ack, .. } => {
                 let _ = ack.send(());
             }
-            Event::RowDone { .. } | Event::RowInterrupted { .. } | Event::User { .. } => {}
+            Event::RowDone { .. } | Event::RowInterrupted | Event::User { .. } => {}
         }
     }
     (plan, console)

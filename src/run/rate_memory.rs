@@ -72,11 +72,6 @@ impl RateMemory {
         })
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// What an earlier run learned, with when; `None` when there is none, it is older than
     /// [`MAX_AGE_DAYS`], or it cannot be read (said on stderr: the run then starts at its
     /// budget, which is always safe).
@@ -260,7 +255,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(memory.path())
+            let mode = std::fs::metadata(&memory.path)
                 .unwrap()
                 .permissions()
                 .mode();
@@ -282,8 +277,8 @@ mod tests {
     fn a_damaged_or_foreign_memory_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let memory = memory(dir.path());
-        std::fs::create_dir_all(memory.path().parent().unwrap()).unwrap();
-        std::fs::write(memory.path(), "{not json").unwrap();
+        std::fs::create_dir_all(memory.path.parent().unwrap()).unwrap();
+        std::fs::write(&memory.path, "{not json").unwrap();
         assert!(memory.load(Utc::now()).is_none());
         let foreign = serde_json::json!({
             "tenant": "11111111-1111-1111-1111-111111111111",
@@ -291,13 +286,13 @@ mod tests {
             "learned_at": Utc::now(),
             "writes": {"rate": 2.0, "burst": 10.0}
         });
-        std::fs::write(memory.path(), foreign.to_string()).unwrap();
+        std::fs::write(&memory.path, foreign.to_string()).unwrap();
         assert!(memory.load(Utc::now()).is_none());
         let bad = serde_json::json!({
             "tenant": TENANT, "app": APP, "learned_at": Utc::now(),
             "writes": {"rate": -1.0, "burst": 10.0}
         });
-        std::fs::write(memory.path(), bad.to_string()).unwrap();
+        std::fs::write(&memory.path, bad.to_string()).unwrap();
         assert!(memory.load(Utc::now()).is_none());
     }
 }

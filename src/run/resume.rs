@@ -209,7 +209,7 @@ pub fn tap_delivered_in(
 mod tests {
     use super::*;
     use crate::job::{MethodType, PhoneType};
-    use crate::plan::MethodName;
+    use crate::plan::change::MethodName;
     use crate::report::Journal;
 
     /// The deletion of the FIDO2 key `id`.

@@ -60,7 +60,6 @@ pub(super) async fn open(config: &RunConfig, job: &mut Job) -> Result<Session> {
     let session::Session {
         exec,
         shutdown,
-        client: _,
         connected,
     } = started;
     // The authentication methods policy, read once before planning when the job has rows it

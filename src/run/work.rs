@@ -411,7 +411,7 @@ impl UserWork for RowWork {
         match row.kind {
             RowKind::Op(op) => {
                 if !self.run_op(seq, op, row.user_id).await {
-                    return Event::RowInterrupted { seq };
+                    return Event::RowInterrupted;
                 }
             }
             RowKind::Invalid { row, why } => {
@@ -619,7 +619,7 @@ impl Records for RowSink<'_> {
 mod tests {
     use super::*;
     use crate::job::{MethodType, PhoneType};
-    use crate::plan::MethodName;
+    use crate::plan::change::MethodName;
     use crate::report::Journal;
 
     fn op(revoke_sessions: bool) -> Operation {

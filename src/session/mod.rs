@@ -44,8 +44,6 @@ pub struct Session {
     pub exec: Executor,
     /// Stops the work (Ctrl-C, `run`'s breaker).
     pub shutdown: Shutdown,
-    /// The Graph client the executor sends with.
-    pub client: GraphClient,
     /// The auth settings and the simulator kept alive.
     pub connected: Connected,
 }
@@ -55,11 +53,10 @@ impl Tenant {
     /// signal nothing listens for yet.
     pub fn start(self, exec: ExecConfig) -> Session {
         let shutdown = Shutdown::new();
-        let executor = Executor::start(self.client.clone(), exec, shutdown.clone());
+        let executor = Executor::start(self.client, exec, shutdown.clone());
         Session {
             exec: executor,
             shutdown,
-            client: self.client,
             connected: self.connected,
         }
     }

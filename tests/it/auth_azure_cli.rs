@@ -7,8 +7,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use authbulk::auth::{AuthError, TokenProvider};
-use authbulk::cli::auth_flags::AuthArgs;
+use authbulk::testing::auth::AuthArgs;
+use authbulk::testing::auth::{AuthError, TokenProvider};
 
 const FAKE_AZ: &str = r#"#!/bin/sh
 case "$*" in

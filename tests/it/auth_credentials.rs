@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use crate::support::entra::{Entra, pfx, serve, test_certificate, test_key};
-use authbulk::auth::{AuthError, TokenProvider};
-use authbulk::cli::auth_flags::AuthArgs;
+use authbulk::testing::auth::AuthArgs;
+use authbulk::testing::auth::{AuthError, TokenProvider};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 
@@ -385,8 +385,8 @@ fn linux_app_service_link_local_identity_endpoint_is_accepted() {
     assert!(
         matches!(
             config.credential(),
-            authbulk::auth::CredentialSource::ManagedIdentity {
-                endpoint: authbulk::auth::ManagedIdentityEndpoint::AppService { url, .. },
+            authbulk::testing::auth::CredentialSource::ManagedIdentity {
+                endpoint: authbulk::testing::auth::ManagedIdentityEndpoint::AppService { url, .. },
                 ..
             } if url == "http://169.254.129.2:8081/msi/token"
         ),

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use authbulk::auth::{AuthConfig, CredentialSource, ManagedIdentityEndpoint};
-use authbulk::cli::auth_flags::AuthArgs;
+use authbulk::testing::auth::AuthArgs;
+use authbulk::testing::auth::{AuthConfig, CredentialSource, ManagedIdentityEndpoint};
 use clap::Parser;
 
 /// The flags as `run` and `export` flatten them.

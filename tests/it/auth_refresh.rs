@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::support::entra::{Entra, serve};
-use authbulk::auth::{AuthConfig, Cloud, CredentialSource, Secret, TokenProvider};
+use authbulk::testing::auth::{AuthConfig, Cloud, CredentialSource, Secret, TokenProvider};
 
 /// One Graph call as the executor makes it: on 401, invalidate the token and retry once.
 async fn call(http: &reqwest::Client, url: &str, tokens: &TokenProvider) -> Result<(), String> {

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::support::entra::{pfx, test_certificate, test_key};
-use authbulk::auth::{AuthConfig, AuthError, TokenProvider};
-use authbulk::cli::auth_flags::AuthArgs;
 use authbulk::sim::{SimConfig, SimHandle, upn};
+use authbulk::testing::auth::AuthArgs;
+use authbulk::testing::auth::{AuthConfig, AuthError, TokenProvider};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 
 async fn sim(token_ttl: Duration) -> SimHandle {
@@ -57,7 +57,7 @@ async fn read_methods(
     let url = format!(
         "{}/v1.0{}/authentication/methods",
         config.graph_root(),
-        authbulk::graph::path::user(&upn(user))
+        authbulk::testing::graph::path::user(&upn(user))
     );
     for attempt in 0..2 {
         let token = tokens.token().await.map_err(|e| e.to_string())?;

@@ -6,9 +6,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authbulk::report::Journal;
-use authbulk::report::journal::Entry;
 use authbulk::sim::SimConfig;
+use authbulk::testing::report::Entry;
+use authbulk::testing::report::Journal;
 
 use crate::support::proxy::{Rig, Tamper, path};
 
@@ -195,7 +195,7 @@ fn a_journal_of_an_older_authbulk_is_refused_by_resume_with_its_version_and_exit
     std::fs::write(&report, "row,user\n").unwrap();
     // The header of a format 3 journal, as the authbulk of that format framed it.
     let mut journal = Vec::new();
-    authbulk::report::frame::seal(&mut journal, br#"{"t":"header","version":3,"job":"0123"}"#)
+    authbulk::testing::report::seal(&mut journal, br#"{"t":"header","version":3,"job":"0123"}"#)
         .unwrap();
     std::fs::write(dir.path().join("r.csv.journal"), journal).unwrap();
     let out = rig

@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use authbulk::job::{self, Defaults, Format};
+use authbulk::testing::job::{self, Defaults, Format};
 use proptest::prelude::*;
 
 /// Read everything; return (operations, problems) or the file-level error's text.

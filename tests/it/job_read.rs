@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use authbulk::job::{
+use authbulk::testing::job::{
     self, Action, ActionKind, Column, Defaults, Format, JobError, JobReader, MethodType, Operation,
     PhoneSelector, PhoneType, Problem, Selector, TapParams,
 };
@@ -292,7 +292,7 @@ a@x.com,disable-sms-signin,,,,,,,,,,,,,,,,
                 start_time: None
             }),
             Action::SetDefault {
-                method: Some(authbulk::job::DefaultMethod::VoiceMobile),
+                method: Some(authbulk::testing::job::DefaultMethod::VoiceMobile),
                 system_preferred: Some(false)
             },
             Action::EnableSmsSignIn,

@@ -9,9 +9,9 @@ use std::time::Duration;
 use crate::support::binary::interrupt;
 use crate::support::process::SimProcess;
 use crate::support::report::{csv_records, size};
-use authbulk::report::Journal;
-use authbulk::report::journal::Entry;
 use authbulk::sim::upn;
+use authbulk::testing::report::Entry;
+use authbulk::testing::report::Journal;
 
 fn write_job(dir: &std::path::Path, rows: &[String]) -> std::path::PathBuf {
     let path = dir.join("job.csv");

@@ -10,9 +10,9 @@ use std::process::Output;
 
 use crate::support::binary::{against as authbulk, text};
 use crate::support::oath::{SEEDS, SERIALS, seed_file, totp, wrong_code};
-use authbulk::report::Journal;
-use authbulk::report::journal::Entry;
 use authbulk::sim::{SimConfig, SimHandle, upn};
+use authbulk::testing::report::Entry;
+use authbulk::testing::report::Journal;
 use serde_json::Value;
 
 async fn sim() -> SimHandle {

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::process::SimProcess;
 use crate::support::report::{jsonl_records, size};
-use authbulk::report::Journal;
-use authbulk::report::journal::Entry;
 use authbulk::sim::upn;
+use authbulk::testing::report::Entry;
+use authbulk::testing::report::Journal;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;

@@ -485,8 +485,8 @@ async fn revoking_sessions_answers_true_and_counts_as_a_write() {
 /// against the simulator's own reading of the docs: a wrong entry on either side fails here.
 #[tokio::test]
 async fn the_clients_method_table_agrees_with_the_simulators_reading_of_graph() {
-    use authbulk::graph::names;
-    use authbulk::job::op::MethodType;
+    use authbulk::testing::graph::names;
+    use authbulk::testing::job::MethodType;
     let g = Graph::with_users(1000).await;
     for t in MethodType::ALL {
         let version = if names::beta_only(t) { "beta" } else { "v1.0" };

@@ -187,11 +187,6 @@ impl InventoryWriter {
         self.closed.load(Ordering::Relaxed)
     }
 
-    /// Rows written so far.
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
     /// Remove the file of an export that failed before it read anyone (so the same `--out`
     /// works on the next try).
     pub fn discard(self) {

@@ -5,11 +5,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use authbulk::auth::TokenProvider;
-use authbulk::exec::{ExecConfig, Executor, Shutdown};
-use authbulk::graph::client::GraphClient;
 use authbulk::sim::{SimConfig, SimHandle};
-use authbulk::throttle::{Budget, BudgetMode, RateConfig};
+use authbulk::testing::auth::TokenProvider;
+use authbulk::testing::exec::{ExecConfig, Executor, Shutdown};
+use authbulk::testing::graph::GraphClient;
+use authbulk::testing::throttle::{Budget, BudgetMode, RateConfig};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::Value;

@@ -37,7 +37,7 @@ impl Answer {
 
 /// `value` encoded as one path segment, as the client does it.
 pub fn enc(value: &str) -> String {
-    authbulk::graph::path::segment(value)
+    authbulk::testing::graph::path::segment(value)
 }
 
 impl Graph {
