@@ -629,6 +629,48 @@ async fn a_batch_item_carries_its_own_consistency_level_the_envelopes_does_not_c
 }
 
 #[tokio::test]
+async fn a_next_link_goes_as_a_batch_item_relative_to_its_version_with_its_own_consistency_level() {
+    // "JSON batching": an item's url is relative to the batch's version, and a header such as
+    // ConsistencyLevel goes in the item's own `headers`; "Paging": the next page is the whole
+    // @odata.nextLink, which keeps every query option of the first.
+    let g = Graph::with_users(100).await;
+    let guests = "/users?$filter=endsWith(userPrincipalName,'%23EXT%23@contoso.onmicrosoft.com')&$count=true&$top=1";
+    let item = |url: &str, eventual: bool| {
+        let mut item = serde_json::json!({"id": "1", "method": "GET", "url": url});
+        if eventual {
+            item["headers"] = serde_json::json!({"ConsistencyLevel": "eventual"});
+        }
+        serde_json::json!([item])
+    };
+    let first = g.batch("v1.0", item(guests, true)).await;
+    let first = &first.body["responses"][0];
+    assert_eq!(first["status"], 200, "{first}");
+    let link = first["body"]["@odata.nextLink"].as_str().unwrap();
+    let relative = link.strip_prefix(&format!("{}/v1.0", g.sim.url())).unwrap();
+    assert!(relative.starts_with("/users?") && relative.contains("$count=true"));
+    let next = g.batch("v1.0", item(relative, true)).await;
+    let next = &next.body["responses"][0];
+    assert_eq!(next["status"], 200, "{next}");
+    let seen = [first, next].map(|page| {
+        page["body"]["value"][0]["userPrincipalName"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    let mut want = [upn(7), upn(57)];
+    want.sort();
+    let mut seen = seen;
+    seen.sort();
+    assert_eq!(seen, want, "the two guests, one a page");
+    // The next page without the item's header is refused like a first page; the absolute link
+    // is no item url.
+    let bare = g.batch("v1.0", item(relative, false)).await;
+    assert_eq!(bare.body["responses"][0]["status"], 400, "{}", bare.body);
+    let absolute = g.batch("v1.0", item(link, true)).await;
+    assert_eq!(absolute.status, 400, "{}", absolute.body);
+}
+
+#[tokio::test]
 async fn each_enumeration_has_its_own_order_stable_across_its_pages() {
     let g = Graph::with_users(300).await;
     let a = upns(&g.collect("/v1.0/users?$top=50", &[]).await);
