@@ -6,7 +6,8 @@
 //!
 //! # Batch forming and the two budgets
 //!
-//! Reads cost resource units; writes cost resource units *and* writes, and the write budget
+//! Reads cost resource units (1, or a listing page's published cost:
+//! [`crate::graph::cost`]); writes cost resource units *and* writes, and the write budget
 //! is usually the scarcer. A batch therefore takes first the writes the write budget lets go
 //! *now* ([`Throttle::writes_now`]), then fills up with reads, in arrival order within each
 //! kind (only a user's earliest queued request may go, so a user's requests keep their order).
@@ -323,7 +324,7 @@ impl Batcher {
             // The write budget shrank while the permit was awaited; look again.
             return;
         }
-        let units = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        let units = batch.iter().map(|p| p.units).sum();
         let writes = u32::try_from(batch.iter().filter(|p| p.request.is_write()).count())
             .unwrap_or(u32::MAX);
         // A budget that is there now is taken at once (the first branch); a wait for it, or

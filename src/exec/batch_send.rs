@@ -17,7 +17,7 @@ impl BatchTask {
         Stats::add(&stats.batches, 1);
         Stats::add(&stats.sent, batch.len() as u64);
         let sent_at = Instant::now();
-        let units = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        let units = batch.iter().map(|p| p.units).sum();
         let writes = u32::try_from(batch.iter().filter(|p| p.request.is_write()).count())
             .unwrap_or(u32::MAX);
         let result = {
@@ -67,15 +67,14 @@ impl BatchTask {
         let (mut accepted, mut accepted_writes) = (0u32, 0u32);
         for item in &items {
             if item.status != 429 {
-                accepted += 1;
-                let write = item
+                let pending = item
                     .id
                     .parse::<usize>()
                     .ok()
                     .and_then(|i| slots.get(i))
-                    .and_then(Option::as_ref)
-                    .is_some_and(|p| p.request.is_write());
-                accepted_writes += u32::from(write);
+                    .and_then(Option::as_ref);
+                accepted += pending.map_or(1, |p| p.units);
+                accepted_writes += u32::from(pending.is_some_and(|p| p.request.is_write()));
             }
         }
         self.shared.throttle.accepted(accepted, accepted_writes);

@@ -22,7 +22,7 @@ use crate::graph::classify::{
 };
 use crate::graph::client::{BatchAnswer, BatchFailure, GraphClient};
 use crate::graph::wire::{BatchRequestItem, BatchResponseItem, ItemHeaders, MAX_BATCH_ITEMS};
-use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response};
+use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response, cost};
 use crate::throttle::controller::{CUT_GAP, LaneKind};
 use crate::throttle::retry::full_jitter;
 use crate::throttle::{Feedback, Throttle};
@@ -41,6 +41,8 @@ struct Pending {
     waited: Duration,
     /// A 401 on this item already made us refresh the token once.
     auth_retried: bool,
+    /// The resource units it costs ([`cost::resource_units`]).
+    units: u32,
 }
 
 impl Pending {
@@ -165,8 +167,10 @@ impl GraphCall for Executor {
                 ))
             };
             let (reply, answer) = oneshot::channel();
+            let units = cost::resource_units(&request);
             let pending = Pending {
                 user,
+                units,
                 request,
                 reply,
                 attempts: 0,

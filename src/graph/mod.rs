@@ -15,6 +15,7 @@ pub mod body;
 pub mod classify;
 pub mod client;
 pub mod cloud;
+pub mod cost;
 pub mod methods;
 pub mod names;
 pub mod oath;
