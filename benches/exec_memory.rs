@@ -1,12 +1,14 @@
 //! Memory of a long run: 1,000,000 users, one read each, against an unthrottled simulator in a
 //! child process; prints the client's peak RSS over the 128 MiB target.
 
+mod exec_child;
 mod exec_support;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use authbulk::testing::exec::ExecConfig;
+use exec_child::*;
 use exec_support::*;
 
 const USERS: usize = 1_000_000;
@@ -43,4 +45,14 @@ fn main() {
         println!("  peak RSS            {peak:.1} MiB");
         println!("  ratio peak / 128 MiB {:.2}  (target < 1)", peak / 128.0);
     });
+}
+
+/// Peak resident set size of this process in KiB (VmHWM).
+pub fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
 }

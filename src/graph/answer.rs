@@ -126,8 +126,8 @@ mod tests {
         );
         #[derive(Deserialize)]
         struct Other {
-            #[allow(dead_code)]
-            missing: String,
+            #[serde(rename = "missing")]
+            _missing: String,
         }
         assert!(item.body.typed::<Other>().is_none());
     }

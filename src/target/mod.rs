@@ -85,8 +85,10 @@ const SPOOL_LIMIT: u64 = 1024 * 1024 * 1024;
 /// The file holding what was read from stdin, so a job from a pipe can be read twice (check,
 /// then run) like a file. The file has no name (it is removed as soon as it is created, and
 /// reopened through `/proc/self/fd`), so no exit, not even `kill -9`, leaves the job's content
-/// behind in the temporary folder. Closed when dropped.
-pub struct Spooled(#[allow(dead_code)] Option<std::fs::File>);
+/// behind in the temporary folder. Closed when dropped: it is held only to be dropped.
+pub struct Spooled {
+    _file: Option<std::fs::File>,
+}
 
 /// Replace a stdin source by a temporary file holding what stdin gave.
 pub fn spool_stdin(sources: Vec<JobSource>) -> Result<(Vec<JobSource>, Spooled)> {
@@ -125,7 +127,7 @@ pub fn spool_stdin(sources: Vec<JobSource>) -> Result<(Vec<JobSource>, Spooled)>
             file => out.push(file),
         }
     }
-    Ok((out, Spooled(spooled)))
+    Ok((out, Spooled { _file: spooled }))
 }
 
 /// First pass: read every row of every file, hand each problem to `on_problem`, and learn the
