@@ -1,7 +1,7 @@
 //! Graph wire types: the `$batch` request and response envelopes, Graph's error body and a page
-//! of a paged collection. Serde structs only; the executor ([`crate::exec`]) and the client
-//! ([`super::client`]) fill and read them, nothing else in the crate sees them
-//! (graph-contract.md, "JSON batching" and "Errors").
+//! of a paged collection. Serde structs only; the executor ([`crate::exec`], its paged reads
+//! included) and the client ([`super::client`]) fill and read them, and the targets read the
+//! users and groups of a listing (graph-contract.md, "JSON batching" and "Errors").
 
 use std::collections::BTreeMap;
 
