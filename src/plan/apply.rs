@@ -175,6 +175,9 @@ pub struct UserContext {
     /// The state the last row was planned against (`--resume` checks an earlier run's
     /// unrecorded writes against it).
     planned_against: Option<UserState>,
+    /// A row of this user already wrote in this run: a later row's state is what those writes
+    /// made, not what a saved plan saw.
+    wrote: bool,
 }
 
 impl UserContext {
@@ -233,6 +236,8 @@ pub struct Applier<'a, G> {
     cloud: Cloud,
     secrets: Option<&'a dyn SecretSink>,
     secrets_out_given: bool,
+    plan_out: Option<&'a super::file::PlanWriter>,
+    saved: Option<&'a super::file::PlannedRow>,
 }
 
 impl<'a, G: GraphCall> Applier<'a, G> {
@@ -249,7 +254,23 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             cloud: Cloud::Global,
             secrets: None,
             secrets_out_given: false,
+            plan_out: None,
+            saved: None,
         }
+    }
+
+    /// In a dry run, save each planned row to this plan file (`--plan-out`).
+    pub fn plan_out(mut self, writer: Option<&'a super::file::PlanWriter>) -> Self {
+        self.plan_out = writer;
+        self
+    }
+
+    /// Apply this saved row of a plan file (`authbulk apply`) instead of what the row's plan
+    /// would be: when the user's state is what the plan saw, exactly its steps; else the row is
+    /// planned again, reported `drifted`, and the new plan applied (see [`super::file`]).
+    pub fn saved(mut self, row: Option<&'a super::file::PlannedRow>) -> Self {
+        self.saved = row;
+        self
     }
 
     /// Where issued QR codes and PINs go (`--secrets-out`). Without one, `issue-qr-pin` and

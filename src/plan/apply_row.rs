@@ -19,6 +19,7 @@ use crate::graph::{ErrorKind, GraphCall, GraphError, methods, requests};
 use crate::job::{Action, Operation};
 use crate::plan::change::Change;
 use crate::plan::desired;
+use crate::plan::file;
 use crate::plan::state::UserState;
 use crate::plan::step::{Plan, Step};
 use crate::report::{Record, Status};
@@ -220,8 +221,44 @@ impl<G: GraphCall> Applier<'_, G> {
     ) {
         let user = context.user.clone();
         context.planned_against = Some(read.state.clone());
-        let plan = desired::plan_with(&op.action, &read.state, self.now(), &self.rules);
+        let mut plan = desired::plan_with(&op.action, &read.state, self.now(), &self.rules);
+        if let Some(saved) = self.saved {
+            let (kept, drifted) = saved_or_drifted(context, saved, &read.state, plan);
+            plan = kept;
+            if let Some(why) = drifted {
+                let mut record = base_record(op, Some(user_id));
+                record.step = Change::ReadMethods;
+                record.status = Some(Status::Skipped);
+                record.error_code = Some(file::DRIFTED.into());
+                record.error_message = Some(format!("drifted: re-planned ({why})"));
+                record.before = steps_text(&saved.steps);
+                record.after = steps_text(plan.steps());
+                out.record(record).await;
+            }
+        }
+        if self.dry_run
+            && let Some(writer) = self.plan_out
+        {
+            writer.row(file::PlannedRow {
+                row: op.row,
+                line: op.line,
+                user: op.user.clone(),
+                user_id: user_id.to_string(),
+                action: op.action.clone(),
+                extra: op
+                    .extra
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+                state: file::StateDigest::of(&read.state),
+                after_earlier_rows: !context.planned.is_empty(),
+                steps: plan.steps().to_vec(),
+            });
+        }
         let steps = plan.steps().to_vec();
+        if !self.dry_run && !steps.is_empty() {
+            context.wrote = true;
+        }
         self.emit_plan(&user, user_id, op, plan, &read.state, out)
             .await;
         if steps.is_empty() {
@@ -449,4 +486,50 @@ impl<G: GraphCall> Applier<'_, G> {
             }
         }
     }
+}
+
+/// A saved row against the state read now (`authbulk apply`): the plan to apply, and why the
+/// row drifted when it did. The saved steps are kept when the state is the one the plan saw
+/// (its [`file::StateDigest`]) and planning it again gives the same steps; a row planned after
+/// the user's earlier rows (whose writes this run made, creating methods with new ids) is
+/// compared by its steps' changes only, and runs the steps planned now.
+fn saved_or_drifted(
+    context: &UserContext,
+    saved: &file::PlannedRow,
+    state: &UserState,
+    now: Plan,
+) -> (Plan, Option<String>) {
+    let after_own = saved.after_earlier_rows || context.wrote;
+    if after_own {
+        let changes = |steps: &[Step]| steps.iter().map(|s| s.change.clone()).collect::<Vec<_>>();
+        if changes(now.steps()) == changes(&saved.steps) {
+            return (now, None);
+        }
+        let why = "its steps, planned again after the user's earlier rows, differ from the plan's";
+        return (now, Some(why.into()));
+    }
+    let changed = saved.state.changes_to(&file::StateDigest::of(state));
+    if changed.is_empty() && now.steps() == saved.steps.as_slice() {
+        let mut now = now;
+        if let Plan::Changes { steps, .. } = &mut now {
+            steps.clone_from(&saved.steps);
+        }
+        return (now, None);
+    }
+    let why = match changed.is_empty() {
+        false => changed,
+        true => "the same state now plans other steps (a method's last use, or the \
+                 authentication methods policy, changed)"
+            .into(),
+    };
+    (now, Some(why))
+}
+
+/// `2 step(s): delete phone mobile, revoke sessions`, or `no step`.
+fn steps_text(steps: &[Step]) -> String {
+    if steps.is_empty() {
+        return "no step".into();
+    }
+    let names: Vec<String> = steps.iter().map(|s| s.change.to_string()).collect();
+    format!("{} step(s): {}", steps.len(), names.join(", "))
 }

@@ -25,6 +25,7 @@ pub mod console;
 pub mod default;
 pub mod desired;
 pub mod effect;
+pub mod file;
 pub mod oath;
 pub mod policy;
 pub mod qr_pin;

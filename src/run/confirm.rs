@@ -24,6 +24,10 @@ pub(super) async fn plan_first(
     plan_out: &PlanOut,
 ) -> Result<Option<Outcome>> {
     let config = pass.config;
+    if let Some(plan) = &config.plan {
+        saved_plan(pass, plan)?;
+        return Ok(None);
+    }
     if config.dry_run || (config.yes && config.max_changes.is_none()) {
         return Ok(None);
     }
@@ -36,7 +40,32 @@ pub(super) async fn plan_first(
     }
     plan_out.plan(console, &mut plan);
     plan_out.totals(&plan);
-    let writes = plan.writes();
+    consent(pass, plan.writes())?;
+    Ok(None)
+}
+
+/// `authbulk apply`: the saved plan's totals (it was reviewed as a file), then the same
+/// question and guard as a run's.
+fn saved_plan(pass: &Pass<'_>, plan: &crate::plan::file::Checked) -> Result<()> {
+    let header = &plan.header;
+    eprintln!(
+        "plan {}: made {} for tenant {} by authbulk {}",
+        pass.config
+            .apply_plan
+            .as_deref()
+            .map_or_else(String::new, |p| p.display().to_string()),
+        header.created.format("%Y-%m-%d %H:%M:%S UTC"),
+        header.tenant,
+        header.authbulk
+    );
+    eprintln!("Plan: {}.", plan.end.line());
+    consent(pass, plan.end.writes())
+}
+
+/// Refuse `writes` over `--max-changes`, else ask (unless `--yes`): an error (nothing was
+/// written) when the plan is refused.
+fn consent(pass: &Pass<'_>, writes: u64) -> Result<()> {
+    let config = pass.config;
     let refusal = match config.max_changes {
         Some(max) if writes > max => Some(format!(
             "the plan holds {writes} writes, more than --max-changes {max}: nothing was \
@@ -54,7 +83,7 @@ pub(super) async fn plan_first(
         pass.session.ctrl_c.abort();
         bail!(refusal);
     }
-    Ok(None)
+    Ok(())
 }
 
 /// What the run may do once the plan is known.

@@ -32,6 +32,8 @@ pub(super) struct Pass<'a> {
     pub breaker: Arc<Breaker>,
     /// The run's clock for `older_than` / `unused_for`.
     now: DateTime<Utc>,
+    /// Where a dry run saves its plan (`--plan-out`).
+    pub plan_out: Option<Arc<crate::plan::file::PlanWriter>>,
 }
 
 impl<'a> Pass<'a> {
@@ -51,6 +53,7 @@ impl<'a> Pass<'a> {
             secrets: outputs.secrets.clone(),
             breaker: Arc::new(Breaker::new(config.max_denied)),
             now,
+            plan_out: None,
         }
     }
 
@@ -73,6 +76,9 @@ impl<'a> Pass<'a> {
 
     fn rows(&self, resume: Option<Arc<Resume>>) -> BoxStream<'static, source::Row> {
         let config = self.config;
+        if let Some(plan) = &config.apply_plan {
+            return source::plan_rows(plan.clone()).boxed();
+        }
         match self.input {
             Input::Jobs(sources) => {
                 source::job_rows(sources.clone(), config.defaults.clone()).boxed()
@@ -112,6 +118,10 @@ impl<'a> Pass<'a> {
             cloud: config.connection.cloud(),
             secrets: self.secrets.clone(),
             secrets_out_given: config.secrets_out.is_some(),
+            // Only the pass that prints the plan saves it.
+            plan_out: (dry_run && config.dry_run)
+                .then(|| self.plan_out.clone())
+                .flatten(),
         })
     }
 }

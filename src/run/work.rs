@@ -15,6 +15,7 @@ use super::resume::{RowResume, tap_delivered_in};
 use crate::exec::{Executor, Phase, Shutdown, UserWork};
 use crate::graph::{GraphCall, methods, qr_pin, requests};
 use crate::job::{Action, Operation};
+use crate::plan::file::{PlanWriter, PlannedRow};
 use crate::plan::{Applier, Change, PlanRules, Records, TapOutFile, UserContext, secrets_out};
 use crate::report::{Event, Record, Resume, Status};
 use crate::target::{Row, RowKind};
@@ -57,6 +58,8 @@ pub struct RowWork {
     pub secrets: Option<Arc<crate::plan::SecretsDir>>,
     /// `--secrets-out` was given (a dry run does not create the folder).
     pub secrets_out_given: bool,
+    /// Where a dry run saves its plan (`--plan-out`).
+    pub plan_out: Option<Arc<PlanWriter>>,
 }
 
 impl RowWork {
@@ -74,7 +77,9 @@ impl RowWork {
         if let Some(secrets) = &self.secrets {
             applier = applier.secret_sink(secrets.as_ref());
         }
-        applier.secrets_out_given(self.secrets_out_given)
+        applier
+            .secrets_out_given(self.secrets_out_given)
+            .plan_out(self.plan_out.as_deref())
     }
 
     /// For a user an earlier run began who is no longer enumerated: the `skipped` record when a
@@ -110,11 +115,18 @@ impl RowWork {
             .await;
     }
 
-    /// Run one row; false when it was cut short by an interruption (not journaled as done).
-    async fn run_op(&self, seq: u64, op: Operation, user_id: Option<String>) -> bool {
+    /// Run one row (`planned`: as a saved plan holds it); false when it was cut short by an
+    /// interruption (not journaled as done).
+    async fn run_op(
+        &self,
+        seq: u64,
+        op: Operation,
+        user_id: Option<String>,
+        planned: Option<Box<PlannedRow>>,
+    ) -> bool {
         let key = op.user_key();
         let mut context = self.take_context(&key, &op, user_id);
-        let applier = self.applier();
+        let applier = self.applier().saved(planned.as_deref());
         if let Some(record) = self.exclusion(&applier, &mut context, &op).await {
             self.send(seq, record).await;
             return true;
@@ -387,7 +399,7 @@ impl UserWork for RowWork {
         }
         if let (Some(id), RowKind::Op(op)) = (&row.user_id, &row.kind) {
             // Enumerated: the journal ties the row to the user's object id before any step.
-            if !self.dry_run {
+            if !self.dry_run && row.planned.is_none() {
                 let _ = self
                     .events
                     .send(Event::User {
@@ -410,7 +422,7 @@ impl UserWork for RowWork {
         }
         match row.kind {
             RowKind::Op(op) => {
-                if !self.run_op(seq, op, row.user_id).await {
+                if !self.run_op(seq, op, row.user_id, row.planned).await {
                     return Event::RowInterrupted { seq };
                 }
             }
