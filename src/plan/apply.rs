@@ -143,6 +143,9 @@ impl Needs {
 struct Read {
     state: UserState,
     preferences_error: Option<GraphError>,
+    /// Not read now: the state a run's own plan was made against, moments ago (a write that
+    /// meets a conflict reads the user again).
+    from_plan: bool,
 }
 
 /// How a step ended well.
@@ -236,7 +239,8 @@ pub struct Applier<'a, G> {
     cloud: Cloud,
     secrets: Option<&'a dyn SecretSink>,
     secrets_out_given: bool,
-    plan_out: Option<&'a super::file::PlanWriter>,
+    plan_out: Option<&'a dyn super::file::PlanSink>,
+    seq: u64,
     saved: Option<&'a super::file::PlannedRow>,
 }
 
@@ -255,13 +259,16 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             secrets: None,
             secrets_out_given: false,
             plan_out: None,
+            seq: 0,
             saved: None,
         }
     }
 
-    /// In a dry run, save each planned row to this plan file (`--plan-out`).
-    pub fn plan_out(mut self, writer: Option<&'a super::file::PlanWriter>) -> Self {
-        self.plan_out = writer;
+    /// In a dry run, hand each planned row to this sink: a `--plan-out` file, or the plan a
+    /// run keeps for its own apply. `seq` is the row's sequence number.
+    pub fn plan_out(mut self, sink: Option<&'a dyn super::file::PlanSink>, seq: u64) -> Self {
+        self.plan_out = sink;
+        self.seq = seq;
         self
     }
 

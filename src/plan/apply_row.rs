@@ -200,6 +200,17 @@ impl<G: GraphCall> Applier<'_, G> {
         {
             return Ok(read);
         }
+        // The run's own plan, made moments ago against this read: not read again.
+        if let Some(kept) = self.saved.and_then(|s| s.read.as_ref())
+            && !context.wrote
+            && context.planned.is_empty()
+        {
+            return Ok(Read {
+                state: kept.into(),
+                preferences_error: None,
+                from_plan: true,
+            });
+        }
         let mut read = self.read(user, user_id, needs).await?;
         // A dry run's earlier rows changed nothing in the tenant: replay them.
         for effect in &context.planned {
@@ -237,30 +248,54 @@ impl<G: GraphCall> Applier<'_, G> {
             }
         }
         if self.dry_run
-            && let Some(writer) = self.plan_out
+            && let Some(sink) = self.plan_out
         {
-            writer.row(file::PlannedRow {
-                row: op.row,
-                line: op.line,
-                user: op.user.clone(),
-                user_id: user_id.to_string(),
-                action: op.action.clone(),
-                extra: op
-                    .extra
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.clone()))
-                    .collect(),
-                state: file::StateDigest::of(&read.state),
-                after_earlier_rows: !context.planned.is_empty(),
-                steps: plan.steps().to_vec(),
-            });
+            let after_earlier_rows = !context.planned.is_empty();
+            sink.row(
+                self.seq,
+                file::PlannedRow {
+                    row: op.row,
+                    line: op.line,
+                    user: op.user.clone(),
+                    user_id: user_id.to_string(),
+                    action: op.action.clone(),
+                    extra: op
+                        .extra
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
+                    state: file::StateDigest::of(&read.state),
+                    after_earlier_rows,
+                    steps: plan.steps().to_vec(),
+                    read: (sink.keeps_state() && !after_earlier_rows)
+                        .then(|| file::SavedState::from(&read.state)),
+                },
+            );
         }
         let steps = plan.steps().to_vec();
         if !self.dry_run && !steps.is_empty() {
             context.wrote = true;
         }
-        self.emit_plan(&user, user_id, op, plan, &read.state, out)
-            .await;
+        let conflict = self.emit_plan(&user, user_id, op, plan, &read, out).await;
+        if conflict {
+            // A write the run's own plan asked for met a conflict: the user changed since the
+            // plan was made. Read the user now, plan again and apply that plan.
+            context.cached = None;
+            context.wrote = true;
+            match self.read(&user, user_id, needs).await {
+                Ok(read) => {
+                    let plan = desired::plan_with(&op.action, &read.state, self.now(), &self.rules);
+                    context.planned_against = Some(read.state.clone());
+                    self.emit_plan(&user, user_id, op, plan, &read, out).await;
+                }
+                Err((change, error)) => {
+                    let mut record = base_record(op, Some(user_id));
+                    fill_failure(&mut record, change, &error, error.attempts);
+                    out.record(record).await;
+                }
+            }
+            return;
+        }
         if steps.is_empty() {
             context.cached = Some((read, needs));
         } else if self.dry_run {
@@ -321,6 +356,7 @@ impl<G: GraphCall> Applier<'_, G> {
                 preferences: None,
             },
             preferences_error: None,
+            from_plan: false,
         };
         if needs.preferences {
             match self
@@ -343,16 +379,18 @@ impl<G: GraphCall> Applier<'_, G> {
         Ok(read)
     }
 
-    /// Report a plan (dry run) or carry it out.
+    /// Report a plan (dry run) or carry it out. True when a step of a plan made against a state not read now (`read.from_plan`) met a
+    /// conflict (400, 404, 409): its record says so, and the rest of the plan was not sent.
     pub(super) async fn emit_plan<R: Records>(
         &self,
         user: &str,
         user_id: &str,
         op: &Operation,
         plan: Plan,
-        state: &UserState,
+        read: &Read,
         out: &mut R,
-    ) {
+    ) -> bool {
+        let state = &read.state;
         match plan {
             Plan::Unchanged { step, state } => {
                 let mut record = base_record(op, Some(user_id));
@@ -390,7 +428,12 @@ impl<G: GraphCall> Applier<'_, G> {
                         out.record(record).await;
                     }
                 } else {
-                    self.run_steps(user, user_id, op, steps, state, out).await;
+                    let conflict = self
+                        .run_steps(user, user_id, op, steps, state, read.from_plan, out)
+                        .await;
+                    if conflict {
+                        return true;
+                    }
                 }
                 for refusal in blocked {
                     out.record(refusal_record(op, user_id, refusal, self.strict))
@@ -406,9 +449,13 @@ impl<G: GraphCall> Applier<'_, G> {
                 }
             }
         }
+        false
     }
 
-    /// Run a row's steps in order.
+    /// Run a row's steps in order. With `from_plan` (the state was not read now), a step
+    /// answered 400, 404 or 409 ends the row's steps with a `skipped` / `drifted` record of
+    /// it, and true: the caller reads the user again and plans anew.
+    #[allow(clippy::too_many_arguments)]
     async fn run_steps<R: Records>(
         &self,
         user: &str,
@@ -416,8 +463,9 @@ impl<G: GraphCall> Applier<'_, G> {
         op: &Operation,
         steps: Vec<Step>,
         state: &UserState,
+        from_plan: bool,
         out: &mut R,
-    ) {
+    ) -> bool {
         // (step, deletes done when it was last deferred, attempts so far)
         let mut queue: VecDeque<(Step, Option<usize>, u32)> =
             steps.into_iter().map(|s| (s, None, 0)).collect();
@@ -472,6 +520,23 @@ impl<G: GraphCall> Applier<'_, G> {
                         ),
                     );
                 }
+                Err(failure)
+                    if from_plan && matches!(failure.error.status, Some(400 | 404 | 409)) =>
+                {
+                    let attempts = earlier_attempts + failure.attempts;
+                    fill_failure(&mut record, step.change.clone(), &failure.error, attempts);
+                    record.status = Some(Status::Skipped);
+                    record.error_code = Some(file::DRIFTED.into());
+                    record.error_message = Some(format!(
+                        "drifted: re-planned (Graph answered {} {}: {}; the user changed since \
+                         the plan was made, and was read again)",
+                        failure.error.status.unwrap_or_default(),
+                        failure.error.code,
+                        failure.error.message
+                    ));
+                    out.record(record).await;
+                    return true;
+                }
                 Err(failure) => {
                     let attempts = earlier_attempts + failure.attempts;
                     fill_failure(&mut record, step.change.clone(), &failure.error, attempts);
@@ -485,6 +550,7 @@ impl<G: GraphCall> Applier<'_, G> {
                 }
             }
         }
+        false
     }
 }
 

@@ -1,7 +1,10 @@
 //! Asking before writes, the phase of a run between connecting and applying. Without `--yes`
 //! (or with `--max-changes`) the run first plans every row (GETs only, `plan_first`), prints
 //! the plan and its totals, then on a terminal asks "apply?" unless `--yes`; without a terminal
-//! it refuses to write unless `--yes` (DESIGN.md, "Commands").
+//! it refuses to write unless `--yes` (DESIGN.md, "Commands"). The plan is kept (on disk,
+//! [`crate::plan::file::PlanOnce`]) for the apply, so the plan shown is the plan applied and no
+//! user is read twice; a write of it that meets a conflict reads that user again. `authbulk
+//! apply` shows its saved plan's totals instead and asks the same way.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -13,13 +16,14 @@ use super::pass::Pass;
 use super::plan_out::{self, PlanOut};
 use crate::Outcome;
 use crate::exec::DriveEnd;
+use crate::plan::file::PlanOnce;
 use crate::report::Resume;
 
 /// Without `--yes` (or with `--max-changes`): plan first, show the plan, ask. `None` when the
 /// run goes on to apply; the outcome when the planning was interrupted; an error (nothing was
 /// written) when the plan is refused.
 pub(super) async fn plan_first(
-    pass: &Pass<'_>,
+    pass: &mut Pass<'_>,
     resume: Option<Arc<Resume>>,
     plan_out: &PlanOut,
 ) -> Result<Option<Outcome>> {
@@ -31,16 +35,29 @@ pub(super) async fn plan_first(
     if config.dry_run || (config.yes && config.max_changes.is_none()) {
         return Ok(None);
     }
+    // Plan once: the rows planned here, with the state each was planned against, are kept
+    // for the apply, which then reads no user again (a resumed run plans again instead).
+    let once = resume.is_none().then(|| Arc::new(PlanOnce::default()));
+    pass.plan_once = once.clone();
     let (events, received) = mpsc::channel(4096);
     let planning = tokio::spawn(plan_out::tally(received));
     let end = pass.drive(true, events, resume).await;
     let (mut plan, console) = planning.await.context("the planning task failed")?;
+    pass.plan_once = None;
     if end != DriveEnd::Completed {
         return Ok(Some(Outcome::Interrupted));
     }
     plan_out.plan(console, &mut plan);
     plan_out.totals(&plan);
     consent(pass, plan.writes())?;
+    if let Some(once) = once.and_then(Arc::into_inner) {
+        match once.finish() {
+            Ok(kept) => *pass.kept.lock().expect("the kept plan") = Some(kept),
+            Err(error) => {
+                eprintln!("warning: the plan could not be kept ({error}): each user is read again")
+            }
+        }
+    }
     Ok(None)
 }
 

@@ -173,7 +173,7 @@ pub(crate) async fn run_collect(
     pass.plan_out = plan_writer.clone();
     // 4. Without --yes (or with --max-changes): plan first, show it, ask.
     let resume = outputs.resume.clone();
-    if let Some(outcome) = confirm::plan_first(&pass, resume, &plan_out).await? {
+    if let Some(outcome) = confirm::plan_first(&mut pass, resume, &plan_out).await? {
         return Ok((outcome, None));
     }
     // 5. Apply (or the dry run's plan), every record to the report as it comes.

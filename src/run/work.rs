@@ -15,7 +15,7 @@ use super::resume::{RowResume, tap_delivered_in};
 use crate::exec::{Executor, Phase, Shutdown, UserWork};
 use crate::graph::{GraphCall, methods, qr_pin, requests};
 use crate::job::{Action, Operation};
-use crate::plan::file::{PlanWriter, PlannedRow};
+use crate::plan::file::{PlanSink, PlannedRow};
 use crate::plan::{Applier, Change, PlanRules, Records, TapOutFile, UserContext, secrets_out};
 use crate::report::{Event, Record, Resume, Status};
 use crate::target::{Row, RowKind};
@@ -58,12 +58,13 @@ pub struct RowWork {
     pub secrets: Option<Arc<crate::plan::SecretsDir>>,
     /// `--secrets-out` was given (a dry run does not create the folder).
     pub secrets_out_given: bool,
-    /// Where a dry run saves its plan (`--plan-out`).
-    pub plan_out: Option<Arc<PlanWriter>>,
+    /// Where a dry run puts each planned row: the `--plan-out` file, or the plan a run keeps
+    /// for its own apply.
+    pub plan_out: Option<Arc<dyn PlanSink>>,
 }
 
 impl RowWork {
-    fn applier(&self) -> Applier<'_, Executor> {
+    fn applier(&self, seq: u64) -> Applier<'_, Executor> {
         let mut applier = Applier::new(&self.exec)
             .dry_run(self.dry_run)
             .tap_out_given(self.tap_out_given)
@@ -79,7 +80,7 @@ impl RowWork {
         }
         applier
             .secrets_out_given(self.secrets_out_given)
-            .plan_out(self.plan_out.as_deref())
+            .plan_out(self.plan_out.as_deref(), seq)
     }
 
     /// For a user an earlier run began who is no longer enumerated: the `skipped` record when a
@@ -125,8 +126,10 @@ impl RowWork {
         planned: Option<Box<PlannedRow>>,
     ) -> bool {
         let key = op.user_key();
+        // A planned row names its user by object id: not resolved again.
+        let user_id = user_id.or_else(|| planned.as_ref().map(|p| p.user_id.clone()));
         let mut context = self.take_context(&key, &op, user_id);
-        let applier = self.applier().saved(planned.as_deref());
+        let applier = self.applier(seq).saved(planned.as_deref());
         if let Some(record) = self.exclusion(&applier, &mut context, &op).await {
             self.send(seq, record).await;
             return true;
@@ -399,7 +402,7 @@ impl UserWork for RowWork {
         }
         if let (Some(id), RowKind::Op(op)) = (&row.user_id, &row.kind) {
             // Enumerated: the journal ties the row to the user's object id before any step.
-            if !self.dry_run && row.planned.is_none() {
+            if !self.dry_run {
                 let _ = self
                     .events
                     .send(Event::User {

@@ -211,7 +211,8 @@ pub fn plan_rows(path: PathBuf) -> impl Stream<Item = Row> + Send {
             let row = Row {
                 seq,
                 kind: RowKind::Op(planned.operation()),
-                user_id: Some(planned.user_id.clone()),
+                // Known by the plan's object id (the row's work takes it from there).
+                user_id: None,
                 check_gone: false,
                 planned: Some(Box::new(planned)),
             };

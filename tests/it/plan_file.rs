@@ -380,3 +380,169 @@ async fn a_user_changed_since_the_plan_is_planned_again_and_reported_drifted() {
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(summary["drifted"], json!(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_plans_before_it_applies_reads_each_user_once() {
+    // Two simulated tenants of the same seed: the same users and methods.
+    let (plain, confirmed) = (tenant(60).await, tenant(60).await);
+    let mut taken = Vec::new();
+    let (job, _) = phone_job(&plain, &mut taken);
+    let reset = plain.pick(&mut taken, |s| non_password(s).len() >= 2);
+    let office = plain.pick(&mut taken, |s| phone(s, "office").is_some());
+    let more = plain.job(
+        "more.csv",
+        &format!(
+            "user,action,phone_type\n{},reset-mfa,\n{},remove-phone,office\n",
+            upn(reset),
+            upn(office)
+        ),
+    );
+    let args = [job.to_str().unwrap(), more.to_str().unwrap(), "--yes"];
+    let yes = plain.run("yes.csv", &args).await;
+    yes.expect_code(0);
+    let with_guard = confirmed
+        .run(
+            "guard.csv",
+            &[&args[..], &["--max-changes", "100"]].concat(),
+        )
+        .await;
+    with_guard.expect_code(0);
+    assert!(
+        with_guard.stdout.contains("Plan:"),
+        "the plan is shown first"
+    );
+    let (a, b) = (plain.sim.counters(), confirmed.sim.counters());
+    assert_eq!(
+        b.reads, a.reads,
+        "planned, confirmed, applied: {b:?}\n--yes: {a:?}"
+    );
+    assert_eq!(b.writes, a.writes);
+    assert_eq!(with_guard.statuses(), yes.statuses());
+    assert!(
+        !with_guard
+            .report
+            .iter()
+            .any(|r| r["error_code"] == "drifted")
+    );
+    for &i in &taken {
+        let (p, c) = (plain.state(i), confirmed.state(i));
+        assert_eq!(non_password(&c).len(), non_password(&p).len(), "{c}\n{p}");
+        assert_eq!(number(&c, "mobile"), number(&p, "mobile"));
+    }
+}
+
+/// A `DELETE` of `path` on the simulator at `url` (`http://127.0.0.1:PORT`), from a thread of
+/// its own, as another admin between a run's plan and its apply; the answer's status line.
+fn delete_now(url: &str, path: &str, token: &str) -> String {
+    use std::io::{Read, Write};
+    let address = url.trim_start_matches("http://").to_string();
+    let request = format!(
+        "DELETE {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.lines().next().unwrap_or_default().to_string()
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn a_write_of_the_run_s_own_plan_that_meets_a_change_reads_the_user_again() {
+    use crate::support::proxy::{Rig, Seen, Tamper};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, OnceLock};
+    // Once the run sends its first update (after the plan), another admin deletes the phone it
+    // updates: the update meets 404, and the user is read and planned again.
+    let target: Arc<OnceLock<(String, String, String)>> = Arc::default();
+    let answered: Arc<OnceLock<String>> = Arc::default();
+    let rule = {
+        let (target, answered) = (target.clone(), answered.clone());
+        let fired = AtomicBool::new(false);
+        Arc::new(move |seen: &Seen, _| {
+            if seen.path.ends_with("/$batch")
+                && seen.body.contains("\"PATCH\"")
+                && !fired.swap(true, Ordering::SeqCst)
+                && let Some((url, path, token)) = target.get()
+            {
+                // The simulator answers on the proxy's runtime: hand this worker's queue over
+                // while it waits.
+                let answer = tokio::task::block_in_place(|| delete_now(url, path, token));
+                let _ = answered.set(answer);
+            }
+            Tamper::Pass
+        })
+    };
+    let rig = Rig::start(40, rule);
+    let user = (0..40)
+        .find(|&i| {
+            let state = rig.sim.user_state(&upn(i)).unwrap();
+            number(&state, "mobile").is_some_and(|n| n != "+46 701234567")
+        })
+        .unwrap();
+    let state = rig.sim.user_state(&upn(user)).unwrap();
+    let mobile = phone(&state, "mobile").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = rig.sim.user_id(user).unwrap();
+    let _ = target.set((
+        rig.sim.url().to_string(),
+        format!("/v1.0/users/{id}/authentication/phoneMethods/{mobile}"),
+        rig.sim.mint_token(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job.csv");
+    std::fs::write(
+        &job,
+        format!(
+            "user,action,phone_number\n{},set-phone,+46 701234567\n",
+            upn(user)
+        ),
+    )
+    .unwrap();
+    let report = dir.path().join("r.csv");
+    let out = rig
+        .run(&[
+            job.to_str().unwrap(),
+            "--yes",
+            "--max-changes",
+            "10",
+            "--report",
+            report.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        answered.get().is_some_and(|a| a.contains("204")),
+        "{answered:?}"
+    );
+    let records = rows(&report);
+    let steps: Vec<(&str, &str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["step"].as_str(),
+                r["status"].as_str(),
+                r["error_code"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("update phone mobile", "skipped", "drifted"),
+            ("create phone mobile", "ok", "")
+        ],
+        "{records:?}"
+    );
+    assert!(records[0]["error_message"].contains("404"), "{records:?}");
+    let state = rig.sim.user_state(&upn(user)).unwrap();
+    assert_eq!(number(&state, "mobile").as_deref(), Some("+46 701234567"));
+}

@@ -34,11 +34,28 @@ use super::state::{MethodKind, UserState};
 use super::step::{ChangeKind, Step};
 use crate::job::{Action, DefaultMethod, Operation};
 
+mod once;
 mod reader;
+mod state;
 mod writer;
 
+pub use once::{KeptPlan, PlanOnce};
 pub use reader::{Checked, check, rows};
+pub use state::SavedState;
 pub use writer::PlanWriter;
+
+/// Where a dry run puts each planned row: a `--plan-out` file ([`PlanWriter`]) or the plan a
+/// run keeps for its own apply ([`PlanOnce`]).
+pub trait PlanSink: Send + Sync {
+    /// Take the planned row of sequence number `seq`.
+    fn row(&self, seq: u64, row: PlannedRow);
+
+    /// Whether rows carry the whole state they were planned against
+    /// ([`PlannedRow::read`]).
+    fn keeps_state(&self) -> bool {
+        false
+    }
+}
 
 /// The format this authbulk writes and reads.
 pub const FORMAT: u32 = 1;
@@ -109,6 +126,10 @@ pub struct PlannedRow {
     pub after_earlier_rows: bool,
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// The whole state the row was planned against, only in a plan a run keeps for its own
+    /// apply ([`PlanOnce`]): that apply works from it instead of reading the user again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<SavedState>,
 }
 
 impl PlannedRow {

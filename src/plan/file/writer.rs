@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, anyhow};
 
-use super::{End, Header, Line, PlannedRow};
+use super::{End, Header, Line, PlanSink, PlannedRow};
 
 /// A plan file being written.
 pub struct PlanWriter {
@@ -60,7 +60,7 @@ impl PlanWriter {
     }
 
     /// Add a planned row.
-    pub fn row(&self, row: PlannedRow) {
+    pub fn add(&self, row: PlannedRow) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.end.add(&row.steps);
         }
@@ -106,5 +106,11 @@ impl PlanWriter {
         file.sync_all()
             .with_context(|| format!("cannot write the plan to {path}"))?;
         Ok(end)
+    }
+}
+
+impl PlanSink for PlanWriter {
+    fn row(&self, _seq: u64, row: PlannedRow) {
+        self.add(row);
     }
 }
