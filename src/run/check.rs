@@ -43,6 +43,9 @@ pub(super) struct Job {
 /// Refuse flags that contradict each other or a file in the way; returns the report file (none
 /// for a report on stdout, or a dry run without `--report`).
 pub(super) fn flags(config: &RunConfig, now: DateTime<Utc>) -> Result<Option<PathBuf>> {
+    if config.apply_plan.is_some() && !config.yes && !std::io::stdin().is_terminal() {
+        bail!("refusing to apply the plan without a terminal to confirm on: add --yes");
+    }
     if !config.dry_run && !config.yes && !std::io::stdin().is_terminal() {
         bail!(
             "refusing to write without a terminal to confirm on: add --yes to apply, or \

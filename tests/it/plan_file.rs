@@ -546,3 +546,63 @@ fn a_write_of_the_run_s_own_plan_that_meets_a_change_reads_the_user_again() {
     let state = rig.sim.user_state(&upn(user)).unwrap();
     assert_eq!(number(&state, "mobile").as_deref(), Some("+46 701234567"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_guards_a_plan_with_max_changes_and_leaves_excluded_users_alone() {
+    let t = tenant(60).await;
+    let mut taken = Vec::new();
+    let (job, [update, create, _]) = phone_job(&t, &mut taken);
+    let plan = t.path("plan.jsonl");
+    t.run(
+        "dry.csv",
+        &[
+            job.to_str().unwrap(),
+            "--dry-run",
+            "--plan-out",
+            plan.to_str().unwrap(),
+        ],
+    )
+    .await
+    .expect_code(0);
+    let plan_arg = plan.to_str().unwrap();
+    let guarded = t
+        .command(
+            "apply",
+            "a1.csv",
+            &[plan_arg, "--yes", "--max-changes", "1"],
+        )
+        .await;
+    guarded.expect_code(2);
+    assert!(
+        guarded.stderr.contains("more than --max-changes 1"),
+        "{}",
+        guarded.stderr
+    );
+    let without_yes = t.command("apply", "a2.csv", &[plan_arg]).await;
+    without_yes.expect_code(2);
+    assert!(
+        without_yes.stderr.contains("--yes"),
+        "{}",
+        without_yes.stderr
+    );
+    assert_eq!(t.sim.counters().writes, 0);
+    let before = number(&t.state(update), "mobile");
+    let applied = t
+        .command(
+            "apply",
+            "a3.csv",
+            &[plan_arg, "--yes", "--exclude", &upn(update)],
+        )
+        .await;
+    applied.expect_code(0);
+    assert_eq!(
+        applied.steps_of(&upn(update)),
+        [("all steps".into(), "skipped".into())]
+    );
+    assert_eq!(applied.of(&upn(update))[0]["error_code"], "excluded");
+    assert_eq!(number(&t.state(update), "mobile"), before);
+    assert_eq!(
+        number(&t.state(create), "mobile").as_deref(),
+        Some("+46 701234567")
+    );
+}
