@@ -176,6 +176,15 @@ fn plan_job(
 ) -> Result<(Job, Option<String>, Vec<ActionKind>)> {
     let checked = crate::plan::file::check(path)?;
     let header = &checked.header;
+    let cloud = format!("{:?}", config.connection.cloud()).to_lowercase();
+    if header.cloud != cloud {
+        bail!(
+            "plan {} was made for the {} cloud, not {cloud}: give --cloud {}",
+            path.display(),
+            header.cloud,
+            header.cloud
+        );
+    }
     config.rules.default.order.clone_from(&header.default_order);
     config.rules.default.no_weaker = header.no_weaker_default;
     config.strict = header.strict;
