@@ -606,3 +606,49 @@ async fn apply_guards_a_plan_with_max_changes_and_leaves_excluded_users_alone() 
         Some("+46 701234567")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_s_later_row_planned_after_its_earlier_row_applies_without_drift() {
+    let t = tenant(60).await;
+    let user = t.find(|s| phone(s, "mobile").is_none() && phone(s, "alternateMobile").is_none());
+    let job = t.job(
+        "two.csv",
+        &format!(
+            "user,action,phone_type,phone_number\n\
+             {u},set-phone,mobile,+46 701234567\n\
+             {u},set-phone,alternateMobile,+46 709876543\n",
+            u = upn(user)
+        ),
+    );
+    let plan = t.path("plan.jsonl");
+    t.run(
+        "dry.csv",
+        &[
+            job.to_str().unwrap(),
+            "--dry-run",
+            "--plan-out",
+            plan.to_str().unwrap(),
+        ],
+    )
+    .await
+    .expect_code(0);
+    let saved = lines(&plan);
+    assert_eq!(saved[2]["after_earlier_rows"], true, "{saved:?}");
+    let applied = t
+        .command("apply", "applied.csv", &[plan.to_str().unwrap(), "--yes"])
+        .await;
+    applied.expect_code(0);
+    assert_eq!(
+        applied.steps_of(&upn(user)),
+        [
+            ("create phone mobile".into(), "ok".into()),
+            ("create phone alternateMobile".into(), "ok".into())
+        ]
+    );
+    let state = t.state(user);
+    assert_eq!(number(&state, "mobile").as_deref(), Some("+46 701234567"));
+    assert_eq!(
+        number(&state, "alternateMobile").as_deref(),
+        Some("+46 709876543")
+    );
+}
