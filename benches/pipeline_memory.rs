@@ -1,7 +1,10 @@
 //! Memory and journal size of whole runs, through the release binary against `authbulk sim
 //! --unthrottled` in its own process: (a) an `--all-users` dry run of `remove-authenticator
-//! --older-than 730d`, (b) a job file of one `reset-mfa` row per user, applied. Prints each
+//! --older-than 730d`, (b) a job file of one `reset-mfa` row per user, applied, (c) the dry run
+//! of (a) saving its plan (`--plan-out`), (d) `authbulk apply` of that saved plan. Prints each
 //! run's peak RSS over the 64 MiB goal and (b)'s journal bytes per write over the 250-byte goal.
+//! `PIPELINE_MEMORY_CASE` picks cases (`a`, `b`, `c`, `d`, comma-separated; `d` needs `c`);
+//! by default all run, in the order a, c, d, b (so the saved plan meets the tenant it read).
 //!
 //! The peak RSS is the larger of two readings: `VmHWM` of `/proc/<pid>/status`, polled every
 //! 20 ms while the run lasts, and the run's own `VmHWM` at its end (`peak_memory_mib` of
@@ -96,7 +99,6 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(USERS);
     let dir = tempfile::tempdir().expect("temporary folder");
-    let path = |name: &str| dir.path().join(name);
     let started = Instant::now();
     let sim = Sim::start(users);
     println!(
@@ -104,8 +106,23 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    // (a) The tenant-wide dry run.
-    let (mut command, summary) = support::dry_run(&sim, EXE, dir.path());
+    let cases = std::env::var("PIPELINE_MEMORY_CASE").unwrap_or_else(|_| "a,c,d,b".into());
+    let cases: Vec<&str> = cases.split(',').map(str::trim).collect();
+    for case in &cases {
+        match *case {
+            "a" => dry_run(&sim, dir.path(), users),
+            "b" => apply_job(&sim, dir.path(), users),
+            "c" => plan_out(&sim, dir.path(), users),
+            "d" => apply_plan(&sim, dir.path(), users),
+            other => panic!("PIPELINE_MEMORY_CASE: no case {other:?} (a, b, c, d)"),
+        }
+    }
+}
+
+/// (a) The tenant-wide dry run.
+fn dry_run(sim: &Sim, dir: &Path, users: usize) {
+    let path = |name: &str| dir.join(name);
+    let (mut command, summary) = support::dry_run(sim, EXE, dir);
     let dry = measure(&mut command, &path("dry.err"), &summary);
     print_memory(
         &format!(
@@ -113,9 +130,43 @@ fn main() {
         ),
         &dry,
     );
+}
 
-    // (b) A job of one reset-mfa row per user, applied.
-    let (mut command, summary) = support::apply_run(&sim, EXE, dir.path(), users);
+/// (c) The dry run of (a), saving its plan.
+fn plan_out(sim: &Sim, dir: &Path, users: usize) {
+    let (mut command, summary, plan) = support::plan_out_run(sim, EXE, dir);
+    let m = measure(&mut command, &dir.join("plan.err"), &summary);
+    print_memory(
+        &format!("(c) run --all-users ... --dry-run --plan-out plan.jsonl ({users} users)"),
+        &m,
+    );
+    let bytes = std::fs::metadata(&plan).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "  plan {bytes} bytes, {:.0} bytes per user",
+        bytes as f64 / users.max(1) as f64
+    );
+}
+
+/// (d) `authbulk apply` of the plan (c) saved.
+fn apply_plan(sim: &Sim, dir: &Path, users: usize) {
+    let plan = dir.join("plan.jsonl");
+    assert!(
+        plan.exists(),
+        "case d applies the plan of case c: run c first"
+    );
+    let (mut command, summary) = support::apply_plan_run(sim, EXE, dir, &plan);
+    let m = measure(&mut command, &dir.join("applied.err"), &summary);
+    print_memory(
+        &format!("(d) apply plan.jsonl --yes ({users} users planned)"),
+        &m,
+    );
+    println!("  drifted {}", m.summary["drifted"]);
+}
+
+/// (b) A job of one reset-mfa row per user, applied.
+fn apply_job(sim: &Sim, dir: &Path, users: usize) {
+    let path = |name: &str| dir.join(name);
+    let (mut command, summary) = support::apply_run(sim, EXE, dir, users);
     let apply = measure(&mut command, &path("apply.err"), &summary);
     print_memory(
         &format!("(b) run job.csv (reset-mfa, {users} rows) --yes"),

@@ -73,8 +73,13 @@ impl Sim {
     /// `<client> run <args>` with the fast budgets, against this simulator with its credentials
     /// in the environment (and no other AZURE_* variable), in `dir`, stdout discarded.
     pub fn run(&self, client: &str, dir: &Path, args: &[&str]) -> Command {
+        self.command(client, "run", dir, args)
+    }
+
+    /// `<client> <subcommand> <args>` (`run`, `apply`), as [`Sim::run`].
+    pub fn command(&self, client: &str, subcommand: &str, dir: &Path, args: &[&str]) -> Command {
         let mut command = Command::new(client);
-        command.arg("run").args(args).args(FAST);
+        command.arg(subcommand).args(args).args(FAST);
         command.args(["--graph-url", &self.url]);
         for (key, _) in std::env::vars() {
             if key.starts_with("AZURE_") {
@@ -109,6 +114,52 @@ pub fn dry_run(sim: &Sim, client: &str, dir: &Path) -> (Command, PathBuf) {
             "--dry-run",
             "--report",
             dir.join("dry.csv").to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    (command, summary)
+}
+
+/// Run (c): run (a) with `--plan-out plan.jsonl`, its summary `plan.json` in `dir`. Returns
+/// the command, the summary's path and the plan's.
+#[allow(dead_code)] // pipeline_memory only
+pub fn plan_out_run(sim: &Sim, client: &str, dir: &Path) -> (Command, PathBuf, PathBuf) {
+    let summary = dir.join("plan.json");
+    let plan = dir.join("plan.jsonl");
+    let command = sim.run(
+        client,
+        dir,
+        &[
+            "--all-users",
+            "--action",
+            "remove-authenticator",
+            "--older-than",
+            "730d",
+            "--dry-run",
+            "--plan-out",
+            plan.to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    (command, summary, plan)
+}
+
+/// Run (d): `apply <plan> --yes`, its report `applied.csv` and summary `applied.json` in `dir`.
+/// Returns the command and the summary's path.
+#[allow(dead_code)] // pipeline_memory only
+pub fn apply_plan_run(sim: &Sim, client: &str, dir: &Path, plan: &Path) -> (Command, PathBuf) {
+    let summary = dir.join("applied.json");
+    let command = sim.command(
+        client,
+        "apply",
+        dir,
+        &[
+            plan.to_str().unwrap(),
+            "--yes",
+            "--report",
+            dir.join("applied.csv").to_str().unwrap(),
             "--summary-json",
             summary.to_str().unwrap(),
         ],

@@ -86,6 +86,10 @@ Examples:
   authbulk run --all-users --action remove-authenticator --unused-for 180d --no-weaker-default \\
     -y --report nightly.jsonl --confirm-domain contoso.onmicrosoft.com
 
+  # Save the plan for a review (a change board, a second admin), then apply exactly it
+  authbulk run phones.csv --dry-run --plan-out phones.plan.jsonl
+  authbulk apply phones.plan.jsonl --report phones-report.csv
+
   # Continue a run that was interrupted
   authbulk run phones.csv --report phones-report.csv --resume -y
 
@@ -139,6 +143,28 @@ Exit codes:
 /// `run --help`'s closing text.
 pub fn run_after() -> String {
     format!("{}\n{RUN_EXAMPLES}\n\n{EXIT_CODES}", actions())
+}
+
+const APPLY_TEXT: &str = "\
+The plan is checked whole first (a bad line is exit 2 naming FILE:LINE; a plan of another
+format version, or one without its end line, is refused), and a token for another tenant than
+the plan's is refused (exit 2, naming both). Then the plan's totals are shown and, as with
+`run`, confirmed on a terminal (--yes without one; --max-changes guards the totals).
+
+Each planned user is read once (a plan's deletes alone cannot see a method registered since it
+was made). A user whose methods are what the plan saw gets exactly the plan's steps. A user
+whose state changed since (\"drifted\") is planned again against the current state, with the
+plan's own clock and rules, and that new plan is applied; a `skipped` record with the code
+`drifted` says what changed, and the summary counts the drifted users. Passes and QR code PINs
+are made now, into --tap-out / --secrets-out: a plan never holds a secret.
+
+Examples:
+  authbulk run --group <GROUP-ID> --action reset-mfa --dry-run --plan-out reset.plan.jsonl
+  authbulk apply reset.plan.jsonl --max-changes 500 -y --report reset-report.csv";
+
+/// `apply --help`'s closing text.
+pub fn apply_after() -> String {
+    format!("{APPLY_TEXT}\n\n{EXIT_CODES}")
 }
 
 /// `export --help`'s closing text.

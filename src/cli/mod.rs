@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::Outcome;
 
+mod apply;
 pub(crate) mod auth_flags;
 pub(crate) mod colour;
 mod completions;
@@ -73,6 +74,10 @@ pub enum Command {
     /// preview, confirm, apply; a report of every operation.
     #[command(after_help = help::run_after())]
     Run(Box<run::RunArgs>),
+    /// Apply exactly a plan saved by `run --dry-run --plan-out FILE`: each planned user is
+    /// read once; a user whose state changed since is planned again and reported `drifted`.
+    #[command(after_help = help::apply_after())]
+    Apply(Box<apply::ApplyArgs>),
     /// Inventory: one row per existing method for every target user (job files, --all-users or
     /// --group), CSV or JSON Lines; read-only.
     #[command(after_help = help::export_after())]
@@ -133,6 +138,7 @@ pub fn execute(cli: Cli) -> Outcome {
         Command::Sim(args) => sim::execute(*args),
         Command::Validate(args) => validate::execute(*args),
         Command::Run(args) => run::execute(*args, cli.log.color),
+        Command::Apply(args) => apply::execute(*args, cli.log.color),
         Command::Export(args) => export::execute(*args),
         Command::Status(args) => status::execute(*args),
         Command::Login(args) => login::login(*args),

@@ -116,6 +116,15 @@ pub struct RunArgs {
     /// index.csv. Required by those actions.
     #[arg(long, value_name = "DIR")]
     pub secrets_out: Option<PathBuf>,
+    /// With --dry-run: save the plan to FILE (JSON Lines, mode 0600, must not exist; no
+    /// secrets) for review, then apply exactly it with `authbulk apply FILE`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "dry_run",
+        conflicts_with = "tenants"
+    )]
+    pub plan_out: Option<PathBuf>,
     /// Run the job in every tenant of FILE at once, each with its own token, budgets and rate:
     /// CSV `tenant,credential[,client_id][,name]`, credential one of secret-env:VAR,
     /// secret-file:PATH, cert:PATH, access-token-env:VAR, workload-identity, managed-identity
@@ -270,6 +279,9 @@ fn build(args: &RunArgs, connection: Connection, color: ColorChoice) -> Result<R
         strict: args.strict,
         secrets_out: args.secrets_out.clone(),
         tenant: None,
+        plan_out: args.plan_out.clone(),
+        apply_plan: None,
+        plan: None,
     };
     config.plan_paint = color.paint(config.plan_on_stderr());
     Ok(config)

@@ -33,8 +33,10 @@ impl Operation {
     }
 }
 
-/// An action of DESIGN.md with its validated parameters.
-#[derive(Debug, Clone, PartialEq)]
+/// An action of DESIGN.md with its validated parameters. Serialized into a saved plan
+/// ([`crate::plan::file`]); an [`OathCode`] never is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Report the user's methods (read-only).
     List,
@@ -109,7 +111,7 @@ pub enum Action {
 }
 
 /// The parameters of an `issue-qr-pin` row.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QrPinParams {
     /// Lifetime of the standard QR code in days (1 to 395); `None`: the policy's
     /// `standardQRCodeLifetimeInDays`, else 365.
@@ -134,6 +136,24 @@ impl OathCode {
     /// The code, for the one request that sends it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// A code is a credential: it never goes into a file. Serializing one fails (a saved plan
+/// refuses hardware OATH rows before it gets here), and no file can give one back.
+impl serde::Serialize for OathCode {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "a hardware OATH verification code is never written to a file",
+        ))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for OathCode {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "a hardware OATH verification code is never read from a file",
+        ))
     }
 }
 
@@ -462,7 +482,7 @@ impl fmt::Display for MethodType {
 
 /// Which methods of a type a removal chooses. All fields empty: every method of the type.
 /// Fields combine with AND; `keep_newest` applies last, to what the others chose.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Selector {
     /// Exactly this method id.
     pub method_id: Option<String>,
@@ -485,7 +505,7 @@ impl Selector {
 }
 
 /// Parameters of a temporary access pass; `None` leaves the tenant policy's default.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TapParams {
     /// Lifetime in minutes, 10 to 43200.
     pub lifetime_minutes: Option<u32>,
@@ -496,7 +516,8 @@ pub struct TapParams {
 }
 
 /// A default MFA method (beta `userPreferredMethodForSecondaryAuthentication`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum DefaultMethod {
     /// Authenticator push notification.
     Push,

@@ -143,6 +143,9 @@ impl Needs {
 struct Read {
     state: UserState,
     preferences_error: Option<GraphError>,
+    /// Not read now: the state a run's own plan was made against, moments ago (a write that
+    /// meets a conflict reads the user again).
+    from_plan: bool,
 }
 
 /// How a step ended well.
@@ -175,6 +178,9 @@ pub struct UserContext {
     /// The state the last row was planned against (`--resume` checks an earlier run's
     /// unrecorded writes against it).
     planned_against: Option<UserState>,
+    /// A row of this user already wrote in this run: a later row's state is what those writes
+    /// made, not what a saved plan saw.
+    wrote: bool,
 }
 
 impl UserContext {
@@ -233,6 +239,9 @@ pub struct Applier<'a, G> {
     cloud: Cloud,
     secrets: Option<&'a dyn SecretSink>,
     secrets_out_given: bool,
+    plan_out: Option<&'a dyn super::file::PlanSink>,
+    seq: u64,
+    saved: Option<&'a super::file::PlannedRow>,
 }
 
 impl<'a, G: GraphCall> Applier<'a, G> {
@@ -249,7 +258,26 @@ impl<'a, G: GraphCall> Applier<'a, G> {
             cloud: Cloud::Global,
             secrets: None,
             secrets_out_given: false,
+            plan_out: None,
+            seq: 0,
+            saved: None,
         }
+    }
+
+    /// In a dry run, hand each planned row to this sink: a `--plan-out` file, or the plan a
+    /// run keeps for its own apply. `seq` is the row's sequence number.
+    pub fn plan_out(mut self, sink: Option<&'a dyn super::file::PlanSink>, seq: u64) -> Self {
+        self.plan_out = sink;
+        self.seq = seq;
+        self
+    }
+
+    /// Apply this saved row of a plan file (`authbulk apply`) instead of what the row's plan
+    /// would be: when the user's state is what the plan saw, exactly its steps; else the row is
+    /// planned again, reported `drifted`, and the new plan applied (see [`super::file`]).
+    pub fn saved(mut self, row: Option<&'a super::file::PlannedRow>) -> Self {
+        self.saved = row;
+        self
     }
 
     /// Where issued QR codes and PINs go (`--secrets-out`). Without one, `issue-qr-pin` and

@@ -8,13 +8,13 @@
 use std::time::Instant;
 
 use super::{
-    Applier, Done, Failure, MAX_SENDS_UNKNOWN, Records, base_record, fill_failure, wire_failure,
+    Applier, Done, Failure, MAX_SENDS_UNKNOWN, Read, Records, base_record, fill_failure,
+    wire_failure,
 };
 use crate::graph::{ErrorKind, GraphCall, GraphError, oath as wire, requests};
 use crate::job::{Action, Operation};
 use crate::plan::change::Change;
 use crate::plan::oath::{self, Token};
-use crate::plan::state::UserState;
 use crate::plan::step::{Step, Write};
 use crate::report::Status;
 
@@ -50,7 +50,7 @@ impl<G: GraphCall> Applier<'_, G> {
         };
         let plan = oath::plan(&op.action, token.as_ref(), user_id);
         if self.dry_run || plan.steps().is_empty() {
-            self.emit_plan(user, user_id, op, plan, &UserState::default(), out)
+            self.emit_plan(user, user_id, op, plan, &Read::default(), out)
                 .await;
             return;
         }

@@ -19,6 +19,7 @@ use crate::graph::{ErrorKind, GraphCall, GraphError, methods, requests};
 use crate::job::{Action, Operation};
 use crate::plan::change::Change;
 use crate::plan::desired;
+use crate::plan::file;
 use crate::plan::state::UserState;
 use crate::plan::step::{Plan, Step};
 use crate::report::{Record, Status};
@@ -199,6 +200,17 @@ impl<G: GraphCall> Applier<'_, G> {
         {
             return Ok(read);
         }
+        // The run's own plan, made moments ago against this read: not read again.
+        if let Some(kept) = self.saved.and_then(|s| s.read.as_ref())
+            && !context.wrote
+            && context.planned.is_empty()
+        {
+            return Ok(Read {
+                state: kept.into(),
+                preferences_error: None,
+                from_plan: true,
+            });
+        }
         let mut read = self.read(user, user_id, needs).await?;
         // A dry run's earlier rows changed nothing in the tenant: replay them.
         for effect in &context.planned {
@@ -220,10 +232,70 @@ impl<G: GraphCall> Applier<'_, G> {
     ) {
         let user = context.user.clone();
         context.planned_against = Some(read.state.clone());
-        let plan = desired::plan_with(&op.action, &read.state, self.now(), &self.rules);
+        let mut plan = desired::plan_with(&op.action, &read.state, self.now(), &self.rules);
+        if let Some(saved) = self.saved {
+            let (kept, drifted) = saved_or_drifted(context, saved, &read.state, plan);
+            plan = kept;
+            if let Some(why) = drifted {
+                let mut record = base_record(op, Some(user_id));
+                record.step = Change::ReadMethods;
+                record.status = Some(Status::Skipped);
+                record.error_code = Some(file::DRIFTED.into());
+                record.error_message = Some(format!("drifted: re-planned ({why})"));
+                record.before = steps_text(&saved.steps);
+                record.after = steps_text(plan.steps());
+                out.record(record).await;
+            }
+        }
+        if self.dry_run
+            && let Some(sink) = self.plan_out
+        {
+            let after_earlier_rows = !context.planned.is_empty();
+            sink.row(
+                self.seq,
+                file::PlannedRow {
+                    row: op.row,
+                    line: op.line,
+                    user: op.user.clone(),
+                    user_id: user_id.to_string(),
+                    action: op.action.clone(),
+                    extra: op
+                        .extra
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
+                    state: file::StateDigest::of(&read.state),
+                    after_earlier_rows,
+                    steps: plan.steps().to_vec(),
+                    read: (sink.keeps_state() && !after_earlier_rows)
+                        .then(|| file::SavedState::from(&read.state)),
+                },
+            );
+        }
         let steps = plan.steps().to_vec();
-        self.emit_plan(&user, user_id, op, plan, &read.state, out)
-            .await;
+        if !self.dry_run && !steps.is_empty() {
+            context.wrote = true;
+        }
+        let conflict = self.emit_plan(&user, user_id, op, plan, &read, out).await;
+        if conflict {
+            // A write the run's own plan asked for met a conflict: the user changed since the
+            // plan was made. Read the user now, plan again and apply that plan.
+            context.cached = None;
+            context.wrote = true;
+            match self.read(&user, user_id, needs).await {
+                Ok(read) => {
+                    let plan = desired::plan_with(&op.action, &read.state, self.now(), &self.rules);
+                    context.planned_against = Some(read.state.clone());
+                    self.emit_plan(&user, user_id, op, plan, &read, out).await;
+                }
+                Err((change, error)) => {
+                    let mut record = base_record(op, Some(user_id));
+                    fill_failure(&mut record, change, &error, error.attempts);
+                    out.record(record).await;
+                }
+            }
+            return;
+        }
         if steps.is_empty() {
             context.cached = Some((read, needs));
         } else if self.dry_run {
@@ -284,6 +356,7 @@ impl<G: GraphCall> Applier<'_, G> {
                 preferences: None,
             },
             preferences_error: None,
+            from_plan: false,
         };
         if needs.preferences {
             match self
@@ -306,16 +379,18 @@ impl<G: GraphCall> Applier<'_, G> {
         Ok(read)
     }
 
-    /// Report a plan (dry run) or carry it out.
+    /// Report a plan (dry run) or carry it out. True when a step of a plan made against a state not read now (`read.from_plan`) met a
+    /// conflict (400, 404, 409): its record says so, and the rest of the plan was not sent.
     pub(super) async fn emit_plan<R: Records>(
         &self,
         user: &str,
         user_id: &str,
         op: &Operation,
         plan: Plan,
-        state: &UserState,
+        read: &Read,
         out: &mut R,
-    ) {
+    ) -> bool {
+        let state = &read.state;
         match plan {
             Plan::Unchanged { step, state } => {
                 let mut record = base_record(op, Some(user_id));
@@ -353,7 +428,12 @@ impl<G: GraphCall> Applier<'_, G> {
                         out.record(record).await;
                     }
                 } else {
-                    self.run_steps(user, user_id, op, steps, state, out).await;
+                    let conflict = self
+                        .run_steps(user, user_id, op, steps, state, read.from_plan, out)
+                        .await;
+                    if conflict {
+                        return true;
+                    }
                 }
                 for refusal in blocked {
                     out.record(refusal_record(op, user_id, refusal, self.strict))
@@ -369,9 +449,13 @@ impl<G: GraphCall> Applier<'_, G> {
                 }
             }
         }
+        false
     }
 
-    /// Run a row's steps in order.
+    /// Run a row's steps in order. With `from_plan` (the state was not read now), a step
+    /// answered 400, 404 or 409 ends the row's steps with a `skipped` / `drifted` record of
+    /// it, and true: the caller reads the user again and plans anew.
+    #[allow(clippy::too_many_arguments)]
     async fn run_steps<R: Records>(
         &self,
         user: &str,
@@ -379,8 +463,9 @@ impl<G: GraphCall> Applier<'_, G> {
         op: &Operation,
         steps: Vec<Step>,
         state: &UserState,
+        from_plan: bool,
         out: &mut R,
-    ) {
+    ) -> bool {
         // (step, deletes done when it was last deferred, attempts so far)
         let mut queue: VecDeque<(Step, Option<usize>, u32)> =
             steps.into_iter().map(|s| (s, None, 0)).collect();
@@ -435,6 +520,23 @@ impl<G: GraphCall> Applier<'_, G> {
                         ),
                     );
                 }
+                Err(failure)
+                    if from_plan && matches!(failure.error.status, Some(400 | 404 | 409)) =>
+                {
+                    let attempts = earlier_attempts + failure.attempts;
+                    fill_failure(&mut record, step.change.clone(), &failure.error, attempts);
+                    record.status = Some(Status::Skipped);
+                    record.error_code = Some(file::DRIFTED.into());
+                    record.error_message = Some(format!(
+                        "drifted: re-planned (Graph answered {} {}: {}; the user changed since \
+                         the plan was made, and was read again)",
+                        failure.error.status.unwrap_or_default(),
+                        failure.error.code,
+                        failure.error.message
+                    ));
+                    out.record(record).await;
+                    return true;
+                }
                 Err(failure) => {
                     let attempts = earlier_attempts + failure.attempts;
                     fill_failure(&mut record, step.change.clone(), &failure.error, attempts);
@@ -448,5 +550,52 @@ impl<G: GraphCall> Applier<'_, G> {
                 }
             }
         }
+        false
     }
+}
+
+/// A saved row against the state read now (`authbulk apply`): the plan to apply, and why the
+/// row drifted when it did. The saved steps are kept when the state is the one the plan saw
+/// (its [`file::StateDigest`]) and planning it again gives the same steps; a row planned after
+/// the user's earlier rows (whose writes this run made, creating methods with new ids) is
+/// compared by its steps' changes only, and runs the steps planned now.
+fn saved_or_drifted(
+    context: &UserContext,
+    saved: &file::PlannedRow,
+    state: &UserState,
+    now: Plan,
+) -> (Plan, Option<String>) {
+    let after_own = saved.after_earlier_rows || context.wrote;
+    if after_own {
+        let changes = |steps: &[Step]| steps.iter().map(|s| s.change.clone()).collect::<Vec<_>>();
+        if changes(now.steps()) == changes(&saved.steps) {
+            return (now, None);
+        }
+        let why = "its steps, planned again after the user's earlier rows, differ from the plan's";
+        return (now, Some(why.into()));
+    }
+    let changed = saved.state.changes_to(&file::StateDigest::of(state));
+    if changed.is_empty() && now.steps() == saved.steps.as_slice() {
+        let mut now = now;
+        if let Plan::Changes { steps, .. } = &mut now {
+            steps.clone_from(&saved.steps);
+        }
+        return (now, None);
+    }
+    let why = match changed.is_empty() {
+        false => changed,
+        true => "the same state now plans other steps (a method's last use, or the \
+                 authentication methods policy, changed)"
+            .into(),
+    };
+    (now, Some(why))
+}
+
+/// `2 step(s): delete phone mobile, revoke sessions`, or `no step`.
+fn steps_text(steps: &[Step]) -> String {
+    if steps.is_empty() {
+        return "no step".into();
+    }
+    let names: Vec<String> = steps.iter().map(|s| s.change.to_string()).collect();
+    format!("{} step(s): {}", steps.len(), names.join(", "))
 }

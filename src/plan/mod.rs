@@ -17,7 +17,9 @@
 //! [`apply`] (carrying plans out), [`tap_out`] (the `--tap-out` file), [`summary`] (dry-run
 //! totals and the plan printer), [`qr_pin`] (planning the QR code + PIN actions),
 //! [`secrets_out`] (the `--secrets-out` folder of QR codes and PINs), [`oath`] (hardware OATH
-//! tokens, planned against the token inventory).
+//! tokens, planned against the token inventory), [`file`] (a plan saved to a file by
+//! `--plan-out` and applied by `authbulk apply`, and the plan a run keeps between its question
+//! and its apply).
 
 pub mod apply;
 pub mod change;
@@ -25,6 +27,7 @@ pub mod console;
 pub mod default;
 pub mod desired;
 pub mod effect;
+pub mod file;
 pub mod oath;
 pub mod policy;
 pub mod qr_pin;

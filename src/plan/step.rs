@@ -51,7 +51,8 @@ impl fmt::Display for ChangeKind {
 /// What a step does to the user's state once done. Used to check a write whose answer was lost
 /// (does the re-read state show it?), to plan a user's later rows in a dry run, and to prove in
 /// tests that planning against the state after the steps gives nothing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Effect {
     /// The phone of this type has this number.
     PhoneSet {
@@ -96,8 +97,10 @@ pub enum Effect {
 
 /// The write a step asks of Graph, in the domain's terms: the method's type and id, the
 /// values to set. [`crate::graph::requests::write`] turns it into the request, so the planner
-/// holds no HTTP.
-#[derive(Debug, Clone, PartialEq)]
+/// holds no HTTP. Saved in a plan file ([`super::file`]) as the step's request data: never a
+/// secret (a pass, a PIN are made when the request is; OATH rows are not saved).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Write {
     /// Add the phone of this type with this number.
     CreatePhone {
@@ -181,7 +184,7 @@ pub enum Write {
 }
 
 /// One concrete change for one user.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Step {
     /// The change, whose text the report shows: `create phone mobile`,
     /// `delete microsoftAuthenticator <id>`, ...; its kind is [`Change::kind`].

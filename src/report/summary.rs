@@ -41,6 +41,9 @@ pub struct Summary {
     /// Default MFA methods moved on the way to a removal (the planner moves the default off
     /// the last method behind it before deleting it): done (`ok`) or, in a dry run, planned.
     pub default_moves: u64,
+    /// Users of a saved plan (`authbulk apply`) whose state changed since it was made: planned
+    /// again, each reported once `skipped` with the code `drifted`.
+    pub drifted: u64,
     /// Graph traffic.
     pub traffic: Traffic,
     /// Wall-clock duration of the run, in seconds.
@@ -160,6 +163,9 @@ impl Summary {
         if is_default_move(record) && matches!(status, Status::Ok | Status::Planned) {
             self.default_moves += 1;
         }
+        if record.error_code.as_deref() == Some(crate::plan::file::DRIFTED) {
+            self.drifted += 1;
+        }
         *self.by_status.entry(status).or_default() += 1;
         *self
             .by_action
@@ -214,6 +220,7 @@ impl Summary {
     pub fn absorb(&mut self, earlier: &Summary) {
         self.undated_left += earlier.undated_left;
         self.default_moves += earlier.default_moves;
+        self.drifted += earlier.drifted;
         for (status, n) in &earlier.by_status {
             *self.by_status.entry(*status).or_default() += n;
         }
@@ -328,6 +335,14 @@ impl Summary {
                 "default method moved: {} (off a method that was removed; see the report's \
                  `set default method` records)",
                 self.default_moves
+            )?;
+        }
+        if self.drifted > 0 {
+            writeln!(
+                out,
+                "drifted: {} user(s) (changed since the plan was made: planned again; see the \
+                 report's `drifted` records)",
+                self.drifted
             )?;
         }
         let t = &self.traffic;

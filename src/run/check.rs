@@ -43,6 +43,9 @@ pub(super) struct Job {
 /// Refuse flags that contradict each other or a file in the way; returns the report file (none
 /// for a report on stdout, or a dry run without `--report`).
 pub(super) fn flags(config: &RunConfig, now: DateTime<Utc>) -> Result<Option<PathBuf>> {
+    if config.apply_plan.is_some() && !config.yes && !std::io::stdin().is_terminal() {
+        bail!("refusing to apply the plan without a terminal to confirm on: add --yes");
+    }
     if !config.dry_run && !config.yes && !std::io::stdin().is_terminal() {
         bail!(
             "refusing to write without a terminal to confirm on: add --yes to apply, or \
@@ -78,6 +81,15 @@ pub(super) fn flags(config: &RunConfig, now: DateTime<Utc>) -> Result<Option<Pat
     if let Some(path) = &config.failed_out {
         failed_out::check(path, &config.input)?;
     }
+    if let Some(path) = &config.plan_out
+        && std::fs::symlink_metadata(path).is_ok()
+    {
+        bail!(
+            "--plan-out {} already exists (or is a symlink): a plan is never overwritten; \
+             choose another file",
+            path.display()
+        );
+    }
     Ok(report_file)
 }
 
@@ -85,10 +97,25 @@ pub(super) fn flags(config: &RunConfig, now: DateTime<Utc>) -> Result<Option<Pat
 /// happens; then the places its secrets go, the permissions it needs and its `--tap-columns`.
 pub(super) fn job(config: &mut RunConfig) -> Result<Job> {
     let input = std::mem::replace(&mut config.input, Input::Jobs(Vec::new()));
-    let (mut job, passes, actions) = match input {
-        Input::Jobs(sources) => rows(sources, config)?,
-        Input::Targets(targets) => targets_job(targets, config)?,
+    let (mut job, passes, actions) = match (input, config.apply_plan.clone()) {
+        (_, Some(plan)) => plan_job(&plan, config)?,
+        (Input::Jobs(sources), None) => rows(sources, config)?,
+        (Input::Targets(targets), None) => targets_job(targets, config)?,
     };
+    if config.plan_out.is_some()
+        && let Some(oath) = actions.iter().find(|a| {
+            matches!(
+                a,
+                ActionKind::AssignOathToken | ActionKind::UnassignOathToken
+            )
+        })
+    {
+        bail!(
+            "--plan-out cannot save {oath} rows: hardware OATH rows are planned against the \
+             token inventory when they run (and an activation code is never written to a \
+             file); run them without --plan-out"
+        );
+    }
     // A pass is a secret that goes only to the --tap-out file: without one, such a job cannot
     // run (a dry run previews the rows as failing instead).
     if let Some(place) = &passes
@@ -139,6 +166,45 @@ fn rows(
         tap_columns: Vec::new(),
     };
     Ok((job, passes, checked.actions))
+}
+
+/// A saved plan (`authbulk apply`), checked whole: its rows, fingerprint and actions. The
+/// plan's own rules (`--default-order`, `--no-weaker-default`, `--strict`) become the run's.
+fn plan_job(
+    path: &std::path::Path,
+    config: &mut RunConfig,
+) -> Result<(Job, Option<String>, Vec<ActionKind>)> {
+    let checked = crate::plan::file::check(path)?;
+    let header = &checked.header;
+    let cloud = format!("{:?}", config.connection.cloud()).to_lowercase();
+    if header.cloud != cloud {
+        bail!(
+            "plan {} was made for the {} cloud, not {cloud}: give --cloud {}",
+            path.display(),
+            header.cloud,
+            header.cloud
+        );
+    }
+    config.rules.default.order.clone_from(&header.default_order);
+    config.rules.default.no_weaker = header.no_weaker_default;
+    config.strict = header.strict;
+    let passes = checked
+        .issues_passes
+        .map(|line| format!("{}:{line}", path.display()));
+    let job = Job {
+        input: Input::Jobs(Vec::new()),
+        _spooled: None,
+        extra: checked.extra.clone(),
+        total: Some(checked.end.rows),
+        fingerprint: checked.fingerprint.clone(),
+        governed: checked.governed,
+        qr_actions: Vec::new(),
+        needs: Vec::new(),
+        tap_columns: Vec::new(),
+    };
+    let actions = checked.actions.clone();
+    config.plan = Some(checked);
+    Ok((job, passes, actions))
 }
 
 /// Enumerated targets with the flags' action. Returns the job, where its first pass is issued

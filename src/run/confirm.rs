@@ -1,7 +1,10 @@
 //! Asking before writes, the phase of a run between connecting and applying. Without `--yes`
 //! (or with `--max-changes`) the run first plans every row (GETs only, `plan_first`), prints
 //! the plan and its totals, then on a terminal asks "apply?" unless `--yes`; without a terminal
-//! it refuses to write unless `--yes` (DESIGN.md, "Commands").
+//! it refuses to write unless `--yes` (DESIGN.md, "Commands"). The plan is kept (on disk,
+//! [`crate::plan::file::PlanOnce`]) for the apply, so the plan shown is the plan applied and no
+//! user is read twice; a write of it that meets a conflict reads that user again. `authbulk
+//! apply` shows its saved plan's totals instead and asks the same way.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -13,30 +16,73 @@ use super::pass::Pass;
 use super::plan_out::{self, PlanOut};
 use crate::Outcome;
 use crate::exec::DriveEnd;
+use crate::plan::file::PlanOnce;
 use crate::report::Resume;
 
 /// Without `--yes` (or with `--max-changes`): plan first, show the plan, ask. `None` when the
 /// run goes on to apply; the outcome when the planning was interrupted; an error (nothing was
 /// written) when the plan is refused.
 pub(super) async fn plan_first(
-    pass: &Pass<'_>,
+    pass: &mut Pass<'_>,
     resume: Option<Arc<Resume>>,
     plan_out: &PlanOut,
 ) -> Result<Option<Outcome>> {
     let config = pass.config;
+    if let Some(plan) = &config.plan {
+        saved_plan(pass, plan)?;
+        return Ok(None);
+    }
     if config.dry_run || (config.yes && config.max_changes.is_none()) {
         return Ok(None);
     }
+    // Plan once: the rows planned here, with the state each was planned against, are kept
+    // for the apply, which then reads no user again (a resumed run plans again instead).
+    let once = resume.is_none().then(|| Arc::new(PlanOnce::default()));
+    pass.plan_once = once.clone();
     let (events, received) = mpsc::channel(4096);
     let planning = tokio::spawn(plan_out::tally(received));
     let end = pass.drive(true, events, resume).await;
     let (mut plan, console) = planning.await.context("the planning task failed")?;
+    pass.plan_once = None;
     if end != DriveEnd::Completed {
         return Ok(Some(Outcome::Interrupted));
     }
     plan_out.plan(console, &mut plan);
     plan_out.totals(&plan);
-    let writes = plan.writes();
+    consent(pass, plan.writes())?;
+    if let Some(once) = once.and_then(Arc::into_inner) {
+        match once.finish() {
+            Ok(kept) => *pass.kept.lock().expect("the kept plan") = Some(kept),
+            Err(error) => {
+                eprintln!("warning: the plan could not be kept ({error}): each user is read again")
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `authbulk apply`: the saved plan's totals (it was reviewed as a file), then the same
+/// question and guard as a run's.
+fn saved_plan(pass: &Pass<'_>, plan: &crate::plan::file::Checked) -> Result<()> {
+    let header = &plan.header;
+    eprintln!(
+        "plan {}: made {} for tenant {} by authbulk {}",
+        pass.config
+            .apply_plan
+            .as_deref()
+            .map_or_else(String::new, |p| p.display().to_string()),
+        header.created.format("%Y-%m-%d %H:%M:%S UTC"),
+        header.tenant,
+        header.authbulk
+    );
+    eprintln!("Plan: {}.", plan.end.line());
+    consent(pass, plan.end.writes())
+}
+
+/// Refuse `writes` over `--max-changes`, else ask (unless `--yes`): an error (nothing was
+/// written) when the plan is refused.
+fn consent(pass: &Pass<'_>, writes: u64) -> Result<()> {
+    let config = pass.config;
     let refusal = match config.max_changes {
         Some(max) if writes > max => Some(format!(
             "the plan holds {writes} writes, more than --max-changes {max}: nothing was \
@@ -54,7 +100,7 @@ pub(super) async fn plan_first(
         pass.session.ctrl_c.abort();
         bail!(refusal);
     }
-    Ok(None)
+    Ok(())
 }
 
 /// What the run may do once the plan is known.

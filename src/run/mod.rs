@@ -24,6 +24,7 @@
 //!    write `--failed-out` and `--summary-json`, and give the outcome.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -121,6 +122,12 @@ pub struct RunConfig {
     /// This run is one tenant of a run across several (`--tenants`), named so: its summary is
     /// not printed here but handed back to that run ([`tenants`]), which prints every tenant's.
     pub tenant: Option<String>,
+    /// `--plan-out FILE`: a dry run saves its plan here ([`crate::plan::file`]).
+    pub plan_out: Option<PathBuf>,
+    /// `authbulk apply PLAN`: the rows are a saved plan's, not the job's (`input` is unused).
+    pub apply_plan: Option<PathBuf>,
+    /// The saved plan, once checked (`apply_plan`).
+    pub plan: Option<crate::plan::file::Checked>,
 }
 
 impl RunConfig {
@@ -153,10 +160,20 @@ pub(crate) async fn run_collect(
     let mut outputs = outputs::create(&config, report_file.as_deref(), &mut job, &mut guard)?;
     // 3. The tenant: the first token, its permissions, the executor, the policy.
     let session = session::open(&config, &mut job).await?;
-    let pass = Pass::new(&config, &job.input, &session, &outputs, now);
+    // A saved plan chooses by its own clock (`older_than`, `unused_for`) when a row is planned
+    // again.
+    let clock = config.plan.as_ref().map_or(now, |p| p.header.created);
+    let mut pass = Pass::new(&config, &job.input, &session, &outputs, clock);
+    let plan_writer = match &config.plan_out {
+        Some(path) => Some(Arc::new(plan_out::create(
+            &config, path, &session, &job, now,
+        )?)),
+        None => None,
+    };
+    pass.plan_out = plan_writer.clone();
     // 4. Without --yes (or with --max-changes): plan first, show it, ask.
     let resume = outputs.resume.clone();
-    if let Some(outcome) = confirm::plan_first(&pass, resume, &plan_out).await? {
+    if let Some(outcome) = confirm::plan_first(&mut pass, resume, &plan_out).await? {
         return Ok((outcome, None));
     }
     // 5. Apply (or the dry run's plan), every record to the report as it comes.
@@ -166,6 +183,10 @@ pub(crate) async fn run_collect(
             Ok(applied) => applied,
             Err(outcome) => return Ok((outcome, None)),
         };
+    drop(pass.plan_out.take());
+    if let Some(writer) = plan_writer {
+        plan_out::save(writer, applied.end)?;
+    }
     // 6. The summary, and the outcome.
     let (outcome, summary) = finish::finish(&pass, applied, &outputs, &plan_out, started);
     drop(session.connected.sim);

@@ -15,6 +15,7 @@ use super::outputs::Outputs;
 use super::session::Session;
 use super::{RunConfig, work};
 use crate::exec::{DriveEnd, for_each_user};
+use crate::plan::file::{KeptPlan, PlanOnce, PlanSink, PlanWriter};
 use crate::report::{Event, Resume};
 use crate::target::{self as source, Input};
 
@@ -32,6 +33,12 @@ pub(super) struct Pass<'a> {
     pub breaker: Arc<Breaker>,
     /// The run's clock for `older_than` / `unused_for`.
     now: DateTime<Utc>,
+    /// Where a dry run saves its plan (`--plan-out`).
+    pub plan_out: Option<Arc<PlanWriter>>,
+    /// The plan the planning pass before the question keeps for the apply ([`super::confirm`]).
+    pub plan_once: Option<Arc<PlanOnce>>,
+    /// That plan, kept: the apply pass's rows carry their planned rows from it.
+    pub kept: Mutex<Option<KeptPlan>>,
 }
 
 impl<'a> Pass<'a> {
@@ -51,6 +58,9 @@ impl<'a> Pass<'a> {
             secrets: outputs.secrets.clone(),
             breaker: Arc::new(Breaker::new(config.max_denied)),
             now,
+            plan_out: None,
+            plan_once: None,
+            kept: Mutex::new(None),
         }
     }
 
@@ -72,6 +82,18 @@ impl<'a> Pass<'a> {
     }
 
     fn rows(&self, resume: Option<Arc<Resume>>) -> BoxStream<'static, source::Row> {
+        let config = self.config;
+        if let Some(plan) = &config.apply_plan {
+            return source::plan_rows(plan.clone()).boxed();
+        }
+        let rows = self.source_rows(resume);
+        match self.kept.lock().ok().and_then(|mut k| k.take()) {
+            Some(kept) => with_plan(rows, kept),
+            None => rows,
+        }
+    }
+
+    fn source_rows(&self, resume: Option<Arc<Resume>>) -> BoxStream<'static, source::Row> {
         let config = self.config;
         match self.input {
             Input::Jobs(sources) => {
@@ -111,6 +133,35 @@ impl<'a> Pass<'a> {
             cloud: config.connection.cloud(),
             secrets: self.secrets.clone(),
             secrets_out_given: config.secrets_out.is_some(),
+            // The dry run's pass saves its plan (`--plan-out`); the pass that plans before the
+            // question keeps its plan for the apply.
+            plan_out: match (dry_run, config.dry_run) {
+                (true, true) => self.plan_out.clone().map(|w| w as Arc<dyn PlanSink>),
+                (true, false) => self.plan_once.clone().map(|p| p as Arc<dyn PlanSink>),
+                _ => None,
+            },
         })
     }
+}
+
+/// The rows of `rows` with the planned rows of the run's own plan attached, matched by sequence
+/// number (both in increasing order) and checked to be the same user and action: a row the
+/// plan does not hold, or holds for someone else (an enumeration that came in another order),
+/// is planned again as before.
+fn with_plan(
+    rows: BoxStream<'static, source::Row>,
+    mut kept: KeptPlan,
+) -> BoxStream<'static, source::Row> {
+    rows.map(move |mut row| {
+        if let source::RowKind::Op(op) = &row.kind
+            && let Some(planned) = kept.next_for(row.seq)
+            && planned.user == op.user
+            && planned.action == op.action
+            && row.user_id.as_ref().is_none_or(|id| *id == planned.user_id)
+        {
+            row.planned = Some(Box::new(planned));
+        }
+        row
+    })
+    .boxed()
 }

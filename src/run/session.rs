@@ -34,6 +34,10 @@ pub(super) struct Session {
     pub rate_memory: Option<rate_memory::Opened>,
     /// Who the token speaks for, when its claims say.
     pub principal: Option<claims::Principal>,
+    /// The tenant the token is for (its `tid`), when its claims say.
+    pub tenant_id: Option<String>,
+    /// The Graph root the run talks to.
+    pub graph_root: String,
     /// The auth settings and the simulator kept alive.
     pub connected: Connected,
 }
@@ -51,6 +55,17 @@ pub(super) async fn open(config: &RunConfig, job: &mut Job) -> Result<Session> {
         forget: config.forget_rate,
     };
     let rate_memory = rate_memory::open(&token, place, Utc::now());
+    let tenant_id = claims::read_claims(&token).and_then(|c| c.tid);
+    let graph_root = auth.graph_root().to_string();
+    if let Some(plan) = &config.plan {
+        same_tenant(config, plan, tenant_id.as_deref())?;
+    }
+    if config.plan_out.is_some() && tenant_id.is_none() {
+        bail!(
+            "--plan-out: the access token names no tenant (no `tid` claim), and a plan must say \
+             which tenant it is for"
+        );
+    }
     drop(token);
     let mut exec_config = config.exec;
     exec_config.rate.start = rate_memory.as_ref().and_then(|m| m.start);
@@ -79,8 +94,36 @@ pub(super) async fn open(config: &RunConfig, job: &mut Job) -> Result<Session> {
         exclusions,
         rate_memory,
         principal,
+        tenant_id,
+        graph_root,
         connected,
     })
+}
+
+/// A saved plan is applied only in the tenant it was made for.
+fn same_tenant(
+    config: &RunConfig,
+    plan: &crate::plan::file::Checked,
+    tenant_id: Option<&str>,
+) -> Result<()> {
+    let path = config
+        .apply_plan
+        .as_deref()
+        .unwrap_or(std::path::Path::new("plan"));
+    let wanted = &plan.header.tenant;
+    match tenant_id {
+        Some(tid) if tid.eq_ignore_ascii_case(wanted) => Ok(()),
+        Some(tid) => bail!(
+            "plan {} was made for tenant {wanted}, but the credential's token is for tenant \
+             {tid}: nothing was applied (sign in to tenant {wanted}, or make the plan again)",
+            path.display()
+        ),
+        None => bail!(
+            "plan {} was made for tenant {wanted}, but the access token names no tenant (no \
+             `tid` claim): nothing was applied",
+            path.display()
+        ),
+    }
 }
 
 /// What is read once before any row: `--group` names to ids, the tenant's default domain for

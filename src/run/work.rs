@@ -15,6 +15,7 @@ use super::resume::{RowResume, tap_delivered_in};
 use crate::exec::{Executor, Phase, Shutdown, UserWork};
 use crate::graph::{GraphCall, methods, qr_pin, requests};
 use crate::job::{Action, Operation};
+use crate::plan::file::{PlanSink, PlannedRow};
 use crate::plan::{Applier, Change, PlanRules, Records, TapOutFile, UserContext, secrets_out};
 use crate::report::{Event, Record, Resume, Status};
 use crate::target::{Row, RowKind};
@@ -57,10 +58,13 @@ pub struct RowWork {
     pub secrets: Option<Arc<crate::plan::SecretsDir>>,
     /// `--secrets-out` was given (a dry run does not create the folder).
     pub secrets_out_given: bool,
+    /// Where a dry run puts each planned row: the `--plan-out` file, or the plan a run keeps
+    /// for its own apply.
+    pub plan_out: Option<Arc<dyn PlanSink>>,
 }
 
 impl RowWork {
-    fn applier(&self) -> Applier<'_, Executor> {
+    fn applier(&self, seq: u64) -> Applier<'_, Executor> {
         let mut applier = Applier::new(&self.exec)
             .dry_run(self.dry_run)
             .tap_out_given(self.tap_out_given)
@@ -74,7 +78,9 @@ impl RowWork {
         if let Some(secrets) = &self.secrets {
             applier = applier.secret_sink(secrets.as_ref());
         }
-        applier.secrets_out_given(self.secrets_out_given)
+        applier
+            .secrets_out_given(self.secrets_out_given)
+            .plan_out(self.plan_out.as_deref(), seq)
     }
 
     /// For a user an earlier run began who is no longer enumerated: the `skipped` record when a
@@ -110,11 +116,20 @@ impl RowWork {
             .await;
     }
 
-    /// Run one row; false when it was cut short by an interruption (not journaled as done).
-    async fn run_op(&self, seq: u64, op: Operation, user_id: Option<String>) -> bool {
+    /// Run one row (`planned`: as a saved plan holds it); false when it was cut short by an
+    /// interruption (not journaled as done).
+    async fn run_op(
+        &self,
+        seq: u64,
+        op: Operation,
+        user_id: Option<String>,
+        planned: Option<Box<PlannedRow>>,
+    ) -> bool {
         let key = op.user_key();
+        // A planned row names its user by object id: not resolved again.
+        let user_id = user_id.or_else(|| planned.as_ref().map(|p| p.user_id.clone()));
         let mut context = self.take_context(&key, &op, user_id);
-        let applier = self.applier();
+        let applier = self.applier(seq).saved(planned.as_deref());
         if let Some(record) = self.exclusion(&applier, &mut context, &op).await {
             self.send(seq, record).await;
             return true;
@@ -410,7 +425,7 @@ impl UserWork for RowWork {
         }
         match row.kind {
             RowKind::Op(op) => {
-                if !self.run_op(seq, op, row.user_id).await {
+                if !self.run_op(seq, op, row.user_id, row.planned).await {
                     return Event::RowInterrupted;
                 }
             }

@@ -39,6 +39,9 @@ pub struct Row {
     /// An earlier run began this enumerated user, who is no longer enumerated: the user must be
     /// read directly first (gone from the tenant, or only no longer listed).
     pub check_gone: bool,
+    /// The row as a saved plan holds it (`authbulk apply`): its steps and the state they were
+    /// planned against.
+    pub planned: Option<Box<crate::plan::file::PlannedRow>>,
 }
 
 /// What a [`Row`] holds.
@@ -198,6 +201,35 @@ pub fn fingerprint(sources: &[JobSource], shape: &str) -> Result<String> {
     Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The rows of a checked plan file (`authbulk apply`), in the file's order (a user's rows in
+/// the order they were planned), from a reading thread; each carries its saved plan and the
+/// user's object id.
+pub fn plan_rows(path: PathBuf) -> impl Stream<Item = Row> + Send {
+    let (tx, rx) = mpsc::channel::<Row>(1024);
+    std::thread::spawn(move || {
+        let Ok(rows) = crate::plan::file::rows(&path) else {
+            return; // checked before the run; a file removed since is not run
+        };
+        for (seq, planned) in (0u64..).zip(rows) {
+            let row = Row {
+                seq,
+                kind: RowKind::Op(planned.operation()),
+                // Known by the plan's object id (the row's work takes it from there).
+                user_id: None,
+                check_gone: false,
+                planned: Some(Box::new(planned)),
+            };
+            if tx.blocking_send(row).is_err() {
+                return;
+            }
+        }
+    });
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|row| (row, rx)) },
+    )
+}
+
 /// Second pass: stream the rows of the (checked) job files, in order, from a reading thread.
 pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item = Row> + Send {
     let (tx, rx) = mpsc::channel::<Row>(1024);
@@ -214,6 +246,7 @@ pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item
                     let out = Row {
                         user_id: None,
                         check_gone: false,
+                        planned: None,
                         seq: *seq,
                         kind: RowKind::Invalid {
                             row,
@@ -235,6 +268,7 @@ pub fn job_rows(sources: Vec<JobSource>, defaults: Defaults) -> impl Stream<Item
                         let row = Row {
                             user_id: None,
                             check_gone: false,
+                            planned: None,
                             seq,
                             kind: RowKind::Op(op),
                         };
@@ -518,6 +552,7 @@ fn target_row(defaults: &Defaults, seq: u64, name: &str, id: String, check_gone:
         kind,
         user_id: Some(id),
         check_gone,
+        planned: None,
     }
 }
 
@@ -574,6 +609,7 @@ pub fn target_rows(
                     kind: RowKind::EnumerationFailed { error },
                     user_id: None,
                     check_gone: false,
+                    planned: None,
                 })
             }
         };

@@ -35,6 +35,7 @@ mod job_powershell;
 mod job_read;
 mod job_validate_cli;
 mod plan_apply;
+mod plan_file;
 mod run_action_guards;
 mod run_action_scale;
 mod run_actions;

@@ -140,9 +140,15 @@ impl Tenant {
     /// Run `authbulk run <args> --graph-url .. --report <report>`, with the simulator's
     /// credentials in the environment, and parse the report.
     pub async fn run(&self, report: &str, args: &[&str]) -> Run {
+        self.command("run", report, args).await
+    }
+
+    /// `authbulk <command> <args> --graph-url .. --report <report>` (`run`, `apply`), as
+    /// [`Tenant::run`].
+    pub async fn command(&self, command: &str, report: &str, args: &[&str]) -> Run {
         let report_path = self.path(report);
         let mut cmd = tokio::process::Command::from(authbulk());
-        cmd.arg("run")
+        cmd.arg(command)
             .args(args)
             .arg("--graph-url")
             .arg(self.sim.url())

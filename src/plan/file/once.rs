@@ -1,0 +1,87 @@
+//! The plan a run makes before it asks (`run` on a terminal, or with `--max-changes`), kept for
+//! the apply that follows so that no user is read twice: each planned row with the whole state
+//! it was planned against ([`SavedState`]), in an unnamed temporary file sorted by the row's
+//! sequence number ([`crate::plan::spill`]), so memory stays flat; then handed back in row
+//! order ([`KeptPlan::next_for`]) to the apply pass, which reads the job's rows again in the
+//! same order.
+
+use std::io;
+use std::sync::Mutex;
+
+use super::{PlanSink, PlannedRow};
+use crate::plan::spill::{DEFAULT_LIMIT, Sorted, Spill};
+
+/// The planned rows of a run's planning pass, gathered as they are planned.
+pub struct PlanOnce {
+    rows: Mutex<Spill<u64, PlannedRow>>,
+    /// The first write that failed: the apply then reads every user as before.
+    failed: Mutex<Option<io::Error>>,
+}
+
+impl Default for PlanOnce {
+    fn default() -> Self {
+        PlanOnce {
+            rows: Mutex::new(Spill::new(DEFAULT_LIMIT)),
+            failed: Mutex::new(None),
+        }
+    }
+}
+
+impl PlanSink for PlanOnce {
+    fn row(&self, seq: u64, row: PlannedRow) {
+        let Ok(mut rows) = self.rows.lock() else {
+            return;
+        };
+        if let Err(error) = rows.push(seq, row)
+            && let Ok(mut failed) = self.failed.lock()
+        {
+            failed.get_or_insert(error);
+        }
+    }
+
+    fn keeps_state(&self) -> bool {
+        true
+    }
+}
+
+impl PlanOnce {
+    /// The rows in sequence order, for the apply; an error when the plan could not be kept
+    /// whole (the apply then plans every row again).
+    pub fn finish(self) -> io::Result<KeptPlan> {
+        if let Some(error) = self.failed.into_inner().ok().flatten() {
+            return Err(error);
+        }
+        let rows = self
+            .rows
+            .into_inner()
+            .map_err(|_| io::Error::other("the plan was poisoned"))?;
+        Ok(KeptPlan {
+            sorted: rows.sorted()?,
+            next: None,
+        })
+    }
+}
+
+/// A run's own plan, handed back in sequence order.
+pub struct KeptPlan {
+    sorted: Sorted<u64, PlannedRow>,
+    next: Option<(u64, PlannedRow)>,
+}
+
+impl KeptPlan {
+    /// The planned row of sequence number `seq`, asked in increasing order; `None` when the
+    /// row was not planned (a user not found, a refusal, an excluded user: the apply handles
+    /// it as before) or the plan cannot be read further.
+    pub fn next_for(&mut self, seq: u64) -> Option<PlannedRow> {
+        loop {
+            if self.next.is_none() {
+                self.next = self.sorted.next_item().ok().flatten();
+            }
+            match &self.next {
+                Some((at, _)) if *at < seq => self.next = None,
+                Some((at, _)) if *at == seq => return self.next.take().map(|(_, row)| row),
+                _ => return None,
+            }
+        }
+    }
+}
