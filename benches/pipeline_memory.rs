@@ -3,8 +3,10 @@
 //! --older-than 730d`, (b) a job file of one `reset-mfa` row per user, applied, (c) the dry run
 //! of (a) saving its plan (`--plan-out`), (d) `authbulk apply` of that saved plan. Prints each
 //! run's peak RSS over the 64 MiB goal and (b)'s journal bytes per write over the 250-byte goal.
-//! `PIPELINE_MEMORY_CASE` picks cases (`a`, `b`, `c`, `d`, comma-separated; `d` needs `c`);
-//! by default all run, in the order a, c, d, b (so the saved plan meets the tenant it read).
+//! (e) the job of (b) planned first and applied from that plan (`--max-changes`, plan once),
+//! on a new simulator. `PIPELINE_MEMORY_CASE` picks cases (`a` to `e`, comma-separated; `d`
+//! needs `c`); by default a, c, d, b run, in that order (so the saved plan meets the tenant it
+//! read).
 //!
 //! The peak RSS is the larger of two readings: `VmHWM` of `/proc/<pid>/status`, polled every
 //! 20 ms while the run lasts, and the run's own `VmHWM` at its end (`peak_memory_mib` of
@@ -107,6 +109,7 @@ fn main() {
     );
 
     let cases = std::env::var("PIPELINE_MEMORY_CASE").unwrap_or_else(|_| "a,c,d,b".into());
+    // The default cases; (e) is only run when asked for (it needs a simulator of its own).
     let cases: Vec<&str> = cases.split(',').map(str::trim).collect();
     for case in &cases {
         match *case {
@@ -114,7 +117,8 @@ fn main() {
             "b" => apply_job(&sim, dir.path(), users),
             "c" => plan_out(&sim, dir.path(), users),
             "d" => apply_plan(&sim, dir.path(), users),
-            other => panic!("PIPELINE_MEMORY_CASE: no case {other:?} (a, b, c, d)"),
+            "e" => confirmed(dir.path(), users),
+            other => panic!("PIPELINE_MEMORY_CASE: no case {other:?} (a, b, c, d, e)"),
         }
     }
 }
@@ -161,6 +165,18 @@ fn apply_plan(sim: &Sim, dir: &Path, users: usize) {
         &m,
     );
     println!("  drifted {}", m.summary["drifted"]);
+}
+
+/// (e) The job of (b), planned first (`--max-changes`) and applied from that plan, against a
+/// new simulator (the users as (b) found them).
+fn confirmed(dir: &Path, users: usize) {
+    let sim = Sim::start(users);
+    let (mut command, summary) = support::confirmed_run(&sim, EXE, dir, users);
+    let m = measure(&mut command, &dir.join("confirmed.err"), &summary);
+    print_memory(
+        &format!("(e) run job.csv (reset-mfa, {users} rows) --yes --max-changes N (plan once)"),
+        &m,
+    );
 }
 
 /// (b) A job of one reset-mfa row per user, applied.

@@ -167,10 +167,33 @@ pub fn apply_plan_run(sim: &Sim, client: &str, dir: &Path, plan: &Path) -> (Comm
     (command, summary)
 }
 
-/// Run (b): `job.csv` of one `reset-mfa` row per user (written here), `--yes --keep-journal`,
-/// its report `apply.csv` and summary `apply.json` in `dir`. Returns the command and the
-/// summary's path.
-pub fn apply_run(sim: &Sim, client: &str, dir: &Path, users: usize) -> (Command, PathBuf) {
+/// Run (e): run (b) planned first and applied from that plan (`--max-changes`, far above the
+/// plan's writes), its report `confirmed.csv` and summary `confirmed.json` in `dir`. Returns
+/// the command and the summary's path.
+#[allow(dead_code)] // pipeline_memory only
+pub fn confirmed_run(sim: &Sim, client: &str, dir: &Path, users: usize) -> (Command, PathBuf) {
+    let job = write_reset_job(dir, users);
+    let summary = dir.join("confirmed.json");
+    let max = (users * 20).to_string();
+    let command = sim.run(
+        client,
+        dir,
+        &[
+            job.to_str().unwrap(),
+            "--yes",
+            "--max-changes",
+            &max,
+            "--report",
+            dir.join("confirmed.csv").to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    (command, summary)
+}
+
+/// `job.csv` of one `reset-mfa` row per user, in `dir`.
+fn write_reset_job(dir: &Path, users: usize) -> PathBuf {
     let job = dir.join("job.csv");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&job).expect("job file"));
     writeln!(out, "userPrincipalName,action").unwrap();
@@ -179,6 +202,14 @@ pub fn apply_run(sim: &Sim, client: &str, dir: &Path, users: usize) -> (Command,
     }
     out.flush().unwrap();
     drop(out);
+    job
+}
+
+/// Run (b): `job.csv` of one `reset-mfa` row per user (written here), `--yes --keep-journal`,
+/// its report `apply.csv` and summary `apply.json` in `dir`. Returns the command and the
+/// summary's path.
+pub fn apply_run(sim: &Sim, client: &str, dir: &Path, users: usize) -> (Command, PathBuf) {
+    let job = write_reset_job(dir, users);
     let summary = dir.join("apply.json");
     let command = sim.run(
         client,

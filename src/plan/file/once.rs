@@ -1,19 +1,25 @@
 //! The plan a run makes before it asks (`run` on a terminal, or with `--max-changes`), kept for
 //! the apply that follows so that no user is read twice: each planned row with the whole state
-//! it was planned against ([`SavedState`]), in an unnamed temporary file sorted by the row's
-//! sequence number ([`crate::plan::spill`]), so memory stays flat; then handed back in row
-//! order ([`KeptPlan::next_for`]) to the apply pass, which reads the job's rows again in the
-//! same order.
+//! it was planned against ([`super::SavedState`]), in an unnamed temporary file sorted by the
+//! row's sequence number ([`crate::plan::spill`]), so memory stays flat; then handed back in
+//! row order ([`KeptPlan::next_for`]) to the apply pass, which reads the job's rows again in
+//! the same order. Rows wait for the disk as their JSON text (more compact than the values,
+//! with their many small strings), in runs of [`LIMIT`], so that neither the planning pass nor
+//! the apply's merge of the runs holds much of the plan.
 
 use std::io;
 use std::sync::Mutex;
 
 use super::{PlanSink, PlannedRow};
-use crate::plan::spill::{DEFAULT_LIMIT, Sorted, Spill};
+use crate::plan::spill::{Sorted, Spill};
+
+/// Rows held in memory before they are written out as one sorted run; a million rows make 489
+/// runs to merge, each read through its own small buffer.
+pub const LIMIT: usize = 2048;
 
 /// The planned rows of a run's planning pass, gathered as they are planned.
 pub struct PlanOnce {
-    rows: Mutex<Spill<u64, PlannedRow>>,
+    rows: Mutex<Spill<u64, String>>,
     /// The first write that failed: the apply then reads every user as before.
     failed: Mutex<Option<io::Error>>,
 }
@@ -21,7 +27,7 @@ pub struct PlanOnce {
 impl Default for PlanOnce {
     fn default() -> Self {
         PlanOnce {
-            rows: Mutex::new(Spill::new(DEFAULT_LIMIT)),
+            rows: Mutex::new(Spill::new(LIMIT)),
             failed: Mutex::new(None),
         }
     }
@@ -29,10 +35,19 @@ impl Default for PlanOnce {
 
 impl PlanSink for PlanOnce {
     fn row(&self, seq: u64, row: PlannedRow) {
+        let text = match serde_json::to_string(&row) {
+            Ok(text) => text,
+            Err(error) => {
+                if let Ok(mut failed) = self.failed.lock() {
+                    failed.get_or_insert(error.into());
+                }
+                return;
+            }
+        };
         let Ok(mut rows) = self.rows.lock() else {
             return;
         };
-        if let Err(error) = rows.push(seq, row)
+        if let Err(error) = rows.push(seq, text)
             && let Ok(mut failed) = self.failed.lock()
         {
             failed.get_or_insert(error);
@@ -64,8 +79,8 @@ impl PlanOnce {
 
 /// A run's own plan, handed back in sequence order.
 pub struct KeptPlan {
-    sorted: Sorted<u64, PlannedRow>,
-    next: Option<(u64, PlannedRow)>,
+    sorted: Sorted<u64, String>,
+    next: Option<(u64, String)>,
 }
 
 impl KeptPlan {
@@ -79,7 +94,10 @@ impl KeptPlan {
             }
             match &self.next {
                 Some((at, _)) if *at < seq => self.next = None,
-                Some((at, _)) if *at == seq => return self.next.take().map(|(_, row)| row),
+                Some((at, _)) if *at == seq => {
+                    let (_, text) = self.next.take()?;
+                    return serde_json::from_str(&text).ok();
+                }
                 _ => return None,
             }
         }
