@@ -20,11 +20,13 @@
 //! | [`run`] | the `run` command: per-row work, `--resume`, exclusions, the tenant guard, the rate memory |
 //! | [`tokens`] | the hardware OATH token inventory (`authbulk tokens import`, `tokens list`) |
 //! | [`sim`] | the simulated tenant (Graph + token endpoint) used by `--simulate`, tests and benchmarks |
+//! | [`fast_hash`] | the fast hasher of the crate's internal maps (keys no outsider chooses) |
 
 pub mod auth;
 pub mod cli;
 pub mod exec;
 pub mod export;
+pub mod fast_hash;
 pub mod graph;
 pub mod job;
 pub mod plan;

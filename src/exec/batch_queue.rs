@@ -257,11 +257,10 @@ impl Batcher {
 
     /// Take up to 20 requests of distinct users from queue `index`: first up to `max_writes`
     /// writes, then reads, each in arrival order. Only a user's earliest queued request may go,
-    /// so a user's requests keep their order.
+    /// so a user's requests keep their order. Only the part of the queue that was looked at is
+    /// moved (a batch usually comes from its front; the queue may hold thousands).
     fn take_batch(&mut self, index: usize, max_writes: usize) -> Vec<Pending> {
         let queue = &mut self.queues[index];
-        let mut chosen = vec![false; queue.len()];
-        let mut count = 0;
         // Writes first: the write budget is the scarcer one, and a write that may go now and
         // waits behind reads is budget the service refills for nothing.
         let passes: &[bool] = if max_writes > 0 && self.writes_queued[index] > 0 {
@@ -269,32 +268,43 @@ impl Batcher {
         } else {
             &[false]
         };
+        // Places in the queue of the chosen requests, and how far the queue was looked at.
+        let mut chosen: Vec<usize> = Vec::with_capacity(MAX_BATCH_ITEMS);
+        let mut looked = 0;
         let mut writes = 0;
+        let mut seen: FastSet<&str> = FastSet::default();
         for &want_write in passes {
-            let mut seen: HashSet<&str> = HashSet::new();
+            seen.clear();
             for (i, pending) in queue.iter().enumerate() {
-                if count == MAX_BATCH_ITEMS || want_write && writes == max_writes {
+                if chosen.len() == MAX_BATCH_ITEMS || want_write && writes == max_writes {
                     break;
                 }
+                looked = looked.max(i + 1);
+                // (The writes the first pass chose are passed over by the second, for reads.)
                 let earliest = seen.insert(&pending.user);
-                if !earliest || chosen[i] || pending.request.is_write() != want_write {
+                if !earliest || pending.request.is_write() != want_write {
                     continue;
                 }
-                chosen[i] = true;
-                count += 1;
+                chosen.push(i);
                 writes += usize::from(want_write);
             }
         }
-        let mut batch: Vec<Pending> = Vec::with_capacity(count);
-        let mut kept = VecDeque::with_capacity(queue.len() - count);
-        for (pending, take) in queue.drain(..).zip(chosen) {
-            if take {
+        drop(seen);
+        chosen.sort_unstable();
+        let mut batch: Vec<Pending> = Vec::with_capacity(chosen.len());
+        let mut kept: Vec<Pending> = Vec::with_capacity(looked - chosen.len());
+        let mut next = chosen.iter().copied().peekable();
+        for (i, pending) in queue.drain(..looked).enumerate() {
+            if next.next_if_eq(&i).is_some() {
                 batch.push(pending);
             } else {
-                kept.push_back(pending);
+                kept.push(pending);
             }
         }
-        *queue = kept;
+        // What was looked at and not taken goes back to the front, in its order.
+        for pending in kept.into_iter().rev() {
+            queue.push_front(pending);
+        }
         self.writes_queued[index] -= writes;
         if queue.is_empty() {
             self.ready_since[index] = None;

@@ -6,7 +6,7 @@
 //! `batch_retry.rs`), until the caller has its final answer.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::ExecConfig;
 use super::shutdown::{Phase, Shutdown};
 use super::stats::Stats;
+use crate::fast_hash::FastSet;
 use crate::graph::classify::{
     Disposition, error_from_answer, error_without_answer, item_disposition, parse_limit_percentage,
     parse_retry_after,
