@@ -71,6 +71,8 @@ pub(super) struct Batcher {
     ready_since: [Option<Instant>; 2],
     delayed: BinaryHeap<Delayed>,
     seq: u64,
+    /// The users a batch's choice has passed (kept between batches for its room).
+    seen: FastSet<u64>,
     permits: Arc<Semaphore>,
     in_flight: usize,
     /// The first Ctrl-C was seen: no write is sent any more, nothing waits.
@@ -96,6 +98,7 @@ impl Batcher {
             ready_since: [None, None],
             delayed: BinaryHeap::new(),
             seq: 0,
+            seen: FastSet::default(),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             in_flight: 0,
             draining: false,
@@ -272,7 +275,7 @@ impl Batcher {
         let mut chosen: Vec<usize> = Vec::with_capacity(MAX_BATCH_ITEMS);
         let mut looked = 0;
         let mut writes = 0;
-        let mut seen: FastSet<&str> = FastSet::default();
+        let seen = &mut self.seen;
         for &want_write in passes {
             seen.clear();
             for (i, pending) in queue.iter().enumerate() {
@@ -281,7 +284,7 @@ impl Batcher {
                 }
                 looked = looked.max(i + 1);
                 // (The writes the first pass chose are passed over by the second, for reads.)
-                let earliest = seen.insert(&pending.user);
+                let earliest = seen.insert(pending.user);
                 if !earliest || pending.request.is_write() != want_write {
                     continue;
                 }
@@ -289,7 +292,6 @@ impl Batcher {
                 writes += usize::from(want_write);
             }
         }
-        drop(seen);
         chosen.sort_unstable();
         let mut batch: Vec<Pending> = Vec::with_capacity(chosen.len());
         let mut kept: Vec<Pending> = Vec::with_capacity(looked - chosen.len());

@@ -7,6 +7,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -32,8 +33,10 @@ type Reply = oneshot::Sender<Result<Response, GraphError>>;
 
 /// A request waiting for its final answer.
 struct Pending {
-    /// The caller's user key: at most one request per key in a batch.
-    user: Box<str>,
+    /// The hash of the caller's user key ([`Shared::users`]): at most one request per key in a
+    /// batch. Two keys that hash alike (a chance of one in 2^64) would only be batched as one
+    /// user: never together, in their order.
+    user: u64,
     request: Request,
     reply: Reply,
     /// Times sent so far.
@@ -66,6 +69,8 @@ enum Event {
 
 /// What every task of the executor shares.
 struct Shared {
+    /// Hashes the callers' user keys, once per request.
+    users: std::hash::RandomState,
     client: GraphClient,
     config: ExecConfig,
     stats: Arc<Stats>,
@@ -116,6 +121,7 @@ impl Executor {
     pub fn start(client: GraphClient, config: ExecConfig, shutdown: Shutdown) -> Executor {
         let throttle = Arc::new(Throttle::new(&config.rate));
         let shared = Arc::new(Shared {
+            users: std::hash::RandomState::new(),
             client,
             config,
             stats: Arc::new(Stats::default()),
@@ -156,7 +162,7 @@ impl GraphCall for Executor {
         user: &str,
         request: Request,
     ) -> impl Future<Output = Result<Response, GraphError>> + Send {
-        let user: Box<str> = user.into();
+        let user = self.shared.users.hash_one(user);
         async move {
             let cancelled = || {
                 Err(error_without_answer(
