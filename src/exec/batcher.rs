@@ -23,7 +23,9 @@ use crate::graph::classify::{
     parse_retry_after,
 };
 use crate::graph::client::{BatchAnswer, BatchFailure, GraphClient};
-use crate::graph::wire::{BatchRequestItem, BatchResponseItem, ItemHeaders, MAX_BATCH_ITEMS};
+use crate::graph::wire::{
+    BatchRequestItem, BatchResponseItem, ITEM_IDS, ItemHeaders, MAX_BATCH_ITEMS,
+};
 use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response};
 use crate::throttle::controller::{CUT_GAP, LaneKind};
 use crate::throttle::retry::full_jitter;

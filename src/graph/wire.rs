@@ -3,13 +3,17 @@
 //! ([`super::client`]) fill and read them, nothing else in the crate sees them
 //! (graph-contract.md, "JSON batching" and "Errors").
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Largest number of requests Graph accepts in one `$batch`.
 pub const MAX_BATCH_ITEMS: usize = 20;
+
+/// The ids of a batch's items by their place: `"0"` to `"19"`, spelt once rather than per item.
+pub const ITEM_IDS: [&str; MAX_BATCH_ITEMS] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    "17", "18", "19",
+];
 
 /// Body of `POST {root}/{version}/$batch`.
 #[derive(Debug, Serialize)]
@@ -21,8 +25,9 @@ pub struct BatchRequestBody<'a> {
 /// One item of a `$batch` request.
 #[derive(Debug, Serialize)]
 pub struct BatchRequestItem<'a> {
-    /// Unique inside the batch; the answer carries it back (answers come in any order).
-    pub id: String,
+    /// Unique inside the batch; the answer carries it back (answers come in any order). The
+    /// executor numbers a batch's items with [`ITEM_IDS`].
+    pub id: &'a str,
     /// `GET`, `POST`, `PATCH`, `DELETE`.
     pub method: &'a str,
     /// Relative URL without the version (`/users/...`).
@@ -72,21 +77,106 @@ pub struct BatchResponseItem {
     pub id: String,
     /// The item's HTTP status.
     pub status: u16,
-    /// The item's headers; names in any case (`Retry-After`, `retry-after`).
+    /// The item's headers the client reads; names in any case (`Retry-After`, `retry-after`).
     #[serde(default)]
-    pub headers: BTreeMap<String, Value>,
+    pub headers: AnswerHeaders,
     /// The item's body (`null` when absent), kept as its text until read.
     #[serde(default)]
     pub body: super::answer::Body,
 }
 
 impl BatchResponseItem {
-    /// The value of header `name`, matched case-insensitively.
+    /// The value of header `name` (one of [`AnswerHeaders::READ`]), matched case-insensitively;
+    /// `None` for a header that is absent, not a string, or not one the client reads.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        let slot = AnswerHeaders::READ
             .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .and_then(|(_, value)| value.as_str())
+            .position(|known| known.eq_ignore_ascii_case(name))?;
+        self.headers.values[slot].as_deref()
+    }
+}
+
+/// The headers of an item's answer that the client reads ([`AnswerHeaders::READ`]); the others
+/// (Graph sends several per item) are passed over while parsing, not kept.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AnswerHeaders {
+    /// The value of each header of [`AnswerHeaders::READ`], at its place, when it is a string.
+    values: [Option<String>; 4],
+}
+
+impl AnswerHeaders {
+    /// The headers kept, by place.
+    pub const READ: [&'static str; 4] = [
+        "retry-after",
+        "x-ms-throttle-limit-percentage",
+        "x-ms-throttle-information",
+        "request-id",
+    ];
+}
+
+impl<'de> Deserialize<'de> for AnswerHeaders {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(HeadersVisitor)
+    }
+}
+
+/// Reads an item's `headers` object into [`AnswerHeaders`]; a header given twice keeps its last
+/// value.
+struct HeadersVisitor;
+
+impl<'de> serde::de::Visitor<'de> for HeadersVisitor {
+    type Value = AnswerHeaders;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of headers")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<AnswerHeaders, A::Error> {
+        let mut headers = AnswerHeaders::default();
+        while let Some(HeaderName(slot)) = map.next_key()? {
+            match slot {
+                Some(slot) => {
+                    let value: Value = map.next_value()?;
+                    headers.values[slot] = match value {
+                        Value::String(text) => Some(text),
+                        _ => None,
+                    };
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(headers)
+    }
+}
+
+/// A header's name: its place in [`AnswerHeaders::READ`], matched case-insensitively without
+/// copying the name.
+struct HeaderName(Option<usize>);
+
+impl<'de> Deserialize<'de> for HeaderName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl serde::de::Visitor<'_> for NameVisitor {
+            type Value = HeaderName;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a header name")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<HeaderName, E> {
+                Ok(HeaderName(
+                    AnswerHeaders::READ
+                        .iter()
+                        .position(|known| known.eq_ignore_ascii_case(name)),
+                ))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
     }
 }
 
@@ -164,14 +254,14 @@ mod tests {
         let batch = BatchRequestBody {
             requests: &[
                 BatchRequestItem {
-                    id: "0".into(),
+                    id: "0",
                     method: "GET",
                     url: "/users/a/authentication/methods",
                     headers: ItemHeaders::new(false),
                     body: None,
                 },
                 BatchRequestItem {
-                    id: "1".into(),
+                    id: "1",
                     method: "POST",
                     url: "/users/b/authentication/phoneMethods",
                     headers: ItemHeaders::new(true),
@@ -199,6 +289,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(item.header("Retry-After"), Some("0.249"));
+        let item: BatchResponseItem = serde_json::from_str(
+            r#"{"id":"3","status":200,"headers":{"Content-Type":"application/json",
+                "X-MS-Throttle-Limit-Percentage":"0.9","Request-Id":"r-\u0031",
+                "x-ms-throttle-information":{"not":"text"},"Cache-Control":["no-cache"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(item.header("x-ms-throttle-limit-percentage"), Some("0.9"));
+        assert_eq!(item.header("request-id"), Some("r-1"));
+        assert_eq!(item.header("x-ms-throttle-information"), None);
+        assert_eq!(item.header("Retry-After"), None);
+        assert_eq!(
+            item.header("content-type"),
+            None,
+            "a header the client never reads"
+        );
         let bare: BatchResponseItem = serde_json::from_str(r#"{"id":"4","status":204}"#).unwrap();
         assert_eq!(bare.header("Retry-After"), None);
         assert!(bare.body.is_null());

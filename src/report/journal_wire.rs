@@ -17,7 +17,6 @@
 //! before it; a crash can only tear the last line, which is dropped. Each line holds the
 //! entries of one group commit, as a JSON array.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Record, Status};
+use crate::fast_hash::FastMap;
 use crate::plan::Change;
 
 /// One entry as written: every field optional, which fields are present says what it is.
@@ -179,7 +179,7 @@ struct RowContext {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Context {
     epoch: i64,
-    rows: HashMap<u64, RowContext>,
+    rows: FastMap<u64, RowContext>,
     request_id: Option<String>,
 }
 
