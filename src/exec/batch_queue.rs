@@ -73,6 +73,9 @@ pub(super) struct Batcher {
     seq: u64,
     /// The users a batch's choice has passed (kept between batches for its room).
     seen: FastSet<u64>,
+    /// How many requests each user has in the queues: a user with one is its own earliest, so
+    /// the choice of a batch looks up only users with more.
+    per_user: FastMap<u64, u32>,
     permits: Arc<Semaphore>,
     in_flight: usize,
     /// The first Ctrl-C was seen: no write is sent any more, nothing waits.
@@ -99,6 +102,7 @@ impl Batcher {
             delayed: BinaryHeap::new(),
             seq: 0,
             seen: FastSet::default(),
+            per_user: FastMap::default(),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             in_flight: 0,
             draining: false,
@@ -191,6 +195,7 @@ impl Batcher {
         }
         let index = version_index(pending.request.version);
         self.writes_queued[index] += usize::from(pending.request.is_write());
+        *self.per_user.entry(pending.user).or_default() += 1;
         self.queues[index].push_back(pending);
         self.ready_since[index].get_or_insert(now);
     }
@@ -275,17 +280,26 @@ impl Batcher {
         let mut chosen: Vec<usize> = Vec::with_capacity(MAX_BATCH_ITEMS);
         let mut looked = 0;
         let mut writes = 0;
-        let seen = &mut self.seen;
+        let queued_writes = self.writes_queued[index];
+        let (seen, per_user) = (&mut self.seen, &self.per_user);
         for &want_write in passes {
             seen.clear();
+            let mut writes_passed = 0;
             for (i, pending) in queue.iter().enumerate() {
-                if chosen.len() == MAX_BATCH_ITEMS || want_write && writes == max_writes {
+                if chosen.len() == MAX_BATCH_ITEMS
+                    || want_write && (writes == max_writes || writes_passed == queued_writes)
+                {
                     break;
                 }
                 looked = looked.max(i + 1);
-                // (The writes the first pass chose are passed over by the second, for reads.)
-                let earliest = seen.insert(pending.user);
-                if !earliest || pending.request.is_write() != want_write {
+                let write = pending.request.is_write();
+                writes_passed += usize::from(write);
+                // A user with one request queued is its own earliest; only users with more are
+                // remembered. (The writes the first pass chose are passed over by the second,
+                // for reads.)
+                let alone = per_user.get(&pending.user).is_none_or(|n| *n <= 1);
+                let earliest = alone || seen.insert(pending.user);
+                if !earliest || write != want_write {
                     continue;
                 }
                 chosen.push(i);
@@ -298,6 +312,7 @@ impl Batcher {
         let mut next = chosen.iter().copied().peekable();
         for (i, pending) in queue.drain(..looked).enumerate() {
             if next.next_if_eq(&i).is_some() {
+                left_queue(&mut self.per_user, pending.user);
                 batch.push(pending);
             } else {
                 kept.push(pending);
@@ -367,6 +382,7 @@ impl Batcher {
             let (writes, reads): (VecDeque<Pending>, VecDeque<Pending>) =
                 queue.drain(..).partition(|p| p.request.is_write());
             for pending in writes {
+                left_queue(&mut self.per_user, pending.user);
                 pending.fail(ErrorKind::Cancelled, STOPPED_BEFORE_SENT);
             }
             if reads.is_empty() {
@@ -384,6 +400,7 @@ impl Batcher {
     }
 
     fn cancel_everything(&mut self) {
+        self.per_user.clear();
         for queue in &mut self.queues {
             for pending in queue.drain(..) {
                 pending.fail(ErrorKind::Cancelled, "the run was stopped");
@@ -398,6 +415,16 @@ impl Batcher {
         self.rx.close();
         while let Ok(pending) = self.rx.try_recv() {
             pending.fail(ErrorKind::Cancelled, "the run was stopped");
+        }
+    }
+}
+
+/// One request of `user` left the queues.
+fn left_queue(per_user: &mut FastMap<u64, u32>, user: u64) {
+    if let Some(n) = per_user.get_mut(&user) {
+        *n -= 1;
+        if *n == 0 {
+            per_user.remove(&user);
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::ExecConfig;
 use super::shutdown::{Phase, Shutdown};
 use super::stats::Stats;
-use crate::fast_hash::FastSet;
+use crate::fast_hash::{FastMap, FastSet};
 use crate::graph::classify::{
     Disposition, error_from_answer, error_without_answer, item_disposition, parse_limit_percentage,
     parse_retry_after,
