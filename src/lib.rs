@@ -20,6 +20,7 @@
 //! | [`run`] | the `run` command: per-row work, `--resume`, exclusions, the tenant guard, the rate memory |
 //! | [`tokens`] | the hardware OATH token inventory (`authbulk tokens import`, `tokens list`) |
 //! | [`sim`] | the simulated tenant (Graph + token endpoint) used by `--simulate`, tests and benchmarks |
+//! | [`fast_hash`] | the fast hasher of the crate's internal maps (keys no outsider chooses) |
 //!
 //! The library surface is small: [`cli`] (the binary's entry: `Cli`, `init_logging`,
 //! `execute`), [`Outcome`], and [`sim`] (a product feature of its own) are public; every other
@@ -31,6 +32,7 @@ pub(crate) mod auth;
 pub mod cli;
 pub(crate) mod exec;
 pub(crate) mod export;
+pub(crate) mod fast_hash;
 pub(crate) mod graph;
 pub(crate) mod job;
 pub(crate) mod plan;

@@ -72,6 +72,11 @@ pub(super) struct Batcher {
     ready_since: [Option<Instant>; 2],
     delayed: BinaryHeap<Delayed>,
     seq: u64,
+    /// The users a batch's choice has passed (kept between batches for its room).
+    seen: FastSet<u64>,
+    /// How many requests each user has in the queues: a user with one is its own earliest, so
+    /// the choice of a batch looks up only users with more.
+    per_user: FastMap<u64, u32>,
     permits: Arc<Semaphore>,
     in_flight: usize,
     /// The first Ctrl-C was seen: no write is sent any more, nothing waits.
@@ -97,6 +102,8 @@ impl Batcher {
             ready_since: [None, None],
             delayed: BinaryHeap::new(),
             seq: 0,
+            seen: FastSet::default(),
+            per_user: FastMap::default(),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             in_flight: 0,
             draining: false,
@@ -189,6 +196,7 @@ impl Batcher {
         }
         let index = version_index(pending.request.version);
         self.writes_queued[index] += usize::from(pending.request.is_write());
+        *self.per_user.entry(pending.user).or_default() += 1;
         self.queues[index].push_back(pending);
         self.ready_since[index].get_or_insert(now);
     }
@@ -258,11 +266,10 @@ impl Batcher {
 
     /// Take up to 20 requests of distinct users from queue `index`: first up to `max_writes`
     /// writes, then reads, each in arrival order. Only a user's earliest queued request may go,
-    /// so a user's requests keep their order.
+    /// so a user's requests keep their order. Only the part of the queue that was looked at is
+    /// moved (a batch usually comes from its front; the queue may hold thousands).
     fn take_batch(&mut self, index: usize, max_writes: usize) -> Vec<Pending> {
         let queue = &mut self.queues[index];
-        let mut chosen = vec![false; queue.len()];
-        let mut count = 0;
         // Writes first: the write budget is the scarcer one, and a write that may go now and
         // waits behind reads is budget the service refills for nothing.
         let passes: &[bool] = if max_writes > 0 && self.writes_queued[index] > 0 {
@@ -270,32 +277,52 @@ impl Batcher {
         } else {
             &[false]
         };
+        // Places in the queue of the chosen requests, and how far the queue was looked at.
+        let mut chosen: Vec<usize> = Vec::with_capacity(MAX_BATCH_ITEMS);
+        let mut looked = 0;
         let mut writes = 0;
+        let queued_writes = self.writes_queued[index];
+        let (seen, per_user) = (&mut self.seen, &self.per_user);
         for &want_write in passes {
-            let mut seen: HashSet<&str> = HashSet::new();
+            seen.clear();
+            let mut writes_passed = 0;
             for (i, pending) in queue.iter().enumerate() {
-                if count == MAX_BATCH_ITEMS || want_write && writes == max_writes {
+                if chosen.len() == MAX_BATCH_ITEMS
+                    || want_write && (writes == max_writes || writes_passed == queued_writes)
+                {
                     break;
                 }
-                let earliest = seen.insert(&pending.user);
-                if !earliest || chosen[i] || pending.request.is_write() != want_write {
+                looked = looked.max(i + 1);
+                let write = pending.request.is_write();
+                writes_passed += usize::from(write);
+                // A user with one request queued is its own earliest; only users with more are
+                // remembered. (The writes the first pass chose are passed over by the second,
+                // for reads.)
+                let alone = per_user.get(&pending.user).is_none_or(|n| *n <= 1);
+                let earliest = alone || seen.insert(pending.user);
+                if !earliest || write != want_write {
                     continue;
                 }
-                chosen[i] = true;
-                count += 1;
+                chosen.push(i);
                 writes += usize::from(want_write);
             }
         }
-        let mut batch: Vec<Pending> = Vec::with_capacity(count);
-        let mut kept = VecDeque::with_capacity(queue.len() - count);
-        for (pending, take) in queue.drain(..).zip(chosen) {
-            if take {
+        chosen.sort_unstable();
+        let mut batch: Vec<Pending> = Vec::with_capacity(chosen.len());
+        let mut kept: Vec<Pending> = Vec::with_capacity(looked - chosen.len());
+        let mut next = chosen.iter().copied().peekable();
+        for (i, pending) in queue.drain(..looked).enumerate() {
+            if next.next_if_eq(&i).is_some() {
+                left_queue(&mut self.per_user, pending.user);
                 batch.push(pending);
             } else {
-                kept.push_back(pending);
+                kept.push(pending);
             }
         }
-        *queue = kept;
+        // What was looked at and not taken goes back to the front, in its order.
+        for pending in kept.into_iter().rev() {
+            queue.push_front(pending);
+        }
         self.writes_queued[index] -= writes;
         if queue.is_empty() {
             self.ready_since[index] = None;
@@ -356,6 +383,7 @@ impl Batcher {
             let (writes, reads): (VecDeque<Pending>, VecDeque<Pending>) =
                 queue.drain(..).partition(|p| p.request.is_write());
             for pending in writes {
+                left_queue(&mut self.per_user, pending.user);
                 pending.fail(ErrorKind::Cancelled, STOPPED_BEFORE_SENT);
             }
             if reads.is_empty() {
@@ -373,6 +401,7 @@ impl Batcher {
     }
 
     fn cancel_everything(&mut self) {
+        self.per_user.clear();
         for queue in &mut self.queues {
             for pending in queue.drain(..) {
                 pending.fail(ErrorKind::Cancelled, "the run was stopped");
@@ -387,6 +416,16 @@ impl Batcher {
         self.rx.close();
         while let Ok(pending) = self.rx.try_recv() {
             pending.fail(ErrorKind::Cancelled, "the run was stopped");
+        }
+    }
+}
+
+/// One request of `user` left the queues.
+fn left_queue(per_user: &mut FastMap<u64, u32>, user: u64) {
+    if let Some(n) = per_user.get_mut(&user) {
+        *n -= 1;
+        if *n == 0 {
+            per_user.remove(&user);
         }
     }
 }

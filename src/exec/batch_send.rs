@@ -25,7 +25,7 @@ impl BatchTask {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| BatchRequestItem {
-                    id: i.to_string(),
+                    id: ITEM_IDS[i],
                     method: p.request.method.as_str(),
                     url: &p.request.url,
                     headers: ItemHeaders::new(p.request.body.is_some(), p.request.eventual),

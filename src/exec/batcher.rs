@@ -6,7 +6,8 @@
 //! `batch_retry.rs`), until the caller has its final answer.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -16,12 +17,15 @@ use tokio::time::Instant;
 use super::ExecConfig;
 use super::shutdown::{Phase, Shutdown};
 use super::stats::Stats;
+use crate::fast_hash::{FastMap, FastSet};
 use crate::graph::classify::{
     Disposition, error_from_answer, error_without_answer, item_disposition, parse_limit_percentage,
     parse_retry_after,
 };
 use crate::graph::client::{BatchAnswer, BatchFailure, GraphClient};
-use crate::graph::wire::{BatchRequestItem, BatchResponseItem, ItemHeaders, MAX_BATCH_ITEMS};
+use crate::graph::wire::{
+    BatchRequestItem, BatchResponseItem, ITEM_IDS, ItemHeaders, MAX_BATCH_ITEMS,
+};
 use crate::graph::{ApiVersion, ErrorKind, GraphCall, GraphError, Request, Response, cost};
 use crate::throttle::controller::{CUT_GAP, LaneKind};
 use crate::throttle::retry::full_jitter;
@@ -31,8 +35,10 @@ type Reply = oneshot::Sender<Result<Response, GraphError>>;
 
 /// A request waiting for its final answer.
 struct Pending {
-    /// The caller's user key: at most one request per key in a batch.
-    user: Box<str>,
+    /// The hash of the caller's user key ([`Shared::users`]): at most one request per key in a
+    /// batch. Two keys that hash alike (a chance of one in 2^64) would only be batched as one
+    /// user: never together, in their order.
+    user: u64,
     request: Request,
     reply: Reply,
     /// Times sent so far.
@@ -67,6 +73,8 @@ enum Event {
 
 /// What every task of the executor shares.
 struct Shared {
+    /// Hashes the callers' user keys, once per request.
+    users: std::hash::RandomState,
     client: GraphClient,
     config: ExecConfig,
     stats: Arc<Stats>,
@@ -117,6 +125,7 @@ impl Executor {
     pub fn start(client: GraphClient, config: ExecConfig, shutdown: Shutdown) -> Executor {
         let throttle = Arc::new(Throttle::new(&config.rate));
         let shared = Arc::new(Shared {
+            users: std::hash::RandomState::new(),
             client,
             config,
             stats: Arc::new(Stats::default()),
@@ -157,7 +166,7 @@ impl GraphCall for Executor {
         user: &str,
         request: Request,
     ) -> impl Future<Output = Result<Response, GraphError>> + Send {
-        let user: Box<str> = user.into();
+        let user = self.shared.users.hash_one(user);
         async move {
             let cancelled = || {
                 Err(error_without_answer(

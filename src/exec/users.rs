@@ -5,7 +5,7 @@
 //! planner's handler; outputs go through one bounded channel to the single collector that writes
 //! the report and drives the progress display.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use super::shutdown::{Phase, Shutdown};
+use crate::fast_hash::FastMap;
 
 /// What to do for each work item.
 pub trait UserWork: Send + Sync + 'static {
@@ -75,7 +76,7 @@ where
     let max_waiting = max_active;
     let mut items = std::pin::pin!(items);
     // Users with an item running; their queued later items.
-    let mut active: HashMap<String, VecDeque<W::Item>> = HashMap::new();
+    let mut active: FastMap<String, VecDeque<W::Item>> = FastMap::default();
     let mut waiting = 0usize;
     let mut running: FuturesUnordered<Running> = FuturesUnordered::new();
     let mut input_done = false;

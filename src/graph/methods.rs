@@ -94,7 +94,7 @@ fn date(value: Option<&str>) -> Option<DateTime<Utc>> {
 
 impl WireMethod {
     fn into_method(self) -> Method {
-        let odata_type = self.odata_type.clone().unwrap_or_default();
+        let odata_type = self.odata_type.unwrap_or_default();
         let unknown = |odata_type: String| MethodKind::Unknown { odata_type };
         let kind = if odata_type.eq_ignore_ascii_case(PASSWORD_TYPE) {
             MethodKind::Password
@@ -103,7 +103,7 @@ impl WireMethod {
                 Some(MethodType::Phone) => {
                     match (
                         self.phone_type.as_deref().and_then(PhoneType::from_graph),
-                        self.phone_number.clone(),
+                        self.phone_number,
                     ) {
                         (Some(phone_type), Some(number)) => MethodKind::Phone {
                             phone_type,
@@ -117,7 +117,7 @@ impl WireMethod {
                         _ => unknown(odata_type),
                     }
                 }
-                Some(MethodType::Email) => match self.email_address.clone() {
+                Some(MethodType::Email) => match self.email_address {
                     Some(address) => MethodKind::Email { address },
                     None => unknown(odata_type),
                 },

@@ -15,20 +15,35 @@
 use super::path;
 use crate::job::{MethodType, PhoneType};
 
+/// What every method's `@odata.type` begins with.
+const ODATA_PREFIX: &str = "#microsoft.graph.";
+
+/// What every method's `@odata.type` ends with.
+const ODATA_SUFFIX: &str = "AuthenticationMethod";
+
 /// The `@odata.type` of methods of this type, e.g. `#microsoft.graph.fido2AuthenticationMethod`.
 pub fn odata_type(method_type: MethodType) -> String {
-    format!(
-        "#microsoft.graph.{}AuthenticationMethod",
-        method_type.name()
-    )
+    format!("{ODATA_PREFIX}{}{ODATA_SUFFIX}", method_type.name())
 }
 
 /// The type of an `@odata.type` value (case-insensitive); `None` for the password and for types
-/// this version does not know.
+/// this version does not know. Compared piece by piece, without spelling each type's
+/// [`odata_type`] (every method of every answer is named here).
 pub fn method_type(odata: &str) -> Option<MethodType> {
+    let bytes = odata.as_bytes();
+    if bytes.len() < ODATA_PREFIX.len() + ODATA_SUFFIX.len() {
+        return None;
+    }
+    let (prefix, rest) = bytes.split_at(ODATA_PREFIX.len());
+    let (name, suffix) = rest.split_at(rest.len() - ODATA_SUFFIX.len());
+    if !prefix.eq_ignore_ascii_case(ODATA_PREFIX.as_bytes())
+        || !suffix.eq_ignore_ascii_case(ODATA_SUFFIX.as_bytes())
+    {
+        return None;
+    }
     MethodType::ALL
         .into_iter()
-        .find(|t| odata_type(*t).eq_ignore_ascii_case(odata))
+        .find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// The typed collection under `/users/{u}/authentication/` that lists and deletes methods of
@@ -68,16 +83,14 @@ pub fn beta_only(method_type: MethodType) -> bool {
 /// The path that reads or deletes the method `id` of this type for `user` (an object id or
 /// UPN, encoded here): the typed collection and the encoded id, or the singleton's path alone.
 pub fn method_path(user: &str, method_type: MethodType, id: &str) -> String {
-    let base = format!(
-        "{}/authentication/{}",
-        path::user(user),
-        collection(method_type)
-    );
-    if is_singleton(method_type) {
-        base
-    } else {
-        format!("{base}/{}", path::segment(id))
+    let mut out = path::user(user);
+    out.push_str("/authentication/");
+    out.push_str(collection(method_type));
+    if !is_singleton(method_type) {
+        out.push('/');
+        path::push_segment(&mut out, id);
     }
+    out
 }
 
 /// The fixed method id Graph gives the phone of this type ("phoneAuthenticationMethod resource
@@ -107,6 +120,20 @@ mod tests {
             method_type("#microsoft.graph.passwordAuthenticationMethod"),
             None
         );
+        assert_eq!(
+            method_type("#Microsoft.Graph.FIDO2authenticationmethod"),
+            Some(MethodType::Fido2)
+        );
+        for odata in [
+            "",
+            "#microsoft.graph.AuthenticationMethod",
+            "#microsoft.graph.fido2",
+            "microsoft.graph.fido2AuthenticationMethod",
+            "#microsoft.graph.fido2AuthenticationMethods",
+            "#microsoft.graph.fidö2AuthenticationMethod",
+        ] {
+            assert_eq!(method_type(odata), None, "{odata}");
+        }
         assert_eq!(
             method_path("a/b", MethodType::Fido2, "k/1"),
             "/users/a%2Fb/authentication/fido2Methods/k%2F1"

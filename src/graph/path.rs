@@ -22,7 +22,7 @@ pub fn segment(value: &str) -> String {
 }
 
 /// [`segment`] of `value`, appended to `out`.
-fn push_segment(out: &mut String, value: &str) {
+pub fn push_segment(out: &mut String, value: &str) {
     match value {
         "." => out.push_str("%2E"),
         ".." => out.push_str("%2E%2E"),

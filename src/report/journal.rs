@@ -302,19 +302,17 @@ impl Journal {
 
     /// Record that a step of row `seq` is about to be sent.
     pub fn started(&mut self, seq: u64, step: &Change, at: DateTime<Utc>) -> Result<()> {
-        self.append(&Entry::Start {
-            seq,
-            step: step.clone(),
-            at,
-        })
+        self.next_entry();
+        self.context
+            .write_start(&mut self.pending, seq, step, at.timestamp_millis());
+        Ok(())
     }
 
     /// Record a finished step of row `seq`.
     pub fn done(&mut self, seq: u64, record: &Record) -> Result<()> {
-        self.append(&Entry::Done {
-            seq,
-            record: Box::new(record.clone()),
-        })
+        self.next_entry();
+        self.context.write_done(&mut self.pending, seq, record);
+        Ok(())
     }
 
     /// Record where this run writes created passes, so a resumed run can tell whether a pass
@@ -344,7 +342,9 @@ impl Journal {
 
     /// Record that row `seq` has nothing more to do.
     pub fn row_done(&mut self, seq: u64) -> Result<()> {
-        self.append(&Entry::Row { seq })
+        self.next_entry();
+        self.context.write_row_done(&mut self.pending, seq);
+        Ok(())
     }
 
     /// True when entries were appended since the last [`sync`](Self::sync).
@@ -379,12 +379,20 @@ impl Journal {
     }
 
     fn append_wire(&mut self, wire: &Wire) -> Result<()> {
-        self.pending
-            .push(if self.pending.is_empty() { b'[' } else { b',' });
+        self.next_entry();
         serde_json::to_writer(&mut self.pending, wire)
             .with_context(|| format!("cannot write journal {}", self.path.display()))?;
-        self.dirty = true;
         Ok(())
+    }
+
+    /// Open the pending line's array, or separate the next entry from the one before; the
+    /// journal then has something to sync. The starts, records and row ends are written
+    /// straight into the line ([`Said::write_start`] and the others); the rare entries go
+    /// through their [`Wire`].
+    fn next_entry(&mut self) {
+        self.pending
+            .push(if self.pending.is_empty() { b'[' } else { b',' });
+        self.dirty = true;
     }
 }
 

@@ -17,7 +17,6 @@
 //! before it; a crash can only tear the last line, which is dropped. Each line holds the
 //! entries of one group commit, as a JSON array.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Record, Status};
+use crate::fast_hash::FastMap;
 use crate::plan::Change;
 
 /// One entry as written: every field optional, which fields are present says what it is.
@@ -179,7 +179,7 @@ struct RowContext {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Context {
     epoch: i64,
-    rows: HashMap<u64, RowContext>,
+    rows: FastMap<u64, RowContext>,
     request_id: Option<String>,
 }
 
@@ -327,6 +327,125 @@ fn decode_value(value: Value, key: Option<&str>) -> Result<Value> {
     })
 }
 
+/// One JSON object being written by hand, in the order and spelling `serde_json` gives a
+/// [`Wire`]: the keys in the order of its fields, numbers and strings as `serde_json` writes them.
+struct Out<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Out<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Out { out, first: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn number(&mut self, key: &str, n: u64) {
+        self.key(key);
+        digits(self.out, n);
+    }
+
+    fn signed(&mut self, key: &str, n: i64) {
+        self.key(key);
+        if n < 0 {
+            self.out.push(b'-');
+        }
+        digits(self.out, n.unsigned_abs());
+    }
+
+    fn text(&mut self, key: &str, text: &str) {
+        self.key(key);
+        string(self.out, text);
+    }
+
+    fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// `n` in decimal.
+fn digits(out: &mut Vec<u8>, mut n: u64) {
+    let mut text = [0u8; 20];
+    let mut start = text.len();
+    loop {
+        start -= 1;
+        text[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&text[start..]);
+}
+
+/// `text` as a JSON string, escaped as `serde_json` escapes it.
+fn string(out: &mut Vec<u8>, text: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// Codes of step fields by their place in [`STEP_KEYS`], as text.
+const KEY_CODES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+const _: () = assert!(STEP_KEYS.len() <= KEY_CODES.len());
+
+/// A step's coded JSON ([`encode_step`]) written straight into `out`: the step's fields are
+/// coded as they are written, rather than copied into a second JSON map first.
+fn write_step(out: &mut Vec<u8>, step: &Change) {
+    let value = serde_json::to_value(step).unwrap_or(Value::Null);
+    write_coded(out, &value, None);
+}
+
+/// [`code_value`] of `value` under `key`, written as `serde_json` writes the coded value.
+fn write_coded(out: &mut Vec<u8>, value: &Value, key: Option<&str>) {
+    match value {
+        Value::Object(map) => {
+            // A coded map's keys are ordered by their codes, as the coded map orders them.
+            let mut fields: Vec<(&str, &str, &Value)> = map
+                .iter()
+                .map(|(k, v)| {
+                    let coded = code_of(&STEP_KEYS, k).map_or(k.as_str(), |c| KEY_CODES[c]);
+                    (coded, k.as_str(), v)
+                })
+                .collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (coded, k, v)) in fields.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                string(out, coded);
+                out.push(b':');
+                write_coded(out, v, Some(k));
+            }
+            out.push(b'}');
+        }
+        Value::String(name) => {
+            let table: &[&str] = match key {
+                Some("change") => &STEP_KINDS,
+                Some("known") => &METHOD_TYPES,
+                _ => &[],
+            };
+            match code_of(table, name) {
+                Some(code) => digits(out, code as u64),
+                None => string(out, name),
+            }
+        }
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
+    }
+}
+
 impl Context {
     /// The context of a journal whose header says `epoch`.
     pub(super) fn new(epoch: i64) -> Self {
@@ -442,6 +561,106 @@ impl Context {
         wire.t = Some(record.attempts).filter(|a| *a != 1);
         wire.l = Some(record.elapsed_ms).filter(|l| *l != 0);
         wire
+    }
+
+    /// A start, written straight into `out` as [`Context::encode`] would have it written
+    /// (byte for byte what `serde_json` makes of its [`Wire`]), without building the entry or
+    /// its wire form: the journal writes one per change. The context learns what it says.
+    pub(super) fn write_start(&mut self, out: &mut Vec<u8>, seq: u64, step: &Change, at: i64) {
+        let row = self.rows.entry(seq).or_default();
+        if row.started.as_ref() != Some(step) {
+            row.started = Some(step.clone());
+        }
+        let mut entry = Out::new(out);
+        entry.number("s", seq);
+        entry.key("c");
+        write_step(entry.out, step);
+        entry.signed("a", at - self.epoch);
+        entry.end();
+    }
+
+    /// A finished record, written straight into `out` as [`Context::encode`] would have it
+    /// written (see [`Context::write_start`]). The context learns what it says.
+    pub(super) fn write_done(&mut self, out: &mut Vec<u8>, seq: u64, record: &Record) {
+        let row = self.rows.entry(seq).or_default();
+        let mut entry = Out::new(out);
+        entry.number("d", seq);
+        if row.started.as_ref() != Some(&record.step) {
+            entry.key("c");
+            write_step(entry.out, &record.step);
+        }
+        if row.row.unwrap_or(seq + 1) != record.row {
+            entry.number("w", record.row);
+            row.row = Some(record.row);
+        }
+        if row.user != record.user {
+            entry.text("u", &record.user);
+            row.user.clone_from(&record.user);
+        }
+        if row.user_id != record.user_id {
+            entry.text("i", record.user_id.as_deref().unwrap_or_default());
+            row.user_id.clone_from(&record.user_id);
+        }
+        if row.action != record.action {
+            entry.text("x", &record.action);
+            row.action.clone_from(&record.action);
+        }
+        if row.extra != record.extra {
+            entry.key("y");
+            entry.out.push(b'[');
+            for (i, (header, value)) in record.extra.iter().enumerate() {
+                if i > 0 {
+                    entry.out.push(b',');
+                }
+                entry.out.push(b'[');
+                string(entry.out, header);
+                entry.out.push(b',');
+                string(entry.out, value);
+                entry.out.push(b']');
+            }
+            entry.out.push(b']');
+            row.extra.clone_from(&record.extra);
+        }
+        if record.status != Some(Status::Ok)
+            && let Some(code) = STATUSES.iter().position(|s| *s == record.status)
+        {
+            entry.number("k", code as u64);
+        }
+        if !record.before.is_empty() {
+            entry.text("b", &record.before);
+        }
+        if !record.after.is_empty() {
+            entry.text("f", &record.after);
+        }
+        if let Some(status) = record.http_status {
+            entry.number("h", u64::from(status));
+        }
+        if let Some(code) = &record.error_code {
+            entry.text("e", code);
+        }
+        if let Some(message) = &record.error_message {
+            entry.text("m", message);
+        }
+        if self.request_id != record.request_id {
+            entry.text("q", record.request_id.as_deref().unwrap_or_default());
+            self.request_id.clone_from(&record.request_id);
+        }
+        if record.attempts != 1 {
+            entry.number("t", u64::from(record.attempts));
+        }
+        if record.elapsed_ms != 0 {
+            entry.number("l", record.elapsed_ms);
+        }
+        entry.end();
+    }
+
+    /// Row `seq` is done, written straight into `out` (see [`Context::write_start`]); the
+    /// context forgets the row.
+    pub(super) fn write_row_done(&mut self, out: &mut Vec<u8>, seq: u64) {
+        self.rows.remove(&seq);
+        let mut entry = Out::new(out);
+        entry.number("r", seq);
+        entry.end();
     }
 
     /// The entry `wire` stands for at this point of the journal; the context learns what it
@@ -688,5 +907,117 @@ mod tests {
             writer.rows.len() == 1 && reader.rows.len() == 1,
             "row 7 forgotten"
         );
+    }
+
+    #[test]
+    fn starts_records_and_row_ends_written_straight_are_byte_for_byte_their_wire_form() {
+        let steps = [
+            Change::ReadUser,
+            Change::ReadMethods,
+            Change::DeleteMethod {
+                method: MethodName::Known(MethodType::MicrosoftAuthenticator),
+                id: "e8227aa8-c3f7-4874-9011-dfef138290bb".into(),
+            },
+            Change::DeleteMethod {
+                method: MethodName::Password,
+                id: "28c10230".into(),
+            },
+            Change::ListMethod {
+                method: MethodName::Other("#microsoft.graph.\"future\"\u{e9}".into()),
+                id: "a\\b\n".into(),
+            },
+            Change::DeletePhone {
+                phone_type: PhoneType::AlternateMobile,
+            },
+            Change::RemovePhone {
+                selector: PhoneSelector::One(PhoneType::Office),
+            },
+            Change::RemovePhone {
+                selector: PhoneSelector::All,
+            },
+            Change::KeepUndated {
+                method_type: MethodType::Fido2,
+                count: 3,
+            },
+            Change::SmsSignIn { on: false },
+            Change::NotStarted,
+        ];
+        let record = |n: usize, step: &Change| Record {
+            row: [3, 3, 9][n % 3],
+            user: ["user7@x", "o'neil\"7\"@x", "user7@x"][n % 3].into(),
+            user_id: [Some("36265e87".to_string()), None][n % 2].clone(),
+            action: ["reset-mfa", "list"][n % 2].into(),
+            step: step.clone(),
+            status: STATUSES[n % STATUSES.len()],
+            before: ["", "mobile +46 700000129", "tab\there"][n % 3].into(),
+            after: ["", "\u{1}ctrl"][n % 2].into(),
+            http_status: [None, Some(429), Some(404)][n % 3],
+            error_code: [None, Some("TooManyRequests".to_string())][n % 2].clone(),
+            error_message: [None, Some("no \"way\"".to_string())][(n / 2) % 2].clone(),
+            request_id: [Some("r-1".to_string()), Some("r-1".to_string()), None][n % 3].clone(),
+            attempts: [1, 0, 4][n % 3],
+            elapsed_ms: [0, 13, u64::MAX][n % 3],
+            extra: match n % 4 {
+                0 => vec![],
+                1 => vec![(Arc::from("ticket"), "T-1".into())],
+                _ => vec![
+                    (Arc::from("ticket"), "T-\"2\"".into()),
+                    (Arc::from("note"), String::new()),
+                ],
+            },
+        };
+        let mut encoder = Context::new(1_000_000);
+        let mut writer = Context::new(1_000_000);
+        let mut reader = Context::new(1_000_000);
+        let mut n = 0;
+        for seq in [2u64, 5, 2] {
+            for step in &steps {
+                let at = DateTime::from_timestamp_millis([1_000_500, 999_000][n % 2]).unwrap();
+                let start = Entry::Start {
+                    seq,
+                    step: step.clone(),
+                    at,
+                };
+                let done = Entry::Done {
+                    seq,
+                    record: Box::new(record(n, step)),
+                };
+                let other = Entry::Done {
+                    seq,
+                    record: Box::new(record(n + 1, &Change::ReadMethods)),
+                };
+                for entry in [start, done, other] {
+                    let expected = serde_json::to_vec(&encoder.encode(&entry)).unwrap();
+                    let mut written = Vec::new();
+                    match &entry {
+                        Entry::Start { seq, step, at } => {
+                            writer.write_start(&mut written, *seq, step, at.timestamp_millis())
+                        }
+                        Entry::Done { seq, record } => {
+                            writer.write_done(&mut written, *seq, record)
+                        }
+                        _ => unreachable!(),
+                    }
+                    assert_eq!(
+                        String::from_utf8_lossy(&written),
+                        String::from_utf8_lossy(&expected)
+                    );
+                    let back = reader
+                        .decode(serde_json::from_slice(&written).unwrap())
+                        .unwrap();
+                    assert_eq!(back, entry);
+                }
+                n += 1;
+            }
+            let expected = serde_json::to_vec(&encoder.encode(&Entry::Row { seq })).unwrap();
+            let mut written = Vec::new();
+            writer.write_row_done(&mut written, seq);
+            assert_eq!(written, expected);
+            let back = reader
+                .decode(serde_json::from_slice(&written).unwrap())
+                .unwrap();
+            assert_eq!(back, Entry::Row { seq });
+            assert_eq!(writer.rows.len(), encoder.rows.len());
+        }
     }
 }

@@ -4,7 +4,6 @@
 //! (write-ahead) and the write waits for that to be durable.
 
 use super::breaker::Breaker;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -13,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::exclude::Exclusions;
 use super::resume::{RowResume, tap_delivered_in};
 use crate::exec::{Executor, Phase, Shutdown, UserWork};
+use crate::fast_hash::FastMap;
 use crate::graph::{GraphCall, methods, qr_pin, requests};
 use crate::job::{Action, Operation};
 use crate::plan::file::{PlanSink, PlannedRow};
@@ -49,7 +49,7 @@ pub struct RowWork {
     /// Stable refusals are `failed` (`--strict`).
     pub strict: bool,
     /// Per-user state kept between a user's rows, dropped when the user is done.
-    pub contexts: Mutex<HashMap<String, UserContext>>,
+    pub contexts: Mutex<FastMap<String, UserContext>>,
     /// Stops the run after identical refusals in a row (the apply phase only).
     pub breaker: Option<Arc<Breaker>>,
     /// The cloud whose Graph the rows are planned for (`--cloud`).

@@ -281,15 +281,6 @@ fn fnv(text: &str) -> u64 {
     })
 }
 
-/// Whether an action can be saved in a plan: hardware OATH rows cannot (their activation code
-/// is a credential, and they are planned against the token inventory, not the user's state).
-pub fn saveable(action: &Action) -> bool {
-    !matches!(
-        action,
-        Action::AssignOathToken { .. } | Action::UnassignOathToken { .. }
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
