@@ -320,7 +320,7 @@ mod tests {
                     body: Some(&body),
                 },
                 BatchRequestItem {
-                    id: "2".into(),
+                    id: "2",
                     method: "GET",
                     url: "/users?$count=true&$filter=endsWith(mail,'@x.com')",
                     headers: ItemHeaders::new(false, true),
