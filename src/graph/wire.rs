@@ -1,7 +1,9 @@
 //! Graph wire types: the `$batch` request and response envelopes, Graph's error body and a page
-//! of a paged collection. Serde structs only; the executor ([`crate::exec`]) and the client
-//! ([`super::client`]) fill and read them, nothing else in the crate sees them
-//! (graph-contract.md, "JSON batching" and "Errors").
+//! of a paged collection. Serde structs, the `$batch` body written straight ([`batch_body`], the
+//! same bytes as serde's [`BatchRequestBody`]) and the item headers kept from an answer
+//! ([`AnswerHeaders`]); the executor ([`crate::exec`]) and the client ([`super::client`]) fill
+//! and read them, nothing else in the crate sees them (graph-contract.md, "JSON batching" and
+//! "Errors").
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,7 +17,8 @@ pub const ITEM_IDS: [&str; MAX_BATCH_ITEMS] = [
     "17", "18", "19",
 ];
 
-/// Body of `POST {root}/{version}/$batch`.
+/// Body of `POST {root}/{version}/$batch`, as serde writes it; [`batch_body`] writes the same
+/// bytes for the calls.
 #[derive(Debug, Serialize)]
 pub struct BatchRequestBody<'a> {
     /// The items, at most [`MAX_BATCH_ITEMS`], ids unique.
