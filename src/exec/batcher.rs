@@ -196,6 +196,16 @@ impl GraphCall for Executor {
                     0,
                 ));
             }
+            if shutdown.phase() == Phase::Abort {
+                return cancelled();
+            }
+            // The channel has room almost always: the request goes in at once, without
+            // waiting on the shutdown signal (which registers a waiter with every other task).
+            let pending = match self.tx.try_send(pending) {
+                Ok(()) => return answer.await.unwrap_or_else(|_| cancelled()),
+                Err(mpsc::error::TrySendError::Closed(_)) => return cancelled(),
+                Err(mpsc::error::TrySendError::Full(pending)) => pending,
+            };
             tokio::select! {
                 biased;
                 _ = shutdown.reached(Phase::Abort) => return cancelled(),

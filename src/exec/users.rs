@@ -82,6 +82,11 @@ where
     let mut input_done = false;
     let mut draining = false;
     let mut collector_gone = false;
+    // Made once, not per turn of the loop (each is a waiter on the one shutdown signal). Neither
+    // is polled after it has ended: the first returns, and the second ends only once the phase
+    // is past running, which the loop's next turn sees (`draining`).
+    let mut abort = std::pin::pin!(shutdown.reached(Phase::Abort));
+    let mut drain = std::pin::pin!(shutdown.reached(Phase::Draining));
 
     let start = |item: W::Item, key: String| -> Running {
         let work = work.clone();
@@ -116,8 +121,8 @@ where
             && waiting < max_waiting;
         tokio::select! {
             biased;
-            _ = shutdown.reached(Phase::Abort) => return DriveEnd::Aborted,
-            _ = shutdown.reached(Phase::Draining), if !draining => {}
+            _ = &mut abort => return DriveEnd::Aborted,
+            _ = &mut drain, if !draining => {}
             Some((key, delivered)) = running.next(), if !running.is_empty() => {
                 collector_gone |= !delivered;
                 let next = active.get_mut(&key).and_then(VecDeque::pop_front);

@@ -1,7 +1,9 @@
 //! Graph wire types: the `$batch` request and response envelopes, Graph's error body and a page
-//! of a paged collection. Serde structs only; the executor ([`crate::exec`], its paged reads
-//! included) and the client ([`super::client`]) fill and read them, and the targets read the
-//! users and groups of a listing (graph-contract.md, "JSON batching" and "Errors").
+//! of a paged collection. Serde structs, the `$batch` body written straight ([`batch_body`], the
+//! same bytes as serde would write; the tests compare them) and the item headers kept from an
+//! answer ([`AnswerHeaders`]); the executor ([`crate::exec`], its paged reads included) and the
+//! client ([`super::client`]) fill and read them, and the targets read the users and groups of
+//! a listing (graph-contract.md, "JSON batching" and "Errors").
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

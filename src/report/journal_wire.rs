@@ -16,6 +16,11 @@
 //! A journal is read from its first line on, so each line's meaning may rest on the lines
 //! before it; a crash can only tear the last line, which is dropped. Each line holds the
 //! entries of one group commit, as a JSON array.
+//!
+//! The starts, records and row ends (one or more per change) are written straight into the
+//! line ([`Context::write_start`], [`Context::write_done`], [`Context::write_row_done`]); the
+//! other entries go through [`Wire`] ([`Context::encode`]), which gives the same bytes (a test
+//! compares the two).
 
 use std::path::PathBuf;
 use std::sync::Arc;
