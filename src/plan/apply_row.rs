@@ -251,6 +251,9 @@ impl<G: GraphCall> Applier<'_, G> {
             && let Some(sink) = self.plan_out
         {
             let after_earlier_rows = !context.planned.is_empty();
+            // A run's own plan keeps the state itself: planning is pure, so the same state, clock
+            // and rules give the same steps again, and neither steps nor a digest are kept.
+            let kept = sink.keeps_state() && !after_earlier_rows;
             sink.row(
                 self.seq,
                 file::PlannedRow {
@@ -264,11 +267,16 @@ impl<G: GraphCall> Applier<'_, G> {
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.clone()))
                         .collect(),
-                    state: file::StateDigest::of(&read.state),
+                    state: match kept {
+                        true => file::StateDigest::default(),
+                        false => file::StateDigest::of(&read.state),
+                    },
                     after_earlier_rows,
-                    steps: plan.steps().to_vec(),
-                    read: (sink.keeps_state() && !after_earlier_rows)
-                        .then(|| file::SavedState::from(&read.state)),
+                    steps: match kept {
+                        true => Vec::new(),
+                        false => plan.steps().to_vec(),
+                    },
+                    read: kept.then(|| file::SavedState::from(&read.state)),
                 },
             );
         }
@@ -555,7 +563,8 @@ impl<G: GraphCall> Applier<'_, G> {
 }
 
 /// A saved row against the state read now (`authbulk apply`): the plan to apply, and why the
-/// row drifted when it did. The saved steps are kept when the state is the one the plan saw
+/// row drifted when it did. A row of a run's own plan holds the state it was planned against
+/// instead of its steps: planned again from that state, it is the plan shown. The saved steps are kept when the state is the one the plan saw
 /// (its [`file::StateDigest`]) and planning it again gives the same steps; a row planned after
 /// the user's earlier rows (whose writes this run made, creating methods with new ids) is
 /// compared by its steps' changes only, and runs the steps planned now.
@@ -565,6 +574,10 @@ fn saved_or_drifted(
     state: &UserState,
     now: Plan,
 ) -> (Plan, Option<String>) {
+    if saved.read.is_some() {
+        // A run's own plan, planned again from the state it kept: the plan it showed.
+        return (now, None);
+    }
     let after_own = saved.after_earlier_rows || context.wrote;
     if after_own {
         let changes = |steps: &[Step]| steps.iter().map(|s| s.change.clone()).collect::<Vec<_>>();

@@ -30,6 +30,8 @@ pub struct Spill<K, T> {
     file: Option<File>,
     /// Each run's (offset, length) in `file`.
     runs: Vec<(u64, u64)>,
+    /// Bytes of read buffer per run while merging.
+    run_buffer: usize,
 }
 
 impl<K, T> Spill<K, T>
@@ -45,7 +47,15 @@ where
             buffer: Vec::new(),
             file: None,
             runs: Vec::new(),
+            run_buffer: RUN_BUFFER,
         }
+    }
+
+    /// Read each run through a buffer of `bytes` while merging (default 8 KiB): a sort of many
+    /// runs holds one buffer per run.
+    pub fn with_run_buffer(mut self, bytes: usize) -> Self {
+        self.run_buffer = bytes.max(256);
+        self
     }
 
     /// Add an item.
@@ -98,7 +108,7 @@ where
             let file = std::sync::Arc::new(self.file.take().expect("runs were written"));
             for &(offset, len) in &self.runs {
                 sources.push(Source::Run(BufReader::with_capacity(
-                    RUN_BUFFER,
+                    self.run_buffer,
                     At {
                         file: file.clone(),
                         pos: offset,

@@ -127,7 +127,8 @@ pub struct PlannedRow {
     /// The steps, in order.
     pub steps: Vec<Step>,
     /// The whole state the row was planned against, only in a plan a run keeps for its own
-    /// apply ([`PlanOnce`]): that apply works from it instead of reading the user again.
+    /// apply ([`PlanOnce`]): that apply plans the row again from it (planning is pure: the same
+    /// steps) instead of reading the user again. Such a row keeps no steps and no digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<SavedState>,
 }

@@ -17,6 +17,10 @@ use crate::plan::spill::{Sorted, Spill};
 /// runs to merge, each read through its own small buffer.
 pub const LIMIT: usize = 2048;
 
+/// Bytes of read buffer per run while merging: a few rows each, as 489 buffers of the default
+/// 8 KiB would hold almost 4 MiB.
+const RUN_BUFFER: usize = 2048;
+
 /// The planned rows of a run's planning pass, gathered as they are planned.
 pub struct PlanOnce {
     rows: Mutex<Spill<u64, String>>,
@@ -27,7 +31,7 @@ pub struct PlanOnce {
 impl Default for PlanOnce {
     fn default() -> Self {
         PlanOnce {
-            rows: Mutex::new(Spill::new(LIMIT)),
+            rows: Mutex::new(Spill::new(LIMIT).with_run_buffer(RUN_BUFFER)),
             failed: Mutex::new(None),
         }
     }
