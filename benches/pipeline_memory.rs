@@ -15,7 +15,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{EXE, Sim};
@@ -138,7 +138,7 @@ fn dry_run(sim: &Sim, dir: &Path, users: usize) {
 
 /// (c) The dry run of (a), saving its plan.
 fn plan_out(sim: &Sim, dir: &Path, users: usize) {
-    let (mut command, summary, plan) = support::plan_out_run(sim, EXE, dir);
+    let (mut command, summary, plan) = plan_out_run(sim, EXE, dir);
     let m = measure(&mut command, &dir.join("plan.err"), &summary);
     print_memory(
         &format!("(c) run --all-users ... --dry-run --plan-out plan.jsonl ({users} users)"),
@@ -158,7 +158,7 @@ fn apply_plan(sim: &Sim, dir: &Path, users: usize) {
         plan.exists(),
         "case d applies the plan of case c: run c first"
     );
-    let (mut command, summary) = support::apply_plan_run(sim, EXE, dir, &plan);
+    let (mut command, summary) = apply_plan_run(sim, EXE, dir, &plan);
     let m = measure(&mut command, &dir.join("applied.err"), &summary);
     print_memory(
         &format!("(d) apply plan.jsonl --yes ({users} users planned)"),
@@ -171,7 +171,7 @@ fn apply_plan(sim: &Sim, dir: &Path, users: usize) {
 /// new simulator (the users as (b) found them).
 fn confirmed(dir: &Path, users: usize) {
     let sim = Sim::start(users);
-    let (mut command, summary) = support::confirmed_run(&sim, EXE, dir, users);
+    let (mut command, summary) = confirmed_run(&sim, EXE, dir, users);
     let m = measure(&mut command, &dir.join("confirmed.err"), &summary);
     print_memory(
         &format!("(e) run job.csv (reset-mfa, {users} rows) --yes --max-changes N (plan once)"),
@@ -197,4 +197,72 @@ fn apply_job(sim: &Sim, dir: &Path, users: usize) {
         "  journal {journal} bytes for {writes} writes: {per_write:.0} bytes per write, goal 250, ratio {:.2}",
         per_write / GOAL_BYTES_PER_WRITE
     );
+}
+
+/// Run (c): run (a) with `--plan-out plan.jsonl`, its summary `plan.json` in `dir`. Returns
+/// the command, the summary's path and the plan's.
+fn plan_out_run(sim: &Sim, client: &str, dir: &Path) -> (Command, PathBuf, PathBuf) {
+    let summary = dir.join("plan.json");
+    let plan = dir.join("plan.jsonl");
+    let command = sim.run(
+        client,
+        dir,
+        &[
+            "--all-users",
+            "--action",
+            "remove-authenticator",
+            "--older-than",
+            "730d",
+            "--dry-run",
+            "--plan-out",
+            plan.to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    (command, summary, plan)
+}
+
+/// Run (d): `apply <plan> --yes`, its report `applied.csv` and summary `applied.json` in `dir`.
+/// Returns the command and the summary's path.
+fn apply_plan_run(sim: &Sim, client: &str, dir: &Path, plan: &Path) -> (Command, PathBuf) {
+    let summary = dir.join("applied.json");
+    let command = sim.command(
+        client,
+        "apply",
+        dir,
+        &[
+            plan.to_str().unwrap(),
+            "--yes",
+            "--report",
+            dir.join("applied.csv").to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    (command, summary)
+}
+
+/// Run (e): run (b) planned first and applied from that plan (`--max-changes`, far above the
+/// plan's writes), its report `confirmed.csv` and summary `confirmed.json` in `dir`. Returns
+/// the command and the summary's path.
+fn confirmed_run(sim: &Sim, client: &str, dir: &Path, users: usize) -> (Command, PathBuf) {
+    let job = support::write_reset_job(dir, users);
+    let summary = dir.join("confirmed.json");
+    let max = (users * 20).to_string();
+    let command = sim.run(
+        client,
+        dir,
+        &[
+            job.to_str().unwrap(),
+            "--yes",
+            "--max-changes",
+            &max,
+            "--report",
+            dir.join("confirmed.csv").to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    (command, summary)
 }

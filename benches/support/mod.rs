@@ -121,79 +121,8 @@ pub fn dry_run(sim: &Sim, client: &str, dir: &Path) -> (Command, PathBuf) {
     (command, summary)
 }
 
-/// Run (c): run (a) with `--plan-out plan.jsonl`, its summary `plan.json` in `dir`. Returns
-/// the command, the summary's path and the plan's.
-#[allow(dead_code)] // pipeline_memory only
-pub fn plan_out_run(sim: &Sim, client: &str, dir: &Path) -> (Command, PathBuf, PathBuf) {
-    let summary = dir.join("plan.json");
-    let plan = dir.join("plan.jsonl");
-    let command = sim.run(
-        client,
-        dir,
-        &[
-            "--all-users",
-            "--action",
-            "remove-authenticator",
-            "--older-than",
-            "730d",
-            "--dry-run",
-            "--plan-out",
-            plan.to_str().unwrap(),
-            "--summary-json",
-            summary.to_str().unwrap(),
-        ],
-    );
-    (command, summary, plan)
-}
-
-/// Run (d): `apply <plan> --yes`, its report `applied.csv` and summary `applied.json` in `dir`.
-/// Returns the command and the summary's path.
-#[allow(dead_code)] // pipeline_memory only
-pub fn apply_plan_run(sim: &Sim, client: &str, dir: &Path, plan: &Path) -> (Command, PathBuf) {
-    let summary = dir.join("applied.json");
-    let command = sim.command(
-        client,
-        "apply",
-        dir,
-        &[
-            plan.to_str().unwrap(),
-            "--yes",
-            "--report",
-            dir.join("applied.csv").to_str().unwrap(),
-            "--summary-json",
-            summary.to_str().unwrap(),
-        ],
-    );
-    (command, summary)
-}
-
-/// Run (e): run (b) planned first and applied from that plan (`--max-changes`, far above the
-/// plan's writes), its report `confirmed.csv` and summary `confirmed.json` in `dir`. Returns
-/// the command and the summary's path.
-#[allow(dead_code)] // pipeline_memory only
-pub fn confirmed_run(sim: &Sim, client: &str, dir: &Path, users: usize) -> (Command, PathBuf) {
-    let job = write_reset_job(dir, users);
-    let summary = dir.join("confirmed.json");
-    let max = (users * 20).to_string();
-    let command = sim.run(
-        client,
-        dir,
-        &[
-            job.to_str().unwrap(),
-            "--yes",
-            "--max-changes",
-            &max,
-            "--report",
-            dir.join("confirmed.csv").to_str().unwrap(),
-            "--summary-json",
-            summary.to_str().unwrap(),
-        ],
-    );
-    (command, summary)
-}
-
 /// `job.csv` of one `reset-mfa` row per user, in `dir`.
-fn write_reset_job(dir: &Path, users: usize) -> PathBuf {
+pub fn write_reset_job(dir: &Path, users: usize) -> PathBuf {
     let job = dir.join("job.csv");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&job).expect("job file"));
     writeln!(out, "userPrincipalName,action").unwrap();

@@ -206,7 +206,7 @@ impl<G: GraphCall> Applier<'_, G> {
             && context.planned.is_empty()
         {
             return Ok(Read {
-                state: kept.into(),
+                state: kept.clone(),
                 preferences_error: None,
                 from_plan: true,
             });
@@ -276,7 +276,7 @@ impl<G: GraphCall> Applier<'_, G> {
                         true => Vec::new(),
                         false => plan.steps().to_vec(),
                     },
-                    read: kept.then(|| file::SavedState::from(&read.state)),
+                    read: kept.then(|| read.state.clone()),
                 },
             );
         }

@@ -1,16 +1,18 @@
 //! The domain model of one user's authentication state, as the planner sees it: the methods
 //! (parsed from Graph's JSON by [`crate::graph::methods`]), and the default method from beta
-//! `signInPreferences`. No HTTP and no serde here, so planning is tested without a network.
+//! `signInPreferences`. No HTTP here, so planning is tested without a network; serde only so a
+//! run's kept plan ([`super::file::PlannedRow::read`]) can hold the state a row was planned against.
 //! Built by [`crate::graph::methods`], read by [`super::desired`], changed in tests and dry runs by
 //! [`UserState::apply`].
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::change::MethodName;
 use crate::job::{DefaultMethod, MethodType, PhoneType};
 
 /// Everything the planner knows about one user.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserState {
     /// The user's methods, in the order Graph listed them.
     pub methods: Vec<Method>,
@@ -19,7 +21,7 @@ pub struct UserState {
 }
 
 /// One authentication method.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Method {
     /// Graph's method id (opaque; fixed for phones and email).
     pub id: String,
@@ -34,7 +36,7 @@ pub struct Method {
 }
 
 /// The type of a method and the properties the planner needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MethodKind {
     /// The password (never removed).
     Password,
@@ -71,7 +73,7 @@ pub enum MethodKind {
 }
 
 /// A phone's `smsSignInState`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SmsSignInState {
     /// SMS sign-in is on and usable.
     Ready,
@@ -135,7 +137,7 @@ impl SmsSignInState {
 }
 
 /// Beta `signInPreferences`: the default MFA method and the system-preferred flag.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SignInPreferences {
     /// `userPreferredMethodForSecondaryAuthentication`, when set and known.
     pub default_method: Option<DefaultMethod>,
@@ -302,6 +304,41 @@ fn canonical_number(number: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_comes_back_whole() {
+        let state = UserState {
+            methods: vec![
+                Method {
+                    id: "p".into(),
+                    kind: MethodKind::Phone {
+                        phone_type: PhoneType::Mobile,
+                        number: "+46 701".into(),
+                        sms_sign_in: SmsSignInState::Missing,
+                    },
+                    display_name: None,
+                    created: Some(Utc::now()),
+                    last_used: None,
+                },
+                Method {
+                    id: "x".into(),
+                    kind: MethodKind::Unknown {
+                        odata_type: "#microsoft.graph.new".into(),
+                    },
+                    display_name: Some("n".into()),
+                    created: None,
+                    last_used: Some(Utc::now()),
+                },
+            ],
+            preferences: Some(SignInPreferences {
+                default_method: Some(DefaultMethod::Sms),
+                system_preferred: Some(true),
+            }),
+        };
+        let text = serde_json::to_string(&state).unwrap();
+        let back: UserState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, state);
+    }
 
     #[test]
     fn numbers_compare_by_digits_and_extension_only() {

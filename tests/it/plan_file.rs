@@ -34,6 +34,23 @@ fn lines(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// `run JOB --dry-run --plan-out plan.jsonl` (exit 0); the plan's path.
+async fn save_plan(t: &Tenant, job: &std::path::Path) -> std::path::PathBuf {
+    let plan = t.path("plan.jsonl");
+    t.run(
+        "dry.csv",
+        &[
+            job.to_str().unwrap(),
+            "--dry-run",
+            "--plan-out",
+            plan.to_str().unwrap(),
+        ],
+    )
+    .await
+    .expect_code(0);
+    plan
+}
+
 /// A job of set-phone rows: `update` has another mobile number, `create` none, `same` this one.
 fn phone_job(t: &Tenant, taken: &mut Vec<usize>) -> (std::path::PathBuf, [usize; 3]) {
     let update = t.pick(taken, |s| {
@@ -248,18 +265,7 @@ async fn a_damaged_truncated_or_foreign_plan_is_refused_before_any_write() {
     let t = tenant(40).await;
     let mut taken = Vec::new();
     let (job, _) = phone_job(&t, &mut taken);
-    let plan = t.path("plan.jsonl");
-    t.run(
-        "dry.csv",
-        &[
-            job.to_str().unwrap(),
-            "--dry-run",
-            "--plan-out",
-            plan.to_str().unwrap(),
-        ],
-    )
-    .await
-    .expect_code(0);
+    let plan = save_plan(&t, &job).await;
     let text = std::fs::read_to_string(&plan).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let apply = |name: &'static str, body: String| {
@@ -318,18 +324,7 @@ async fn a_user_changed_since_the_plan_is_planned_again_and_reported_drifted() {
     let t = tenant(80).await;
     let mut taken = Vec::new();
     let (job, [update, create, _]) = phone_job(&t, &mut taken);
-    let plan = t.path("plan.jsonl");
-    t.run(
-        "dry.csv",
-        &[
-            job.to_str().unwrap(),
-            "--dry-run",
-            "--plan-out",
-            plan.to_str().unwrap(),
-        ],
-    )
-    .await
-    .expect_code(0);
+    let plan = save_plan(&t, &job).await;
     // Another admin removes the mobile the plan updates: the saved step (an update of that
     // phone) no longer fits; the user's new plan creates it.
     let id = t.sim.user_id(update).unwrap();
@@ -552,18 +547,7 @@ async fn apply_guards_a_plan_with_max_changes_and_leaves_excluded_users_alone() 
     let t = tenant(60).await;
     let mut taken = Vec::new();
     let (job, [update, create, _]) = phone_job(&t, &mut taken);
-    let plan = t.path("plan.jsonl");
-    t.run(
-        "dry.csv",
-        &[
-            job.to_str().unwrap(),
-            "--dry-run",
-            "--plan-out",
-            plan.to_str().unwrap(),
-        ],
-    )
-    .await
-    .expect_code(0);
+    let plan = save_plan(&t, &job).await;
     let plan_arg = plan.to_str().unwrap();
     let guarded = t
         .command(
@@ -620,18 +604,7 @@ async fn a_user_s_later_row_planned_after_its_earlier_row_applies_without_drift(
             u = upn(user)
         ),
     );
-    let plan = t.path("plan.jsonl");
-    t.run(
-        "dry.csv",
-        &[
-            job.to_str().unwrap(),
-            "--dry-run",
-            "--plan-out",
-            plan.to_str().unwrap(),
-        ],
-    )
-    .await
-    .expect_code(0);
+    let plan = save_plan(&t, &job).await;
     let saved = lines(&plan);
     assert_eq!(saved[2]["after_earlier_rows"], true, "{saved:?}");
     let applied = t

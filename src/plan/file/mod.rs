@@ -36,12 +36,10 @@ use crate::job::{Action, DefaultMethod, Operation};
 
 mod once;
 mod reader;
-mod state;
 mod writer;
 
 pub use once::{KeptPlan, PlanOnce};
 pub use reader::{Checked, check, rows};
-pub use state::SavedState;
 pub use writer::PlanWriter;
 
 /// Where a dry run puts each planned row: a `--plan-out` file ([`PlanWriter`]) or the plan a
@@ -130,7 +128,7 @@ pub struct PlannedRow {
     /// apply ([`PlanOnce`]): that apply plans the row again from it (planning is pure: the same
     /// steps) instead of reading the user again. Such a row keeps no steps and no digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read: Option<SavedState>,
+    pub read: Option<UserState>,
 }
 
 impl PlannedRow {

@@ -1,6 +1,6 @@
 //! The plan a run makes before it asks (`run` on a terminal, or with `--max-changes`), kept for
 //! the apply that follows so that no user is read twice: each planned row with the whole state
-//! it was planned against ([`super::SavedState`]), in an unnamed temporary file sorted by the
+//! it was planned against ([`super::PlannedRow::read`]), in an unnamed temporary file sorted by the
 //! row's sequence number ([`crate::plan::spill`]), so memory stays flat; then handed back in
 //! row order ([`KeptPlan::next_for`]) to the apply pass, which reads the job's rows again in
 //! the same order. Rows wait for the disk as their JSON text (more compact than the values,
