@@ -111,6 +111,11 @@ pub struct Lane {
     first_fill: Option<f64>,
     /// Units accepted so far while no signal came.
     unsignalled: f64,
+    /// When the lane first sent anything: the service's bucket refills from then on.
+    first_sent: Option<Instant>,
+    /// The batch (by when it was sent) whose warning the refill was reckoned from, and the
+    /// percentage it was reckoned with; cleared when the control interval closes.
+    reckoned: Option<(Instant, f64)>,
     /// Some signal was surely about this lane (see [`Lane::attributed`]).
     attributed: bool,
     /// Units that may go at once, beside the pacer, at the start of a run that remembers the
@@ -171,6 +176,8 @@ impl Lane {
             remembered: None,
             first_fill: None,
             unsignalled: 0.0,
+            first_sent: None,
+            reckoned: None,
             attributed: false,
             credit: 0.0,
             probing: capped,
@@ -272,15 +279,14 @@ impl Lane {
         Some(LaneStart { rate, burst })
     }
 
-    /// The service's first warning (its bucket is `p` used), with `other` the use of another
-    /// cap the warning might be about. A capped lane that has used far less of its own cap is
-    /// sharing a much smaller bucket: it reckons the bucket's size from what the service
-    /// accepted so far (`accepted / p`) and its refill from the window the budget is published
-    /// for (Graph's budgets are so many units per window), and from then on holds the usage
-    /// near [`TARGET`] instead of spending the rest of its cap's burst into 429s. A lane whose
-    /// own use explains the warning (the service's bucket is the cap's) just stops probing: its
+    /// The service's first warning (its bucket is `p` used) in the answer to a batch sent at
+    /// `sent_at`, with `other` the use of another cap the warning might be about. A capped lane
+    /// that has used far less of its own cap is sharing a much smaller bucket: it reckons the
+    /// bucket's size and refill ([`Lane::reckon`]), and from then on holds the usage near
+    /// [`TARGET`] instead of spending the rest of its cap's burst into 429s. A lane whose own
+    /// use explains the warning (the service's bucket is the cap's) just stops probing: its
     /// cap holds it.
-    fn first_warning(&mut self, p: f64, other: f64, now: Instant) {
+    fn first_warning(&mut self, p: f64, other: f64, sent_at: Instant, now: Instant) {
         self.probing = false;
         if self.cap.is_none() || self.refill.is_some() || self.unsignalled <= 0.0 {
             return;
@@ -289,14 +295,31 @@ impl Lane {
         if p <= own + FOREIGN_MARGIN {
             return;
         }
-        let capacity = self.unsignalled / p;
-        let refill = capacity / self.kind.window().as_secs_f64();
-        self.refill = Some(refill);
-        self.last_cut = Some(now);
         // The gap between the warning and the lane's own use of its cap is the evidence that
         // the warning is about this lane's budget.
         self.attributed = true;
         self.slow_start = false;
+        self.reckon(p, sent_at, now);
+    }
+
+    /// Reckon the service's bucket from a warning that it is `p` used, in the answer to a batch
+    /// sent at `sent_at`, and set the rate from it. Graph's budgets are so many units per
+    /// window, so the bucket refills `capacity / window` a second, and it has done so since
+    /// the lane first sent: the units accepted so far are `p` of the bucket plus what it
+    /// refilled meanwhile, `accepted = capacity x (p + elapsed / window)`. Every answer of the
+    /// batch is counted as accepted before any of its warnings is read, so the batch's highest
+    /// percentage (the usage after all of it) is the one that matches: a higher one from the
+    /// same batch reckons again.
+    fn reckon(&mut self, p: f64, sent_at: Instant, now: Instant) {
+        let window = self.kind.window().as_secs_f64();
+        let elapsed = self
+            .first_sent
+            .map_or(0.0, |first| (sent_at - first).as_secs_f64());
+        let capacity = self.unsignalled / (p + elapsed / window);
+        let refill = capacity / window;
+        self.refill = Some(refill);
+        self.reckoned = Some((sent_at, p));
+        self.last_cut = Some(now);
         self.set_rate(refill * response(p), now);
         tracing::debug!(lane = ?self.kind, refill, capacity, "throttle: the service's bucket is far smaller than the cap");
     }
@@ -389,6 +412,7 @@ impl Lane {
         if n == 0 {
             return now;
         }
+        self.first_sent.get_or_insert(now);
         let mut go = now;
         if let Some(cap) = &mut self.cap {
             go = go.max(cap.reserve(n, now));
@@ -494,7 +518,12 @@ impl Lane {
         if let Some(p) = pct {
             self.max_pct = Some(self.max_pct.map_or(p, |m| m.max(p)));
             if p >= WARN && self.first_fill.is_none() {
-                self.first_warning(p, other, now);
+                self.first_warning(p, other, sent_at, now);
+            } else if let Some((batch, reckoned_at)) = self.reckoned
+                && batch == sent_at
+                && p > reckoned_at
+            {
+                self.reckon(p, sent_at, now);
             }
             if p >= WARN {
                 self.signalled();
@@ -547,6 +576,7 @@ impl Lane {
         }
         let measured = self.sent / elapsed.as_secs_f64();
         self.utilisation = measured / self.effective_rate();
+        self.reckoned = None;
         if self.probing
             && let Some(cap) = &self.cap
             && cap.used(now) >= WARN
@@ -914,6 +944,59 @@ mod tests {
         let refill = lane.refill.expect("the refill was reckoned");
         assert!((1.7..=2.3).contains(&refill), "refill {refill}");
         assert!(lane.learned().is_some_and(|l| l.rate < 2.5));
+    }
+
+    /// Send batches of up to 20 units, one at a time, each answered `latency` after it goes:
+    /// as the executor does, every answer of a batch is counted as accepted before any of its
+    /// warnings is read. Returns (units sent, units answered 429).
+    async fn drive_batches(
+        lane: &mut Lane,
+        service: &mut ServiceBucket,
+        secs: u64,
+        latency: Duration,
+    ) -> (u32, u32) {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let (mut total, mut throttled) = (0, 0);
+        while Instant::now() < end {
+            let n = lane.available_now(20, Instant::now());
+            if n == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            tokio::time::sleep_until(lane.reserve(n, Instant::now())).await;
+            let sent_at = Instant::now();
+            tokio::time::sleep(latency).await;
+            let answers: Vec<_> = (0..n).map(|_| service.admit()).collect();
+            let accepted = answers.iter().filter(|(refused, _)| !refused).count();
+            lane.accepted(accepted as u32, Instant::now());
+            for (refused, pct) in answers {
+                lane.observe(refused, pct, sent_at, Instant::now());
+                lane.attributed(refused, pct);
+            }
+            lane.answered(n);
+            total += n;
+            throttled += n - accepted as u32;
+        }
+        (total, throttled)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_refill_reckoned_from_a_first_warning_counts_a_whole_batch_and_the_refill_meanwhile()
+     {
+        // A cap of 500 units per 10 s against a service whose bucket holds 100 and refills
+        // 10/s. Answers come 80 ms after a batch goes, so the bucket refills while the lane
+        // probes, and the warning comes in a batch whose later answers are accepted too.
+        let mut lane = Lane::new(LaneKind::ResourceUnits, 50.0, 500.0, true, Instant::now());
+        let mut service = ServiceBucket::new(10.0, 100.0);
+        let latency = Duration::from_millis(80);
+        // The first warning comes about half a second in.
+        let (first, _) = drive_batches(&mut lane, &mut service, 1, latency).await;
+        let refill = lane.refill.expect("the refill was reckoned");
+        assert!((9.6..=10.4).contains(&refill), "refill {refill}");
+        let (rest, throttled) = drive_batches(&mut lane, &mut service, 29, latency).await;
+        let total = first + rest;
+        assert_eq!(throttled, 0, "{throttled} of {total} throttled");
+        assert!(total as f64 >= 0.9 * 400.0, "{total} sent");
     }
 
     #[tokio::test(start_paused = true)]
