@@ -321,7 +321,7 @@ impl Lane {
         self.reckoned = Some((sent_at, p));
         self.last_cut = Some(now);
         self.set_rate(refill * response(p), now);
-        tracing::debug!(lane = ?self.kind, refill, capacity, "throttle: the service's bucket is far smaller than the cap");
+        tracing::debug!(lane = ?self.kind, refill, capacity, usage = p, "throttle: the service's bucket is far smaller than the cap");
     }
 
     /// Put the adaptive pacer at `rate` (at least the floor; at the cap, no pacer).
